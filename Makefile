@@ -1,0 +1,31 @@
+# Every target creates/uses .venv by itself so it works from a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+TEMPLATES := $(wildcard cloudformation/*.yaml)
+
+.PHONY: install demo test lint bench package clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the embedded default: moto server + fake Netskope, plan then apply, verify, report.
+demo: $(STAMP)
+	$(PY) -m demo
+
+## The whole test suite (lint first).
+test: lint
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	@if [ -n "$(TEMPLATES)" ]; then $(VENV)/bin/cfn-lint $(TEMPLATES); fi
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

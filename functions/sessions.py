@@ -1,0 +1,202 @@
+"""Cross-account sessions: one AssumeRole per account per run, one client per (account, region, service).
+
+Credentials refresh themselves before expiry (botocore RefreshableCredentials), so a long run keeps working
+without re-assuming for every finding. A failed AssumeRole is remembered for the run: the other findings of
+that account fail fast with the same reason instead of hammering STS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+
+from connectors.backoff import aws_error_code, call_with_retry
+from connectors.finding import GLOBAL_REGION
+
+log = logging.getLogger(__name__)
+
+# Where "global" services (IAM, account-level S3 control) are called from, per partition.
+GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=20,
+)
+
+
+class TargetUnavailable(Exception):
+    """No session can be had for an account. `skip` is True when this is by configuration, not an error."""
+
+    def __init__(self, reason: str, skip: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.skip = skip
+
+
+@dataclass
+class Target:
+    """Where a remediator acts: one account and region, with cached clients."""
+
+    account_id: str
+    region: str
+    partition: str
+    _client_for: Callable[[str, str], BaseClient] = field(repr=False)
+
+    @property
+    def api_region(self) -> str:
+        """The region to call: a finding in region "global" is served by the partition's home region."""
+        return GLOBAL_SERVICE_REGION[self.partition] if self.region == GLOBAL_REGION else self.region
+
+    def client(self, service: str) -> BaseClient:
+        return self._client_for(service, self.api_region)
+
+
+class AssumedSessions:
+    """Session cache for one run.
+
+    role_name None → act only in the caller's own account with the caller's own credentials, and refuse
+    every other account with a clear reason (DESIGN §5).
+    """
+
+    def __init__(
+        self,
+        base_session: boto3.Session | None = None,
+        role_name: str | None = None,
+        external_id: str | None = None,
+        session_name: str = "cspm-remediation",
+        duration_seconds: int = 3600,
+        client_config: Config = CLIENT_CONFIG,
+    ) -> None:
+        self._base = base_session or boto3.Session()
+        self.role_name = role_name or None
+        self.external_id = external_id or None
+        self.session_name = session_name
+        self.duration_seconds = duration_seconds
+        self._config = client_config
+        self._lock = threading.Lock()
+        self._account_locks: dict[str, threading.Lock] = {}
+        self._sessions: dict[str, boto3.Session] = {}
+        self._failures: dict[str, TargetUnavailable] = {}
+        self._clients: dict[tuple[str, str, str], BaseClient] = {}
+        self._caller: dict[str, str] | None = None
+        self.assume_role_calls = 0
+
+    # -- identity -------------------------------------------------------------------------------
+    def caller_identity(self) -> dict[str, str]:
+        with self._lock:
+            if self._caller is None:
+                sts = self._base.client("sts", config=self._config)
+                self._caller = call_with_retry(sts.get_caller_identity)
+            return self._caller
+
+    @property
+    def caller_account(self) -> str:
+        return self.caller_identity()["Account"]
+
+    @property
+    def caller_partition(self) -> str:
+        return self.caller_identity()["Arn"].split(":", 2)[1]
+
+    # -- sessions -------------------------------------------------------------------------------
+    def session_for(self, account_id: str, partition: str = "aws") -> boto3.Session:
+        with self._lock:
+            if account_id in self._sessions:
+                return self._sessions[account_id]
+            if account_id in self._failures:
+                raise self._failures[account_id]
+            account_lock = self._account_locks.setdefault(account_id, threading.Lock())
+        # Per-account lock: parallel workers on other accounts are not blocked by this AssumeRole.
+        with account_lock:
+            with self._lock:
+                if account_id in self._sessions:
+                    return self._sessions[account_id]
+                if account_id in self._failures:
+                    raise self._failures[account_id]
+            try:
+                session = self._open_session(account_id, partition)
+            except TargetUnavailable as unavailable:
+                with self._lock:
+                    self._failures[account_id] = unavailable
+                raise
+            with self._lock:
+                self._sessions[account_id] = session
+            return session
+
+    def _open_session(self, account_id: str, partition: str) -> boto3.Session:
+        if not self.role_name:
+            if account_id == self.caller_account:
+                return self._base
+            raise TargetUnavailable(
+                f"account {account_id} is not the caller's account ({self.caller_account}) and no "
+                "--role-name/REMEDIATION_ROLE_NAME is configured",
+                skip=True,
+            )
+        role_arn = f"arn:{partition}:iam::{account_id}:role/{self.role_name}"
+        try:
+            metadata = self._assume(role_arn)
+        except (ClientError, BotoCoreError) as error:
+            code = aws_error_code(error) or type(error).__name__
+            raise TargetUnavailable(f"cannot assume {role_arn}: {code}") from error
+        credentials = RefreshableCredentials.create_from_metadata(
+            metadata=metadata,
+            refresh_using=lambda: self._assume(role_arn),
+            method="sts-assume-role",
+        )
+        botocore_session = botocore.session.get_session()
+        botocore_session._credentials = credentials  # the documented way to plug refreshable credentials
+        return boto3.Session(botocore_session=botocore_session)
+
+    def _assume(self, role_arn: str) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": self.session_name,
+            "DurationSeconds": self.duration_seconds,
+        }
+        if self.external_id:
+            kwargs["ExternalId"] = self.external_id
+        sts = self._base.client("sts", config=self._config)
+        with self._lock:
+            self.assume_role_calls += 1
+        log.info("assuming %s", role_arn)
+        response = call_with_retry(sts.assume_role, **kwargs)
+        creds = response["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    # -- clients --------------------------------------------------------------------------------
+    def client(self, account_id: str, region: str, service: str, partition: str = "aws") -> BaseClient:
+        key = (account_id, region, service)
+        with self._lock:
+            cached = self._clients.get(key)
+        if cached is not None:
+            return cached
+        session = self.session_for(account_id, partition)
+        new_client = session.client(service, region_name=region, config=self._config)
+        with self._lock:
+            return self._clients.setdefault(key, new_client)
+
+    def target(self, account_id: str, region: str, partition: str = "aws") -> Target:
+        """A Target for remediators. Resolves the session now so an unreachable account fails early."""
+        self.session_for(account_id, partition)
+        return Target(
+            account_id=account_id,
+            region=region,
+            partition=partition,
+            _client_for=lambda service, api_region: self.client(account_id, api_region, service, partition),
+        )
