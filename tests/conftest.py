@@ -17,9 +17,7 @@ REGION = "us-east-1"
 def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may pick up real credentials, a profile or an endpoint from the developer's shell."""
     for name in list(os.environ):
-        if name.startswith("AWS_") or name.startswith("CSPM_") or name.startswith("NETSKOPE_") or name.startswith(
-            "REMEDIATION_"
-        ):
+        if name.startswith(("AWS_", "CSPM_", "NETSKOPE_", "REMEDIATION_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

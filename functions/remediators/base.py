@@ -13,7 +13,7 @@ Life of one finding in a remediator:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -83,6 +83,14 @@ class Remediator(ABC):
     permissions: ClassVar[tuple[str, ...]]
     reversible: ClassVar[bool]
     runbook: ClassVar[Runbook | None] = None
+    # Tunables a user may override per rule in the config file (`rules.<id>.params`), with their defaults.
+    default_params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        unknown = set(params or {}) - set(self.default_params)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown parameter(s) {sorted(unknown)}")
+        self.params: dict[str, Any] = {**self.default_params, **(params or {})}
 
     @abstractmethod
     def assess(self, target: Target, finding: Finding) -> Assessment:
