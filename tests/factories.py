@@ -22,7 +22,7 @@ def make_finding(
     """A FAILED, ACTIVE, NEW finding as a connector would produce it."""
     values: dict[str, Any] = {
         "source": "securityhub",
-        "finding_id": stable_finding_id("test", rule_id, account_id, region, resource_id),
+        "finding_id": stable_finding_id("test", rule_id, str(account_id), str(region), str(resource_id)),
         "rule_id": rule_id,
         "source_rule": rule_id,
         "account_id": account_id,
