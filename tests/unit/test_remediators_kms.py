@@ -1,0 +1,181 @@
+"""KMS.4 KeyRotation against moto: assess → apply → verify, read-only assess, and the keys KMS cannot rotate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from functions.remediators.base import RemediationError
+from functions.remediators.kms import KeyRotation
+from functions.sessions import Target
+from tests.factories import ACCOUNT, REGION, make_finding
+
+
+def key_finding(key_id: str, **overrides):
+    return make_finding("KMS.4", "AwsKmsKey", key_id, **overrides)
+
+
+def record_calls(client) -> list[str]:
+    """Operation names the client sends from now on."""
+    calls: list[str] = []
+    client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+@pytest.fixture
+def kms(moto_aws):
+    return boto3.client("kms", region_name=REGION)
+
+
+@pytest.fixture
+def key_id(kms) -> str:
+    """A customer managed symmetric key without rotation: the KMS.4 failure."""
+    return kms.create_key(Description="app data")["KeyMetadata"]["KeyId"]
+
+
+def test_non_compliant_key_is_remediated_and_verified(target: Target, kms, key_id: str) -> None:
+    remediator = KeyRotation()
+    finding = key_finding(key_id)
+    calls = record_calls(target.client("kms"))
+
+    before = remediator.assess(target, finding)
+    assert not before.compliant
+    assert before.pre_state == {"KeyRotationEnabled": False}
+    assert before.changes == [f"enable automatic rotation of KMS key {key_id}"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+
+    remediator.apply(target, finding, before)
+
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    after = remediator.assess(target, finding)
+    assert after.compliant
+    assert after.changes == []
+    # The declared permissions are exactly the actions called.
+    assert {f"kms:{name}" for name in calls} == set(KeyRotation.permissions)
+
+
+def test_rotating_key_is_compliant(target: Target, kms, key_id: str) -> None:
+    kms.enable_key_rotation(KeyId=key_id)
+
+    assessment = KeyRotation().assess(target, key_finding(key_id))
+
+    assert assessment.compliant
+    assert assessment.changes == [] and assessment.pre_state == {}
+
+
+def test_assess_alone_changes_nothing(target: Target, kms, key_id: str) -> None:
+    def state() -> tuple:
+        rotation = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        return kms.describe_key(KeyId=key_id)["KeyMetadata"], rotation
+
+    calls = record_calls(target.client("kms"))
+    snapshot = state()
+
+    KeyRotation().assess(target, key_finding(key_id))
+
+    assert state() == snapshot
+    assert calls == ["DescribeKey", "GetKeyRotationStatus"]
+
+
+def test_key_given_by_arn_is_rotated_by_id(target: Target, kms) -> None:
+    metadata = kms.create_key()["KeyMetadata"]
+    finding = key_finding(metadata["Arn"], resource_arn=metadata["Arn"])
+
+    assessment = KeyRotation().assess(target, finding)
+    KeyRotation().apply(target, finding, assessment)
+
+    assert assessment.context == {"KeyId": metadata["KeyId"]}
+    assert kms.get_key_rotation_status(KeyId=metadata["KeyId"])["KeyRotationEnabled"] is True
+
+
+REFUSED_KEYS: dict[str, tuple[Callable, str]] = {
+    "asymmetric": (lambda kms: kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"), "key spec RSA_2048"),
+    "hmac": (lambda kms: kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"), "key spec HMAC_256"),
+    "imported material": (lambda kms: kms.create_key(Origin="EXTERNAL"), "origin EXTERNAL"),
+}
+
+
+@pytest.mark.parametrize("kind", REFUSED_KEYS)
+def test_keys_without_automatic_rotation_are_refused(target: Target, kms, kind: str) -> None:
+    create, reason = REFUSED_KEYS[kind]
+    key = create(kms)["KeyMetadata"]["KeyId"]
+
+    with pytest.raises(RemediationError, match=reason):
+        KeyRotation().assess(target, key_finding(key))
+
+
+def test_disabled_key_is_refused(target: Target, kms, key_id: str) -> None:
+    kms.disable_key(KeyId=key_id)
+
+    with pytest.raises(RemediationError, match="is Disabled"):
+        KeyRotation().assess(target, key_finding(key_id))
+
+
+def test_key_pending_deletion_is_refused(target: Target, kms, key_id: str) -> None:
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+
+    with pytest.raises(RemediationError, match="is PendingDeletion"):
+        KeyRotation().assess(target, key_finding(key_id))
+
+
+def test_missing_key_is_refused(target: Target) -> None:
+    missing = "11111111-2222-3333-4444-555555555555"
+
+    with pytest.raises(RemediationError, match=f"KMS key {missing} not found"):
+        KeyRotation().assess(target, key_finding(missing))
+
+
+@pytest.mark.stubber
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        ({"KeyManager": "AWS", "KeyState": "Enabled"}, "AWS managed"),
+        (
+            {
+                "KeyManager": "CUSTOMER",
+                "KeyState": "Enabled",
+                "KeySpec": "SYMMETRIC_DEFAULT",
+                "Origin": "AWS_KMS",
+                "MultiRegion": True,
+                "MultiRegionConfiguration": {
+                    "MultiRegionKeyType": "REPLICA",
+                    "PrimaryKey": {"Arn": f"arn:aws:kms:us-west-2:{ACCOUNT}:key/mrk-1", "Region": "us-west-2"},
+                },
+            },
+            "primary key arn:aws:kms:us-west-2:",
+        ),
+    ],
+    ids=["aws-managed", "multi-region-replica"],
+)
+def test_keys_whose_rotation_is_not_ours_to_set_are_refused(metadata: dict, reason: str) -> None:
+    """moto makes every key customer managed and its replicas report PRIMARY: the documented shape is stubbed."""
+    client = boto3.client("kms", region_name=REGION)
+    target = Target(ACCOUNT, REGION, "aws", _client_for=lambda service, region: client)
+    with Stubber(client) as stub:
+        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "mrk-1", **metadata}}, {"KeyId": "mrk-1"})
+        with pytest.raises(RemediationError, match=reason):
+            KeyRotation().assess(target, key_finding("mrk-1"))
+        stub.assert_no_pending_responses()
+
+
+def test_runbook_parameters() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/cspm-automation"
+    finding = key_finding("1234abcd-12ab-34cd-56ef-1234567890ab")
+
+    assert KeyRotation.runbook is not None
+    assert KeyRotation.runbook.document == "AWSConfigRemediation-EnableKeyRotation"
+    assert KeyRotation.runbook.parameters(finding, role) == {
+        "KeyId": ["1234abcd-12ab-34cd-56ef-1234567890ab"],
+        "AutomationAssumeRole": [role],
+    }
+
+
+def test_declarations() -> None:
+    (rule,) = KeyRotation.rules
+    assert (rule.rule_id, rule.cis, rule.disruptive) == ("KMS.4", ("3.6",), False)
+    assert KeyRotation.resource_types == ("AwsKmsKey",)
+    assert KeyRotation.reversible
+    assert KeyRotation.executors() == ("boto3", "ssm")
