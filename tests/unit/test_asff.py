@@ -132,7 +132,8 @@ def mutated_asff(draw):
             asff.pop(key, None)
         else:
             asff[key] = draw(json_values)
-    if draw(st.booleans()) and isinstance(asff.get("Resources"), list) and asff["Resources"]:
+    resources = asff.get("Resources")
+    if draw(st.booleans()) and isinstance(resources, list) and resources and isinstance(resources[0], dict):
         asff["Resources"][0] = {**asff["Resources"][0], "Id": draw(st.text(max_size=80))}
     return asff
 

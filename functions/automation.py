@@ -1,0 +1,72 @@
+"""SSM Automation executor: start an AWS-owned runbook in the target account, and read its outcome later.
+
+The Lambda never sleeps waiting for an execution; the status is checked later (a delayed SQS message in AWS,
+the `status` command locally). The runbook runs with AutomationAssumeRole, a role in the target account
+trusted by ssm.amazonaws.com.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from connectors.backoff import call_with_retry
+from connectors.finding import Finding
+from functions.remediators.base import Runbook
+from functions.sessions import Target
+
+DEFAULT_AUTOMATION_ROLE_NAME = "CSPMRemediationAutomation"
+
+# AutomationExecutionStatus values that are final, and the engine outcome each means.
+TERMINAL_STATUSES = {
+    "Success": "remediated",
+    "CompletedWithSuccess": "remediated",
+    "Failed": "failed",
+    "TimedOut": "failed",
+    "Cancelled": "failed",
+    "Rejected": "failed",
+    "CompletedWithFailure": "failed",
+    "ChangeCalendarOverrideRejected": "failed",
+    "Exited": "failed",
+}
+
+# Namespace for deterministic ClientTokens: one run never starts the same finding's runbook twice.
+_TOKEN_NAMESPACE = uuid.UUID("6f2a3f64-94d4-4b8e-9a1c-3f1d8f0c2b71")
+
+
+def automation_role_arn(target: Target, role_name: str) -> str:
+    return f"arn:{target.partition}:iam::{target.account_id}:role/{role_name}"
+
+
+def start_runbook(target: Target, runbook: Runbook, finding: Finding, role_name: str, run_id: str) -> str:
+    """Start the runbook for this finding; returns the AutomationExecutionId."""
+    parameters = runbook.parameters(finding, automation_role_arn(target, role_name))
+    client_token = str(uuid.uuid5(_TOKEN_NAMESPACE, f"{run_id}\x1f{finding.finding_id}"))
+    response = call_with_retry(
+        target.client("ssm").start_automation_execution,
+        DocumentName=runbook.document,
+        Parameters=parameters,
+        ClientToken=client_token,
+        Tags=[{"Key": "cspm-remediation:rule", "Value": finding.rule_id}],
+    )
+    return response["AutomationExecutionId"]
+
+
+@dataclass(frozen=True)
+class ExecutionStatus:
+    execution_id: str
+    status: str
+    outcome: str | None  # None while the execution is still running
+    reason: str
+
+
+def execution_status(target: Target, execution_id: str) -> ExecutionStatus:
+    execution = call_with_retry(
+        target.client("ssm").get_automation_execution, AutomationExecutionId=execution_id
+    )["AutomationExecution"]
+    status = execution.get("AutomationExecutionStatus", "Unknown")
+    outcome = TERMINAL_STATUSES.get(status)
+    reason = f"SSM execution {execution_id} {status}"
+    if execution.get("FailureMessage"):
+        reason += f": {execution['FailureMessage']}"
+    return ExecutionStatus(execution_id, status, outcome, reason)

@@ -1,0 +1,86 @@
+"""The rule catalog, derived from the remediators' own declarations.
+
+The list of remediator classes below is the only registration step (explicit, no import side effects). Every
+other view of the catalog — the `rules` listing, the target-role IAM policy, CloudFormation toggles, the
+README table — is computed from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from functions.remediators.base import Remediator, Rule
+from functions.remediators.cloudtrail import TrailLogFileValidation
+from functions.remediators.ec2 import EbsDefaultEncryption, SecurityGroupAdminPorts, VpcFlowLogs
+from functions.remediators.iam import AccessKeyRotation, PasswordPolicy
+from functions.remediators.kms import KeyRotation
+from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock
+
+REMEDIATORS: tuple[type[Remediator], ...] = (
+    SecurityGroupAdminPorts,
+    VpcFlowLogs,
+    EbsDefaultEncryption,
+    BucketPublicAccessBlock,
+    AccountPublicAccessBlock,
+    PasswordPolicy,
+    AccessKeyRotation,
+    KeyRotation,
+    TrailLogFileValidation,
+)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    rule: Rule
+    remediator: type[Remediator]
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.rule_id
+
+    @property
+    def notify_only(self) -> bool:
+        return self.rule.default_mode == "notify"
+
+    def as_row(self) -> dict[str, Any]:
+        """The `rules --json` row."""
+        runbook = self.remediator.runbook
+        return {
+            "rule_id": self.rule.rule_id,
+            "title": self.rule.title,
+            "cis": list(self.rule.cis),
+            "mode": self.rule.default_mode,
+            "disruptive": self.rule.disruptive,
+            "executor": list(self.remediator.executors()),
+            "runbook": runbook.document if runbook else None,
+            "permissions": sorted(self.remediator.permissions),
+            "reversible": self.remediator.reversible,
+            "resource_types": list(self.remediator.resource_types),
+            "remediator": f"{self.remediator.__module__}.{self.remediator.__qualname__}",
+        }
+
+
+def build_catalog(remediators: Iterable[type[Remediator]] = REMEDIATORS) -> dict[str, CatalogEntry]:
+    catalog: dict[str, CatalogEntry] = {}
+    for remediator in remediators:
+        for rule in remediator.rules:
+            if rule.rule_id in catalog:
+                other = catalog[rule.rule_id].remediator.__name__
+                raise ValueError(f"rule {rule.rule_id} is declared by both {other} and {remediator.__name__}")
+            catalog[rule.rule_id] = CatalogEntry(rule, remediator)
+    return catalog
+
+
+CATALOG: Mapping[str, CatalogEntry] = build_catalog()
+
+
+def rule_rows(catalog: Mapping[str, CatalogEntry] = CATALOG) -> list[dict[str, Any]]:
+    return [catalog[rule_id].as_row() for rule_id in sorted(catalog, key=_natural_key)]
+
+
+def _natural_key(rule_id: str) -> tuple[Any, ...]:
+    """EC2.2 before EC2.13: sort the numeric part as a number."""
+    prefix, _, number = rule_id.partition(".")
+    return (prefix, int(number) if number.isdigit() else 0, rule_id)

@@ -1,0 +1,213 @@
+"""Run configuration: modes, exclusions, limits (DESIGN §5 `--config`), validated at load time.
+
+A mistake in the config file (an unknown mode, a typo in a key) is an error before anything runs, never a
+silently ignored setting: a safety tool must not guess what its operator meant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.remediators.base import EXECUTORS, MODES
+
+DEFAULT_EXCLUDE_TAG = "cspm-remediation:exclude"
+DEFAULT_MODE = "dry-run"
+_FALSE_TAG_VALUES = frozenset({"false", "no", "0", "off"})
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    mode: str | None = None
+    executor: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    tag: str = DEFAULT_EXCLUDE_TAG
+    accounts: frozenset[str] = frozenset()
+    resources: frozenset[str] = frozenset()
+    rules_per_account: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def reason(self, rule_id: str, account_id: str, resource_id: str, resource_arn: str | None) -> str | None:
+        """Why this (rule, account, resource) is excluded by the allowlists, or None."""
+        if account_id in self.accounts:
+            return f"account {account_id} is excluded"
+        if resource_id in self.resources or (resource_arn and resource_arn in self.resources):
+            return f"resource {resource_id} is excluded"
+        if rule_id in self.rules_per_account.get(account_id, frozenset()):
+            return f"rule {rule_id} is excluded in account {account_id}"
+        return None
+
+    def tag_reason(self, tags: Mapping[str, str] | None) -> str | None:
+        """A resource opts out with the exclusion tag (any value but false/no/0/off)."""
+        if not tags or self.tag not in tags:
+            return None
+        if str(tags[self.tag]).strip().lower() in _FALSE_TAG_VALUES:
+            return None
+        return f"resource has tag {self.tag}={tags[self.tag]}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_actions_per_rule: int = 25
+    max_actions_per_account: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str | None = None  # global mode; None → each rule's declared default
+    rules: Mapping[str, RuleSettings] = field(default_factory=dict)
+    exclude: Exclusions = field(default_factory=Exclusions)
+    limits: Limits = field(default_factory=Limits)
+    only_rules: frozenset[str] | None = None  # --rules / CSPM_RULES
+
+    def rule(self, rule_id: str) -> RuleSettings:
+        return self.rules.get(rule_id, RuleSettings())
+
+    def mode_for(self, rule_id: str, default_mode: str, disruptive: bool) -> str:
+        """Precedence: the rule's own entry > the global mode > the declared default (DESIGN §5).
+
+        Disruptive rules ignore a global `enforce`/`dry-run`: they act only when their own entry says so.
+        Notify-only rules (declared default `notify`) never go past notify.
+        """
+        own = self.rule(rule_id).mode
+        if own is not None:
+            mode = own
+        elif self.mode is not None and (not disruptive or self.mode in ("off", "notify")):
+            mode = self.mode
+        else:
+            mode = default_mode
+        if default_mode == "notify" and mode in ("dry-run", "enforce"):
+            return "notify"
+        return mode
+
+    def with_overrides(self, mode: str | None = None, only_rules: frozenset[str] | None = None) -> Config:
+        """Command-line flags win over the file."""
+        if mode is not None:
+            _check_mode(mode, "--mode")
+        return Config(
+            mode=mode if mode is not None else self.mode,
+            rules=self.rules,
+            exclude=self.exclude,
+            limits=self.limits,
+            only_rules=only_rules if only_rules is not None else self.only_rules,
+        )
+
+
+def load_config(path: str | Path | None) -> Config:
+    if not path:
+        return Config()
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith((".yaml", ".yml")):
+        try:
+            import yaml  # optional dependency
+        except ImportError as error:
+            raise ConfigError(f"{path}: YAML config needs PyYAML (pip install 'cspm-remediate[yaml]')") from error
+        data = yaml.safe_load(text) or {}
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: not valid JSON: {error}") from error
+    try:
+        return config_from_dict(data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def config_from_dict(data: Any, known_rules: Mapping[str, Any] | None = None) -> Config:
+    if not isinstance(data, Mapping):
+        raise ConfigError("the config must be an object")
+    _only_keys(data, {"mode", "rules", "exclude", "limits"}, "config")
+    mode = data.get("mode")
+    if mode is not None:
+        _check_mode(mode, "mode")
+    rules = {rule_id: _rule_settings(rule_id, entry) for rule_id, entry in (data.get("rules") or {}).items()}
+    if known_rules is not None:
+        unknown = sorted(set(rules) - set(known_rules))
+        if unknown:
+            raise ConfigError(f"rules: unknown rule id(s) {', '.join(unknown)}")
+    return Config(
+        mode=mode,
+        rules=rules,
+        exclude=_exclusions(data.get("exclude") or {}),
+        limits=_limits(data.get("limits") or {}),
+    )
+
+
+def _rule_settings(rule_id: str, entry: Any) -> RuleSettings:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"rules.{rule_id} must be an object")
+    _only_keys(entry, {"mode", "executor", "params"}, f"rules.{rule_id}")
+    mode = entry.get("mode")
+    if mode is not None:
+        _check_mode(mode, f"rules.{rule_id}.mode")
+    executor = entry.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        raise ConfigError(f"rules.{rule_id}.executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    params = entry.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"rules.{rule_id}.params must be an object")
+    return RuleSettings(mode=mode, executor=executor, params=dict(params))
+
+
+def _exclusions(data: Any) -> Exclusions:
+    if not isinstance(data, Mapping):
+        raise ConfigError("exclude must be an object")
+    _only_keys(data, {"tag", "accounts", "resources", "rules_per_account"}, "exclude")
+    per_account = data.get("rules_per_account") or {}
+    if not isinstance(per_account, Mapping):
+        raise ConfigError("exclude.rules_per_account must map account ids to lists of rule ids")
+    tag = data.get("tag", DEFAULT_EXCLUDE_TAG)
+    if not isinstance(tag, str) or not tag:
+        raise ConfigError("exclude.tag must be a non-empty string")
+    return Exclusions(
+        tag=tag,
+        accounts=_string_set(data.get("accounts"), "exclude.accounts"),
+        resources=_string_set(data.get("resources"), "exclude.resources"),
+        rules_per_account={
+            str(account): _string_set(rules, f"exclude.rules_per_account.{account}")
+            for account, rules in per_account.items()
+        },
+    )
+
+
+def _limits(data: Any) -> Limits:
+    if not isinstance(data, Mapping):
+        raise ConfigError("limits must be an object")
+    _only_keys(data, {"max_actions_per_rule", "max_actions_per_account"}, "limits")
+    values = {}
+    for key, value in data.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"limits.{key} must be a whole number ≥ 0, got {value!r}")
+        values[key] = value
+    return Limits(**values)
+
+
+def _string_set(value: Any, label: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise ConfigError(f"{label} must be a list of strings")
+    return frozenset(str(v) for v in value)
+
+
+def _check_mode(mode: Any, label: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"{label} must be one of {', '.join(MODES)}, got {mode!r}")
+
+
+def _only_keys(data: Mapping[str, Any], allowed: set[str], label: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        allowed_text = ", ".join(sorted(allowed))
+        raise ConfigError(f"{label}: unknown key(s) {', '.join(map(str, unknown))} (allowed: {allowed_text})")

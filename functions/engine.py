@@ -1,0 +1,319 @@
+"""The engine: finding → decision → (enforce) action → verification → one Result per finding.
+
+Decisions that need no AWS call (rule known? mode? excluded? duplicate?) are taken first, in the caller's
+thread. The rest runs per account in a bounded thread pool: findings of one account are handled in order
+(they share one session and one set of clients), accounts run in parallel, and an error in one account or
+finding becomes that finding's `failed` result — it never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from connectors.backoff import aws_error_code
+from connectors.finding import Finding
+from connectors.securityhub import is_open_failed
+from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, start_runbook
+from functions.catalog import CATALOG, CatalogEntry
+from functions.config import Config
+from functions.remediators.base import Assessment, RemediationError, Remediator
+from functions.sessions import AssumedSessions, Target, TargetUnavailable
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("noop", "planned", "remediated", "started", "notified", "excluded", "skipped", "failed")
+Stage = Literal["plan", "apply"]
+
+
+@dataclass
+class Result:
+    """What happened to one finding (JSON output of plan/apply/run)."""
+
+    finding_id: str
+    source: str
+    rule_id: str
+    account_id: str
+    region: str
+    resource_type: str
+    resource_id: str
+    outcome: str
+    reason: str
+    mode: str | None = None
+    executor: str | None = None
+    changes: list[str] = field(default_factory=list)
+    pre_state: dict[str, Any] | None = None
+    execution_id: str | None = None
+    error: str | None = None
+    circuit_breaker: bool = False
+    run_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Counters:
+    """Actions taken so far this run, for the circuit breaker. Slots are reserved before acting."""
+
+    per_rule: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    per_account: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reserve(self, rule_id: str, account_id: str, max_rule: int, max_account: int) -> str | None:
+        with self.lock:
+            if self.per_rule[rule_id] >= max_rule:
+                return f"circuit breaker: {max_rule} actions for rule {rule_id} this run; planning only"
+            if self.per_account[account_id] >= max_account:
+                return f"circuit breaker: {max_account} actions in account {account_id} this run; planning only"
+            self.per_rule[rule_id] += 1
+            self.per_account[account_id] += 1
+            return None
+
+
+class _Seen:
+    """What this run has already taken on: the same finding twice, or two findings on one (rule, resource)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._keys: dict[tuple[str, str, str, str], str] = {}
+
+    def duplicate_reason(self, finding: Finding) -> str | None:
+        if finding.finding_id in self._ids:
+            return f"duplicate: finding {finding.finding_id} was delivered twice"
+        self._ids.add(finding.finding_id)
+        first = self._keys.setdefault(finding.resource_key, finding.finding_id)
+        if first != finding.finding_id:
+            return f"duplicate: same rule and resource as finding {first}"
+        return None
+
+
+class Engine:
+    """Runs findings through the catalog. stage "plan" never writes; "apply" writes for enforce-mode rules."""
+
+    def __init__(
+        self,
+        config: Config,
+        sessions: AssumedSessions,
+        stage: Stage = "plan",
+        catalog: Mapping[str, CatalogEntry] = CATALOG,
+        max_workers: int = 8,
+        automation_role_name: str = DEFAULT_AUTOMATION_ROLE_NAME,
+        on_result: Callable[[Result], None] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.stage = stage
+        self.catalog = catalog
+        self.max_workers = max(1, max_workers)
+        self.automation_role_name = automation_role_name
+        self.on_result = on_result
+        self.run_id = run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        self._counters = _Counters()
+        self._remediators: dict[str, Remediator] = {}
+        self._remediators_lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------------
+    def run(self, findings: Iterable[Finding]) -> list[Result]:
+        """One Result per input finding, in input order."""
+        results: dict[int, Result] = {}
+        by_account: dict[str, list[tuple[int, Finding, CatalogEntry, str]]] = defaultdict(list)
+        seen = _Seen()
+        count = 0
+        for index, finding in enumerate(findings):
+            count += 1
+            decided = self._decide_offline(finding, seen)
+            if isinstance(decided, Result):
+                results[index] = self._emit(decided)
+            else:
+                entry, mode = decided
+                by_account[finding.account_id].append((index, finding, entry, mode))
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="account") as pool:
+            for account_results in pool.map(self._run_account, by_account.values()):
+                results.update(account_results)
+        return [results[i] for i in range(count)]
+
+    # -- offline decisions ----------------------------------------------------------------------
+    def _decide_offline(self, finding: Finding, seen: _Seen) -> Result | tuple[CatalogEntry, str]:
+        only = self.config.only_rules
+        if only is not None and finding.rule_id not in only:
+            return self._result(finding, "skipped", "rule not selected (--rules)")
+        if not is_open_failed(finding):
+            state = "/".join(
+                s for s in (finding.compliance_status, finding.workflow_status, finding.record_state) if s
+            )
+            return self._result(finding, "skipped", f"finding is not open and failed ({state})")
+        entry = self.catalog.get(finding.rule_id)
+        if entry is None:
+            return self._result(finding, "skipped", f"no remediator for rule {finding.rule_id}")
+        mode = self.config.mode_for(entry.rule_id, entry.rule.default_mode, entry.rule.disruptive)
+        if mode == "off":
+            return self._result(finding, "skipped", f"rule {finding.rule_id} is off", mode=mode)
+        if finding.resource_type not in entry.remediator.resource_types:
+            return self._result(
+                finding,
+                "skipped",
+                f"{entry.remediator.__name__} does not handle resource type {finding.resource_type}",
+                mode=mode,
+            )
+        excluded = self.config.exclude.reason(
+            finding.rule_id, finding.account_id, finding.resource_id, finding.resource_arn
+        ) or self.config.exclude.tag_reason(finding.tags)
+        if excluded:
+            return self._result(finding, "excluded", excluded, mode=mode)
+        duplicate = seen.duplicate_reason(finding)
+        if duplicate:
+            return self._result(finding, "skipped", duplicate, mode=mode)
+        if mode == "notify":
+            remediator = self._remediator(entry)
+            return self._result(finding, "notified", remediator.notify_message(finding), mode=mode)
+        return entry, mode
+
+    # -- per account ----------------------------------------------------------------------------
+    def _run_account(self, items: list[tuple[int, Finding, CatalogEntry, str]]) -> dict[int, Result]:
+        out: dict[int, Result] = {}
+        for index, finding, entry, mode in items:
+            try:
+                result = self._handle(finding, entry, mode)
+            except Exception as error:  # a bug in one remediator must not lose the rest of the batch
+                log.exception("unexpected error on finding %s", finding.finding_id)
+                result = self._result(
+                    finding, "failed", f"unexpected error: {type(error).__name__}", mode=mode, error=str(error)
+                )
+            out[index] = self._emit(result)
+        return out
+
+    def _handle(self, finding: Finding, entry: CatalogEntry, mode: str) -> Result:
+        executor = self.config.rule(entry.rule_id).executor or "boto3"
+        try:
+            target = self.sessions.target(finding.account_id, finding.region, finding.partition)
+        except TargetUnavailable as unavailable:
+            outcome = "skipped" if unavailable.skip else "failed"
+            return self._result(finding, outcome, unavailable.reason, mode=mode, executor=executor)
+        remediator = self._remediator(entry)
+        try:
+            assessment = remediator.assess(target, finding)
+        except (RemediationError, ClientError, BotoCoreError) as error:
+            return self._error_result(finding, "cannot read current state", error, mode, executor)
+
+        tag_excluded = self.config.exclude.tag_reason(assessment.tags)
+        if tag_excluded:
+            return self._result(finding, "excluded", tag_excluded, mode=mode, executor=executor)
+        if assessment.compliant:
+            return self._result(finding, "noop", "already compliant", mode=mode, executor=executor)
+
+        planned = self._result(
+            finding, "planned", "", mode=mode, executor=executor, changes=assessment.changes,
+            pre_state=assessment.pre_state,
+        )
+        if self.stage == "plan" or mode != "enforce":
+            planned.reason = "dry-run: would " + "; ".join(assessment.changes or ["remediate"])
+            return planned
+        tripped = self._counters.reserve(
+            entry.rule_id, finding.account_id,
+            self.config.limits.max_actions_per_rule, self.config.limits.max_actions_per_account,
+        )
+        if tripped:
+            log.warning("%s (finding %s)", tripped, finding.finding_id)
+            planned.reason, planned.circuit_breaker = tripped, True
+            return planned
+        if executor == "ssm":
+            return self._start_runbook(target, finding, remediator, planned)
+        return self._apply(target, finding, remediator, assessment, planned)
+
+    def _apply(
+        self, target: Target, finding: Finding, remediator: Remediator, assessment: Assessment, result: Result
+    ) -> Result:
+        try:
+            remediator.apply(target, finding, assessment)
+        except (RemediationError, ClientError, BotoCoreError) as error:
+            return self._error_result(finding, "apply failed", error, result.mode, result.executor, result)
+        try:
+            after = remediator.assess(target, finding)
+        except (RemediationError, ClientError, BotoCoreError) as error:
+            return self._error_result(finding, "applied but cannot verify", error, result.mode, result.executor, result)
+        if not after.compliant:
+            result.outcome = "failed"
+            result.reason = "verification failed: still non-compliant after " + "; ".join(result.changes)
+            return result
+        result.outcome = "remediated"
+        result.reason = "; ".join(result.changes) or "remediated"
+        if assessment.context.get("created"):
+            result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
+        log.info("remediated %s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
+        return result
+
+    def _start_runbook(self, target: Target, finding: Finding, remediator: Remediator, result: Result) -> Result:
+        runbook = remediator.runbook
+        if runbook is None:
+            result.outcome, result.reason = "failed", f"rule {finding.rule_id} has no SSM runbook; use executor boto3"
+            return result
+        try:
+            result.execution_id = start_runbook(target, runbook, finding, self.automation_role_name, self.run_id)
+        except (ClientError, BotoCoreError) as error:
+            return self._error_result(finding, "cannot start runbook", error, result.mode, result.executor, result)
+        result.outcome = "started"
+        result.reason = f"started {runbook.document} (execution {result.execution_id})"
+        return result
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _remediator(self, entry: CatalogEntry) -> Remediator:
+        """One instance per remediator class and rule params, shared by all findings of the run."""
+        with self._remediators_lock:
+            instance = self._remediators.get(entry.rule_id)
+            if instance is None:
+                instance = entry.remediator(self.config.rule(entry.rule_id).params)
+                self._remediators[entry.rule_id] = instance
+            return instance
+
+    def _error_result(
+        self,
+        finding: Finding,
+        what: str,
+        error: Exception,
+        mode: str | None,
+        executor: str | None,
+        base: Result | None = None,
+    ) -> Result:
+        code = aws_error_code(error)
+        detail = f"{code}: {_client_error_message(error)}" if code else str(error)
+        result = base or self._result(finding, "failed", "", mode=mode, executor=executor)
+        result.outcome, result.reason, result.error = "failed", f"{what}: {detail}", type(error).__name__
+        log.warning("%s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
+        return result
+
+    def _result(self, finding: Finding, outcome: str, reason: str, **extra: Any) -> Result:
+        return Result(
+            finding_id=finding.finding_id,
+            source=finding.source,
+            rule_id=finding.rule_id,
+            account_id=finding.account_id,
+            region=finding.region,
+            resource_type=finding.resource_type,
+            resource_id=finding.resource_id,
+            outcome=outcome,
+            reason=reason,
+            run_id=self.run_id,
+            **extra,
+        )
+
+    def _emit(self, result: Result) -> Result:
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+
+def _client_error_message(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Message", "")) or str(error)
+    return str(error)

@@ -1,0 +1,76 @@
+"""Pulling findings from the configured sources: the one place the CLI, the demo and the Lambdas share.
+
+Everything here streams: findings are yielded as pages arrive, and rejected inputs are yielded as
+FindingError so the caller reports them and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import boto3
+
+from connectors.finding import Finding, FindingError
+from connectors.netskope import NetskopeConnector, secret_token_provider
+from connectors.securityhub import SecurityHubConnector
+from functions.catalog import CATALOG
+from functions.sessions import CLIENT_CONFIG
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("securityhub", "netskope")
+
+
+@dataclass
+class PullStats:
+    findings: int = 0
+    rejected: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+def pull_securityhub(
+    regions: Sequence[str],
+    rule_ids: Iterable[str] | None = None,
+    session: boto3.Session | None = None,
+    stats: PullStats | None = None,
+) -> Iterator[Finding | FindingError]:
+    """Open failed findings of the given rules (default: every rule with a remediator), region by region.
+
+    Point it at the Security Hub administrator account (and its aggregation region) to see the whole org.
+    """
+    session = session or boto3.Session()
+    wanted = sorted(rule_ids) if rule_ids else sorted(CATALOG)
+    for region in regions:
+        connector = SecurityHubConnector(session.client("securityhub", region_name=region, config=CLIENT_CONFIG))
+        log.info("pulling Security Hub findings in %s for %d rule(s)", region, len(wanted))
+        yield from _counted(connector.fetch(wanted), stats)
+        if stats is not None:
+            stats.requests[f"securityhub:{region}"] = connector.requests_made
+
+
+def pull_netskope(
+    base_url: str,
+    token_secret: str,
+    rule_names: Iterable[str] | None = None,
+    secrets_client: object | None = None,
+    stats: PullStats | None = None,
+) -> Iterator[Finding | FindingError]:
+    connector = NetskopeConnector(base_url, secret_token_provider(token_secret, client=secrets_client))
+    log.info("pulling Netskope violations from %s", connector.base_url)
+    yield from _counted(connector.fetch(rule_names=list(rule_names) if rule_names else None), stats)
+    if stats is not None:
+        stats.requests["netskope"] = connector.requests_made
+
+
+def _counted(
+    items: Iterable[Finding | FindingError], stats: PullStats | None
+) -> Iterator[Finding | FindingError]:
+    for item in items:
+        if stats is not None:
+            if isinstance(item, FindingError):
+                stats.rejected += 1
+            else:
+                stats.findings += 1
+        yield item

@@ -1,0 +1,55 @@
+"""A report a person can read: what was found, done, skipped, and why — per rule and account."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+from functions.engine import OUTCOMES, Result
+
+_COLUMNS = ("remediated", "started", "planned", "noop", "notified", "excluded", "skipped", "failed")
+_EXPLAINED = ("planned", "notified", "excluded", "skipped", "failed", "started")
+
+
+def outcome_counts(results: Iterable[Result]) -> dict[str, int]:
+    counts = Counter(result.outcome for result in results)
+    return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+
+
+def render_text(results: Sequence[Result], title: str = "Remediation report", max_reasons: int = 200) -> str:
+    lines = [title, "=" * len(title)]
+    counts = outcome_counts(results)
+    lines.append(
+        f"{len(results)} finding(s): " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]) if results
+        else "no findings"
+    )
+    if not results:
+        return "\n".join(lines) + "\n"
+
+    table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for result in results:
+        table[(result.rule_id, result.account_id)][result.outcome] += 1
+    header = ["rule", "account", "found", *_COLUMNS]
+    rows = [
+        [rule, account, str(sum(counter.values())), *(str(counter.get(c, 0) or "") for c in _COLUMNS)]
+        for (rule, account), counter in sorted(table.items())
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines.append("")
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+
+    done = [r for r in results if r.outcome == "remediated"]
+    if done:
+        lines += ["", "Changed:"]
+        lines += [f"  [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}" for r in done[:max_reasons]]
+    explained = [r for r in results if r.outcome in _EXPLAINED]
+    if explained:
+        lines += ["", "Not changed, and why:"]
+        for r in explained[:max_reasons]:
+            flag = " (circuit breaker)" if r.circuit_breaker else ""
+            lines.append(f"  {r.outcome:<9} [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}{flag}: {r.reason}")
+        if len(explained) > max_reasons:
+            lines.append(f"  … and {len(explained) - max_reasons} more (see the JSON output)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,263 @@
+"""S3.8 / S3.1 Block Public Access remediators against moto: assess → apply → verify, read-only assess, runbooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.remediators.base import RemediationError
+from functions.remediators.s3 import ALL_BLOCKED, AccountPublicAccessBlock, BucketPublicAccessBlock
+from functions.sessions import Target
+from tests.factories import ACCOUNT, REGION, make_finding
+
+BUCKET = "cspm-test-bucket"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/cspm-automation"
+PARTIAL = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": False,
+    "RestrictPublicBuckets": False,
+}
+
+
+def record_calls(client) -> list[str]:
+    """Operation names the client sends from now on."""
+    calls: list[str] = []
+    client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def bucket_finding(bucket: str = BUCKET, **overrides: Any):
+    return make_finding("S3.8", "AwsS3Bucket", bucket, **overrides)
+
+
+def account_finding(**overrides: Any):
+    return make_finding("S3.1", "AwsAccount", ACCOUNT, **overrides)
+
+
+@pytest.fixture
+def s3(moto_aws):
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def s3control(moto_aws):
+    return boto3.client("s3control", region_name=REGION)
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    """A bucket without a Block Public Access configuration (moto does not add AWS's default one)."""
+    s3.create_bucket(Bucket=BUCKET)
+    return BUCKET
+
+
+def bucket_pab(s3, name: str = BUCKET) -> dict[str, bool] | None:
+    """An independent read of the bucket's configuration, not through the remediator."""
+    try:
+        return s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"
+        return None
+
+
+def account_pab(s3control) -> dict[str, bool] | None:
+    try:
+        return s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"
+        return None
+
+
+# -- S3.8: bucket level ------------------------------------------------------------------------------------------
+
+
+def test_bucket_without_configuration_is_remediated_and_verified(target: Target, s3, bucket: str) -> None:
+    remediator = BucketPublicAccessBlock()
+    finding = bucket_finding()
+    calls = record_calls(target.client("s3"))
+
+    before = remediator.assess(target, finding)
+    assert not before.compliant
+    assert before.pre_state == {"PublicAccessBlockConfiguration": None}
+    assert len(before.changes) == 4
+    assert before.tags is None
+    assert bucket_pab(s3) is None
+
+    remediator.apply(target, finding, before)
+
+    assert bucket_pab(s3) == ALL_BLOCKED
+    after = remediator.assess(target, finding)
+    assert after.compliant
+    assert after.changes == []
+    # Rerun on the fixed bucket: still compliant, so the engine reports noop.
+    assert remediator.assess(target, finding).compliant
+    assert calls == ["GetPublicAccessBlock", "PutPublicAccessBlock", "GetPublicAccessBlock", "GetPublicAccessBlock"]
+
+
+def test_partial_bucket_configuration_is_non_compliant_and_recorded(target: Target, s3, bucket: str) -> None:
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PARTIAL)
+    remediator = BucketPublicAccessBlock()
+    finding = bucket_finding()
+
+    before = remediator.assess(target, finding)
+
+    assert not before.compliant
+    assert before.pre_state == {"PublicAccessBlockConfiguration": PARTIAL}
+    assert before.changes == [
+        f"turn on BlockPublicPolicy for bucket {bucket}",
+        f"turn on RestrictPublicBuckets for bucket {bucket}",
+    ]
+    remediator.apply(target, finding, before)
+    assert bucket_pab(s3) == ALL_BLOCKED
+    assert remediator.assess(target, finding).compliant
+
+
+def test_fully_blocked_bucket_is_compliant(target: Target, s3, bucket: str) -> None:
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=ALL_BLOCKED)
+
+    assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
+
+    assert assessment.compliant
+    assert assessment.changes == []
+
+
+def test_bucket_assess_is_read_only(target: Target, s3, bucket: str) -> None:
+    """Dry-run runs assess alone: it reads and never writes."""
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PARTIAL)
+    calls = record_calls(target.client("s3"))
+
+    assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
+
+    assert not assessment.compliant
+    assert calls == ["GetPublicAccessBlock"]
+    assert bucket_pab(s3) == PARTIAL
+
+
+def test_bucket_arn_as_resource_id(target: Target, s3, bucket: str) -> None:
+    finding = bucket_finding(f"arn:aws:s3:::{bucket}")
+    remediator = BucketPublicAccessBlock()
+
+    remediator.apply(target, finding, remediator.assess(target, finding))
+
+    assert bucket_pab(s3) == ALL_BLOCKED
+
+
+def test_missing_bucket_is_a_remediation_error(target: Target, s3) -> None:
+    with pytest.raises(RemediationError, match="does not exist"):
+        BucketPublicAccessBlock().assess(target, bucket_finding("no-such-bucket-here"))
+
+
+def test_bucket_runbook_parameters() -> None:
+    runbook = BucketPublicAccessBlock.runbook
+    assert runbook is not None
+    assert runbook.document == "AWSConfigRemediation-ConfigureS3BucketPublicAccessBlock"
+    assert runbook.parameters(bucket_finding(), ROLE) == {
+        "BucketName": [BUCKET],
+        "AutomationAssumeRole": [ROLE],
+        "BlockPublicAcls": ["true"],
+        "IgnorePublicAcls": ["true"],
+        "BlockPublicPolicy": ["true"],
+        "RestrictPublicBuckets": ["true"],
+    }
+
+
+def test_bucket_declarations() -> None:
+    assert [rule.rule_id for rule in BucketPublicAccessBlock.rules] == ["S3.8"]
+    assert BucketPublicAccessBlock.rules[0].cis == ("2.1.4.2",)
+    assert BucketPublicAccessBlock.resource_types == ("AwsS3Bucket",)
+    # The IAM actions behind GetPublicAccessBlock / PutPublicAccessBlock on a bucket.
+    assert BucketPublicAccessBlock.permissions == ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
+    assert BucketPublicAccessBlock.reversible
+
+
+# -- S3.1: account level -----------------------------------------------------------------------------------------
+
+
+def test_account_without_configuration_is_remediated_and_verified(target: Target, s3control) -> None:
+    remediator = AccountPublicAccessBlock()
+    finding = account_finding()
+    calls = record_calls(target.client("s3control"))
+
+    before = remediator.assess(target, finding)
+    assert not before.compliant
+    assert before.pre_state == {"PublicAccessBlockConfiguration": None}
+    assert before.changes[0] == f"turn on BlockPublicAcls for account {ACCOUNT}"
+    assert account_pab(s3control) is None
+
+    remediator.apply(target, finding, before)
+
+    assert account_pab(s3control) == ALL_BLOCKED
+    assert remediator.assess(target, finding).compliant
+    assert remediator.assess(target, finding).changes == []
+    assert calls == ["GetPublicAccessBlock", "PutPublicAccessBlock", "GetPublicAccessBlock", "GetPublicAccessBlock"]
+
+
+def test_partial_account_configuration_is_non_compliant_and_recorded(target: Target, s3control) -> None:
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=PARTIAL)
+    remediator = AccountPublicAccessBlock()
+    finding = account_finding()
+
+    before = remediator.assess(target, finding)
+
+    assert not before.compliant
+    assert before.pre_state == {"PublicAccessBlockConfiguration": PARTIAL}
+    assert len(before.changes) == 2
+    remediator.apply(target, finding, before)
+    assert account_pab(s3control) == ALL_BLOCKED
+    assert remediator.assess(target, finding).compliant
+
+
+def test_account_assess_is_read_only(target: Target, s3control) -> None:
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=PARTIAL)
+    calls = record_calls(target.client("s3control"))
+
+    assessment = AccountPublicAccessBlock().assess(target, account_finding())
+
+    assert not assessment.compliant
+    assert calls == ["GetPublicAccessBlock"]
+    assert account_pab(s3control) == PARTIAL
+
+
+def test_fully_blocked_account_is_compliant(target: Target, s3control) -> None:
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=ALL_BLOCKED)
+
+    assert AccountPublicAccessBlock().assess(target, account_finding()).compliant
+
+
+def test_account_runbook_parameters() -> None:
+    runbook = AccountPublicAccessBlock.runbook
+    assert runbook is not None
+    assert runbook.document == "AWSConfigRemediation-ConfigureS3PublicAccessBlock"
+    assert runbook.parameters(account_finding(), ROLE) == {
+        "AccountId": [ACCOUNT],
+        "AutomationAssumeRole": [ROLE],
+        "BlockPublicAcls": ["true"],
+        "IgnorePublicAcls": ["true"],
+        "BlockPublicPolicy": ["true"],
+        "RestrictPublicBuckets": ["true"],
+    }
+
+
+def test_account_declarations() -> None:
+    assert [rule.rule_id for rule in AccountPublicAccessBlock.rules] == ["S3.1"]
+    assert AccountPublicAccessBlock.rules[0].cis == ("2.1.4.1",)
+    assert AccountPublicAccessBlock.resource_types == ("AwsAccount",)
+    assert AccountPublicAccessBlock.permissions == (
+        "s3:GetAccountPublicAccessBlock",
+        "s3:PutAccountPublicAccessBlock",
+    )
+
+
+def test_account_finding_in_region_global(sessions, s3control) -> None:
+    """An account-level finding may carry region "global": the S3 Control call then goes to the home region."""
+    target = sessions.target(ACCOUNT, "global")
+    finding = account_finding(region="global")
+    remediator = AccountPublicAccessBlock()
+
+    remediator.apply(target, finding, remediator.assess(target, finding))
+
+    assert account_pab(s3control) == ALL_BLOCKED
