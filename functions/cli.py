@@ -15,9 +15,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors import asff, netskope
 from connectors.finding import Finding, FindingError
+from connectors.netskope import NetskopeError
 from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
 from functions.catalog import CATALOG, rule_rows
 from functions.config import Config, ConfigError, load_config
@@ -136,8 +138,9 @@ def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
     stats = PullStats()
+    items = _pull(args, stats)
     with JsonArrayWriter(out) as writer:
-        for item in _pull(args, stats):
+        for item in items:
             if isinstance(item, FindingError):
                 log.error("rejected: %s", item)
             else:
@@ -173,10 +176,10 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
         json.dump(rows, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    header = ("rule_id", "mode", "executor", "reversible", "cis", "title")
+    header = ("rule_id", "mode", "executor", "reversible", "cis", "title", "permissions")
     table = [
         (r["rule_id"], r["mode"], "+".join(r["executor"]), "yes" if r["reversible"] else "no", ",".join(r["cis"]),
-         r["title"])
+         r["title"], ",".join(r["permissions"]))
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header) - 1)]
@@ -199,19 +202,27 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- shared pieces ------------------------------------------------------------------------------
 def _pull(args: argparse.Namespace, stats: PullStats) -> Iterator[Finding | FindingError]:
-    sources = args.source or _csv(_env("CSPM_SOURCE"))
+    """Checks the source flags now (a usage error must come before any output), then pulls lazily."""
+    sources = list(dict.fromkeys(args.source or _csv(_env("CSPM_SOURCE"))))
     if not sources:
         raise UsageError("--source is required (securityhub, netskope), or set CSPM_SOURCE")
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        raise UsageError(f"unknown source(s) {', '.join(unknown)} (choose from {', '.join(SOURCES)})")
+    if "netskope" in sources and (not args.netskope_url or not args.netskope_token_secret):
+        raise UsageError("netskope needs --netskope-url and --netskope-token-secret (or NETSKOPE_URL, "
+                         "NETSKOPE_TOKEN_SECRET)")
+    return _pull_sources(args, sources, stats)
+
+
+def _pull_sources(args: argparse.Namespace, sources: list[str], stats: PullStats) -> Iterator[Finding | FindingError]:
     rule_ids = _csv(args.rules) or None
-    for source in dict.fromkeys(sources):
+    for source in sources:
         if source == "securityhub":
             default_region = boto3.Session().region_name or "us-east-1"
             regions = [args.region] if args.region else _csv(args.regions) or [default_region]
             yield from pull_securityhub(regions, rule_ids, stats=stats)
         else:
-            if not args.netskope_url or not args.netskope_token_secret:
-                raise UsageError("netskope needs --netskope-url and --netskope-token-secret (or NETSKOPE_URL, "
-                                 "NETSKOPE_TOKEN_SECRET)")
             yield from _filter_rules(pull_netskope(args.netskope_url, args.netskope_token_secret, stats=stats),
                                      rule_ids)
 
@@ -301,6 +312,22 @@ class UsageError(Exception):
     pass
 
 
+_HANDLER: logging.Handler | None = None
+
+
+def _log_to_stderr(level: int) -> None:
+    """Log to the current sys.stderr. Replaces the handler a previous main() call installed, and leaves every
+    other root handler alone (basicConfig(force=True) would close the host's, e.g. pytest's caplog)."""
+    global _HANDLER
+    root = logging.getLogger()
+    if _HANDLER is not None:
+        root.removeHandler(_HANDLER)
+    _HANDLER = logging.StreamHandler(sys.stderr)
+    _HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(_HANDLER)
+    root.setLevel(level)
+
+
 COMMANDS = {
     "normalize": cmd_normalize,
     "pull": cmd_pull,
@@ -315,7 +342,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2) if args.verbose else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    _log_to_stderr(level)
     if level > logging.DEBUG:
         for noisy in ("botocore", "urllib3", "boto3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -324,6 +351,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except (UsageError, ConfigError) as error:
         log.error("%s", error)
         return EXIT_USAGE
+    except NetskopeError as error:  # messages name the HTTP status, never the token
+        log.error("%s", error)
+        return EXIT_REJECTED
+    except (ClientError, BotoCoreError) as error:  # e.g. no credentials, AccessDenied on GetFindings
+        log.error("AWS: %s", error)
+        return EXIT_REJECTED
     except (OSError, ValueError) as error:
         log.error("%s: %s", type(error).__name__, error)
         return EXIT_USAGE

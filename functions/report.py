@@ -31,7 +31,7 @@ def render_text(results: Sequence[Result], title: str = "Remediation report", ma
         table[(result.rule_id, result.account_id)][result.outcome] += 1
     header = ["rule", "account", "found", *_COLUMNS]
     rows = [
-        [rule, account, str(sum(counter.values())), *(str(counter.get(c, 0) or "") for c in _COLUMNS)]
+        [_clip(rule, 40), account, str(sum(counter.values())), *(str(counter.get(c, 0) or "") for c in _COLUMNS)]
         for (rule, account), counter in sorted(table.items())
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -53,3 +53,8 @@ def render_text(results: Sequence[Result], title: str = "Remediation report", ma
         if len(explained) > max_reasons:
             lines.append(f"  … and {len(explained) - max_reasons} more (see the JSON output)")
     return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, width: int) -> str:
+    """Unknown source rules can be long sentences (`netskope:<rule name>`); keep the table readable."""
+    return text if len(text) <= width else text[: width - 1] + "…"

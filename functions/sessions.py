@@ -8,10 +8,14 @@ that account fail fast with the same reason instead of hammering STS.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.session
@@ -34,6 +38,31 @@ CLIENT_CONFIG = Config(
     read_timeout=30,
     max_pool_connections=20,
 )
+
+
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_ACCOUNT_HOST_PREFIX = re.compile(r"^\d{12}\.")
+
+
+def _local_endpoint() -> bool:
+    """True when AWS_ENDPOINT_URL points at a local emulator (moto server), never for real AWS endpoints."""
+    host = urlsplit(os.environ.get("AWS_ENDPOINT_URL", "")).hostname or ""
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def _drop_account_host_prefix(request: Any, **_: Any) -> None:
+    """S3 Control puts the account id in the host (`123456789012.s3-control…`); a local emulator's IP can't
+    take a subdomain, so the prefix is removed before signing. Registered only for local endpoints."""
+    parts = urlsplit(request.url)
+    if _ACCOUNT_HOST_PREFIX.match(parts.netloc):
+        request.url = urlunsplit(parts._replace(netloc=parts.netloc.split(".", 1)[1]))
+
+
+def prepare_session(session: boto3.Session) -> boto3.Session:
+    """Event hooks every session of ours carries."""
+    if _local_endpoint():
+        session.events.register("before-sign.s3-control", _drop_account_host_prefix)
+    return session
 
 
 class TargetUnavailable(Exception):
@@ -79,7 +108,7 @@ class AssumedSessions:
         duration_seconds: int = 3600,
         client_config: Config = CLIENT_CONFIG,
     ) -> None:
-        self._base = base_session or boto3.Session()
+        self._base = prepare_session(base_session or boto3.Session())
         self.role_name = role_name or None
         self.external_id = external_id or None
         self.session_name = session_name
@@ -92,6 +121,10 @@ class AssumedSessions:
         self._clients: dict[tuple[str, str, str], BaseClient] = {}
         self._caller: dict[str, str] | None = None
         self.assume_role_calls = 0
+        # AWS API calls made in target accounts, by "service.Operation" (measurement, not control).
+        self.api_calls: Counter[str] = Counter()
+        self._count_lock = threading.Lock()  # its own lock: calls are made while self._lock is held
+        self._base.events.register("before-call", self._count_call)
 
     # -- identity -------------------------------------------------------------------------------
     def caller_identity(self) -> dict[str, str]:
@@ -156,7 +189,9 @@ class AssumedSessions:
         )
         botocore_session = botocore.session.get_session()
         botocore_session._credentials = credentials  # the documented way to plug refreshable credentials
-        return boto3.Session(botocore_session=botocore_session)
+        session = prepare_session(boto3.Session(botocore_session=botocore_session))
+        session.events.register("before-call", self._count_call)
+        return session
 
     def _assume(self, role_arn: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -178,6 +213,11 @@ class AssumedSessions:
             "token": creds["SessionToken"],
             "expiry_time": creds["Expiration"].isoformat(),
         }
+
+    def _count_call(self, event_name: str, **_: Any) -> None:
+        # event_name is "before-call.<service>.<Operation>"
+        with self._count_lock:
+            self.api_calls[event_name.split(".", 1)[1]] += 1
 
     # -- clients --------------------------------------------------------------------------------
     def client(self, account_id: str, region: str, service: str, partition: str = "aws") -> BaseClient:

@@ -200,7 +200,11 @@ class AccessKeyRotation(Remediator):
     tags are not read (ListUserTags would be one more call per finding).
     """
 
-    rules = (Rule("IAM.3", "IAM users' access keys should be rotated every 90 days or less", cis=("1.14",)),)
+    # Disruptive: a workload still using an old key loses access when it is deactivated, so this acts only on
+    # an explicit per-rule opt-in, never on a global `enforce`.
+    rules = (
+        Rule("IAM.3", "IAM users' access keys should be rotated every 90 days or less", cis=("1.14",), disruptive=True),
+    )
     resource_types = ("AwsIamUser", "AwsIamAccessKey")
     permissions = ("iam:ListAccessKeys", "iam:UpdateAccessKey")
     reversible = True

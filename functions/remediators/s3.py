@@ -42,7 +42,7 @@ def _assess(configuration: dict[str, bool] | None, where: str) -> Assessment:
     off = [name for name in SETTINGS if not current.get(name, False)]
     return Assessment(
         compliant=not off,
-        changes=[f"turn on {name} for {where}" for name in off],
+        changes=[f"turn on {', '.join(off)} for {where}"] if off else [],
         pre_state={"PublicAccessBlockConfiguration": configuration},
     )
 

@@ -83,7 +83,10 @@ def test_bucket_without_configuration_is_remediated_and_verified(target: Target,
     before = remediator.assess(target, finding)
     assert not before.compliant
     assert before.pre_state == {"PublicAccessBlockConfiguration": None}
-    assert len(before.changes) == 4
+    assert before.changes == [
+        "turn on BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets for bucket "
+        + finding.resource_id
+    ]
     assert before.tags is None
     assert bucket_pab(s3) is None
 
@@ -107,10 +110,7 @@ def test_partial_bucket_configuration_is_non_compliant_and_recorded(target: Targ
 
     assert not before.compliant
     assert before.pre_state == {"PublicAccessBlockConfiguration": PARTIAL}
-    assert before.changes == [
-        f"turn on BlockPublicPolicy for bucket {bucket}",
-        f"turn on RestrictPublicBuckets for bucket {bucket}",
-    ]
+    assert before.changes == [f"turn on BlockPublicPolicy, RestrictPublicBuckets for bucket {bucket}"]
     remediator.apply(target, finding, before)
     assert bucket_pab(s3) == ALL_BLOCKED
     assert remediator.assess(target, finding).compliant
@@ -185,7 +185,8 @@ def test_account_without_configuration_is_remediated_and_verified(target: Target
     before = remediator.assess(target, finding)
     assert not before.compliant
     assert before.pre_state == {"PublicAccessBlockConfiguration": None}
-    assert before.changes[0] == f"turn on BlockPublicAcls for account {ACCOUNT}"
+    assert before.changes[0].startswith("turn on BlockPublicAcls, IgnorePublicAcls")
+    assert before.changes[0].endswith(f"for account {ACCOUNT}")
     assert account_pab(s3control) is None
 
     remediator.apply(target, finding, before)
@@ -205,7 +206,7 @@ def test_partial_account_configuration_is_non_compliant_and_recorded(target: Tar
 
     assert not before.compliant
     assert before.pre_state == {"PublicAccessBlockConfiguration": PARTIAL}
-    assert len(before.changes) == 2
+    assert before.changes == [f"turn on BlockPublicPolicy, RestrictPublicBuckets for account {ACCOUNT}"]
     remediator.apply(target, finding, before)
     assert account_pab(s3control) == ALL_BLOCKED
     assert remediator.assess(target, finding).compliant

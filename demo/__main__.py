@@ -1,0 +1,198 @@
+"""`make demo`: the whole pipeline on an embedded AWS (moto server) and a local fake Netskope, no cloud account.
+
+1. start a moto server and a fake Netskope API, both on 127.0.0.1;
+2. build a misconfigured organization (security account + prod, dev, sandbox);
+3. import Security Hub findings into the administrator account; serve Netskope violations, whose API token
+   lives in Secrets Manager;
+4. pull both sources → plan (dry-run) → apply (enforce) → verify every resource independently → run again
+   (must change nothing) → print a readable report.
+Exit status 0 only when every check holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+from collections import Counter
+
+import boto3
+
+from connectors.finding import Finding, FindingError
+from demo.fake_netskope import FakeNetskope
+from demo.org import HOME, REMEDIATION_ROLE, Org, build_org
+from functions.config import config_from_dict
+from functions.engine import Engine, Result
+from functions.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.report import render_text
+from functions.sessions import AssumedSessions
+
+TOKEN_SECRET = "cspm-remediation/netskope-token"
+
+
+def main() -> int:
+    started = time.monotonic()
+    _isolate_from_real_aws()
+    from moto.server import ThreadedMotoServer  # imported late: heavy, and only the demo needs it
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's per-request access log
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    try:
+        return _run(started, port)
+    finally:
+        server.stop()
+
+
+def _run(started: float, port: int) -> int:
+    say(f"moto server on http://127.0.0.1:{port}")
+    org = build_org()
+    say("organization: " + ", ".join(f"{name} {account}" for name, account in org.accounts.items()))
+    say(f"planted {len(org.planted)} misconfigurations; {len(org.asff)} Security Hub findings, "
+        f"{len(org.violations)} Netskope violations")
+
+    hub = boto3.client("securityhub", region_name=HOME)
+    hub.enable_security_hub()
+    hub.batch_import_findings(Findings=org.asff)
+    token = secrets.token_urlsafe(24)
+    boto3.client("secretsmanager", region_name=HOME).create_secret(
+        Name=TOKEN_SECRET, SecretString=f'{{"token": "{token}"}}'
+    )
+
+    with FakeNetskope(org.violations, token=token) as netskope:
+        say(f"fake Netskope API on {netskope.url}")
+        findings, pull_report = _pull(netskope.url)
+    say(pull_report)
+
+    config = config_from_dict({
+        "mode": "enforce",
+        # Disruptive rules (flow logs cost money; deactivating a key can cut access) need their own opt-in.
+        "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}},
+        "exclude": {"rules_per_account": {org.accounts["sandbox"]: ["S3.1"]}},
+    })
+
+    plan = _engine(config, "plan").run(findings)
+    section("1. plan (dry-run): nothing is changed", render_text(plan, "Plan"))
+    if not _all_still_broken(org):
+        return fail("the dry-run changed state")
+
+    apply_engine = _engine(config, "apply")
+    applied = apply_engine.run(findings)
+    section("2. apply (enforce)", render_text(applied, "Apply"))
+
+    verified, verify_text = _verify(org)
+    section("3. verify: every resource read back from the moto server", verify_text)
+
+    again = _engine(config, "apply").run(findings)
+    changed_again = [r for r in again if r.outcome in ("remediated", "started")]
+    section("4. second run: idempotent",
+            f"{len(again)} findings → {dict(Counter(r.outcome for r in again))}; changes made: {len(changed_again)}")
+
+    section("figures", _figures(applied, apply_engine.sessions, time.monotonic() - started))
+    ok = verified and not changed_again and not any(r.outcome == "failed" for r in applied)
+    say("\nRESULT: " + ("PASS — every planted misconfiguration is fixed or deliberately left alone, as expected"
+                        if ok else "FAIL — see above"))
+    return 0 if ok else 1
+
+
+def _pull(netskope_url: str) -> tuple[list[Finding], str]:
+    stats = {"securityhub": PullStats(), "netskope": PullStats()}
+    findings: list[Finding] = []
+    rejected: list[str] = []
+    sources = (
+        ("securityhub", pull_securityhub([HOME], stats=stats["securityhub"])),
+        ("netskope", pull_netskope(netskope_url, TOKEN_SECRET, stats=stats["netskope"])),
+    )
+    for source, items in sources:
+        for item in items:
+            if isinstance(item, FindingError):
+                rejected.append(f"  rejected ({source}): {item}")
+            else:
+                findings.append(item)
+    lines = [
+        f"pulled Security Hub: {stats['securityhub'].findings} findings in "
+        f"{sum(stats['securityhub'].requests.values())} GetFindings call(s); "
+        f"Netskope: {stats['netskope'].findings} violations in {stats['netskope'].requests['netskope']} request(s)",
+        *rejected,
+    ]
+    return findings, "\n".join(lines)
+
+
+def _engine(config, stage: str) -> Engine:
+    return Engine(config, AssumedSessions(role_name=REMEDIATION_ROLE), stage=stage, max_workers=4)
+
+
+def _all_still_broken(org: Org) -> bool:
+    return not any(p.check() for p in org.planted)
+
+
+def _verify(org: Org) -> tuple[bool, str]:
+    names = {account: name for name, account in org.accounts.items()}
+    lines, ok = [], True
+    for planted in org.planted:
+        compliant = planted.check()
+        good = compliant if planted.expect == "fixed" else not compliant
+        ok &= good
+        state = "compliant" if compliant else "unchanged (still non-compliant)"
+        lines.append(f"  {'✔' if good else '✘'} {names[planted.account]:<8} {planted.rule_id:<13} "
+                     f"{planted.label}: {state}{'' if planted.expect == 'fixed' else ' — expected: left alone'}")
+    fixed = sum(p.expect == "fixed" for p in org.planted)
+    lines.append(f"  {fixed} expected fixed, {len(org.planted) - fixed} expected left alone: "
+                 + ("all as expected" if ok else "MISMATCH"))
+    return ok, "\n".join(lines)
+
+
+def _figures(results: list[Result], sessions: AssumedSessions, wall: float) -> str:
+    acted = [r for r in results if r.outcome in ("remediated", "noop", "planned", "failed")]
+    calls = Counter(sessions.api_calls)
+    assume = calls.pop("sts.AssumeRole", 0)
+    accounts = {r.account_id for r in acted}
+    per = sum(calls.values()) / max(len(acted), 1)
+    top = ", ".join(f"{op} {n}" for op, n in calls.most_common(8))
+    return (
+        f"  wall time (whole demo): {wall:.1f} s\n"
+        f"  AssumeRole calls in the apply run: {assume} for {len(accounts)} member accounts (one per account)\n"
+        f"  AWS API calls in target accounts: {sum(calls.values())} for {len(acted)} findings checked "
+        f"= {per:.2f} per finding\n  by operation: {top}"
+    )
+
+
+def _isolate_from_real_aws() -> None:
+    """Fake credentials and no profile: nothing in this process can reach a real AWS account."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_SESSION_TOKEN="demo",
+        AWS_DEFAULT_REGION=HOME, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    # MOTO_ACCOUNT_ID would pin every request to one account and defeat moto's per-credential accounts.
+    os.environ.pop("MOTO_ACCOUNT_ID", None)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def section(title: str, body: str) -> None:
+    say(f"\n── {title} " + "─" * max(0, 70 - len(title)))
+    say(body.rstrip())
+
+
+def fail(why: str) -> int:
+    say(f"\nRESULT: FAIL — {why}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""The demo organization: a security account and three member accounts, each misconfigured on purpose.
+
+Everything is created through the AWS APIs of the moto server (as a real org would be), except the age of
+one access key: moto stamps new keys with "now" and has no API to change it, so the demo ages it in moto's
+in-process backend to simulate a key created 120 days ago.
+
+Each misconfiguration is recorded as a `Planted` item: the finding a CSPM would raise for it (Security Hub
+ASFF or a Netskope violation), and an independent check of the resource's state used to verify the run.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import boto3
+
+from functions.sessions import AssumedSessions
+
+HOME = "us-east-1"
+OTHER = "eu-west-1"
+SECURITY_ACCOUNT = "123456789012"  # moto's default: the caller, Security Hub administrator, secret holder
+REMEDIATION_ROLE = "CSPMRemediationRole"
+EXCLUDE_TAG = "cspm-remediation:exclude"
+WORLD_V4, WORLD_V6 = "0.0.0.0/0", "::/0"
+NETSKOPE_RULES = {
+    "EC2.13": "Communications and control network protection: Ensure no security groups allow ingress from "
+    "0.0.0.0/0 to port 22",
+    "EC2.14": "Communications and control network protection: Ensure no security groups allow ingress from "
+    "0.0.0.0/0 to port 3389",
+    "EC2.6": "Baseline network operations and data flows: Ensure VPC flow logging is enabled in all VPCs",
+    "S3.8": "Ensure S3 Bucket is not publicly accessible.",
+    "IAM.3": "Remote access: Ensure access keys are rotated every 90 days or less.",
+    "CloudTrail.4": "Secure audit trails so they cannot be altered : CloudTrail Log Files Lack Integrity Validation",
+    "Redshift.1": "Access permissions and authorizations: Ensure Redshift Clusters are not Publicly accessible",
+}
+NETSKOPE_REGION_NAMES = {HOME: "US East(N. Virginia)", OTHER: "EU(Ireland)", "global": "global"}
+
+
+@dataclass
+class Planted:
+    """One deliberate misconfiguration and how to tell whether it is fixed."""
+
+    label: str
+    account: str
+    rule_id: str
+    resource_id: str
+    expect: str  # "fixed" or "untouched" (excluded / no remediator / not ours to change)
+    check: Callable[[], bool]  # True when the resource is compliant
+
+
+@dataclass
+class Org:
+    accounts: dict[str, str]  # name → account id
+    planted: list[Planted] = field(default_factory=list)
+    asff: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_org() -> Org:
+    """Create the organization and every misconfiguration; return what a CSPM would report about them."""
+    organizations = boto3.client("organizations", region_name=HOME)
+    organizations.create_organization(FeatureSet="ALL")
+    accounts = {"security": SECURITY_ACCOUNT}
+    for name in ("prod", "dev", "sandbox"):
+        status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
+        accounts[name] = status["AccountId"]
+    org = Org(accounts=accounts)
+    admin = AssumedSessions(role_name="OrganizationAccountAccessRole")  # how an org admin sets accounts up
+    for name in ("prod", "dev", "sandbox"):
+        _create_remediation_roles(admin, accounts[name])
+
+    prod, dev, sandbox = accounts["prod"], accounts["dev"], accounts["sandbox"]
+    world = _World(org, admin)
+    # prod: reported by Security Hub
+    world.security_group(prod, HOME, "admin-open", [(22, WORLD_V4), (3389, WORLD_V4)], "EC2.53", "securityhub")
+    world.security_group(prod, HOME, "bastion-approved", [(22, WORLD_V4)], "EC2.53", "securityhub",
+                         tags={EXCLUDE_TAG: "approved by SEC-1234"}, expect="untouched")
+    bucket = world.bucket(prod, f"prod-data-{prod}", "securityhub")
+    world.netskope_duplicate_of_bucket(prod, bucket)
+    world.account_public_access_block(prod, "securityhub")
+    world.password_policy(prod)
+    world.kms_key(prod, HOME)
+    world.trail(prod, HOME, "prod-trail", "securityhub")
+    world.vpc(prod, HOME, "securityhub")
+    world.ebs_default_encryption(prod, HOME)
+    world.old_access_key(prod, "legacy-ci", "securityhub")
+    # dev: Security Hub, another region, IPv6
+    world.security_group(dev, OTHER, "rdp-v6", [(3389, WORLD_V6)], "EC2.54", "securityhub")
+    world.ebs_default_encryption(dev, OTHER)
+    world.vpc(dev, OTHER, "securityhub")
+    world.bucket(dev, f"dev-artifacts-{dev}", "securityhub")
+    world.password_policy(dev)
+    # sandbox: reported by Netskope
+    world.security_group(sandbox, OTHER, "ssh-world", [(22, WORLD_V4)], "EC2.13", "netskope")
+    world.security_group(sandbox, HOME, "rdp-world", [(3389, WORLD_V4)], "EC2.14", "netskope")
+    world.bucket(sandbox, f"sandbox-share-{sandbox}", "netskope")
+    world.old_access_key(sandbox, "etl-service", "netskope")
+    world.trail(sandbox, HOME, "sandbox-trail", "netskope")
+    world.vpc(sandbox, HOME, "netskope")
+    world.account_public_access_block(sandbox, "securityhub", expect="untouched")  # excluded per account
+    world.netskope_without_remediator(sandbox)
+    world.malformed_asff(sandbox)
+    return org
+
+
+def _create_remediation_roles(admin: AssumedSessions, account: str) -> None:
+    """What the StackSet template creates in each member account."""
+    iam = admin.target(account, HOME).client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": f"arn:aws:iam::{SECURITY_ACCOUNT}:root"}}]}
+    iam.create_role(RoleName=REMEDIATION_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    flow_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                  "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}
+    iam.create_role(RoleName="CSPMRemediationFlowLogsDelivery", AssumeRolePolicyDocument=json.dumps(flow_trust))
+
+
+class _World:
+    """Creates resources in member accounts and records the findings a CSPM would raise for them."""
+
+    def __init__(self, org: Org, admin: AssumedSessions) -> None:
+        self.org = org
+        self.admin = admin
+
+    def client(self, account: str, region: str, service: str):
+        return self.admin.target(account, region).client(service)
+
+    # -- findings -------------------------------------------------------------------------------
+    def report(self, source: str, account: str, region: str, rule_id: str, resource_type: str,
+               resource_id: str, arn: str | None, title: str) -> None:
+        if source == "securityhub":
+            self.org.asff.append(_asff(account, region, rule_id, resource_type, arn or resource_id, title))
+        else:
+            self.org.violations.append(_violation(account, region, rule_id, arn or resource_id, title))
+
+    def plant(self, label: str, account: str, rule_id: str, resource_id: str, check: Callable[[], bool],
+              expect: str = "fixed") -> None:
+        self.org.planted.append(Planted(label, account, rule_id, resource_id, expect, check))
+
+    # -- resources ------------------------------------------------------------------------------
+    def security_group(self, account: str, region: str, name: str, openings: list[tuple[int, str]], rule_id: str,
+                       source: str, tags: dict[str, str] | None = None, expect: str = "fixed") -> None:
+        ec2 = self.client(account, region, "ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        group = ec2.create_security_group(GroupName=name, Description=f"demo {name}", VpcId=vpc)["GroupId"]
+        permissions = [_permission(port, cidr) for port, cidr in openings]
+        permissions.append(_permission(443, WORLD_V4))  # legitimate: must survive remediation
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
+        if tags:
+            ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        arn = f"arn:aws:ec2:{region}:{account}:security-group/{group}"
+        self.report(source, account, region, rule_id, "AwsEc2SecurityGroup", group, arn,
+                    f"Security group {name} allows admin ports from the internet")
+
+        def admin_ports_closed() -> bool:
+            perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+            https_kept = any(p.get("FromPort") == 443 for p in perms)
+            return https_kept and not any(_opens(p, port, cidr) for p in perms for port, cidr in openings)
+
+        self.plant(f"security group {name} ({region})", account, rule_id, group, admin_ports_closed, expect)
+
+    def bucket(self, account: str, name: str, source: str, expect: str = "fixed") -> str:
+        s3 = self.client(account, HOME, "s3")
+        s3.create_bucket(Bucket=name)
+        self.report(source, account, HOME, "S3.8", "AwsS3Bucket", name, f"arn:aws:s3:::{name}",
+                    f"S3 bucket {name} does not block public access")
+
+        def blocked() -> bool:
+            try:
+                config = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+            except s3.exceptions.ClientError:
+                return False
+            return all(config.values())
+
+        self.plant(f"bucket {name}", account, "S3.8", name, blocked, expect)
+        return name
+
+    def netskope_duplicate_of_bucket(self, account: str, bucket: str) -> None:
+        """Both CSPMs report the same bucket: one action, the second finding is a duplicate."""
+        self.report("netskope", account, HOME, "S3.8", "AwsS3Bucket", bucket, None, "bucket public")
+
+    def account_public_access_block(self, account: str, source: str, expect: str = "fixed") -> None:
+        s3control = self.client(account, HOME, "s3control")
+        self.report(source, account, HOME, "S3.1", "AwsAccount", account, None,
+                    "S3 Block Public Access should be enabled at the account level")
+
+        def blocked() -> bool:
+            try:
+                config = s3control.get_public_access_block(AccountId=account)["PublicAccessBlockConfiguration"]
+            except s3control.exceptions.ClientError:
+                return False
+            return all(config.values())
+
+        self.plant("account-level S3 Block Public Access", account, "S3.1", account, blocked, expect)
+
+    def password_policy(self, account: str) -> None:
+        iam = self.client(account, HOME, "iam")
+        iam.update_account_password_policy(MinimumPasswordLength=8, PasswordReusePrevention=3,
+                                           RequireSymbols=True, AllowUsersToChangePassword=True)
+        for rule_id, title in (("IAM.15", "password policy minimum length"), ("IAM.16", "password reuse")):
+            self.report("securityhub", account, HOME, rule_id, "AwsAccount", account, None, title)
+
+        def strong(rule_id: str) -> Callable[[], bool]:
+            def check() -> bool:
+                policy = iam.get_account_password_policy()["PasswordPolicy"]
+                kept = policy.get("RequireSymbols") is True  # an existing setting must survive
+                if rule_id == "IAM.15":
+                    return kept and policy["MinimumPasswordLength"] >= 14
+                return kept and policy.get("PasswordReusePrevention", 0) >= 24
+            return check
+
+        self.plant("password policy length ≥ 14", account, "IAM.15", account, strong("IAM.15"))
+        self.plant("password policy reuse ≥ 24", account, "IAM.16", account, strong("IAM.16"))
+
+    def kms_key(self, account: str, region: str) -> None:
+        kms = self.client(account, region, "kms")
+        key = kms.create_key(Description="demo data key")["KeyMetadata"]
+        self.report("securityhub", account, region, "KMS.4", "AwsKmsKey", key["KeyId"], key["Arn"],
+                    "KMS key rotation should be enabled")
+        self.plant("KMS key rotation", account, "KMS.4", key["KeyId"],
+                   lambda: kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"])
+
+    def trail(self, account: str, region: str, name: str, source: str) -> None:
+        s3 = self.client(account, region, "s3")
+        bucket = f"{name}-logs-{account}"
+        s3.create_bucket(Bucket=bucket)
+        cloudtrail = self.client(account, region, "cloudtrail")
+        arn = cloudtrail.create_trail(Name=name, S3BucketName=bucket, IsMultiRegionTrail=True)["TrailARN"]
+        self.report(source, account, region, "CloudTrail.4", "AwsCloudTrailTrail", name, arn,
+                    "CloudTrail log file validation should be enabled")
+
+        def validated() -> bool:
+            trails = cloudtrail.describe_trails(trailNameList=[arn])["trailList"]
+            return any(t["TrailARN"] == arn and t.get("LogFileValidationEnabled") for t in trails)
+
+        self.plant(f"trail {name} log file validation", account, "CloudTrail.4", name, validated)
+
+    def vpc(self, account: str, region: str, source: str) -> None:
+        ec2 = self.client(account, region, "ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+        self.report(source, account, region, "EC2.6", "AwsEc2Vpc", vpc,
+                    f"arn:aws:ec2:{region}:{account}:vpc/{vpc}", "VPC flow logging should be enabled")
+
+        def logged() -> bool:
+            logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+            return len(logs) == 1  # exactly one: idempotent, never a second
+
+        self.plant(f"VPC {vpc} flow logs ({region})", account, "EC2.6", vpc, logged)
+
+    def ebs_default_encryption(self, account: str, region: str) -> None:
+        ec2 = self.client(account, region, "ec2")
+        self.report("securityhub", account, region, "EC2.7", "AwsAccount", account, None,
+                    "EBS default encryption should be enabled")
+        self.plant(f"EBS default encryption ({region})", account, "EC2.7", account,
+                   lambda: ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
+
+    def old_access_key(self, account: str, user: str, source: str) -> None:
+        iam = self.client(account, HOME, "iam")
+        iam.create_user(UserName=user)
+        key_id = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+        _age_access_key(account, user, key_id, days=120)
+        region = "global" if source == "netskope" else HOME
+        self.report(source, account, region, "IAM.3", "AwsIamUser", user,
+                    f"arn:aws:iam::{account}:user/{user}", "access keys should be rotated every 90 days")
+
+        def deactivated_not_deleted() -> bool:
+            keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+            return [(k["AccessKeyId"], k["Status"]) for k in keys] == [(key_id, "Inactive")]
+
+        self.plant(f"user {user}'s 120-day-old key", account, "IAM.3", user, deactivated_not_deleted)
+
+    def netskope_without_remediator(self, account: str) -> None:
+        """Rules we have no remediator for (yet) are reported as such, never dropped."""
+        self.report("netskope", account, HOME, "Redshift.1", "AwsRedshiftCluster", "analytics", None, "redshift")
+        self.org.violations.append({
+            **_violation(account, HOME, "EC2.13", "i-0abc1234def567890", "public ip"),
+            "rule_name": "Ensure EC2 instances do not have a public IP address",
+            "resource_type": "Instance",
+        })
+
+    def malformed_asff(self, account: str) -> None:
+        """A finding whose resource ARN is broken: reported and skipped, the rest of the batch goes on."""
+        bad = _asff(account, HOME, "EC2.53", "AwsEc2SecurityGroup",
+                    "arn:aws:ec2:us-east-1:not-an-account:security-group/sg-0bad", "broken producer")
+        self.org.asff.append(bad)
+
+
+def _permission(port: int, cidr: str) -> dict[str, Any]:
+    ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr else {"IpRanges": [{"CidrIp": cidr}]}
+    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ranges}
+
+
+def _opens(permission: dict[str, Any], port: int, cidr: str) -> bool:
+    if permission.get("IpProtocol") not in ("tcp", "-1"):
+        return False
+    low, high = permission.get("FromPort", 0), permission.get("ToPort", 65535)
+    if permission.get("IpProtocol") != "-1" and not low <= port <= high:
+        return False
+    cidrs = [r.get("CidrIp") for r in permission.get("IpRanges", [])]
+    cidrs += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges", [])]
+    return cidr in cidrs
+
+
+def _age_access_key(account: str, user: str, key_id: str, days: int) -> None:
+    from moto.iam.models import iam_backends  # the moto server runs in this process
+
+    for key in iam_backends[account]["aws"].users[user].access_keys:
+        if key.access_key_id == key_id:
+            key.create_date -= timedelta(days=days)
+
+
+def _asff(account: str, region: str, rule_id: str, resource_type: str, resource_id: str,
+          title: str) -> dict[str, Any]:
+    """A consolidated-controls finding as the Security Hub administrator account receives it."""
+    finding_id = f"arn:aws:securityhub:{region}:{SECURITY_ACCOUNT}:security-control/{rule_id}/finding/{uuid.uuid4()}"
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": finding_id,
+        "ProductArn": f"arn:aws:securityhub:{region}::product/aws/securityhub",
+        "GeneratorId": f"security-control/{rule_id}",
+        "AwsAccountId": account,
+        "Region": region,
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "CreatedAt": "2026-11-20T08:00:00.000Z",
+        "UpdatedAt": "2026-11-23T02:00:00.000Z",
+        "FirstObservedAt": "2026-11-20T08:00:00.000Z",
+        "LastObservedAt": "2026-11-23T02:00:00.000Z",
+        "Severity": {"Label": "HIGH"},
+        "Title": title,
+        "Description": title,
+        "Resources": [{"Type": resource_type, "Id": resource_id, "Partition": "aws", "Region": region}],
+        "Compliance": {
+            "Status": "FAILED",
+            "SecurityControlId": rule_id,
+            "AssociatedStandards": [{"StandardsId": "standards/cis-aws-foundations-benchmark/v/3.0.0"}],
+        },
+        "Workflow": {"Status": "NEW"},
+        "RecordState": "ACTIVE",
+    }
+
+
+def _violation(account: str, region: str, rule_id: str, resource_id: str, title: str) -> dict[str, Any]:
+    """A Netskope "security assessment violation" (v1 API item)."""
+    return {
+        "account_id": account,
+        "account_name": "sandbox",
+        "cloud_provider": "aws",
+        "region_name": NETSKOPE_REGION_NAMES[region],
+        "resource_id": resource_id,
+        "resource_name": resource_id,
+        "rule_name": NETSKOPE_RULES[rule_id],
+        "severity": "High",
+        "status": "Failed",
+        "muted": "No",
+        "profile_name": "CIS AWS Foundations Benchmark",
+        "timestamp": 1763863200,
+        "description": title,
+    }
