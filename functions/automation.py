@@ -38,15 +38,20 @@ def automation_role_arn(target: Target, role_name: str) -> str:
     return f"arn:{target.partition}:iam::{target.account_id}:role/{role_name}"
 
 
+def client_token(run_id: str, finding_id: str) -> str:
+    """Deterministic idempotency token (SSM requires UUID format): one start per finding per run, whichever
+    worker gets there."""
+    return str(uuid.uuid5(_TOKEN_NAMESPACE, f"{run_id}\x1f{finding_id}"))
+
+
 def start_runbook(target: Target, runbook: Runbook, finding: Finding, role_name: str, run_id: str) -> str:
     """Start the runbook for this finding; returns the AutomationExecutionId."""
     parameters = runbook.parameters(finding, automation_role_arn(target, role_name))
-    client_token = str(uuid.uuid5(_TOKEN_NAMESPACE, f"{run_id}\x1f{finding.finding_id}"))
     response = call_with_retry(
         target.client("ssm").start_automation_execution,
         DocumentName=runbook.document,
         Parameters=parameters,
-        ClientToken=client_token,
+        ClientToken=client_token(run_id, finding.finding_id),
         Tags=[{"Key": "cspm-remediation:rule", "Value": finding.rule_id}],
     )
     return response["AutomationExecutionId"]
