@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -126,22 +126,32 @@ class Engine:
     # -- public ---------------------------------------------------------------------------------
     def run(self, findings: Iterable[Finding]) -> list[Result]:
         """One Result per input finding, in input order."""
+        return list(self.stream(findings))
+
+    def stream(self, findings: Iterable[Finding], chunk_size: int = 500) -> Iterator[Result]:
+        """Results as they are decided, in input order, holding at most one chunk of findings in memory.
+
+        Each chunk is grouped by account and the accounts run in parallel; sessions and clients are cached
+        across chunks, so AssumeRole is still called once per account per run.
+        """
+        seen = _Seen()
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="account") as pool:
+            for chunk in _chunks(findings, chunk_size):
+                yield from self._run_chunk(chunk, seen, pool)
+
+    def _run_chunk(self, chunk: list[Finding], seen: _Seen, pool: ThreadPoolExecutor) -> list[Result]:
         results: dict[int, Result] = {}
         by_account: dict[str, list[tuple[int, Finding, CatalogEntry, str]]] = defaultdict(list)
-        seen = _Seen()
-        count = 0
-        for index, finding in enumerate(findings):
-            count += 1
+        for index, finding in enumerate(chunk):
             decided = self._decide_offline(finding, seen)
             if isinstance(decided, Result):
                 results[index] = self._emit(decided)
             else:
                 entry, mode = decided
                 by_account[finding.account_id].append((index, finding, entry, mode))
-        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="account") as pool:
-            for account_results in pool.map(self._run_account, by_account.values()):
-                results.update(account_results)
-        return [results[i] for i in range(count)]
+        for account_results in pool.map(self._run_account, by_account.values()):
+            results.update(account_results)
+        return [results[i] for i in range(len(chunk))]
 
     # -- offline decisions ----------------------------------------------------------------------
     def _decide_offline(self, finding: Finding, seen: _Seen) -> Result | tuple[CatalogEntry, str]:
@@ -311,6 +321,17 @@ class Engine:
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+
+def _chunks(items: Iterable[Finding], size: int) -> Iterator[list[Finding]]:
+    chunk: list[Finding] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _client_error_message(error: Exception) -> str:

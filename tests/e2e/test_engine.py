@@ -237,3 +237,12 @@ def test_results_keep_input_order_and_count_every_finding_once(org):
     results = engine(ENFORCE, on_result=seen.append, max_workers=3).run(findings)
     assert [r.finding_id for r in results] == [f.finding_id for f in findings]
     assert sorted(r.finding_id for r in seen) == sorted(f.finding_id for f in findings)
+
+
+def test_streaming_across_chunks_keeps_dedupe_and_one_assume_role_per_account(org):
+    findings = [sg_finding(a, g) for a, g in org.items()] * 2  # the second copy arrives in later chunks
+    run = engine(ENFORCE)
+    results = list(run.stream(findings, chunk_size=3))
+    assert [r.outcome for r in results[:5]] == ["remediated"] * 5
+    assert [r.outcome for r in results[5:]] == ["skipped"] * 5
+    assert run.sessions.assume_role_calls == len(ACCOUNTS)
