@@ -100,6 +100,13 @@ class Remediator(ABC):
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         """Make the resource compliant, using assessment.context; raise RemediationError to refuse."""
 
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Put back what apply changed, from the pre_state it recorded (rollback). Returns what was done.
+
+        Reversible remediators override this; the default refuses, which is right for irreversible ones.
+        """
+        raise RemediationError(f"{type(self).__name__} is not reversible: nothing to restore")
+
     def notify_message(self, finding: Finding) -> str:
         """What a person should do, for rules in notify mode."""
         return (
@@ -110,3 +117,28 @@ class Remediator(ABC):
     @classmethod
     def executors(cls) -> tuple[str, ...]:
         return ("boto3", "ssm") if cls.runbook else ("boto3",)
+
+
+class NotifyOnlyRemediator(Remediator):
+    """Rules that need a human (root MFA, MFA delete, …): the engine reports `notified` with `guidance`.
+
+    Subclasses declare rules with default_mode="notify" and a `guidance` per rule id: what to do, where, and
+    the console or CLI step. They never read or write AWS state.
+    """
+
+    resource_types: ClassVar[tuple[str, ...]] = ("AwsAccount",)
+    permissions: ClassVar[tuple[str, ...]] = ()
+    reversible: ClassVar[bool] = False
+    guidance: ClassVar[dict[str, str]] = {}
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        raise RemediationError(f"{finding.rule_id} needs a person: it is notify-only")
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        raise RemediationError(f"{finding.rule_id} needs a person: it is notify-only")
+
+    def notify_message(self, finding: Finding) -> str:
+        steps = self.guidance.get(finding.rule_id, "")
+        where = f"account {finding.account_id}" + (f" ({finding.region})" if finding.region != "global" else "")
+        subject = finding.resource_id if finding.resource_id != finding.account_id else "the account"
+        return f"{finding.rule_id} — {finding.title} — {subject} in {where}. {steps}".strip()
