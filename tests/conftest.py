@@ -8,6 +8,7 @@ import pytest
 from moto import mock_aws
 
 from functions.sessions import AssumedSessions, Target
+from tests import permission_recorder
 
 ACCOUNT = "123456789012"  # moto's default account for unassumed credentials
 REGION = "us-east-1"
@@ -25,6 +26,20 @@ def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_remediator_api_calls():
+    """Feeds the declared-permissions meta-test (tests/unit/test_catalog.py)."""
+    uninstall = permission_recorder.install()
+    yield
+    uninstall()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The permissions meta-test judges the calls recorded by every other test, so it runs last."""
+    last = [item for item in items if item.get_closest_marker("after_all_remediator_tests")]
+    items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""Records every AWS API call a remediator makes during the test run, as IAM actions, per remediator class.
+
+The meta-test in tests/unit/test_catalog.py compares these with each remediator's declared `permissions`:
+an action called but not declared would be missing from the generated target-account role and fail in AWS.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import pkgutil
+from collections import defaultdict
+from contextvars import ContextVar
+
+from botocore.client import BaseClient
+
+import functions.remediators as remediators_package
+from functions.iam_actions import iam_action
+from functions.remediators.base import NotifyOnlyRemediator, Remediator
+
+CALLED: dict[type[Remediator], set[str]] = defaultdict(set)
+_ACTIVE: ContextVar[type[Remediator] | None] = ContextVar("active_remediator", default=None)
+_WRAPPED_METHODS = ("assess", "apply", "restore")
+
+
+def remediator_classes() -> list[type[Remediator]]:
+    """Every concrete remediator in functions/remediators, registered in the catalog or not."""
+    for module in pkgutil.iter_modules(remediators_package.__path__):
+        importlib.import_module(f"{remediators_package.__name__}.{module.name}")
+    found: list[type[Remediator]] = []
+    pending = list(Remediator.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if not inspect.isabstract(cls) and cls is not NotifyOnlyRemediator and cls not in found:
+            found.append(cls)
+    return found
+
+
+def install() -> callable:
+    """Start recording; returns a function that stops it."""
+    original_call = BaseClient._make_api_call
+
+    def recording_call(self: BaseClient, operation_name: str, api_params: dict):
+        active = _ACTIVE.get()
+        if active is not None:
+            model = self.meta.service_model
+            CALLED[active].add(iam_action(model.service_name, model.signing_name, operation_name))
+        return original_call(self, operation_name, api_params)
+
+    undo = [(BaseClient, "_make_api_call", original_call)]
+    BaseClient._make_api_call = recording_call
+    for cls in remediator_classes():
+        for name in _WRAPPED_METHODS:
+            if name in cls.__dict__:
+                undo.append((cls, name, cls.__dict__[name]))
+                setattr(cls, name, _attributing(cls.__dict__[name]))
+
+    def uninstall() -> None:
+        for owner, name, original in reversed(undo):
+            setattr(owner, name, original)
+
+    return uninstall
+
+
+def _attributing(method):
+    """Calls made inside the method count for the runtime class of the remediator (subclasses included)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        token = _ACTIVE.set(type(self))
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _ACTIVE.reset(token)
+
+    return wrapper

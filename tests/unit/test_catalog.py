@@ -1,0 +1,51 @@
+"""Meta-tests: every remediator is fully self-describing, and declares every IAM action it calls."""
+
+import re
+
+import pytest
+
+from functions.catalog import CATALOG, REMEDIATORS, rule_rows
+from functions.remediators.base import MODES, NotifyOnlyRemediator
+from tests import permission_recorder
+
+IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
+
+
+def test_every_remediator_is_registered_in_the_catalog():
+    unregistered = [c.__name__ for c in permission_recorder.remediator_classes() if c not in REMEDIATORS]
+    assert not unregistered, f"not in functions/catalog.py REMEDIATORS: {unregistered}"
+
+
+@pytest.mark.parametrize("remediator", REMEDIATORS, ids=lambda c: c.__name__)
+def test_declarations_are_complete(remediator):
+    assert remediator.rules, "declares no rules"
+    assert remediator.resource_types, "declares no resource types"
+    assert isinstance(remediator.reversible, bool)
+    for rule in remediator.rules:
+        assert rule.title and rule.default_mode in MODES
+    if issubclass(remediator, NotifyOnlyRemediator):
+        assert all(rule.default_mode == "notify" for rule in remediator.rules)
+        assert set(remediator.guidance) >= {rule.rule_id for rule in remediator.rules}
+        return
+    assert remediator.permissions, "declares no IAM actions"
+    for action in (*remediator.permissions, *(remediator.runbook.permissions if remediator.runbook else ())):
+        assert IAM_ACTION.match(action) and "*" not in action, action
+
+
+def test_rules_listing_has_the_contract_columns():
+    for row in rule_rows():
+        assert {"rule_id", "title", "cis", "mode", "executor", "permissions", "reversible"} <= set(row)
+    assert len(rule_rows()) == len(CATALOG)
+
+
+@pytest.mark.after_all_remediator_tests
+def test_every_called_action_is_declared():
+    """Runs last: compares the IAM actions each remediator called during this test run with its declaration."""
+    if not permission_recorder.CALLED:
+        pytest.skip("no remediator test ran in this session")
+    undeclared = {
+        cls.__name__: sorted(called - set(cls.permissions))
+        for cls, called in permission_recorder.CALLED.items()
+        if called - set(cls.permissions)
+    }
+    assert not undeclared, f"IAM actions called but not declared in `permissions`: {undeclared}"
