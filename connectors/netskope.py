@@ -31,6 +31,7 @@ from aws_secretsmanager_caching import SecretCache
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from connectors import log_hygiene
 from connectors.arns import ArnError, parse_arn, resolve_resource
 from connectors.backoff import retry_after_seconds
 from connectors.finding import Finding, FindingError, stable_finding_id
@@ -38,6 +39,7 @@ from connectors.netskope_rules import ARN_RESOURCE_TYPES, normalize_rule_name, r
 from connectors.regions import region_code
 
 log = logging.getLogger(__name__)
+log_hygiene.install()  # botocore would log GetSecretValue's response body (the token) at DEBUG
 
 SOURCE = "netskope"
 ENDPOINT_PATH = "/api/v1/security_assessment"

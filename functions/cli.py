@@ -157,6 +157,7 @@ def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    _config(args)  # a typo in the config fails now, not after a long pull
     stats = PullStats()
     findings: list[Finding] = []
     for item in _pull(args, stats):
@@ -283,6 +284,8 @@ def _write_results(results: Sequence[Result], out: TextIO) -> None:
 
 def _read_json(path: str) -> Any:
     if path == "-":
+        if sys.stdin.isatty():
+            log.info("reading findings from standard input (pipe them in, or give a FILE)")
         return json.load(sys.stdin)
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
@@ -341,11 +344,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2) if args.verbose else logging.INFO
-    _log_to_stderr(level)
-    if level > logging.DEBUG:
-        for noisy in ("botocore", "urllib3", "boto3"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Default INFO for our own loggers; -v adds our DEBUG; -vv also the AWS SDK's and urllib3's DEBUG.
+    _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO)
+    for noisy in ("botocore", "urllib3", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose >= 2 else logging.WARNING)
     try:
         return COMMANDS[args.command](args, out or sys.stdout)
     except (UsageError, ConfigError) as error:

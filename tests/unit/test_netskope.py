@@ -818,3 +818,17 @@ def test_violation_shaped_dicts_never_crash(item: dict[str, Any]) -> None:
 @given(st.dictionaries(st.sampled_from(VIOLATION_KEYS), json_values | interesting_strings))
 def test_partially_valid_violations_never_crash(overrides: dict[str, Any]) -> None:
     _check({**violation(1), **overrides})
+
+
+def test_secret_value_never_reaches_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """botocore logs response bodies at DEBUG; GetSecretValue's must not get through (connectors.log_hygiene)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    with mock_aws():
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name="hygiene-secret", SecretString=json.dumps({"token": TOKEN})
+        )
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        assert secret_token_provider("hygiene-secret", client=client)() == TOKEN
+    assert any(r.name == "botocore.parsers" for r in caplog.records), "botocore debug logging should be on"
+    assert_no_token(caplog.text)
