@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
@@ -28,6 +27,7 @@ from functions.pipeline import SOURCES, PullStats, pull_netskope, pull_securityh
 from functions.progress import Progress
 from functions.report import render_text
 from functions.sessions import AssumedSessions
+from functions.settings import csv, env
 
 log = logging.getLogger("cspm_remediate")
 
@@ -36,33 +36,24 @@ PARSERS = {"securityhub": asff.parse_payload, "netskope": netskope.parse_payload
 
 
 # -- argument parsing ---------------------------------------------------------------------------
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def _csv(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cspm-remediate", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def engine_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", default=_env("CSPM_CONFIG"), help="JSON/YAML file: modes, exclusions, limits")
-        p.add_argument("--mode", default=_env("CSPM_MODE"), help="global mode: off, notify, dry-run, enforce")
-        p.add_argument("--rules", default=_env("CSPM_RULES"), help="comma-separated rule ids to act on")
-        p.add_argument("--role-name", default=_env("REMEDIATION_ROLE_NAME"), help="role assumed in target accounts")
-        p.add_argument("--external-id", default=_env("REMEDIATION_EXTERNAL_ID"), help="ExternalId for AssumeRole")
+        p.add_argument("--config", default=env("config"), help="JSON/YAML file: modes, exclusions, limits")
+        p.add_argument("--mode", default=env("mode"), help="global mode: off, notify, dry-run, enforce")
+        p.add_argument("--rules", default=env("rules"), help="comma-separated rule ids to act on")
+        p.add_argument("--role-name", default=env("role_name"), help="role assumed in target accounts")
+        p.add_argument("--external-id", default=env("external_id"), help="ExternalId for AssumeRole")
         p.add_argument(
             "--automation-role-name",
-            default=_env("REMEDIATION_AUTOMATION_ROLE_NAME", DEFAULT_AUTOMATION_ROLE_NAME),
+            default=env("automation_role_name", DEFAULT_AUTOMATION_ROLE_NAME),
             help="role SSM Automation assumes in target accounts",
         )
         p.add_argument(
-            "--max-workers", type=int, default=int(_env("CSPM_MAX_WORKERS", "8") or 8),
+            "--max-workers", type=int, default=int(env("max_workers", "8") or 8),
             help="accounts processed in parallel",
         )
 
@@ -71,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--source", action="append", choices=SOURCES,
             default=None, help="where findings come from (repeat for both); env CSPM_SOURCE (comma-separated)",
         )
-        p.add_argument("--regions", default=_env("CSPM_REGIONS"), help="Security Hub regions (comma-separated)")
+        p.add_argument("--regions", default=env("regions"), help="Security Hub regions (comma-separated)")
         p.add_argument("--region", help="one Security Hub region (overrides --regions)")
-        p.add_argument("--netskope-url", default=_env("NETSKOPE_URL"), help="Netskope tenant URL or FQDN")
+        p.add_argument("--netskope-url", default=env("netskope_url"), help="Netskope tenant URL or FQDN")
         p.add_argument(
-            "--netskope-token-secret", default=_env("NETSKOPE_TOKEN_SECRET"),
+            "--netskope-token-secret", default=env("netskope_token_secret"),
             help="Secrets Manager secret holding the Netskope API token",
         )
 
@@ -85,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pull", help="pull open violations from a source → findings JSON")
     source_flags(p)
-    p.add_argument("--rules", default=_env("CSPM_RULES"), help="comma-separated rule ids")
+    p.add_argument("--rules", default=env("rules"), help="comma-separated rule ids")
 
     p = sub.add_parser("plan", help="dry-run: what would be done for each finding")
     p.add_argument("file", nargs="?", default="-", metavar="FILE|-")
@@ -109,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("execution_id")
     p.add_argument("--account", required=True)
     p.add_argument("--region", required=True)
-    p.add_argument("--role-name", default=_env("REMEDIATION_ROLE_NAME"))
-    p.add_argument("--external-id", default=_env("REMEDIATION_EXTERNAL_ID"))
+    p.add_argument("--role-name", default=env("role_name"))
+    p.add_argument("--external-id", default=env("external_id"))
     return parser
 
 
@@ -204,7 +195,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 # -- shared pieces ------------------------------------------------------------------------------
 def _pull(args: argparse.Namespace, stats: PullStats) -> Iterator[Finding | FindingError]:
     """Checks the source flags now (a usage error must come before any output), then pulls lazily."""
-    sources = list(dict.fromkeys(args.source or _csv(_env("CSPM_SOURCE"))))
+    sources = list(dict.fromkeys(args.source or csv(env("sources"))))
     if not sources:
         raise UsageError("--source is required (securityhub, netskope), or set CSPM_SOURCE")
     unknown = sorted(set(sources) - set(SOURCES))
@@ -217,11 +208,11 @@ def _pull(args: argparse.Namespace, stats: PullStats) -> Iterator[Finding | Find
 
 
 def _pull_sources(args: argparse.Namespace, sources: list[str], stats: PullStats) -> Iterator[Finding | FindingError]:
-    rule_ids = _csv(args.rules) or None
+    rule_ids = csv(args.rules) or None
     for source in sources:
         if source == "securityhub":
             default_region = boto3.Session().region_name or "us-east-1"
-            regions = [args.region] if args.region else _csv(args.regions) or [default_region]
+            regions = [args.region] if args.region else csv(args.regions) or [default_region]
             yield from pull_securityhub(regions, rule_ids, stats=stats)
         else:
             yield from _filter_rules(pull_netskope(args.netskope_url, args.netskope_token_secret, stats=stats),
@@ -258,7 +249,7 @@ def _config(args: argparse.Namespace) -> Config:
     if unknown:
         raise ConfigError(f"{args.config}: rules: unknown rule id(s) {', '.join(unknown)}")
     mode = "enforce" if getattr(args, "enforce", False) else args.mode
-    only = frozenset(_csv(args.rules)) or None
+    only = frozenset(csv(args.rules)) or None
     return config.with_overrides(mode=mode, only_rules=only)
 
 

@@ -1,0 +1,115 @@
+"""Settings from the environment: one table of variable names, read by the CLI (as flag defaults) and by the
+Lambda handlers alike (DESIGN §5 ★)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME
+from functions.config import Config, ConfigError, RuleSettings, config_from_dict, load_config
+
+# setting → environment variable
+ENV = {
+    "netskope_url": "NETSKOPE_URL",
+    "netskope_token_secret": "NETSKOPE_TOKEN_SECRET",
+    "role_name": "REMEDIATION_ROLE_NAME",
+    "external_id": "REMEDIATION_EXTERNAL_ID",
+    "automation_role_name": "REMEDIATION_AUTOMATION_ROLE_NAME",
+    "regions": "CSPM_REGIONS",
+    "sources": "CSPM_SOURCE",
+    "mode": "CSPM_MODE",
+    "rules": "CSPM_RULES",
+    "config": "CSPM_CONFIG",
+    "max_workers": "CSPM_MAX_WORKERS",
+    # Deployed only (CloudFormation sets them):
+    "rule_modes": "CSPM_RULE_MODES",  # JSON {rule_id: mode}, one entry per per-rule toggle
+    "ledger_table": "LEDGER_TABLE",
+    "ledger_path": "CSPM_LEDGER_PATH",
+    "sns_topic_arn": "SNS_TOPIC_ARN",
+    "work_queue_url": "WORK_QUEUE_URL",
+}
+
+
+def env(name: str, default: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of a setting's variable; empty counts as unset."""
+    value = (environ if environ is not None else os.environ).get(ENV[name])
+    return value if value else default
+
+
+def csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    role_name: str | None = None
+    external_id: str | None = None
+    automation_role_name: str = DEFAULT_AUTOMATION_ROLE_NAME
+    regions: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    mode: str | None = None
+    rules: frozenset[str] | None = None
+    config_path: str | None = None
+    rule_modes: Mapping[str, str] | None = None
+    max_workers: int = 8
+    netskope_url: str | None = None
+    netskope_token_secret: str | None = None
+    ledger_table: str | None = None
+    ledger_path: str | None = None
+    sns_topic_arn: str | None = None
+    work_queue_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        def get(name: str, default: str | None = None) -> str | None:
+            return env(name, default, environ)
+
+        rule_modes_text = get("rule_modes")
+        try:
+            rule_modes = json.loads(rule_modes_text) if rule_modes_text else None
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{ENV['rule_modes']} is not valid JSON: {error}") from error
+        if rule_modes is not None and not isinstance(rule_modes, dict):
+            raise ConfigError(f"{ENV['rule_modes']} must be a JSON object of rule id → mode")
+        try:
+            max_workers = int(get("max_workers", "8") or 8)
+        except ValueError as error:
+            raise ConfigError(f"{ENV['max_workers']} must be a whole number") from error
+        return cls(
+            role_name=get("role_name"),
+            external_id=get("external_id"),
+            automation_role_name=get("automation_role_name", DEFAULT_AUTOMATION_ROLE_NAME) or "",
+            regions=tuple(csv(get("regions"))),
+            sources=tuple(csv(get("sources"))),
+            mode=get("mode"),
+            rules=frozenset(csv(get("rules"))) or None,
+            config_path=get("config"),
+            rule_modes=rule_modes,
+            max_workers=max_workers,
+            netskope_url=get("netskope_url"),
+            netskope_token_secret=get("netskope_token_secret"),
+            ledger_table=get("ledger_table"),
+            ledger_path=get("ledger_path"),
+            sns_topic_arn=get("sns_topic_arn"),
+            work_queue_url=get("work_queue_url"),
+        )
+
+    def config(self, known_rules: Mapping[str, object] | None = None) -> Config:
+        """The run config: the file, then the per-rule toggles, then the global mode and rule filter."""
+        config = load_config(self.config_path)
+        if self.rule_modes:
+            rules = dict(config.rules)
+            for rule_id, mode in self.rule_modes.items():
+                current = rules.get(rule_id, RuleSettings())
+                rules[rule_id] = RuleSettings(mode=mode, executor=current.executor, params=current.params)
+            # Validate the toggles' modes exactly as a config file's would be.
+            config_from_dict({"rules": {r: {"mode": s.mode} for r, s in rules.items() if s.mode}})
+            config = Config(mode=config.mode, rules=rules, exclude=config.exclude, limits=config.limits)
+        if known_rules is not None:
+            unknown = sorted(set(config.rules) - set(known_rules))
+            if unknown:
+                raise ConfigError(f"unknown rule id(s) in the configuration: {', '.join(unknown)}")
+        return config.with_overrides(mode=self.mode, only_rules=self.rules)

@@ -1,0 +1,116 @@
+"""The SQS work queue between the pull/events Lambdas and the remediate Lambda.
+
+Messages are JSON with a `kind`: "finding" (one finding to remediate), "status" (check an SSM Automation
+execution later, sent with DelaySeconds — the Lambda never sleeps waiting), "summary" (publish a run's
+summary once its findings had time to be processed).
+
+SQS limits honoured here: 256 KiB per message and per SendMessageBatch call, 10 entries per call, DelaySeconds
+≤ 900. A finding whose original payload would overflow is sent without `raw` (flagged), never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.client import BaseClient
+
+from connectors.backoff import call_with_retry
+from connectors.finding import Finding
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_BATCH_ENTRIES = 10
+MAX_DELAY_SECONDS = 900
+_HEADROOM = 2 * 1024  # the batch request's own JSON around the bodies
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    body: dict[str, Any]
+    delay_seconds: int = 0
+
+
+def finding_message(finding: Finding, run_id: str, enforce: bool = False) -> Message:
+    """`enforce`: the analyst asked for this finding (Security Hub custom action): act even in dry-run."""
+    body: dict[str, Any] = {"kind": "finding", "run_id": run_id, "enforce": enforce, "finding": finding.to_dict()}
+    if _size(body) > MAX_MESSAGE_BYTES - _HEADROOM:
+        body["finding"]["raw"] = None
+        body["raw_trimmed"] = True
+        log.warning("finding %s: original payload dropped from the message (over 256 KiB)", finding.finding_id)
+    return Message("finding", body)
+
+
+def status_message(execution_id: str, finding: Finding, run_id: str, attempt: int, delay_seconds: int) -> Message:
+    body = {
+        "kind": "status",
+        "run_id": run_id,
+        "execution_id": execution_id,
+        "attempt": attempt,
+        "finding": {**finding.to_dict(), "raw": None},
+    }
+    return Message("status", body, min(max(delay_seconds, 0), MAX_DELAY_SECONDS))
+
+
+def summary_message(run_id: str, stage: str, delay_seconds: int = MAX_DELAY_SECONDS) -> Message:
+    return Message("summary", {"kind": "summary", "run_id": run_id, "stage": stage}, delay_seconds)
+
+
+def decode(body: str) -> dict[str, Any]:
+    """Parse a message body; raises ValueError with a clear reason for anything that is not ours."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"message body is not JSON: {error}") from None
+    if not isinstance(data, dict) or data.get("kind") not in ("finding", "status", "summary"):
+        raise ValueError("message is not a cspm-remediation work item (no known `kind`)")
+    return data
+
+
+def send(sqs: BaseClient, queue_url: str, messages: Iterable[Message]) -> int:
+    """SendMessageBatch in groups of ≤ 10 entries and ≤ 256 KiB; retries entries SQS reports as failed.
+
+    Returns the number of messages sent; raises RuntimeError naming what could not be sent.
+    """
+    sent = 0
+    for batch in _batches(messages):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps(m.body, default=str), "DelaySeconds": m.delay_seconds}
+            for i, m in enumerate(batch)
+        ]
+        for _attempt in range(3):
+            response = call_with_retry(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries)
+            sent += len(response.get("Successful", []))
+            failed_ids = {f["Id"] for f in response.get("Failed", []) if not f.get("SenderFault")}
+            sender_faults = [f for f in response.get("Failed", []) if f.get("SenderFault")]
+            if sender_faults:
+                raise RuntimeError(f"SQS rejected {len(sender_faults)} message(s): {sender_faults[0].get('Code')}")
+            entries = [e for e in entries if e["Id"] in failed_ids]
+            if not entries:
+                break
+        if entries:
+            raise RuntimeError(f"SQS did not accept {len(entries)} message(s) after 3 attempts")
+    return sent
+
+
+def _batches(messages: Iterable[Message]) -> Iterator[list[Message]]:
+    batch: list[Message] = []
+    size = 0
+    for message in messages:
+        message_size = _size(message.body)
+        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + message_size > MAX_MESSAGE_BYTES - _HEADROOM):
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += message_size
+    if batch:
+        yield batch
+
+
+def _size(body: dict[str, Any]) -> int:
+    return len(json.dumps(body, default=str).encode("utf-8"))

@@ -1,0 +1,44 @@
+"""Settings from the environment: the same variables for the CLI and the Lambda handlers."""
+
+import json
+
+import pytest
+
+from functions.config import ConfigError
+from functions.settings import Settings
+
+
+def test_reads_every_variable(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"rules": {"S3.8": {"mode": "dry-run", "executor": "ssm"}}}))
+    settings = Settings.from_env({
+        "REMEDIATION_ROLE_NAME": "Role", "REMEDIATION_EXTERNAL_ID": "x", "CSPM_REGIONS": "us-east-1, eu-west-1",
+        "CSPM_SOURCE": "securityhub,netskope", "CSPM_MODE": "enforce", "CSPM_RULES": "S3.8,EC2.53",
+        "CSPM_CONFIG": str(config), "CSPM_RULE_MODES": json.dumps({"S3.8": "enforce", "EC2.53": "off"}),
+        "CSPM_MAX_WORKERS": "4", "LEDGER_TABLE": "t", "SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t",
+        "WORK_QUEUE_URL": "https://q",
+    })
+    assert settings.regions == ("us-east-1", "eu-west-1")
+    assert settings.sources == ("securityhub", "netskope")
+    assert settings.max_workers == 4
+    cfg = settings.config()
+    # The toggles win over the file's mode but keep its executor; the global mode and filter apply on top.
+    assert (cfg.rule("S3.8").mode, cfg.rule("S3.8").executor) == ("enforce", "ssm")
+    assert cfg.rule("EC2.53").mode == "off"
+    assert cfg.mode == "enforce" and cfg.only_rules == {"S3.8", "EC2.53"}
+
+
+def test_defaults_are_safe():
+    settings = Settings.from_env({})
+    assert settings.role_name is None and settings.mode is None
+    assert settings.config().mode_for("EC2.53", "dry-run", False) == "dry-run"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"CSPM_RULE_MODES": "{nope"}, {"CSPM_RULE_MODES": "[]"}, {"CSPM_RULE_MODES": '{"S3.8": "yolo"}'},
+     {"CSPM_MAX_WORKERS": "many"}],
+)
+def test_bad_values_are_config_errors(environ):
+    with pytest.raises(ConfigError):
+        Settings.from_env(environ).config()
