@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -80,6 +80,18 @@ class _Counters:
             return None
 
 
+class ActionGuard(Protocol):
+    """Cross-invocation idempotency (the ledger): asked right before a write, told the outcome after.
+
+    acquire returns None to go ahead, or the reason this worker must not act (another delivery of the same
+    finding holds or completed it). finish is called once per acquired finding, whatever happened.
+    """
+
+    def acquire(self, finding: Finding, run_id: str) -> str | None: ...
+
+    def finish(self, finding: Finding, result: Result) -> None: ...
+
+
 class _Seen:
     """What this run has already taken on: the same finding twice, or two findings on one (rule, resource)."""
 
@@ -110,6 +122,8 @@ class Engine:
         automation_role_name: str = DEFAULT_AUTOMATION_ROLE_NAME,
         on_result: Callable[[Result], None] | None = None,
         run_id: str | None = None,
+        guard: ActionGuard | None = None,
+        enforce_findings: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -118,6 +132,9 @@ class Engine:
         self.max_workers = max(1, max_workers)
         self.automation_role_name = automation_role_name
         self.on_result = on_result
+        self.guard = guard
+        # Findings an analyst explicitly asked to remediate (Security Hub custom action): enforce unless off.
+        self.enforce_findings = enforce_findings
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         self._counters = _Counters()
         self._remediators: dict[str, Remediator] = {}
@@ -167,6 +184,8 @@ class Engine:
         if entry is None:
             return self._result(finding, "skipped", f"no remediator for rule {finding.rule_id}")
         mode = self.config.mode_for(entry.rule_id, entry.rule.default_mode, entry.rule.disruptive)
+        if finding.finding_id in self.enforce_findings and mode in ("dry-run", "enforce"):
+            mode = "enforce"  # an analyst asked for this one; a rule that is off or notify-only stays so
         if mode == "off":
             return self._result(finding, "skipped", f"rule {finding.rule_id} is off", mode=mode)
         if finding.resource_type not in entry.remediator.resource_types:
@@ -229,6 +248,22 @@ class Engine:
         if self.stage == "plan" or mode != "enforce":
             planned.reason = "dry-run: would " + "; ".join(assessment.changes or ["remediate"])
             return planned
+        if self.guard is not None:
+            refusal = self.guard.acquire(finding, self.run_id)
+            if refusal:
+                return self._result(finding, "skipped", refusal, mode=mode, executor=executor)
+        result = planned
+        try:
+            result = self._act(target, finding, entry, remediator, assessment, planned)
+        finally:
+            if self.guard is not None:
+                self.guard.finish(finding, result)
+        return result
+
+    def _act(
+        self, target: Target, finding: Finding, entry: CatalogEntry, remediator: Remediator,
+        assessment: Assessment, planned: Result,
+    ) -> Result:
         tripped = self._counters.reserve(
             entry.rule_id, finding.account_id,
             self.config.limits.max_actions_per_rule, self.config.limits.max_actions_per_account,
@@ -237,7 +272,7 @@ class Engine:
             log.warning("%s (finding %s)", tripped, finding.finding_id)
             planned.reason, planned.circuit_breaker = tripped, True
             return planned
-        if executor == "ssm":
+        if planned.executor == "ssm":
             return self._start_runbook(target, finding, remediator, planned)
         return self._apply(target, finding, remediator, assessment, planned)
 

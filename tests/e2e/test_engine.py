@@ -10,6 +10,7 @@ from botocore.stub import ANY, Stubber
 from connectors.finding import Finding
 from functions.config import Config, Limits, config_from_dict
 from functions.engine import Engine
+from functions.remediators.ec2 import SecurityGroupAdminPorts
 from functions.sessions import AssumedSessions
 from tests.factories import make_finding
 
@@ -246,3 +247,62 @@ def test_streaming_across_chunks_keeps_dedupe_and_one_assume_role_per_account(or
     assert [r.outcome for r in results[:5]] == ["remediated"] * 5
     assert [r.outcome for r in results[5:]] == ["skipped"] * 5
     assert run.sessions.assume_role_calls == len(ACCOUNTS)
+
+
+class RecordingGuard:
+    """An ActionGuard that refuses findings already claimed (what the ledger does across invocations)."""
+
+    def __init__(self, already_claimed=()):
+        self.claimed = set(already_claimed)
+        self.finished = []
+
+    def acquire(self, finding, run_id):
+        if finding.finding_id in self.claimed:
+            return f"already handled by another delivery of {finding.finding_id}"
+        self.claimed.add(finding.finding_id)
+        return None
+
+    def finish(self, finding, result):
+        self.finished.append((finding.finding_id, result.outcome))
+
+
+def test_guard_refuses_a_finding_another_delivery_holds(org):
+    (a, g1), (b, g2) = list(org.items())[:2]
+    held, free = sg_finding(a, g1), sg_finding(b, g2)
+    guard = RecordingGuard(already_claimed={held.finding_id})
+    results = engine(ENFORCE, guard=guard).run([held, free])
+    assert [r.outcome for r in results] == ["skipped", "remediated"]
+    assert "already handled" in results[0].reason
+    assert guard.finished == [(free.finding_id, "remediated")]
+    assert world_ssh_open(a, g1) and not world_ssh_open(b, g2)
+
+
+def test_guard_is_told_of_failures_and_circuit_breaker_plans(org, monkeypatch):
+    (a, g1), (b, g2), (c, g3) = list(org.items())[:3]
+    real_apply = SecurityGroupAdminPorts.apply
+
+    def apply(self, target, finding, assessment):
+        if finding.resource_id == g2:
+            error = {"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}
+            raise ClientError(error, "RevokeSecurityGroupIngress")
+        return real_apply(self, target, finding, assessment)
+
+    monkeypatch.setattr(SecurityGroupAdminPorts, "apply", apply)
+    missing = make_finding("EC2.53", "AwsEc2SecurityGroup", "sg-0000000000000dead", account_id=a)
+    guard = RecordingGuard()
+    config = Config(mode="enforce", limits=Limits(max_actions_per_rule=2))
+    findings = [sg_finding(a, g1), missing, sg_finding(b, g2), sg_finding(c, g3)]
+    results = engine(config, guard=guard, max_workers=1).run(findings)
+    assert [r.outcome for r in results] == ["remediated", "failed", "failed", "planned"]
+    assert "UnauthorizedOperation" in results[2].reason
+    # A finding that fails before any write (assess) never touches the guard; every acquired one is finished.
+    assert [outcome for _, outcome in guard.finished] == ["remediated", "failed", "planned"]
+
+
+def test_custom_action_findings_are_enforced_even_in_dry_run(org):
+    (a, g1), (b, g2) = list(org.items())[:2]
+    chosen = sg_finding(a, g1)
+    results = engine(Config(), enforce_findings=frozenset({chosen.finding_id})).run([chosen, sg_finding(b, g2)])
+    assert [r.outcome for r in results] == ["remediated", "planned"]
+    off = config_from_dict({"rules": {"EC2.53": {"mode": "off"}}})
+    assert engine(off, enforce_findings=frozenset({chosen.finding_id})).run([chosen])[0].outcome == "skipped"
