@@ -56,6 +56,8 @@ class Result:
     error: str | None = None
     circuit_breaker: bool = False
     run_id: str = ""
+    last_observed: str | None = None  # part of the ledger's idempotency key (a reappearance is a new action)
+    product_arn: str | None = None  # Security Hub write-back needs it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -349,6 +351,8 @@ class Engine:
             outcome=outcome,
             reason=reason,
             run_id=self.run_id,
+            last_observed=finding.last_observed,
+            product_arn=finding.product_arn,
             **extra,
         )
 

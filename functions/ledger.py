@@ -1,0 +1,466 @@
+"""What was done per finding: claims that make duplicate deliveries act once, and the outcome of every attempt.
+
+One interface, two backends: DynamoDB in AWS, SQLite locally (the shape of Powertools' idempotency
+persistence layer). Two kinds of record share one store:
+
+* a **claim** per idempotency key: ``in_flight`` while a worker acts, then ``completed`` (an action was taken:
+  ``remediated``/``started``/``notified``) or ``released`` (nothing was taken, or it failed: a later run may
+  retry). ``claim`` is a conditional write, so of any number of concurrent claimants exactly one wins.
+* a **result** per (run id, finding id): the full Result (pre_state, changes, execution id, reason) and when it was
+  recorded, listed by run id (rollback, reports) or by finding id.
+
+Expiry: an in-flight claim older than its ``ttl_seconds`` lease is abandoned (the worker died) and may be
+re-claimed; a completed claim blocks its key for ``hold_seconds`` and then lapses (a very late redelivery acts
+again, and finds the resource compliant: remediators check before they write). Results are kept for
+``retention_seconds``. Ownership: only the thread that claimed a key settles it with ``record``/``release``;
+a duplicate that lost the claim can still ``record`` its own result without touching the winner's claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.exceptions import ClientError
+
+from connectors.backoff import aws_error_code, call_with_retry
+from connectors.finding import Finding
+from functions.engine import Result
+from functions.sessions import CLIENT_CONFIG
+
+IN_FLIGHT, COMPLETED, RELEASED = "in_flight", "completed", "released"
+# Outcomes that took an action on the finding: a duplicate of the same observation must not repeat them.
+ACTION_OUTCOMES = frozenset({"remediated", "started", "notified"})
+
+DEFAULT_CLAIM_TTL = 900  # seconds: at least the Lambda timeout, so a live worker is never taken over
+DEFAULT_HOLD = 24 * 3600
+DEFAULT_RETENTION = 90 * 24 * 3600
+
+RUN_INDEX = "run_id-index"
+FINDING_INDEX = "finding_id-index"
+TTL_ATTRIBUTE = "expires_at"
+
+# The DynamoDB table the CloudFormation stack creates (property names as in AWS::DynamoDB::Table).
+# Claims are items "claim#<key>"; results are items "result#<run_id>#<finding_id>" and alone carry run_id and
+# finding_id, so the two GSIs are sparse and hold results only.
+TABLE_SCHEMA: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "run_id", "AttributeType": "S"},
+        {"AttributeName": "finding_id", "AttributeType": "S"},
+        {"AttributeName": "recorded_at", "AttributeType": "N"},
+    ],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": attribute, "KeyType": "HASH"},
+                {"AttributeName": "recorded_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for index, attribute in ((RUN_INDEX, "run_id"), (FINDING_INDEX, "finding_id"))
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+}
+
+
+class Observed(Protocol):
+    """What a key is made of: a Finding (or anything shaped like one; ``last_observed`` is optional)."""
+
+    rule_id: str
+    account_id: str
+    region: str
+    resource_id: str
+
+
+def idempotency_key(item: Observed) -> str:
+    """Stable key of one *observation* of one violation: (rule, account, region, resource, last_observed).
+
+    The same observation delivered twice (schedule + event, SQS redelivery, two workers) has the same
+    last_observed, hence one key and one action. A violation that reappears after a fix is a new evaluation
+    with a later last_observed: a new key, acted on again. Security Hub keeps the finding *Id* across
+    FAILED → PASSED → FAILED, which is why the Id alone is not the key. Without last_observed the key is the
+    (rule, resource) pair and a reappearance is acted on once the completed claim lapses (``hold_seconds``).
+    """
+    observed = getattr(item, "last_observed", None) or ""
+    parts = (item.rule_id, item.account_id, item.region, item.resource_id, observed)
+    return "v1:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def result_from_row(row: dict[str, Any]) -> Result:
+    """A Result back from a ledger row (for reports and the SNS summary of a whole run)."""
+    return Result(**{f.name: row[f.name] for f in fields(Result) if f.name in row})
+
+
+class Ledger(ABC):
+    """Claims and results. Backends implement the five storage primitives below; the policy lives here."""
+
+    def __init__(
+        self,
+        hold_seconds: int = DEFAULT_HOLD,
+        retention_seconds: int = DEFAULT_RETENTION,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.hold_seconds = hold_seconds
+        self.retention_seconds = retention_seconds
+        self._clock = clock
+        self._held = threading.local()  # key → token of the claims this thread won
+
+    # -- public ---------------------------------------------------------------------------------
+    def claim(self, key: str, run_id: str, ttl_seconds: int = DEFAULT_CLAIM_TTL) -> bool:
+        """True for the one claimant of a key that is free: never claimed, released, lapsed, or abandoned
+        (in flight for longer than ``ttl_seconds``). False when another claim is in flight or completed."""
+        token, now = uuid.uuid4().hex, self._clock()
+        won = self._try_claim(key, run_id, token, now, now - ttl_seconds, int(now + ttl_seconds))
+        if won:
+            self._tokens()[key] = token
+        return won
+
+    def record(self, result: Result, key: str | None = None) -> None:
+        """Store the outcome (one per run and finding: a later record replaces it), then settle the claim:
+        ``completed`` after an action, else ``released``.
+
+        Pass the key you claimed (Result has no last_observed, so the default, ``idempotency_key(result)``,
+        matches only for findings without one). Without a claim of this thread, an action outcome still
+        marks the key completed and ``failed`` releases it (an SSM execution polled by a later invocation),
+        unless another worker's claim is in flight; any other outcome leaves the claim alone.
+        """
+        key = key or idempotency_key(result)
+        now = self._clock()
+        row = {**result.to_dict(), "key": key, "recorded_at": _iso(now)}
+        self._put_result(row, now, int(now + self.retention_seconds))
+        token = self._tokens().pop(key, None)
+        status = COMPLETED if result.outcome in ACTION_OUTCOMES else RELEASED
+        if token is not None or result.outcome in ACTION_OUTCOMES or result.outcome == "failed":
+            self._settle(key, status, json.dumps(row, default=str), token, now, int(now + self.hold_seconds))
+
+    def release(self, key: str) -> None:
+        """Free a key after a failed attempt so a later run retries. A live in-flight claim of another
+        worker is left alone."""
+        now = self._clock()
+        self._settle(key, RELEASED, None, self._tokens().pop(key, None), now, int(now + self.hold_seconds))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The claim of a key: {key, status, claimed_by, claimed_at, expires_at, result (last recorded)}."""
+        return self._get_claim(key)
+
+    @abstractmethod
+    def results(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """Every result recorded under a run id, oldest first (Result fields + key + recorded_at)."""
+
+    @abstractmethod
+    def find(self, finding_id: str) -> list[dict[str, Any]]:
+        """Every result recorded for a finding, oldest first."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (a database connection)."""
+
+    # -- storage primitives ---------------------------------------------------------------------
+    @abstractmethod
+    def _try_claim(self, key: str, run_id: str, token: str, now: float, abandoned_before: float,
+                   expires_at: int) -> bool:
+        """Atomically: write an in-flight claim unless a live (in flight since ``abandoned_before`` or later,
+        or completed and not yet expired) claim exists."""
+
+    @abstractmethod
+    def _settle(self, key: str, status: str, result_json: str | None, token: str | None, now: float,
+                expires_at: int) -> None:
+        """Set the claim's status (and last result). With a token: only if the claim still carries it.
+        Without: only if no other claim is in flight and unexpired."""
+
+    @abstractmethod
+    def _put_result(self, row: dict[str, Any], now: float, expires_at: int) -> None: ...
+
+    @abstractmethod
+    def _get_claim(self, key: str) -> dict[str, Any] | None: ...
+
+    def _tokens(self) -> dict[str, str]:
+        held = getattr(self._held, "tokens", None)
+        if held is None:
+            held = self._held.tokens = {}
+        return held
+
+
+class LedgerGuard:
+    """The engine's ActionGuard on a ledger: claim a finding's key right before a write, record after.
+
+    The engine calls both from the same worker thread, as the ledger's claim ownership requires.
+    """
+
+    def __init__(self, ledger: Ledger, ttl_seconds: int = DEFAULT_CLAIM_TTL) -> None:
+        self.ledger = ledger
+        self.ttl_seconds = ttl_seconds
+
+    def acquire(self, finding: Finding, run_id: str) -> str | None:
+        """None to go ahead; otherwise why this delivery must not act."""
+        key = idempotency_key(finding)
+        if self.ledger.claim(key, run_id, self.ttl_seconds):
+            return None
+        held = self.ledger.get(key) or {}
+        state = "being remediated" if held.get("status") == IN_FLIGHT else "already remediated"
+        return f"duplicate: this observation is {state} by run {held.get('claimed_by') or 'unknown'}"
+
+    def finish(self, finding: Finding, result: Result) -> None:
+        self.ledger.record(result, idempotency_key(finding))
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _claim_view(key: str, status: str, claimed_by: str | None, claimed_at: float | None, expires_at: int,
+                result_json: str | None) -> dict[str, Any]:
+    return {
+        "key": key,
+        "status": status,
+        "claimed_by": claimed_by,
+        "claimed_at": _iso(claimed_at) if claimed_at is not None else None,
+        "expires_at": _iso(expires_at),
+        "result": json.loads(result_json) if result_json else None,
+    }
+
+
+# -- SQLite ---------------------------------------------------------------------------------------------
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY, status TEXT NOT NULL, claimed_by TEXT, token TEXT,
+    claimed_at REAL, expires_at INTEGER NOT NULL, result TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL, finding_id TEXT NOT NULL, recorded_at REAL NOT NULL,
+    expires_at INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, finding_id)
+);
+CREATE INDEX IF NOT EXISTS results_by_run ON results (run_id, recorded_at);
+CREATE INDEX IF NOT EXISTS results_by_finding ON results (finding_id, recorded_at);
+"""
+
+# A claim is free when released, lapsed, or in flight since before the abandonment cut-off.
+_SQL_CLAIM = (
+    "INSERT INTO claims (key, status, claimed_by, token, claimed_at, expires_at, result)"
+    " VALUES (:key, 'in_flight', :run_id, :token, :now, :expires_at, NULL)"
+    " ON CONFLICT (key) DO UPDATE SET status = 'in_flight', claimed_by = :run_id, token = :token,"
+    " claimed_at = :now, expires_at = :expires_at"
+    " WHERE claims.status = 'released' OR claims.expires_at < :now"
+    " OR (claims.status = 'in_flight' AND claims.claimed_at < :abandoned_before)"
+)
+_SQL_SETTLE = (
+    "INSERT INTO claims (key, status, expires_at, result) VALUES (:key, :status, :expires_at, :result)"
+    " ON CONFLICT (key) DO UPDATE SET status = :status, token = NULL, expires_at = :expires_at,"
+    " result = COALESCE(:result, claims.result)"
+)
+# Settle by the claimant (its token still on the claim), or by anyone when no other claim is live.
+_SQL_SETTLE_OWN = _SQL_SETTLE + " WHERE claims.token = :token"
+_SQL_SETTLE_FREE = _SQL_SETTLE + " WHERE NOT (claims.status = 'in_flight' AND claims.expires_at >= :now)"
+
+
+class SqliteLedger(Ledger):
+    """The local ledger: one file (or ":memory:"), WAL mode so several processes can share it.
+
+    One connection per ledger guarded by a lock (threads of one process); across processes the conditional
+    upsert is atomic under SQLite's write lock, and ``busy_timeout`` waits for it instead of failing.
+    """
+
+    def __init__(self, path: str | Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SQLITE_SCHEMA)
+        # No TTL sweeper locally: drop what DynamoDB's TTL would have deleted by now.
+        for table in ("claims", "results"):
+            self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (int(self._clock()),))  # noqa: S608
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    def _try_claim(self, key: str, run_id: str, token: str, now: float, abandoned_before: float,
+                   expires_at: int) -> bool:
+        cursor = self._execute(
+            _SQL_CLAIM,
+            {"key": key, "run_id": run_id, "token": token, "now": now, "expires_at": expires_at,
+             "abandoned_before": abandoned_before},
+        )
+        return cursor.rowcount == 1
+
+    def _settle(self, key: str, status: str, result_json: str | None, token: str | None, now: float,
+                expires_at: int) -> None:
+        self._execute(
+            _SQL_SETTLE_OWN if token else _SQL_SETTLE_FREE,
+            {"key": key, "status": status, "expires_at": expires_at, "result": result_json, "token": token,
+             "now": now},
+        )
+
+    def _put_result(self, row: dict[str, Any], now: float, expires_at: int) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO results (run_id, finding_id, recorded_at, expires_at, body) VALUES (?, ?, ?, ?, ?)",
+            (row["run_id"], row["finding_id"], now, expires_at, json.dumps(row, default=str)),
+        )
+
+    def _get_claim(self, key: str) -> dict[str, Any] | None:
+        found = self._execute(
+            "SELECT status, claimed_by, claimed_at, expires_at, result FROM claims WHERE key = ?", (key,)
+        ).fetchone()
+        return _claim_view(key, *found) if found else None
+
+    def results(self, run_id: str) -> Iterator[dict[str, Any]]:
+        rows = self._execute(
+            "SELECT body FROM results WHERE run_id = ? ORDER BY recorded_at, finding_id", (run_id,)
+        ).fetchall()
+        return (json.loads(body) for (body,) in rows)
+
+    def find(self, finding_id: str) -> list[dict[str, Any]]:
+        rows = self._execute(
+            "SELECT body FROM results WHERE finding_id = ? ORDER BY recorded_at, finding_id", (finding_id,)
+        ).fetchall()
+        return [json.loads(body) for (body,) in rows]
+
+
+# -- DynamoDB -------------------------------------------------------------------------------------------
+
+# Every attribute goes through a placeholder: "status", "token" and friends are DynamoDB reserved words.
+_NAMES = {f"#{name}": name for name in
+          ("pk", "status", "claimed_by", "token", "claimed_at", "expires_at", "result", "run_id", "finding_id")}
+_DYNAMO_FREE = (
+    "attribute_not_exists(#pk) OR #status = :released OR #expires_at < :now"
+    " OR (#status = :in_flight AND #claimed_at < :abandoned_before)"
+)
+_NO_LIVE_CLAIM = "attribute_not_exists(#pk) OR #status <> :in_flight OR #expires_at < :now"
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the ledger table from TABLE_SCHEMA (local runs and tests; in AWS the stack creates it)."""
+    spec = {k: v for k, v in TABLE_SCHEMA.items() if k != "TimeToLiveSpecification"}
+    client.create_table(TableName=table_name, **spec)
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=TABLE_SCHEMA["TimeToLiveSpecification"])
+
+
+class DynamoDbLedger(Ledger):
+    """The ledger in AWS: one table (TABLE_SCHEMA), conditional writes for claims, a TTL on every item.
+
+    The Result travels as a JSON string: DynamoDB takes no Python floats and no empty key values, and a
+    pre_state is whatever the service returned. Results are read from GSIs, which are eventually consistent:
+    a result recorded a moment ago may be missing from ``results``/``find`` for a second.
+    """
+
+    def __init__(self, table_name: str, client: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def _write(self, operation: str, **kwargs: Any) -> bool:
+        """A conditional write: True when it happened, False when its condition did not hold."""
+        try:
+            call_with_retry(getattr(self._client, operation), TableName=self.table_name, **kwargs)
+        except ClientError as error:
+            if aws_error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _try_claim(self, key: str, run_id: str, token: str, now: float, abandoned_before: float,
+                   expires_at: int) -> bool:
+        return self._write(
+            "put_item",
+            Item=_item(pk=_claim_pk(key), status=IN_FLIGHT, claimed_by=run_id, token=token, claimed_at=now,
+                       expires_at=expires_at),
+            ConditionExpression=_DYNAMO_FREE,
+            ExpressionAttributeNames=_used_names(_DYNAMO_FREE),
+            ExpressionAttributeValues=_item(released=RELEASED, in_flight=IN_FLIGHT, now=now,
+                                            abandoned_before=abandoned_before, prefix=":"),
+        )
+
+    def _settle(self, key: str, status: str, result_json: str | None, token: str | None, now: float,
+                expires_at: int) -> None:
+        update = "SET #status = :status, #expires_at = :expires_at" + (", #result = :result" if result_json else "")
+        condition = "#token = :token" if token else _NO_LIVE_CLAIM
+        values = _item(status=status, expires_at=expires_at, result=result_json, prefix=":")
+        values.update(_item(token=token, prefix=":") if token else _item(in_flight=IN_FLIGHT, now=now, prefix=":"))
+        self._write(
+            "update_item",
+            Key=_item(pk=_claim_pk(key)),
+            UpdateExpression=update + " REMOVE #token",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_used_names(update + " #token " + condition),
+            ExpressionAttributeValues=values,
+        )
+
+    def _put_result(self, row: dict[str, Any], now: float, expires_at: int) -> None:
+        run_id, finding_id = row["run_id"] or "-", row["finding_id"]
+        call_with_retry(
+            self._client.put_item,
+            TableName=self.table_name,
+            Item=_item(pk=f"result#{run_id}#{finding_id}", run_id=run_id, finding_id=finding_id, recorded_at=now,
+                       expires_at=expires_at, result=json.dumps(row, default=str)),
+        )
+
+    def _get_claim(self, key: str) -> dict[str, Any] | None:
+        item = call_with_retry(
+            self._client.get_item, TableName=self.table_name, Key=_item(pk=_claim_pk(key)), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        value = _plain(item)
+        return _claim_view(key, value["status"], value.get("claimed_by"), value.get("claimed_at"),
+                           int(value["expires_at"]), value.get("result"))
+
+    def results(self, run_id: str) -> Iterator[dict[str, Any]]:
+        return self._query(RUN_INDEX, "run_id", run_id or "-")
+
+    def find(self, finding_id: str) -> list[dict[str, Any]]:
+        return list(self._query(FINDING_INDEX, "finding_id", finding_id))
+
+    def _query(self, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=index,
+            KeyConditionExpression=f"#{attribute} = :value",
+            ExpressionAttributeNames={f"#{attribute}": attribute},
+            ExpressionAttributeValues={":value": {"S": value}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                yield json.loads(item["result"]["S"])
+
+
+def _claim_pk(key: str) -> str:
+    return f"claim#{key}"
+
+
+def _item(prefix: str = "", **values: str | float | None) -> dict[str, dict[str, str]]:
+    """Low-level DynamoDB attribute values; None is left out (DynamoDB has no use for empty attributes)."""
+    return {
+        prefix + name: {"N": repr(value)} if isinstance(value, int | float) else {"S": value}
+        for name, value in values.items()
+        if value is not None
+    }
+
+
+def _plain(item: dict[str, dict[str, str]]) -> dict[str, Any]:
+    return {name: float(value["N"]) if "N" in value else value["S"] for name, value in item.items()}
+
+
+def _used_names(expression: str) -> dict[str, str]:
+    return {placeholder: name for placeholder, name in _NAMES.items() if placeholder in expression}

@@ -1,0 +1,111 @@
+"""SNS: one summary per run, and one message per notify-only finding (its reason is the human guidance).
+
+Messages are written for email: a subject SNS accepts (ASCII, one line, under 100 characters), a plain-text
+body that leads with what needs a person (failures, circuit-breaker trips), then the per rule/account report
+of functions/report.py. Bodies are cut to SNS's 256 KB limit with a note saying so.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from tenacity import Retrying
+
+from connectors.backoff import aws_retrying, call_with_retry
+from functions.engine import Result
+from functions.report import outcome_counts, render_text
+
+SUBJECT_PREFIX = "[cspm-remediation]"
+SUBJECT_MAX_CHARS = 99  # SNS: "must be less than 100 characters long"
+MESSAGE_MAX_BYTES = 256 * 1024
+MAX_LISTED = 100  # per attention list, so the report table always fits
+_SUBJECT_ORDER = ("failed", "remediated", "started", "planned", "notified", "noop", "excluded", "skipped")
+
+
+def summary_message(results: Sequence[Result], run_id: str, stage: str) -> tuple[str, str]:
+    """(subject, body) of the run summary."""
+    counts = outcome_counts(results)
+    tally = ", ".join(f"{counts[o]} {o}" for o in _SUBJECT_ORDER if counts[o]) or "no findings"
+    subject = _subject(f"{SUBJECT_PREFIX} {stage} {run_id}: {tally}")
+    title = f"CSPM remediation {stage}, run {run_id}"
+    body = "\n".join([title, "", *_attention(results), render_text(results, title="Report")])
+    note = f"\n[truncated to fit SNS's 256 KB limit; the ledger holds every result of run {run_id}]\n"
+    return subject, _fit(body, MESSAGE_MAX_BYTES - len(subject), note)
+
+
+def notify_message(result: Result) -> tuple[str, str]:
+    """(subject, body) for a notify-only finding: nothing was changed, a person has to act."""
+    subject = _subject(f"{SUBJECT_PREFIX} action needed: {result.rule_id} in {result.account_id} {result.region}")
+    body = "\n".join([
+        f"{result.rule_id} needs a person: the rule is notify-only, so nothing was changed.",
+        "",
+        "What to do:",
+        f"  {result.reason}",
+        "",
+        f"Account:   {result.account_id}",
+        f"Region:    {result.region}",
+        f"Resource:  {result.resource_type} {result.resource_id}",
+        f"Finding:   {result.finding_id} ({result.source})",
+        f"Run:       {result.run_id}",
+        "",
+    ])
+    return subject, _fit(body, MESSAGE_MAX_BYTES - len(subject), "\n[truncated]\n")
+
+
+def publish(
+    sns_client: Any,
+    topic_arn: str,
+    results: Sequence[Result],
+    run_id: str,
+    stage: str,
+    notify_each: bool = True,
+    retrying: Retrying | None = None,
+) -> list[str]:
+    """Publish the run summary, then (``notify_each``) one message per notified result; the message ids.
+    Throttling and transient errors are retried; anything else raises."""
+    messages = [summary_message(results, run_id, stage)]
+    if notify_each:
+        messages += [notify_message(r) for r in results if r.outcome == "notified"]
+    policy = retrying or aws_retrying()
+    return [
+        call_with_retry(sns_client.publish, TopicArn=topic_arn, Subject=subject, Message=body, retrying=policy)[
+            "MessageId"
+        ]
+        for subject, body in messages
+    ]
+
+
+def _attention(results: Sequence[Result]) -> list[str]:
+    """Failures one by one, circuit-breaker trips once per limit hit; empty when nothing needs a person."""
+    failed = [r for r in results if r.outcome == "failed"]
+    trips = Counter(r.reason for r in results if r.circuit_breaker)
+    lines: list[str] = []
+    if failed:
+        lines += [f"Failed ({len(failed)}):"]
+        lines += [f"  [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}" for r in failed[:MAX_LISTED]]
+        lines += [f"  ... and {len(failed) - MAX_LISTED} more"] if len(failed) > MAX_LISTED else []
+        lines.append("")
+    if trips:
+        lines += [f"Circuit breaker tripped ({sum(trips.values())} finding(s) planned, not changed):"]
+        lines += [f"  {reason} ({n} finding(s))" for reason, n in trips.most_common(MAX_LISTED)]
+        lines.append("")
+    return lines
+
+
+def _subject(text: str) -> str:
+    """ASCII, one line, within SNS's limit (accents folded, anything else dropped)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    line = " ".join("".join(c if c.isprintable() else " " for c in ascii_text).split())
+    return line if len(line) <= SUBJECT_MAX_CHARS else line[: SUBJECT_MAX_CHARS - 3].rstrip() + "..."
+
+
+def _fit(text: str, max_bytes: int, note: str) -> str:
+    """Cut text to max_bytes of UTF-8 (never inside a character), ending with note when cut."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    room = max_bytes - len(note.encode())
+    return data[:room].decode("utf-8", "ignore") + note
