@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from connectors.securityhub import is_open_failed
-from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, start_runbook
+from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status, start_runbook
 from functions.catalog import CATALOG, CatalogEntry
 from functions.config import Config
 from functions.remediators.base import Assessment, RemediationError, Remediator
@@ -137,7 +137,7 @@ class Engine:
         self.guard = guard
         # Findings an analyst explicitly asked to remediate (Security Hub custom action): enforce unless off.
         self.enforce_findings = enforce_findings
-        self.run_id = run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        self.run_id = run_id or new_run_id()
         self._counters = _Counters()
         self._remediators: dict[str, Remediator] = {}
         self._remediators_lock = threading.Lock()
@@ -157,6 +157,15 @@ class Engine:
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="account") as pool:
             for chunk in _chunks(findings, chunk_size):
                 yield from self._run_chunk(chunk, seen, pool)
+
+    def screen(self, findings: Iterable[Finding]) -> Iterator[tuple[Finding, Result | None]]:
+        """The decisions that need no AWS call (for the pull Lambda, which enqueues only what needs work):
+        (finding, Result) when decided — unknown rule, off, excluded, duplicate, notify — else (finding, None).
+        """
+        seen = _Seen()
+        for finding in findings:
+            decided = self._decide_offline(finding, seen)
+            yield finding, (self._emit(decided) if isinstance(decided, Result) else None)
 
     def _run_chunk(self, chunk: list[Finding], seen: _Seen, pool: ThreadPoolExecutor) -> list[Result]:
         results: dict[int, Result] = {}
@@ -340,26 +349,57 @@ class Engine:
         return result
 
     def _result(self, finding: Finding, outcome: str, reason: str, **extra: Any) -> Result:
-        return Result(
-            finding_id=finding.finding_id,
-            source=finding.source,
-            rule_id=finding.rule_id,
-            account_id=finding.account_id,
-            region=finding.region,
-            resource_type=finding.resource_type,
-            resource_id=finding.resource_id,
-            outcome=outcome,
-            reason=reason,
-            run_id=self.run_id,
-            last_observed=finding.last_observed,
-            product_arn=finding.product_arn,
-            **extra,
-        )
+        return make_result(finding, outcome, reason, self.run_id, **extra)
+
+    def follow_up(self, finding: Finding, execution_id: str) -> Result | None:
+        """The outcome of a runbook this engine started: None while it runs; `remediated` only when the
+        resource now reads compliant (the runbook's own success is not taken on trust)."""
+        entry = self.catalog.get(finding.rule_id)
+        executor = {"mode": "enforce", "executor": "ssm", "execution_id": execution_id}
+        try:
+            target = self.sessions.target(finding.account_id, finding.region, finding.partition)
+            status = execution_status(target, execution_id)
+            if status.outcome is None:
+                return None
+            if status.outcome != "remediated" or entry is None:
+                return self._result(finding, "failed", status.reason, **executor)
+            compliant = self._remediator(entry).assess(target, finding).compliant
+        except TargetUnavailable as unavailable:
+            return self._result(finding, "failed", unavailable.reason, **executor)
+        except (RemediationError, ClientError, BotoCoreError) as error:
+            return self._error_result(finding, "cannot check the runbook's work", error, "enforce", "ssm")
+        if not compliant:
+            return self._result(finding, "failed", f"{status.reason}, but the resource is still non-compliant",
+                                **executor)
+        return self._result(finding, "remediated", status.reason, **executor)
 
     def _emit(self, result: Result) -> Result:
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+
+def new_run_id() -> str:
+    """Sortable and unique: 20261123T051200Z-1a2b3c4d."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+def make_result(finding: Finding, outcome: str, reason: str, run_id: str, **extra: Any) -> Result:
+    return Result(
+        finding_id=finding.finding_id,
+        source=finding.source,
+        rule_id=finding.rule_id,
+        account_id=finding.account_id,
+        region=finding.region,
+        resource_type=finding.resource_type,
+        resource_id=finding.resource_id,
+        outcome=outcome,
+        reason=reason,
+        run_id=run_id,
+        last_observed=finding.last_observed,
+        product_arn=finding.product_arn,
+        **extra,
+    )
 
 
 def _chunks(items: Iterable[Finding], size: int) -> Iterator[list[Finding]]:

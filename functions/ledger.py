@@ -218,6 +218,12 @@ class LedgerGuard:
         self.ledger.record(result, idempotency_key(finding))
 
 
+def _acted(row: dict[str, Any]) -> int:
+    """1 for an action outcome: such a row of a run is only ever replaced by another action (a redelivery's
+    later `noop` must not hide that the run remediated the finding)."""
+    return 1 if row.get("outcome") in ACTION_OUTCOMES else 0
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -243,7 +249,8 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 CREATE TABLE IF NOT EXISTS results (
     run_id TEXT NOT NULL, finding_id TEXT NOT NULL, recorded_at REAL NOT NULL,
-    expires_at INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, finding_id)
+    expires_at INTEGER NOT NULL, body TEXT NOT NULL, acted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, finding_id)
 );
 CREATE INDEX IF NOT EXISTS results_by_run ON results (run_id, recorded_at);
 CREATE INDEX IF NOT EXISTS results_by_finding ON results (finding_id, recorded_at);
@@ -314,8 +321,11 @@ class SqliteLedger(Ledger):
 
     def _put_result(self, row: dict[str, Any], now: float, expires_at: int) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO results (run_id, finding_id, recorded_at, expires_at, body) VALUES (?, ?, ?, ?, ?)",
-            (row["run_id"], row["finding_id"], now, expires_at, json.dumps(row, default=str)),
+            "INSERT INTO results (run_id, finding_id, recorded_at, expires_at, body, acted) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, finding_id) DO UPDATE SET recorded_at = excluded.recorded_at,"
+            " expires_at = excluded.expires_at, body = excluded.body, acted = excluded.acted"
+            " WHERE results.acted = 0 OR excluded.acted = 1",
+            (row["run_id"], row["finding_id"], now, expires_at, json.dumps(row, default=str), _acted(row)),
         )
 
     def _get_claim(self, key: str) -> dict[str, Any] | None:
@@ -409,12 +419,22 @@ class DynamoDbLedger(Ledger):
 
     def _put_result(self, row: dict[str, Any], now: float, expires_at: int) -> None:
         run_id, finding_id = row["run_id"] or "-", row["finding_id"]
-        call_with_retry(
-            self._client.put_item,
-            TableName=self.table_name,
-            Item=_item(pk=f"result#{run_id}#{finding_id}", run_id=run_id, finding_id=finding_id, recorded_at=now,
-                       expires_at=expires_at, result=json.dumps(row, default=str)),
-        )
+        acted = _acted(row)
+        condition = {} if acted else {
+            "ConditionExpression": "attribute_not_exists(pk) OR acted = :no",
+            "ExpressionAttributeValues": {":no": {"N": "0"}},
+        }
+        try:
+            call_with_retry(
+                self._client.put_item,
+                TableName=self.table_name,
+                Item=_item(pk=f"result#{run_id}#{finding_id}", run_id=run_id, finding_id=finding_id,
+                           recorded_at=now, expires_at=expires_at, result=json.dumps(row, default=str), acted=acted),
+                **condition,
+            )
+        except ClientError as error:
+            if aws_error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     def _get_claim(self, key: str) -> dict[str, Any] | None:
         item = call_with_retry(

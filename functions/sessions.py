@@ -126,6 +126,11 @@ class AssumedSessions:
         self._count_lock = threading.Lock()  # its own lock: calls are made while self._lock is held
         self._base.events.register("before-call", self._count_call)
 
+    def forget_failures(self) -> None:
+        """A warm Lambda keeps its sessions (they refresh themselves) but retries accounts that failed before."""
+        with self._lock:
+            self._failures.clear()
+
     # -- identity -------------------------------------------------------------------------------
     def caller_identity(self) -> dict[str, str]:
         with self._lock:

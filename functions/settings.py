@@ -30,6 +30,7 @@ ENV = {
     "ledger_path": "CSPM_LEDGER_PATH",
     "sns_topic_arn": "SNS_TOPIC_ARN",
     "work_queue_url": "WORK_QUEUE_URL",
+    "summary_delay": "CSPM_SUMMARY_DELAY_SECONDS",  # how long after a pull its SNS summary is published
 }
 
 
@@ -37,6 +38,16 @@ def env(name: str, default: str | None = None, environ: Mapping[str, str] | None
     """The value of a setting's variable; empty counts as unset."""
     value = (environ if environ is not None else os.environ).get(ENV[name])
     return value if value else default
+
+
+def _whole_number(value: str | None, name: str) -> int:
+    try:
+        number = int(value or 0)
+    except ValueError as error:
+        raise ConfigError(f"{ENV[name]} must be a whole number") from error
+    if number < 0:
+        raise ConfigError(f"{ENV[name]} must not be negative")
+    return number
 
 
 def csv(value: str | None) -> list[str]:
@@ -61,6 +72,7 @@ class Settings:
     ledger_path: str | None = None
     sns_topic_arn: str | None = None
     work_queue_url: str | None = None
+    summary_delay: int = 900
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,10 +86,8 @@ class Settings:
             raise ConfigError(f"{ENV['rule_modes']} is not valid JSON: {error}") from error
         if rule_modes is not None and not isinstance(rule_modes, dict):
             raise ConfigError(f"{ENV['rule_modes']} must be a JSON object of rule id → mode")
-        try:
-            max_workers = int(get("max_workers", "8") or 8)
-        except ValueError as error:
-            raise ConfigError(f"{ENV['max_workers']} must be a whole number") from error
+        max_workers = _whole_number(get("max_workers", "8"), "max_workers")
+        summary_delay = min(_whole_number(get("summary_delay", "900"), "summary_delay"), 900)  # SQS maximum
         return cls(
             role_name=get("role_name"),
             external_id=get("external_id"),
@@ -95,6 +105,7 @@ class Settings:
             ledger_path=get("ledger_path"),
             sns_topic_arn=get("sns_topic_arn"),
             work_queue_url=get("work_queue_url"),
+            summary_delay=summary_delay,
         )
 
     def config(self, known_rules: Mapping[str, object] | None = None) -> Config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -295,3 +296,21 @@ def test_sqlite_drops_expired_rows_when_opened(tmp_path, clock):
     reopened = SqliteLedger(tmp_path / "l.db", clock=clock)
     assert list(reopened.results("run-1")) == [] and reopened.get(KEY) is None
     reopened.close()
+
+
+def test_a_later_non_action_never_hides_an_action_of_the_same_run(ledger):
+    """SQS redelivery in the same run: the second pass reads `noop`; the run still remediated the finding."""
+    done = result_for(outcome="remediated")
+    ledger.record(done)
+    ledger.record(dataclasses.replace(done, outcome="noop", reason="already compliant"))
+    ledger.record(dataclasses.replace(done, outcome="skipped", reason="duplicate"))
+    assert [r["outcome"] for r in ledger.results(done.run_id)] == ["remediated"]
+    ledger.record(dataclasses.replace(done, outcome="started", reason="runbook"))  # an action replaces an action
+    assert [r["outcome"] for r in ledger.results(done.run_id)] == ["started"]
+
+
+def test_an_action_replaces_an_earlier_failure(ledger):
+    failed = result_for(outcome="failed")
+    ledger.record(failed)
+    ledger.record(dataclasses.replace(failed, outcome="remediated"))
+    assert [r["outcome"] for r in ledger.results(failed.run_id)] == ["remediated"]

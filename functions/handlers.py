@@ -1,0 +1,265 @@
+"""Lambda entry points: thin adapters from AWS events to the engine (DESIGN §1).
+
+    pull        EventBridge Scheduler → pull a source, screen offline, enqueue what needs work (+ a delayed
+                "summary" message for the run)
+    remediate   SQS consumer (ReportBatchItemFailures): findings → engine (apply) with the ledger as guard;
+                Security Hub write-back; "status" messages follow started runbooks; "summary" publishes
+    events      Security Hub EventBridge events: "Findings - Imported" (enabled rules) and "Custom Action"
+                (an analyst's "remediate now": enforced for the selected findings)
+
+Configuration comes from the same environment variables as the CLI (functions/settings.py). Everything that
+is expensive to build (sessions, clients, the ledger) lives in one Runtime per warm container.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from connectors import asff
+from connectors.finding import Finding, FindingError
+from functions import work_queue
+from functions.catalog import CATALOG
+from functions.config import Config
+from functions.engine import Engine, Result, make_result, new_run_id
+from functions.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
+from functions.notifications import notify_message, publish
+from functions.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.sessions import CLIENT_CONFIG, AssumedSessions
+from functions.settings import Settings
+from functions.writeback import SecurityHubWriteBack
+
+log = logging.getLogger("cspm_remediate.handlers")
+log.setLevel(logging.INFO)
+
+STATUS_FIRST_DELAY = 60  # seconds before the first look at a started runbook
+STATUS_MAX_ATTEMPTS = 12  # 60 s doubling, capped at SQS's 900 s: about 2 h in all
+CUSTOM_ACTION = "Security Hub Findings - Custom Action"
+
+
+@dataclass
+class Runtime:
+    """What a warm Lambda container keeps between invocations."""
+
+    settings: Settings
+    config: Config
+    sessions: AssumedSessions
+    ledger: Ledger | None
+    session: boto3.Session = field(default_factory=boto3.Session)
+    clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        settings = Settings.from_env()
+        ledger: Ledger | None = None
+        if settings.ledger_table:
+            ledger = DynamoDbLedger(settings.ledger_table)
+        elif settings.ledger_path:
+            ledger = SqliteLedger(settings.ledger_path)
+        return cls(
+            settings=settings,
+            config=settings.config(known_rules=CATALOG),
+            sessions=AssumedSessions(role_name=settings.role_name, external_id=settings.external_id),
+            ledger=ledger,
+        )
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service] = self.session.client(service, config=CLIENT_CONFIG)
+        return self.clients[service]
+
+    def engine(self, stage: str, run_id: str, enforce: frozenset[str] = frozenset()) -> Engine:
+        return Engine(
+            self.config, self.sessions, stage=stage, run_id=run_id,
+            max_workers=self.settings.max_workers,
+            automation_role_name=self.settings.automation_role_name,
+            guard=LedgerGuard(self.ledger) if self.ledger and stage == "apply" else None,
+            enforce_findings=enforce,
+            on_result=self.ledger.record if self.ledger else None,
+        )
+
+    def enqueue(self, messages: Iterable[work_queue.Message]) -> int:
+        if not self.settings.work_queue_url:
+            raise RuntimeError("WORK_QUEUE_URL is not set")
+        return work_queue.send(self.client("sqs"), self.settings.work_queue_url, messages)
+
+
+_RUNTIME: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _RUNTIME
+    if _RUNTIME is None:
+        _RUNTIME = Runtime.from_env()
+    return _RUNTIME
+
+
+def reset_runtime() -> None:
+    """For tests: the next invocation reads the environment again."""
+    global _RUNTIME
+    _RUNTIME = None
+
+
+# -- pull -----------------------------------------------------------------------------------------
+def pull(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Scheduled pull. Event (the schedule's Input): {"source": "securityhub" | "netskope"} or nothing (all)."""
+    rt = runtime()
+    sources = [event["source"]] if isinstance(event, dict) and event.get("source") else list(rt.settings.sources)
+    run_id = new_run_id()
+    stats = PullStats()
+    findings = _findings_only(_pull_sources(rt, sources, stats), stats)
+    summary = _enqueue_screened(rt, run_id, findings, enforce=False)
+    rt.enqueue([work_queue.summary_message(run_id, "apply", rt.settings.summary_delay)])
+    report = {"run_id": run_id, "sources": sources, "pulled": stats.findings, "rejected": stats.rejected,
+              "requests": stats.requests, **summary}
+    log.info("pull %s", report)
+    return report
+
+
+def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats) -> Iterator[Finding | FindingError]:
+    settings = rt.settings
+    for source in sources:
+        if source == "securityhub":
+            regions = list(settings.regions) or [rt.session.region_name or "us-east-1"]
+            yield from pull_securityhub(regions, None, session=rt.session, stats=stats)
+        elif source == "netskope":
+            if not settings.netskope_url or not settings.netskope_token_secret:
+                raise RuntimeError("netskope needs NETSKOPE_URL and NETSKOPE_TOKEN_SECRET")
+            yield from pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats)
+        else:
+            raise RuntimeError(f"unknown source {source!r} (securityhub, netskope)")
+
+
+def _findings_only(items: Iterable[Finding | FindingError], stats: PullStats) -> Iterator[Finding]:
+    for item in items:
+        if isinstance(item, FindingError):
+            log.error("rejected finding: %s", item)  # counted in stats by the pipeline
+        else:
+            yield item
+
+
+def _enqueue_screened(rt: Runtime, run_id: str, findings: Iterable[Finding], enforce: bool) -> dict[str, Any]:
+    """Screen offline (rule known and on, not excluded, not a duplicate); enqueue the rest. Notify-only
+    findings are published to SNS one by one; everything decided here is counted."""
+    engine = rt.engine("plan", run_id)
+    decided: Counter[str] = Counter()
+    notified: list[Result] = []
+
+    def to_enqueue() -> Iterator[work_queue.Message]:
+        for finding, result in engine.screen(findings):
+            if result is None:
+                yield work_queue.finding_message(finding, run_id, enforce=enforce)
+            else:
+                decided[result.outcome] += 1
+                if result.outcome == "notified":
+                    notified.append(result)
+
+    enqueued = rt.enqueue(to_enqueue())
+    if notified and rt.settings.sns_topic_arn:
+        sns = rt.client("sns")
+        for result in notified:
+            subject, body = notify_message(result)
+            sns.publish(TopicArn=rt.settings.sns_topic_arn, Subject=subject, Message=body)
+    return {"enqueued": enqueued, "decided_at_pull": dict(decided)}
+
+
+# -- remediate ------------------------------------------------------------------------------------
+def remediate(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """SQS batch. Returns {"batchItemFailures": [...]}: only the messages whose finding failed (SQS
+    redelivers them; after maxReceiveCount they land in the DLQ, whose alarm tells a person)."""
+    rt = runtime()
+    rt.sessions.forget_failures()
+    failures: list[str] = []
+    findings_by_run: dict[str, list[tuple[str, Finding, bool]]] = defaultdict(list)
+    for record in event.get("Records", []):
+        message_id = record.get("messageId", "")
+        try:
+            body = work_queue.decode(record.get("body", ""))
+            if body["kind"] == "finding":
+                finding = Finding.from_dict(body["finding"])
+                findings_by_run[body.get("run_id") or new_run_id()].append(
+                    (message_id, finding, bool(body.get("enforce")))
+                )
+            elif body["kind"] == "status":
+                _follow_up(rt, body)
+            else:
+                _publish_summary(rt, body["run_id"], body.get("stage", "apply"))
+        except (ValueError, TypeError, KeyError) as error:  # FindingError is a ValueError
+            log.error("message %s rejected (it will reach the DLQ): %s", message_id, error)
+            failures.append(message_id)
+
+    writeback = SecurityHubWriteBack(rt.client("securityhub"))
+    for run_id, items in findings_by_run.items():
+        enforce = frozenset(f.finding_id for _, f, forced in items if forced)
+        results = rt.engine("apply", run_id, enforce).run([f for _, f, _ in items])
+        follow_ups = []
+        for (message_id, finding, _), result in zip(items, results, strict=True):
+            if result.outcome == "failed":
+                failures.append(message_id)
+            if result.outcome == "started" and result.execution_id:
+                follow_ups.append(work_queue.status_message(result.execution_id, finding, run_id, 1,
+                                                            STATUS_FIRST_DELAY))
+            if not result.reason.startswith("duplicate"):  # Security Hub keeps one note: keep the real one
+                writeback.add(finding, result)
+        if follow_ups:
+            rt.enqueue(follow_ups)
+    writeback.flush()  # reporting, not remediation: failures are logged there, never retried as work
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+def _follow_up(rt: Runtime, body: dict[str, Any]) -> None:
+    """A started runbook: look again later, or record how it ended (verified against the resource)."""
+    finding = Finding.from_dict(body["finding"])
+    attempt = int(body.get("attempt", 1))
+    engine = rt.engine("apply", body["run_id"])
+    result = engine.follow_up(finding, body["execution_id"])
+    if result is None:
+        if attempt >= STATUS_MAX_ATTEMPTS:
+            result = make_result(finding, "failed", f"SSM execution {body['execution_id']} still running after "
+                                 f"{attempt} checks; look at it in Systems Manager", body["run_id"])
+        else:
+            delay = STATUS_FIRST_DELAY * 2 ** attempt
+            rt.enqueue([work_queue.status_message(body["execution_id"], finding, body["run_id"], attempt + 1, delay)])
+            return
+    if rt.ledger is not None:
+        rt.ledger.record(result)
+    writeback = SecurityHubWriteBack(rt.client("securityhub"))
+    writeback.add(finding, result)
+    writeback.flush()  # reporting, not remediation: failures are logged there, never retried as work
+
+
+def _publish_summary(rt: Runtime, run_id: str, stage: str) -> None:
+    if not rt.settings.sns_topic_arn or rt.ledger is None:
+        log.info("run %s: no SNS topic or ledger configured, no summary published", run_id)
+        return
+    results = [result_from_row(row) for row in rt.ledger.results(run_id)]
+    publish(rt.client("sns"), rt.settings.sns_topic_arn, results, run_id, stage, notify_each=False)
+
+
+
+
+
+# -- events ---------------------------------------------------------------------------------------
+def events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Security Hub EventBridge events → the work queue. A custom action enforces the selected findings
+    (unless their rule is off or notify-only); an imported finding goes through the configured modes."""
+    rt = runtime()
+    enforce = event.get("detail-type") == CUSTOM_ACTION
+    stats = PullStats()
+    try:
+        items = list(asff.parse_payload(event))
+    except FindingError as error:
+        log.error("event rejected: %s", error)
+        return {"enqueued": 0, "rejected": 1}
+    findings = [i for i in items if isinstance(i, Finding)]
+    stats.rejected = len(items) - len(findings)
+    for item in items:
+        if isinstance(item, FindingError):
+            log.error("rejected finding in event: %s", item)
+    summary = _enqueue_screened(rt, new_run_id(), findings, enforce=enforce)
+    return {"custom_action": enforce, "findings": len(findings), "rejected": stats.rejected, **summary}
