@@ -14,8 +14,18 @@ from typing import Any
 from functions.remediators.base import Remediator, Rule
 from functions.remediators.cloudtrail import TrailLogFileValidation
 from functions.remediators.ec2 import EbsDefaultEncryption, SecurityGroupAdminPorts, VpcFlowLogs
-from functions.remediators.iam import AccessKeyRotation, PasswordPolicy
+from functions.remediators.iam import (
+    AccessAnalyzer,
+    AccessKeyRotation,
+    CloudShellFullAccess,
+    ExpiredServerCertificates,
+    PasswordPolicy,
+    SupportRole,
+    UnusedCredentials,
+    UserPoliciesToGroup,
+)
 from functions.remediators.kms import KeyRotation
+from functions.remediators.notify import ManualRemediation
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
@@ -26,6 +36,13 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     AccountPublicAccessBlock,
     PasswordPolicy,
     AccessKeyRotation,
+    UnusedCredentials,
+    UserPoliciesToGroup,
+    SupportRole,
+    ExpiredServerCertificates,
+    AccessAnalyzer,
+    CloudShellFullAccess,
+    ManualRemediation,
     KeyRotation,
     TrailLogFileValidation,
 )

@@ -293,6 +293,8 @@ class Engine:
         try:
             remediator.apply(target, finding, assessment)
         except (RemediationError, ClientError, BotoCoreError) as error:
+            if assessment.context.get("created"):  # what a partial apply created, so a rollback can find it
+                result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
             return self._error_result(finding, "apply failed", error, result.mode, result.executor, result)
         try:
             after = remediator.assess(target, finding)
@@ -316,7 +318,7 @@ class Engine:
             return result
         try:
             result.execution_id = start_runbook(target, runbook, finding, self.automation_role_name, self.run_id)
-        except (ClientError, BotoCoreError) as error:
+        except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "cannot start runbook", error, result.mode, result.executor, result)
         result.outcome = "started"
         result.reason = f"started {runbook.document} (execution {result.execution_id})"

@@ -140,5 +140,6 @@ class NotifyOnlyRemediator(Remediator):
     def notify_message(self, finding: Finding) -> str:
         steps = self.guidance.get(finding.rule_id, "")
         where = f"account {finding.account_id}" + (f" ({finding.region})" if finding.region != "global" else "")
-        subject = finding.resource_id if finding.resource_id != finding.account_id else "the account"
-        return f"{finding.rule_id} — {finding.title} — {subject} in {where}. {steps}".strip()
+        if finding.resource_id != finding.account_id:
+            where = f"{finding.resource_id} in {where}"
+        return f"{finding.rule_id} — {finding.title} — {where}. {steps}".strip()

@@ -1,17 +1,111 @@
-"""IAM remediators: the account password policy (IAM.10 to IAM.17) and access key rotation (IAM.3)."""
+"""IAM remediators, one class per control family.
+
+PasswordPolicy (IAM.10-IAM.17), AccessKeyRotation (IAM.3), UnusedCredentials (IAM.22), UserPoliciesToGroup (IAM.2),
+SupportRole (IAM.18), ExpiredServerCertificates (IAM.26), AccessAnalyzer (IAM.28), CloudShellFullAccess (IAM.27).
+IAM is global: these run against the partition's home region, except Access Analyzer, which is regional.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
+
+# --------------------------------------------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------------------------------------------
+
+# "The thing is not there" in IAM and in Access Analyzer.
+_NOT_FOUND = ("NoSuchEntity", "ResourceNotFoundException")
+# IAM user, group and role names (the API's own pattern); group names may be up to 128 characters.
+_IAM_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+_T = TypeVar("_T")
+
+
+def iam_name(finding: Finding) -> str:
+    """The IAM user, group or role of a finding; tolerates an ARN (`arn:aws:iam::1:user/path/name`): names never
+    hold '/'."""
+    return finding.resource_id.rsplit("/", 1)[-1]
+
+
+def _all_items(client: BaseClient, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a paginated list call."""
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+
+
+def _read_optional(read: Callable[[], _T]) -> _T | None:
+    """What read() returns, or None when the entity it reads does not exist."""
+    try:
+        return read()
+    except ClientError as error:
+        if aws_error_code(error) in _NOT_FOUND:
+            return None
+        raise
+
+
+def _if_exists(call: Callable[..., Any], **kwargs: Any) -> bool:
+    """Run a write on something that may already be gone (a second restore, a parallel change). False if it was."""
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        if aws_error_code(error) in _NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+# A restore step: what it does (readable), the call, and its arguments.
+_Step = tuple[str, Callable[..., Any], dict[str, Any]]
+
+
+def _run_steps(steps: Iterable[_Step]) -> list[str]:
+    """Idempotent steps: each line says what was done, or that its target was not there (already undone)."""
+    return [
+        f"{what}: done" if _if_exists(call, **kwargs) else f"{what}: skipped, not found" for what, call, kwargs in steps
+    ]
+
+
+@contextmanager
+def _must_exist(what: str) -> Iterator[None]:
+    """A not-found error from the calls inside means the finding's resource is gone: the engine reports why."""
+    try:
+        yield
+    except ClientError as error:
+        if aws_error_code(error) in _NOT_FOUND:
+            raise RemediationError(f"{what} does not exist") from error
+        raise
+
+
+def _check_int(owner: str, params: Mapping[str, Any], name: str, low: int, high: int) -> None:
+    value = params[name]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{owner}: {name} must be an integer from {low} to {high}, got {value!r}")
+
+
+def _aws_policy_arn(target: Target, name: str) -> str:
+    return f"arn:{target.partition}:iam::aws:policy/{name}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """A date for pre_state, which must survive JSON (the ledger)."""
+    return moment.isoformat() if moment else None
+
+
+def _day(moment: datetime | str) -> str:
+    return (datetime.fromisoformat(moment) if isinstance(moment, str) else moment).strftime("%Y-%m-%d")
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Password policy
@@ -119,7 +213,11 @@ class PasswordPolicy(Remediator):
         Rule("IAM.17", "Ensure IAM password policy expires passwords within 90 days or less"),
     )
     resource_types = ("AwsAccount",)
-    permissions = ("iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy")
+    permissions = (
+        "iam:GetAccountPasswordPolicy",
+        "iam:UpdateAccountPasswordPolicy",
+        "iam:DeleteAccountPasswordPolicy",  # restore, when there was no custom policy
+    )
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-SetIAMPasswordPolicy",
@@ -136,9 +234,7 @@ class PasswordPolicy(Remediator):
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
         for name, (low, high) in _PARAM_RANGES.items():
-            value = self.params[name]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise ValueError(f"PasswordPolicy: {name} must be an integer from {low} to {high}, got {value!r}")
+            _check_int("PasswordPolicy", self.params, name, low, high)
 
     def _target_value(self, setting: str, required: bool | int) -> bool | int:
         if isinstance(required, bool):
@@ -150,12 +246,8 @@ class PasswordPolicy(Remediator):
         requirements = REQUIREMENTS.get(finding.rule_id)
         if requirements is None:
             raise RemediationError(f"PasswordPolicy does not handle rule {finding.rule_id}")
-        try:
-            current = target.client("iam").get_account_password_policy()["PasswordPolicy"]
-        except ClientError as error:
-            if aws_error_code(error) != "NoSuchEntity":
-                raise
-            current = None
+        iam = target.client("iam")
+        current = _read_optional(lambda: iam.get_account_password_policy()["PasswordPolicy"])
 
         request = _settable(current or {})
         checks: dict[str, bool | int] = {}
@@ -181,15 +273,56 @@ class PasswordPolicy(Remediator):
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("iam").update_account_password_policy(**assessment.context["request"])
 
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Send the previous policy back whole (UpdateAccountPasswordPolicy replaces every setting), or delete the
+        custom policy when there was none, which brings back the AWS default policy."""
+        iam = target.client("iam")
+        previous = pre_state["PasswordPolicy"]
+        if previous is None:
+            if _if_exists(iam.delete_account_password_policy):
+                return ["deleted the custom password policy: the account uses the AWS default policy again"]
+            return ["no custom password policy to delete: the account already uses the AWS default policy"]
+        request = _settable(previous)
+        iam.update_account_password_policy(**request)
+        return ["password policy set back to " + ", ".join(f"{name}={value}" for name, value in request.items())]
+
 
 # --------------------------------------------------------------------------------------------------------------
-# Access key rotation
+# Access keys and console passwords: IAM.3, IAM.22
 # --------------------------------------------------------------------------------------------------------------
 
 
-def user_name(finding: Finding) -> str:
-    """The IAM user of a finding; tolerates a user ARN (`arn:aws:iam::1:user/path/name`): names never hold '/'."""
-    return finding.resource_id.rsplit("/", 1)[-1]
+def _access_keys(iam: BaseClient, user: str) -> list[dict[str, Any]]:
+    with _must_exist(f"IAM user {user}"):
+        return _all_items(iam, "list_access_keys", "AccessKeyMetadata", UserName=user)
+
+
+def _deactivate_keys(iam: BaseClient, user: str, access_key_ids: list[str]) -> None:
+    for access_key_id in access_key_ids:
+        iam.update_access_key(UserName=user, AccessKeyId=access_key_id, Status="Inactive")
+
+
+def _reactivate_keys(iam: BaseClient, pre_state: Mapping[str, Any]) -> list[str]:
+    """The restore of both key remediators: Status=Active again for every key their pre_state lists."""
+    user = pre_state["UserName"]
+    return _run_steps(
+        (
+            f"reactivate access key {key['AccessKeyId']} of user {user}",
+            iam.update_access_key,
+            {"UserName": user, "AccessKeyId": key["AccessKeyId"], "Status": "Active"},
+        )
+        for key in pre_state["deactivated"]
+    )
+
+
+def _unused_since(cutoff: datetime, last_used: datetime | None, created: datetime) -> bool:
+    """Idle since before cutoff, counted from the later of the last use and the creation: a credential created
+    (or re-created) recently is never taken for an old unused one."""
+    return max(moment for moment in (last_used, created) if moment is not None) < cutoff
+
+
+def _usage(last_used: datetime | str | None, created: datetime | str) -> str:
+    return f"last used {_day(last_used)}" if last_used else f"never used, created {_day(created)}"
 
 
 class AccessKeyRotation(Remediator):
@@ -211,26 +344,20 @@ class AccessKeyRotation(Remediator):
     default_params = {"max_age_days": 90}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        user = user_name(finding)
-        paginator = target.client("iam").get_paginator("list_access_keys")
-        try:
-            keys = [key for page in paginator.paginate(UserName=user) for key in page["AccessKeyMetadata"]]
-        except ClientError as error:
-            if aws_error_code(error) == "NoSuchEntity":
-                raise RemediationError(f"IAM user {user} does not exist") from error
-            raise
+        user = iam_name(finding)
+        keys = _access_keys(target.client("iam"), user)
         cutoff = datetime.now(UTC) - timedelta(days=self.params["max_age_days"])
         stale = [key for key in keys if key["Status"] == "Active" and key["CreateDate"] < cutoff]
         return Assessment(
             compliant=not stale,
             changes=[
-                f"deactivate access key {key['AccessKeyId']} of user {user} (created {key['CreateDate']:%Y-%m-%d})"
+                f"deactivate access key {key['AccessKeyId']} of user {user} (created {_day(key['CreateDate'])})"
                 for key in stale
             ],
             pre_state={
                 "UserName": user,
                 "deactivated": [
-                    {"AccessKeyId": key["AccessKeyId"], "Status": "Active", "CreateDate": key["CreateDate"].isoformat()}
+                    {"AccessKeyId": key["AccessKeyId"], "Status": "Active", "CreateDate": _iso(key["CreateDate"])}
                     for key in stale
                 ],
             },
@@ -238,6 +365,649 @@ class AccessKeyRotation(Remediator):
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        _deactivate_keys(target.client("iam"), assessment.context["user"], assessment.context["access_key_ids"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        return _reactivate_keys(target.client("iam"), pre_state)
+
+
+def _unused_credentials_runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
+    """AWS's runbook takes the user's unique id (AIDA…), which it resolves through AWS Config, not the user name;
+    only a Security Hub finding carries it (Resources[0].Details.AwsIamUser.UserId)."""
+    try:
+        user_id = finding.raw["Resources"][0]["Details"]["AwsIamUser"]["UserId"]
+    except (KeyError, IndexError, TypeError):
+        raise RemediationError(
+            f"{finding.rule_id}: the runbook needs the IAM user id, which this {finding.source} finding does not "
+            "carry; use executor boto3"
+        ) from None
+    return {
+        "AutomationAssumeRole": [automation_role_arn],
+        "IAMResourceId": [user_id],
+        "MaxCredentialUsageAge": [str(UnusedCredentials.default_params["max_unused_days"])],
+    }
+
+
+class UnusedCredentials(Remediator):
+    """IAM.22: deactivate access keys, and optionally remove the console password, unused for max_unused_days.
+
+    Keys are deactivated, never deleted: restore() reactivates them. Removing a console password loses it for good,
+    so it happens only with remove_unused_passwords: true; without it the password is reported and kept, apply says
+    so, and the finding stays open. The SSM runbook does not honour that switch (it deletes unused login profiles,
+    and its permission list allows deleting keys) and uses the default 45 days: prefer boto3.
+    """
+
+    # Disruptive: a job that uses its key rarely (quarterly reports) breaks, and a removed password is gone.
+    rules = (
+        Rule("IAM.22", "IAM user credentials unused for 45 days should be removed", cis=("1.12",), disruptive=True),
+    )
+    resource_types = ("AwsIamUser",)
+    permissions = (
+        "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed",
+        "iam:GetLoginProfile",
+        "iam:GetUser",
+        "iam:UpdateAccessKey",
+        "iam:DeleteLoginProfile",
+    )
+    reversible = True  # the keys; a removed password is reported as not restorable
+    runbook = Runbook(
+        document="AWSConfigRemediation-RevokeUnusedIAMUserCredentials",
+        parameters=_unused_credentials_runbook_parameters,
+        permissions=(
+            "ssm:StartAutomationExecution",
+            "ssm:GetAutomationExecution",
+            "config:ListDiscoveredResources",
+            "iam:DeleteAccessKey",
+            "iam:DeleteLoginProfile",
+            "iam:GetAccessKeyLastUsed",
+            "iam:GetLoginProfile",
+            "iam:GetUser",
+            "iam:ListAccessKeys",
+            "iam:UpdateAccessKey",
+        ),
+    )
+    default_params = {"max_unused_days": 45, "remove_unused_passwords": False}
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(params)
+        _check_int("UnusedCredentials", self.params, "max_unused_days", 1, 3650)
+        if not isinstance(self.params["remove_unused_passwords"], bool):
+            raise ValueError("UnusedCredentials: remove_unused_passwords must be true or false")
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
         iam = target.client("iam")
-        for access_key_id in assessment.context["access_key_ids"]:
-            iam.update_access_key(UserName=assessment.context["user"], AccessKeyId=access_key_id, Status="Inactive")
+        user = iam_name(finding)
+        cutoff = datetime.now(UTC) - timedelta(days=self.params["max_unused_days"])
+        stale_keys = []
+        for key in _access_keys(iam, user):
+            if key["Status"] != "Active":
+                continue
+            used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+            last_used = used.get("LastUsedDate")
+            if _unused_since(cutoff, last_used, key["CreateDate"]):
+                stale_keys.append(
+                    {
+                        "AccessKeyId": key["AccessKeyId"],
+                        "CreateDate": _iso(key["CreateDate"]),
+                        "LastUsedDate": _iso(last_used),
+                    }
+                )
+        stale_password = self._stale_password(iam, user, cutoff)
+        remove_password = stale_password is not None and self.params["remove_unused_passwords"]
+
+        changes = [
+            f"deactivate access key {key['AccessKeyId']} of user {user} "
+            f"({_usage(key['LastUsedDate'], key['CreateDate'])})"
+            for key in stale_keys
+        ]
+        if stale_password:
+            usage = _usage(stale_password["PasswordLastUsed"], stale_password["CreateDate"])
+            changes.append(
+                f"remove the console password of user {user} ({usage}; irreversible)"
+                if remove_password
+                else f"keep the console password of user {user} ({usage}): removing it is irreversible and needs "
+                "params.remove_unused_passwords: true"
+            )
+        return Assessment(
+            compliant=not changes,
+            changes=changes,
+            pre_state={
+                "UserName": user,
+                "deactivated": stale_keys,
+                "removed_login_profile": stale_password if remove_password else None,
+            },
+            context={
+                "user": user,
+                "access_key_ids": [key["AccessKeyId"] for key in stale_keys],
+                "remove_password": remove_password,
+                "kept_password": stale_password is not None and not remove_password,
+            },
+        )
+
+    @staticmethod
+    def _stale_password(iam: BaseClient, user: str, cutoff: datetime) -> dict[str, Any] | None:
+        """The login profile when its password is unused since before cutoff, else None."""
+        profile = _read_optional(lambda: iam.get_login_profile(UserName=user)["LoginProfile"])
+        if profile is None:
+            return None
+        with _must_exist(f"IAM user {user}"):
+            last_used = iam.get_user(UserName=user)["User"].get("PasswordLastUsed")
+        if not _unused_since(cutoff, last_used, profile["CreateDate"]):
+            return None
+        return {
+            "CreateDate": _iso(profile["CreateDate"]),
+            "PasswordLastUsed": _iso(last_used),
+            "PasswordResetRequired": profile.get("PasswordResetRequired", False),
+        }
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        iam = target.client("iam")
+        context = assessment.context
+        _deactivate_keys(iam, context["user"], context["access_key_ids"])
+        if context["remove_password"]:
+            _if_exists(iam.delete_login_profile, UserName=context["user"])
+        elif context["kept_password"]:
+            raise RemediationError(
+                f"the console password of user {context['user']} is unused but was kept: removing it is irreversible; "
+                f"set rules.{finding.rule_id}.params.remove_unused_passwords: true to allow it"
+                + (
+                    f" ({len(context['access_key_ids'])} unused access key(s) were deactivated)"
+                    if context["access_key_ids"]
+                    else ""
+                )
+            )
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        lines = _reactivate_keys(target.client("iam"), pre_state)
+        if pre_state.get("removed_login_profile"):
+            user = pre_state["UserName"]
+            lines.append(
+                f"the console password of user {user} was removed and cannot be restored; if the user needs the "
+                f"console again: aws iam create-login-profile --user-name {user} --password-reset-required "
+                "--password '<new password>'"
+            )
+        return lines
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Policies attached to users: IAM.2
+# --------------------------------------------------------------------------------------------------------------
+
+
+class UserPoliciesToGroup(Remediator):
+    """IAM.2: move the policies of a user (managed and inline) to a group, and put the user in that group.
+
+    The group gets every policy and the user joins it before anything is taken off the user, so the user never
+    loses a permission, even when a call fails half-way (a rerun reuses the group and goes on). The group is named by
+    params.group_name, where {user} is the user name; an existing group of that name is reused, but never one whose
+    inline policy of the same name says something else.
+    """
+
+    rules = (Rule("IAM.2", "IAM users should not have IAM policies attached", cis=("1.15",)),)
+    resource_types = ("AwsIamUser",)
+    permissions = (
+        "iam:ListAttachedUserPolicies",
+        "iam:ListUserPolicies",
+        "iam:GetUserPolicy",
+        "iam:GetGroup",
+        "iam:ListAttachedGroupPolicies",
+        "iam:ListGroupPolicies",
+        "iam:GetGroupPolicy",
+        "iam:CreateGroup",
+        "iam:AttachGroupPolicy",
+        "iam:PutGroupPolicy",
+        "iam:AddUserToGroup",
+        "iam:DetachUserPolicy",
+        "iam:DeleteUserPolicy",
+        # restore
+        "iam:AttachUserPolicy",
+        "iam:PutUserPolicy",
+        "iam:DetachGroupPolicy",
+        "iam:DeleteGroupPolicy",
+        "iam:RemoveUserFromGroup",
+        "iam:DeleteGroup",
+    )
+    reversible = True
+    default_params = {"group_name": "cspm-user-{user}"}
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(params)
+        template = self.params["group_name"]
+        try:
+            template.format(user="user")
+        except (AttributeError, KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"UserPoliciesToGroup: group_name must be a text where only {{user}} is replaced, got {template!r}"
+            ) from error
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        iam = target.client("iam")
+        user = iam_name(finding)
+        with _must_exist(f"IAM user {user}"):
+            attached = [
+                policy["PolicyArn"]
+                for policy in _all_items(iam, "list_attached_user_policies", "AttachedPolicies", UserName=user)
+            ]
+            inline = {
+                name: iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"]
+                for name in _all_items(iam, "list_user_policies", "PolicyNames", UserName=user)
+            }
+        if not attached and not inline:
+            return Assessment(compliant=True)
+
+        group = self.params["group_name"].format(user=user)
+        if not _IAM_NAME.match(group):
+            raise RemediationError(f"{group!r} is not a valid IAM group name: check params.group_name")
+        members = _read_optional(lambda: _all_items(iam, "get_group", "Users", GroupName=group))
+        group_attached: set[str] = set()
+        group_inline: set[str] = set()
+        if members is not None:
+            group_attached = {
+                policy["PolicyArn"]
+                for policy in _all_items(iam, "list_attached_group_policies", "AttachedPolicies", GroupName=group)
+            }
+            group_inline = set(_all_items(iam, "list_group_policies", "PolicyNames", GroupName=group))
+        clashes = [
+            name
+            for name in inline
+            if name in group_inline
+            and iam.get_group_policy(GroupName=group, PolicyName=name)["PolicyDocument"] != inline[name]
+        ]
+        if clashes:
+            raise RemediationError(
+                f"group {group} already has inline policies named {', '.join(clashes)} with other documents; "
+                "set params.group_name to another group"
+            )
+
+        plan = {
+            "UserName": user,
+            "GroupName": group,
+            "AttachedPolicyArns": attached,
+            "InlinePolicies": inline,
+            "GroupAttached": [arn for arn in attached if arn not in group_attached],
+            "GroupInline": [name for name in inline if name not in group_inline],
+            "AddedToGroup": members is None or all(member["UserName"] != user for member in members),
+        }
+        changes = [f"create group {group}"] if members is None else []
+        changes += [f"attach {arn} to group {group}" for arn in plan["GroupAttached"]]
+        changes += [f"copy inline policy {name} of user {user} to group {group}" for name in plan["GroupInline"]]
+        changes += [f"add user {user} to group {group}"] if plan["AddedToGroup"] else []
+        changes += [f"detach {arn} from user {user}" for arn in attached]
+        changes += [f"delete inline policy {name} from user {user}" for name in inline]
+        return Assessment(
+            compliant=False, changes=changes, pre_state=plan, context={**plan, "create_group": members is None}
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        iam = target.client("iam")
+        plan = assessment.context
+        user, group = plan["UserName"], plan["GroupName"]
+        if plan["create_group"]:
+            iam.create_group(GroupName=group)
+            assessment.context["created"] = {"GroupName": group}
+        for arn in plan["GroupAttached"]:
+            iam.attach_group_policy(GroupName=group, PolicyArn=arn)
+        for name in plan["GroupInline"]:
+            iam.put_group_policy(
+                GroupName=group, PolicyName=name, PolicyDocument=json.dumps(plan["InlinePolicies"][name])
+            )
+        if plan["AddedToGroup"]:
+            iam.add_user_to_group(GroupName=group, UserName=user)
+        # Only now does the group grant the user everything: take the policies off the user.
+        for arn in plan["AttachedPolicyArns"]:
+            iam.detach_user_policy(UserName=user, PolicyArn=arn)
+        for name in plan["InlinePolicies"]:
+            iam.delete_user_policy(UserName=user, PolicyName=name)
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """The user's policies go back first, then what apply added to the group is taken off, in the reverse
+        order, so here too the user never lacks a permission. A group apply created is deleted."""
+        iam = target.client("iam")
+        user, group = pre_state["UserName"], pre_state["GroupName"]
+        lines = []
+        with _must_exist(f"IAM user {user}"):
+            for arn in pre_state["AttachedPolicyArns"]:
+                iam.attach_user_policy(UserName=user, PolicyArn=arn)  # attaching twice is a no-op
+                lines.append(f"attach {arn} to user {user}: done")
+            for name, document in pre_state["InlinePolicies"].items():
+                iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
+                lines.append(f"put inline policy {name} back on user {user}: done")
+        steps = (
+            [
+                (
+                    f"remove user {user} from group {group}",
+                    iam.remove_user_from_group,
+                    {"GroupName": group, "UserName": user},
+                )
+            ]
+            if pre_state["AddedToGroup"]
+            else []
+        )
+        steps += [
+            (
+                f"delete inline policy {name} from group {group}",
+                iam.delete_group_policy,
+                {"GroupName": group, "PolicyName": name},
+            )
+            for name in pre_state["GroupInline"]
+        ]
+        steps += [
+            (f"detach {arn} from group {group}", iam.detach_group_policy, {"GroupName": group, "PolicyArn": arn})
+            for arn in pre_state["GroupAttached"]
+        ]
+        if pre_state.get("created"):
+            steps.append((f"delete group {group}", iam.delete_group, {"GroupName": group}))
+        return lines + _run_steps(steps)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# AWS managed policies on identities: IAM.18 (AWSSupportAccess must be on a role), IAM.27 (AWSCloudShellFullAccess
+# must be on nobody)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _IdentityKind:
+    """How ListEntitiesForPolicy and the attach/detach calls name one kind of IAM identity."""
+
+    listed_as: str  # the ListEntitiesForPolicy response key
+    name_key: str  # the name field there, which is also the name parameter of attach/detach
+    attach: str
+    detach: str
+
+
+_IDENTITY_KINDS = {
+    "User": _IdentityKind("PolicyUsers", "UserName", "attach_user_policy", "detach_user_policy"),
+    "Group": _IdentityKind("PolicyGroups", "GroupName", "attach_group_policy", "detach_group_policy"),
+    "Role": _IdentityKind("PolicyRoles", "RoleName", "attach_role_policy", "detach_role_policy"),
+}
+_KIND_OF_RESOURCE_TYPE = {"AwsIamUser": "User", "AwsIamGroup": "Group", "AwsIamRole": "Role"}
+
+
+def _identities_with_policy(iam: BaseClient, policy_arn: str, kind: str | None = None) -> list[tuple[str, str]]:
+    """(kind, name) of each identity the managed policy is attached to; none when the partition lacks the policy."""
+    kwargs = {"PolicyArn": policy_arn, **({"EntityFilter": kind} if kind else {})}
+    pages = _read_optional(lambda: list(iam.get_paginator("list_entities_for_policy").paginate(**kwargs))) or []
+    return [
+        (name, item[spec.name_key])
+        for page in pages
+        for name, spec in _IDENTITY_KINDS.items()
+        for item in page.get(spec.listed_as, [])
+    ]
+
+
+def _policy_step(iam: BaseClient, verb: str, kind: str, name: str, policy_arn: str) -> _Step:
+    """An attach or detach of a managed policy on one identity, as a (description, call, kwargs) step."""
+    spec = _IDENTITY_KINDS[kind]
+    preposition = "to" if verb == "attach" else "from"
+    return (
+        f"{verb} {policy_arn.rsplit('/', 1)[-1]} {preposition} {kind.lower()} {name}",
+        getattr(iam, getattr(spec, verb)),
+        {spec.name_key: name, "PolicyArn": policy_arn},
+    )
+
+
+def _account_trust_policy(target: Target) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{target.partition}:iam::{target.account_id}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+class SupportRole(Remediator):
+    """IAM.18: create a role with AWSSupportAccess, so incidents can be handled with AWS Support.
+
+    Compliant when any role has the policy. The role trusts the account itself (CIS 1.17): who may assume it is
+    then decided by the account's own IAM policies. An existing role of the configured name is used only when it
+    already has exactly that trust policy; any other would hand support access to whoever it trusts.
+    """
+
+    rules = (
+        Rule("IAM.18", "Ensure a support role has been created to manage incidents with AWS Support", cis=("1.17",)),
+    )
+    resource_types = ("AwsAccount",)
+    permissions = (
+        "iam:ListEntitiesForPolicy",
+        "iam:GetRole",
+        "iam:CreateRole",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",  # restore
+        "iam:DeleteRole",  # restore
+    )
+    reversible = True
+    default_params = {"role_name": "AWSSupportAccessRole"}
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        iam = target.client("iam")
+        policy_arn = _aws_policy_arn(target, "AWSSupportAccess")
+        if _identities_with_policy(iam, policy_arn, "Role"):
+            return Assessment(compliant=True)
+        name = self.params["role_name"]
+        trust = _account_trust_policy(target)
+        role = _read_optional(lambda: iam.get_role(RoleName=name)["Role"])
+        if role is not None and role.get("AssumeRolePolicyDocument") != trust:
+            raise RemediationError(
+                f"role {name} exists with another trust policy: giving it AWSSupportAccess could grant support access "
+                "to others; set params.role_name to a new role name"
+            )
+        principal = trust["Statement"][0]["Principal"]["AWS"]
+        changes = [] if role else [f"create role {name} trusted by {principal}"]
+        return Assessment(
+            compliant=False,
+            changes=[*changes, f"attach {policy_arn} to role {name}"],
+            pre_state={"RoleName": name, "PolicyArn": policy_arn, "RoleExisted": role is not None},
+            context={"role_name": name, "policy_arn": policy_arn, "trust": trust, "create": role is None},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        iam = target.client("iam")
+        context = assessment.context
+        if context["create"]:
+            iam.create_role(
+                RoleName=context["role_name"],
+                AssumeRolePolicyDocument=json.dumps(context["trust"]),
+                Description="Manages incidents with AWS Support (CIS 1.17); created by cspm-remediation",
+            )
+            assessment.context["created"] = {"RoleName": context["role_name"]}
+        iam.attach_role_policy(RoleName=context["role_name"], PolicyArn=context["policy_arn"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Detach the policy; delete the role only when this remediation created it."""
+        iam = target.client("iam")
+        name = pre_state["RoleName"]
+        steps = [_policy_step(iam, "detach", "Role", name, pre_state["PolicyArn"])]
+        if pre_state.get("created"):
+            steps.append((f"delete role {name}", iam.delete_role, {"RoleName": name}))
+        return _run_steps(steps)
+
+
+class CloudShellFullAccess(Remediator):
+    """IAM.27: detach the AWS managed policy AWSCloudShellFullAccess from users, groups and roles.
+
+    A finding on a user, group or role is about that identity only; a finding on the policy or the account covers
+    every identity the policy is attached to. The identities lose CloudShell (a shell with internet access and file
+    transfer) and nothing else; restore() attaches the policy again.
+    """
+
+    rules = (
+        Rule("IAM.27", "IAM identities should not have the AWSCloudShellFullAccess policy attached", cis=("1.22",)),
+    )
+    resource_types = ("AwsIamUser", "AwsIamGroup", "AwsIamRole", "AwsIamPolicy", "AwsAccount")
+    permissions = (
+        "iam:ListEntitiesForPolicy",
+        "iam:DetachUserPolicy",
+        "iam:DetachGroupPolicy",
+        "iam:DetachRolePolicy",
+        # restore
+        "iam:AttachUserPolicy",
+        "iam:AttachGroupPolicy",
+        "iam:AttachRolePolicy",
+    )
+    reversible = True
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        iam = target.client("iam")
+        policy_arn = _aws_policy_arn(target, "AWSCloudShellFullAccess")
+        kind = _KIND_OF_RESOURCE_TYPE.get(finding.resource_type)
+        identities = _identities_with_policy(iam, policy_arn, kind)
+        if kind:
+            identities = [(kind, name) for kind, name in identities if name == iam_name(finding)]
+        return Assessment(
+            compliant=not identities,
+            changes=[_policy_step(iam, "detach", kind, name, policy_arn)[0] for kind, name in identities],
+            pre_state={
+                "PolicyArn": policy_arn,
+                "detached": [{"Type": kind, "Name": name} for kind, name in identities],
+            },
+            context={"policy_arn": policy_arn, "identities": identities},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        iam = target.client("iam")
+        policy_arn = assessment.context["policy_arn"]
+        # Idempotent: an identity detached (or deleted) meanwhile is no error.
+        _run_steps(
+            _policy_step(iam, "detach", kind, name, policy_arn) for kind, name in assessment.context["identities"]
+        )
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        iam = target.client("iam")
+        return _run_steps(
+            _policy_step(iam, "attach", identity["Type"], identity["Name"], pre_state["PolicyArn"])
+            for identity in pre_state["detached"]
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Expired server certificates: IAM.26
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ExpiredServerCertificates(Remediator):
+    """IAM.26: delete the IAM server certificates that have expired.
+
+    A finding on the account covers every expired certificate; one on a certificate (Security Hub reports the
+    resource type AWS::IAM::ServerCertificate) covers that one. A certificate a load balancer still uses cannot be
+    deleted (DeleteConflict): the finding fails with that reason.
+    """
+
+    # Disruptive and irreversible: the certificate and its private key are gone for good, so this needs its own
+    # opt-in. pre_state lists what was deleted, for the record only.
+    rules = (
+        Rule("IAM.26", "Expired SSL/TLS certificates managed in IAM should be removed", cis=("1.19",), disruptive=True),
+    )
+    resource_types = ("AwsAccount", "AwsIamServerCertificate", "Other")
+    permissions = ("iam:ListServerCertificates", "iam:DeleteServerCertificate")
+    reversible = False
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        certificates = _all_items(target.client("iam"), "list_server_certificates", "ServerCertificateMetadataList")
+        if finding.resource_type != "AwsAccount":
+            wanted = {finding.resource_id, iam_name(finding), finding.resource_arn}
+            certificates = [c for c in certificates if {c["ServerCertificateName"], c["Arn"]} & wanted]
+        now = datetime.now(UTC)
+        expired = [c for c in certificates if c["Expiration"] <= now]
+        return Assessment(
+            compliant=not expired,
+            changes=[
+                f"delete server certificate {c['ServerCertificateName']} (expired {_day(c['Expiration'])}; "
+                "irreversible)"
+                for c in expired
+            ],
+            pre_state={
+                "deleted": [
+                    {
+                        "ServerCertificateName": c["ServerCertificateName"],
+                        "Arn": c["Arn"],
+                        "ServerCertificateId": c.get("ServerCertificateId"),
+                        "Expiration": _iso(c["Expiration"]),
+                    }
+                    for c in expired
+                ]
+            },
+            context={"names": [c["ServerCertificateName"] for c in expired]},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        iam = target.client("iam")
+        for name in assessment.context["names"]:
+            _if_exists(iam.delete_server_certificate, ServerCertificateName=name)  # gone already: fine
+
+
+# --------------------------------------------------------------------------------------------------------------
+# IAM Access Analyzer: IAM.28
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _analyzer_runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
+    return {
+        "AutomationAssumeRole": [automation_role_arn],
+        "AnalyzerName": [AccessAnalyzer.default_params["analyzer_name"]],
+    }
+
+
+class AccessAnalyzer(Remediator):
+    """IAM.28: create an account-level external access analyzer in the finding's region when none is enabled.
+
+    An ACCOUNT or ORGANIZATION analyzer that is ACTIVE, or CREATING (it becomes ACTIVE within moments; creating a
+    second one would be wrong), counts as enabled. Analyzers are regional: the finding's region is the one checked.
+    """
+
+    rules = (Rule("IAM.28", "IAM Access Analyzer external access analyzer should be enabled", cis=("1.20",)),)
+    resource_types = ("AwsAccount", "AwsAccessAnalyzerAnalyzer", "Other")
+    permissions = (
+        "access-analyzer:ListAnalyzers",
+        "access-analyzer:CreateAnalyzer",
+        # The first analyzer of an account creates the service-linked role AWSServiceRoleForAccessAnalyzer, which
+        # IAM authorizes against the caller.
+        "iam:CreateServiceLinkedRole",
+        "access-analyzer:DeleteAnalyzer",  # restore
+    )
+    reversible = True
+    runbook = Runbook(
+        document="AWSConfigRemediation-EnableAccountAccessAnalyzer",
+        parameters=_analyzer_runbook_parameters,
+        permissions=(
+            "ssm:StartAutomationExecution",
+            "ssm:GetAutomationExecution",
+            "access-analyzer:CreateAnalyzer",
+            "access-analyzer:GetAnalyzer",
+            "iam:CreateServiceLinkedRole",
+        ),
+    )
+    default_params = {"analyzer_name": "cspm-account-analyzer"}
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        analyzers = _all_items(target.client("accessanalyzer"), "list_analyzers", "analyzers")
+        if any(a["type"] in ("ACCOUNT", "ORGANIZATION") and a["status"] in ("ACTIVE", "CREATING") for a in analyzers):
+            return Assessment(compliant=True)
+        name = self.params["analyzer_name"]
+        return Assessment(
+            compliant=False,
+            changes=[f"create account analyzer {name} in {target.api_region}"],
+            pre_state={"AnalyzerName": name, "Region": target.api_region},
+            context={"analyzer_name": name},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        name = assessment.context["analyzer_name"]
+        target.client("accessanalyzer").create_analyzer(analyzerName=name, type="ACCOUNT")
+        assessment.context["created"] = {"AnalyzerName": name, "Region": target.api_region}
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Delete the analyzer only when this remediation created it."""
+        created = pre_state.get("created")
+        if not created:
+            return [f"analyzer {pre_state['AnalyzerName']} was not created by this remediation: nothing to delete"]
+        analyzer = target.client("accessanalyzer")
+        name = created["AnalyzerName"]
+        return _run_steps(
+            [(f"delete analyzer {name} in {target.api_region}", analyzer.delete_analyzer, {"analyzerName": name})]
+        )
