@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
@@ -23,9 +24,11 @@ from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
 from functions.catalog import CATALOG, rule_rows
 from functions.config import Config, ConfigError, load_config
 from functions.engine import Engine, Result
+from functions.ledger import LedgerGuard, SqliteLedger
 from functions.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
 from functions.progress import Progress
 from functions.report import render_text
+from functions.rollback import rollback
 from functions.sessions import AssumedSessions
 from functions.settings import csv, env
 
@@ -55,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--max-workers", type=int, default=int(env("max_workers", "8") or 8),
             help="accounts processed in parallel",
+        )
+        ledger_flag(p)
+
+    def ledger_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--ledger", default=env("ledger_path"),
+            help="SQLite file recording what was done (enables rollback and cross-run idempotency)",
         )
 
     def source_flags(p: argparse.ArgumentParser) -> None:
@@ -95,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rules", help="the rule catalog")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+    p = sub.add_parser("rollback", help="restore the recorded pre-state of a run's actions (dry-run first)")
+    p.add_argument("--run", required=True, help="the run id (printed by apply/run)")
+    p.add_argument("--finding", help="only this finding id")
+    p.add_argument("--apply", action="store_true", help="restore for real (default: say what would be restored)")
+    p.add_argument("--role-name", default=env("role_name"))
+    p.add_argument("--external-id", default=env("external_id"))
+    p.add_argument("--config", default=env("config"), help="the config the run used (remediator params)")
+    ledger_flag(p)
 
     p = sub.add_parser("status", help="the outcome of an SSM Automation execution started by apply/run")
     p.add_argument("execution_id")
@@ -180,6 +199,29 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.ledger:
+        raise UsageError("rollback needs the ledger the run was recorded in: --ledger PATH (or CSPM_LEDGER_PATH)")
+    ledger = SqliteLedger(args.ledger)
+    try:
+        rows = list(ledger.results(args.run))
+    finally:
+        ledger.close()
+    if not rows:
+        raise UsageError(f"run {args.run} is not in {args.ledger}")
+    sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
+    results = list(rollback(rows, sessions, apply=args.apply, finding_id=args.finding, config=load_config(args.config)))
+    with JsonArrayWriter(out) as writer:
+        for result in results:
+            writer.write(result.to_dict())
+    counts = Counter(r.outcome for r in results)
+    sys.stderr.write(f"\nRollback of run {args.run}{'' if args.apply else ' (dry-run)'}: "
+                     + (", ".join(f"{n} {o}" for o, n in counts.items()) or "no actions to undo") + "\n")
+    for r in results:
+        sys.stderr.write(f"  {r.outcome:<9} [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}\n")
+    return EXIT_REJECTED if counts.get("failed") else EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
     status = execution_status(sessions.target(args.account, args.region), args.execution_id)
@@ -229,15 +271,31 @@ def _run_engine(args: argparse.Namespace, findings: list[Finding], stage: str, p
     config = _config(args)
     sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
     bar = Progress(len(findings)) if progress else None
+    ledger = SqliteLedger(args.ledger) if args.ledger else None
+
+    def on_result(result: Result) -> None:
+        if ledger is not None:
+            ledger.record(result)
+        if bar is not None:
+            bar.advance()
+
     engine = Engine(
         config, sessions, stage=stage, max_workers=args.max_workers,
         automation_role_name=args.automation_role_name,
-        on_result=(lambda _result: bar.advance()) if bar else None,
+        guard=LedgerGuard(ledger) if ledger is not None and stage == "apply" else None,
+        on_result=on_result,
     )
     log.info("run %s: %s of %d finding(s)", engine.run_id, stage, len(findings))
-    results = engine.run(findings)
+    try:
+        results = engine.run(findings)
+    finally:
+        if ledger is not None:
+            ledger.close()
     if bar:
         bar.close()
+    if ledger is not None:
+        log.info("recorded in %s; undo with: cspm-remediate rollback --run %s --ledger %s",
+                 args.ledger, engine.run_id, args.ledger)
     sys.stderr.write("\n" + render_text(results, title=f"Run {engine.run_id} ({stage})"))
     log.info("AssumeRole calls this run: %d", sessions.assume_role_calls)
     return results
@@ -329,6 +387,7 @@ COMMANDS = {
     "apply": lambda a, o: cmd_plan_apply(a, o, "apply"),
     "run": cmd_run,
     "rules": cmd_rules,
+    "rollback": cmd_rollback,
     "status": cmd_status,
 }
 

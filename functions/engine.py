@@ -56,6 +56,7 @@ class Result:
     error: str | None = None
     circuit_breaker: bool = False
     run_id: str = ""
+    resource_arn: str | None = None
     last_observed: str | None = None  # part of the ledger's idempotency key (a reappearance is a new action)
     product_arn: str | None = None  # Security Hub write-back needs it
 
@@ -398,6 +399,7 @@ def make_result(finding: Finding, outcome: str, reason: str, run_id: str, **extr
         outcome=outcome,
         reason=reason,
         run_id=run_id,
+        resource_arn=finding.resource_arn,
         last_observed=finding.last_observed,
         product_arn=finding.product_arn,
         **extra,
