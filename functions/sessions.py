@@ -107,8 +107,14 @@ class AssumedSessions:
         session_name: str = "cspm-remediation",
         duration_seconds: int = 3600,
         client_config: Config = CLIENT_CONFIG,
+        session_hook: Callable[[boto3.Session, str], None] | None = None,
     ) -> None:
+        """session_hook(session, account_id) is called for every session this cache opens (the caller's own
+        with account "caller"), e.g. to register botocore event handlers for instrumentation or fault tests."""
+        self._session_hook = session_hook
         self._base = prepare_session(base_session or boto3.Session())
+        if session_hook is not None:
+            session_hook(self._base, "caller")
         self.role_name = role_name or None
         self.external_id = external_id or None
         self.session_name = session_name
@@ -196,6 +202,8 @@ class AssumedSessions:
         botocore_session._credentials = credentials  # the documented way to plug refreshable credentials
         session = prepare_session(boto3.Session(botocore_session=botocore_session))
         session.events.register("before-call", self._count_call)
+        if self._session_hook is not None:
+            self._session_hook(session, account_id)
         return session
 
     def _assume(self, role_arn: str) -> dict[str, Any]:
