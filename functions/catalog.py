@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from functions.remediators.awslambda import FunctionPolicyNotPublic
 from functions.remediators.base import Remediator, Rule
 from functions.remediators.cloudtrail import TrailLogFileValidation
 from functions.remediators.ec2 import EbsDefaultEncryption, SecurityGroupAdminPorts, VpcFlowLogs
+from functions.remediators.efs import FileSystemEncryption
 from functions.remediators.iam import (
     AccessAnalyzer,
     AccessKeyRotation,
@@ -26,7 +28,15 @@ from functions.remediators.iam import (
 )
 from functions.remediators.kms import KeyRotation
 from functions.remediators.notify import ManualRemediation
+from functions.remediators.rds import (
+    AutoMinorVersionUpgrade,
+    EncryptedReplacement,
+    InstanceNotPublic,
+    SnapshotNotPublic,
+)
+from functions.remediators.redshift import ClusterNotPublic
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock
+from functions.remediators.sqs import QueuePolicyNotPublic
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
     SecurityGroupAdminPorts,
@@ -45,6 +55,14 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     ManualRemediation,
     KeyRotation,
     TrailLogFileValidation,
+    AutoMinorVersionUpgrade,
+    InstanceNotPublic,
+    SnapshotNotPublic,
+    EncryptedReplacement,
+    FileSystemEncryption,
+    ClusterNotPublic,
+    QueuePolicyNotPublic,
+    FunctionPolicyNotPublic,
 )
 
 

@@ -294,9 +294,15 @@ class Engine:
         try:
             remediator.apply(target, finding, assessment)
         except (RemediationError, ClientError, BotoCoreError) as error:
-            if assessment.context.get("created"):  # what a partial apply created, so a rollback can find it
-                result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
             return self._error_result(finding, "apply failed", error, result.mode, result.executor, result)
+        finally:
+            if assessment.context.get("created"):  # recorded whatever happened, so a rollback can find it
+                result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
+        if not remediator.verifies_in_place:
+            result.outcome = "started"
+            result.reason = "started: " + "; ".join(result.changes) + " (the finding stays open until a person " \
+                "switches over)"
+            return result
         try:
             after = remediator.assess(target, finding)
         except (RemediationError, ClientError, BotoCoreError) as error:
@@ -307,8 +313,6 @@ class Engine:
             return result
         result.outcome = "remediated"
         result.reason = "; ".join(result.changes) or "remediated"
-        if assessment.context.get("created"):
-            result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
         log.info("remediated %s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
         return result
 

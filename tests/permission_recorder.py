@@ -33,7 +33,8 @@ def remediator_classes() -> list[type[Remediator]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if not inspect.isabstract(cls) and cls is not NotifyOnlyRemediator and cls not in found:
+        in_product = cls.__module__.startswith(remediators_package.__name__ + ".")  # not tests' stubs
+        if in_product and not inspect.isabstract(cls) and cls is not NotifyOnlyRemediator and cls not in found:
             found.append(cls)
     return found
 

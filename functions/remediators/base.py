@@ -83,6 +83,9 @@ class Remediator(ABC):
     permissions: ClassVar[tuple[str, ...]]
     reversible: ClassVar[bool]
     runbook: ClassVar[Runbook | None] = None
+    # False when success is a new resource and the finding's own resource stays non-compliant by design
+    # (RDS.3 restores an encrypted copy): the engine then reports `started`, never a failed verification.
+    verifies_in_place: ClassVar[bool] = True
     # Tunables a user may override per rule in the config file (`rules.<id>.params`), with their defaults.
     default_params: ClassVar[dict[str, Any]] = {}
 

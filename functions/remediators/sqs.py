@@ -1,0 +1,99 @@
+"""SQS remediators: queue access policy not public (SQS.3).
+
+Only the public statements (functions.remediators.policies) are removed; every other statement stays as it was.
+A policy left without statements is removed altogether. The previous policy text is the rollback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from connectors.backoff import aws_error_code
+from connectors.finding import Finding
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
+from functions.remediators.policies import describe_statement, policy_text, split_public
+from functions.sessions import Target
+
+_NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+class QueuePolicyNotPublic(Remediator):
+    """SQS.3: remove the statements of a queue policy that let anyone act on the queue.
+
+    Queue tags are not read (ListQueueTags would be one more call per finding): exclusion by tag relies on the
+    tags the finding carries.
+    """
+
+    rules = (Rule("SQS.3", "SQS queue access policies should not allow public access"),)
+    resource_types = ("AwsSqsQueue",)
+    permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes")
+    reversible = True
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        url = self._queue_url(target, finding)
+        text = self._policy(target, url)
+        policy = json.loads(text) if text else {}
+        kept, public = split_public(policy)
+        if not public:
+            return Assessment(compliant=True, context={"QueueUrl": url})
+        changes = [f"remove {describe_statement(s)} from the policy of queue {url}" for s in public]
+        if not kept:
+            changes.append(f"remove the then empty policy of queue {url}")
+        return Assessment(
+            compliant=False,
+            changes=changes,
+            pre_state={"Policy": text},
+            context={"QueueUrl": url, "Policy": policy_text(policy, kept) if kept else ""},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        self._set_policy(target, assessment.context["QueueUrl"], assessment.context["Policy"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        url, previous = self._queue_url(target, finding), pre_state["Policy"]
+        if _same_policy(self._policy(target, url), previous):
+            return [f"queue {url} already has its previous policy"]
+        self._set_policy(target, url, previous)
+        return [f"put back the previous policy of queue {url}"]
+
+    @staticmethod
+    def _queue_url(target: Target, finding: Finding) -> str:
+        """The queue URL: the finding may carry a URL, or a name (the ARN's last part)."""
+        if finding.resource_id.startswith("https://"):
+            return finding.resource_id
+        try:
+            response = target.client("sqs").get_queue_url(
+                QueueName=finding.resource_id, QueueOwnerAWSAccountId=target.account_id
+            )
+        except ClientError as error:
+            if aws_error_code(error) in _NO_QUEUE:
+                raise RemediationError(f"SQS queue {finding.resource_id} not found") from error
+            raise
+        return response["QueueUrl"]
+
+    @staticmethod
+    def _policy(target: Target, url: str) -> str:
+        """The queue's policy text, "" when it has none."""
+        try:
+            response = target.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        except ClientError as error:
+            if aws_error_code(error) in _NO_QUEUE:
+                raise RemediationError(f"SQS queue {url} not found") from error
+            raise
+        return response.get("Attributes", {}).get("Policy", "")
+
+    @staticmethod
+    def _set_policy(target: Target, url: str, text: str) -> None:
+        """Set the policy; "" removes it."""
+        target.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": text})
+
+
+def _same_policy(current: str, previous: str) -> bool:
+    """Compare as JSON: SQS may return the text it stored with different spacing."""
+    if not current or not previous:
+        return current == previous
+    return json.loads(current) == json.loads(previous)
