@@ -14,7 +14,16 @@ from typing import Any
 from functions.remediators.awslambda import FunctionPolicyNotPublic
 from functions.remediators.base import Remediator, Rule
 from functions.remediators.cloudtrail import TrailLogFileValidation
-from functions.remediators.ec2 import EbsDefaultEncryption, SecurityGroupAdminPorts, VpcFlowLogs
+from functions.remediators.ec2 import (
+    DefaultSecurityGroupClosed,
+    EbsDefaultEncryption,
+    EbsSnapshotNotPublic,
+    InstanceMetadataV2,
+    NetworkAclOpenIngress,
+    SecurityGroupAdminPorts,
+    SecurityGroupHighRiskPorts,
+    VpcFlowLogs,
+)
 from functions.remediators.efs import FileSystemEncryption
 from functions.remediators.iam import (
     AccessAnalyzer,
@@ -40,6 +49,11 @@ from functions.remediators.sqs import QueuePolicyNotPublic
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
     SecurityGroupAdminPorts,
+    SecurityGroupHighRiskPorts,
+    DefaultSecurityGroupClosed,
+    NetworkAclOpenIngress,
+    InstanceMetadataV2,
+    EbsSnapshotNotPublic,
     VpcFlowLogs,
     EbsDefaultEncryption,
     BucketPublicAccessBlock,

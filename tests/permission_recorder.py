@@ -24,8 +24,8 @@ _ACTIVE: ContextVar[type[Remediator] | None] = ContextVar("active_remediator", d
 _WRAPPED_METHODS = ("assess", "apply", "restore")
 
 
-def remediator_classes() -> list[type[Remediator]]:
-    """Every concrete remediator in functions/remediators, registered in the catalog or not."""
+def _product_subclasses() -> list[type[Remediator]]:
+    """Every Remediator subclass defined in functions/remediators (shared bases included, tests' stubs not)."""
     for module in pkgutil.iter_modules(remediators_package.__path__):
         importlib.import_module(f"{remediators_package.__name__}.{module.name}")
     found: list[type[Remediator]] = []
@@ -33,10 +33,17 @@ def remediator_classes() -> list[type[Remediator]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        in_product = cls.__module__.startswith(remediators_package.__name__ + ".")  # not tests' stubs
-        if in_product and not inspect.isabstract(cls) and cls is not NotifyOnlyRemediator and cls not in found:
+        if cls.__module__.startswith(remediators_package.__name__ + ".") and cls not in found:
             found.append(cls)
     return found
+
+
+def remediator_classes() -> list[type[Remediator]]:
+    """The public concrete remediators: each must be registered in the catalog (`_Private` bases need not)."""
+    return [
+        cls for cls in _product_subclasses()
+        if not inspect.isabstract(cls) and cls is not NotifyOnlyRemediator and not cls.__name__.startswith("_")
+    ]
 
 
 def install() -> callable:
@@ -52,7 +59,7 @@ def install() -> callable:
 
     undo = [(BaseClient, "_make_api_call", original_call)]
     BaseClient._make_api_call = recording_call
-    for cls in remediator_classes():
+    for cls in _product_subclasses():  # bases too: their methods run for the subclasses that inherit them
         for name in _WRAPPED_METHODS:
             if name in cls.__dict__:
                 undo.append((cls, name, cls.__dict__[name]))

@@ -1,14 +1,15 @@
-"""EC2 remediators: admin ports open to the world (EC2.53/54/13/14), VPC flow logs (EC2.6), EBS default encryption
-(EC2.7).
+"""EC2 remediators: security groups open to the world (EC2.53/54/13/14/19), the default security group (EC2.2),
+network ACLs open to the world (EC2.21, Netskope allow-all ingress), IMDSv2 (EC2.8), public EBS snapshots (EC2.1),
+VPC flow logs (EC2.6) and EBS default encryption (EC2.7).
 
-Security groups are changed surgically: only the (permission, open CIDR) entries the rule counts as offending are
-revoked; other CIDRs of the same permission and other permissions stay, and the exact revoked entries are kept in
-pre_state so a rollback can re-authorize them as they were (descriptions included).
+Network rules are changed surgically: only the entries a rule counts as offending are removed; other CIDRs of the
+same permission, other permissions and other ACL entries stay. The exact removed entries are kept in pre_state so a
+rollback (restore) can put them back as they were, descriptions included. Every restore is idempotent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,33 +17,127 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from connectors.netskope_rules import NACL_RULE_ID
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
 
 IPV4_ANY = "0.0.0.0/0"
 IPV6_ANY = "::/0"
+WORLD = (IPV4_ANY, IPV6_ANY)
 ALL_TRAFFIC = "-1"
 _PROTOCOL_NAMES = {"6": "tcp", "17": "udp"}  # the API may echo protocol numbers; compare by name
+
+
+def _protocol_name(protocol: object) -> str:
+    name = str(protocol).lower()
+    return _PROTOCOL_NAMES.get(name, name)
 
 
 @dataclass(frozen=True)
 class Exposure:
     """What one rule counts as offending: an ingress from one of `cidrs`, over one of `protocols`, whose port range
-    covers one of `ports`."""
+    covers one of `ports` (all traffic covers every port)."""
 
     ports: tuple[int, ...]
     cidrs: tuple[str, ...]
     protocols: tuple[str, ...]
 
+    def covers(self, protocol: str, port_range: tuple[int, int] | None) -> bool:
+        """port_range None: the entry is not limited to a port range."""
+        if protocol not in self.protocols:
+            return False
+        if protocol == ALL_TRAFFIC or port_range is None:
+            return True
+        return any(port_range[0] <= port <= port_range[1] for port in self.ports)
 
-# EC2.53/54 are evaluated by the AWS Config rule vpc-sg-port-restriction-check (TCP, UDP or all traffic);
-# EC2.13 (restricted-ssh) and EC2.14 (restricted-common-ports) look at TCP, which all traffic ("-1") includes.
+
+# The Security Hub EC2.19 list (AWS Config restricted-common-ports with these blockedPorts).
+HIGH_RISK_PORTS = (
+    20, 21, 22, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 3389, 4333, 5000, 5432, 5500, 5601, 8080, 8088,
+    8888, 9200, 9300,
+)  # fmt: skip
+
+# Security groups. EC2.53/54 are evaluated by the AWS Config rule vpc-sg-port-restriction-check (TCP, UDP or all
+# traffic); EC2.13 (restricted-ssh), EC2.14 and EC2.19 (restricted-common-ports) look at TCP, which all traffic
+# ("-1") includes.
 EXPOSURES: dict[str, Exposure] = {
     "EC2.53": Exposure(ports=(22, 3389), cidrs=(IPV4_ANY,), protocols=("tcp", "udp", ALL_TRAFFIC)),
     "EC2.54": Exposure(ports=(22, 3389), cidrs=(IPV6_ANY,), protocols=("tcp", "udp", ALL_TRAFFIC)),
-    "EC2.13": Exposure(ports=(22,), cidrs=(IPV4_ANY, IPV6_ANY), protocols=("tcp", ALL_TRAFFIC)),
-    "EC2.14": Exposure(ports=(3389,), cidrs=(IPV4_ANY, IPV6_ANY), protocols=("tcp", ALL_TRAFFIC)),
+    "EC2.13": Exposure(ports=(22,), cidrs=WORLD, protocols=("tcp", ALL_TRAFFIC)),
+    "EC2.14": Exposure(ports=(3389,), cidrs=WORLD, protocols=("tcp", ALL_TRAFFIC)),
+    "EC2.19": Exposure(ports=HIGH_RISK_PORTS, cidrs=WORLD, protocols=("tcp", ALL_TRAFFIC)),
 }
+
+# Network ACLs. EC2.21 is AWS Config nacl-no-unrestricted-ssh-rdp (a TCP or UDP entry, or all traffic, reaching
+# 22 or 3389); Netskope's allow-all rule is about protocol "-1" from anywhere, whatever the ports.
+NACL_EXPOSURES: dict[str, Exposure] = {
+    "EC2.21": Exposure(ports=(22, 3389), cidrs=WORLD, protocols=("tcp", "udp", ALL_TRAFFIC)),
+    NACL_RULE_ID: Exposure(ports=(), cidrs=WORLD, protocols=(ALL_TRAFFIC,)),
+}
+
+
+def _exposure_for(remediator: Remediator, finding: Finding, table: Mapping[str, Exposure]) -> Exposure:
+    if finding.rule_id not in {rule.rule_id for rule in remediator.rules}:
+        raise RemediationError(f"rule {finding.rule_id} is not handled by {type(remediator).__name__}")
+    return table[finding.rule_id]
+
+
+def _traffic_text(protocol: str, port_range: tuple[int, int] | None) -> str:
+    """How a rule's traffic reads: all traffic, tcp 22, tcp 1024-4000, udp all ports, icmp."""
+    if protocol == ALL_TRAFFIC:
+        return "all traffic"
+    if port_range is None:
+        return f"{protocol} all ports" if protocol in ("tcp", "udp") else protocol
+    low, high = port_range
+    return f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
+
+
+def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+
+
+def _error_is(error: ClientError, *codes: str) -> bool:
+    return aws_error_code(error) in codes
+
+
+def _resource_runbook(document: str, id_parameter: str, permissions: tuple[str, ...]) -> Runbook:
+    """An AWS-owned runbook that takes the finding's resource id as `id_parameter`, and the automation role."""
+    return Runbook(
+        document=document,
+        parameters=lambda finding, role_arn: {id_parameter: [finding.resource_id], "AutomationAssumeRole": [role_arn]},
+        permissions=permissions,
+    )
+
+
+# -- security groups ---------------------------------------------------------------------------------------------
+
+# IpPermissions source lists → the field that names the source.
+_SOURCES = {
+    "IpRanges": "CidrIp",
+    "Ipv6Ranges": "CidrIpv6",
+    "PrefixListIds": "PrefixListId",
+    "UserIdGroupPairs": "GroupId",
+}
+_GROUP_MISSING = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed")
+
+
+@dataclass(frozen=True)
+class _Direction:
+    """Ingress or egress: where the rules are in a described group, and which calls remove and add them."""
+
+    key: str
+    name: str
+    preposition: str
+    revoke: str
+    authorize: str
+
+
+INGRESS = _Direction(
+    "IpPermissions", "ingress", "from", "revoke_security_group_ingress", "authorize_security_group_ingress"
+)
+EGRESS = _Direction(
+    "IpPermissionsEgress", "egress", "to", "revoke_security_group_egress", "authorize_security_group_egress"
+)
 
 
 def offending_permissions(permissions: list[dict[str, Any]], exposure: Exposure) -> list[dict[str, Any]]:
@@ -53,84 +148,121 @@ def offending_permissions(permissions: list[dict[str, Any]], exposure: Exposure)
     """
     offending = []
     for permission in permissions:
-        protocol = _protocol(permission)
-        if protocol not in exposure.protocols or not _covers_any(permission, exposure.ports):
+        if not exposure.covers(_protocol_name(permission.get("IpProtocol", "")), _port_range(permission)):
             continue
         ipv4 = [r for r in permission.get("IpRanges", []) if r.get("CidrIp") in exposure.cidrs]
         ipv6 = [r for r in permission.get("Ipv6Ranges", []) if r.get("CidrIpv6") in exposure.cidrs]
-        if not (ipv4 or ipv6):
-            continue
-        item: dict[str, Any] = {"IpProtocol": permission["IpProtocol"]}
-        item.update({k: permission[k] for k in ("FromPort", "ToPort") if k in permission})
-        if ipv4:
-            item["IpRanges"] = ipv4
-        if ipv6:
-            item["Ipv6Ranges"] = ipv6
-        offending.append(item)
+        if ipv4 or ipv6:
+            offending.append(_compact({**_without_sources(permission), "IpRanges": ipv4, "Ipv6Ranges": ipv6}))
     return offending
 
 
-def describe_revocation(permission: dict[str, Any]) -> list[str]:
+def rule_lines(verb: str, permission: Mapping[str, Any], direction: _Direction = INGRESS) -> list[str]:
     """Human-readable lines for one IpPermissions item, e.g. "revoke tcp 22 from 0.0.0.0/0"."""
-    protocol, port_range = _protocol(permission), _port_range(permission)
-    if protocol == ALL_TRAFFIC:
-        what = "all traffic"
-    elif port_range is None:
-        what = f"{protocol} all ports"
-    else:
-        low, high = port_range
-        what = f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
-    return [f"revoke {what} from {cidr}" for cidr in _cidrs(permission)]
+    what = _traffic_text(_protocol_name(permission.get("IpProtocol", "")), _port_range(permission))
+    sources = [entry.get(field) for key, field in _SOURCES.items() for entry in permission.get(key, [])]
+    return [f"{verb} {what} {direction.preposition} {source}" for source in sources]
 
 
-def _protocol(permission: dict[str, Any]) -> str:
-    protocol = str(permission.get("IpProtocol", "")).lower()
-    return _PROTOCOL_NAMES.get(protocol, protocol)
-
-
-def _port_range(permission: dict[str, Any]) -> tuple[int, int] | None:
-    """(from, to), or None when the permission is not limited to a port range."""
+def _port_range(permission: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(from, to), or None when the permission is not limited to a port range (ICMP types count as none)."""
     low, high = permission.get("FromPort"), permission.get("ToPort")
-    if low is None or high is None or low == -1:
+    if low is None or high is None or -1 in (low, high):
         return None
     return int(low), int(high)
 
 
-def _covers_any(permission: dict[str, Any], ports: tuple[int, ...]) -> bool:
-    if _protocol(permission) == ALL_TRAFFIC:
-        return True
-    port_range = _port_range(permission)
-    return port_range is None or any(port_range[0] <= port <= port_range[1] for port in ports)
+def _without_sources(permission: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in permission.items() if k not in _SOURCES}
 
 
-def _cidrs(permission: dict[str, Any]) -> list[str]:
-    return [r["CidrIp"] for r in permission.get("IpRanges", [])] + [
-        r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])
-    ]
+def _compact(permission: Mapping[str, Any]) -> dict[str, Any]:
+    """Without the empty source lists describe returns, so pre_state shows only what is there."""
+    return {k: v for k, v in permission.items() if v != []}
 
 
-def _without_descriptions(permission: dict[str, Any]) -> dict[str, Any]:
-    """Revoke matches on protocol, ports and CIDR; a description is not part of the rule's identity."""
-    item = {k: v for k, v in permission.items() if k not in ("IpRanges", "Ipv6Ranges")}
-    if permission.get("IpRanges"):
-        item["IpRanges"] = [{"CidrIp": r["CidrIp"]} for r in permission["IpRanges"]]
-    if permission.get("Ipv6Ranges"):
-        item["Ipv6Ranges"] = [{"CidrIpv6": r["CidrIpv6"]} for r in permission["Ipv6Ranges"]]
+def _without_descriptions(permission: Mapping[str, Any]) -> dict[str, Any]:
+    """Revoke matches on protocol, ports and source; a description is not part of the rule's identity."""
+    item = _without_sources(permission)
+    for key in _SOURCES:
+        if permission.get(key):
+            item[key] = [{f: v for f, v in entry.items() if f != "Description"} for entry in permission[key]]
     return item
 
 
 def _single_entries(permissions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """One IpPermissions item per CIDR entry, so each can be revoked on its own."""
+    """One IpPermissions item per source entry, so each can be changed on its own."""
     for permission in permissions:
-        base = {k: v for k, v in permission.items() if k not in ("IpRanges", "Ipv6Ranges")}
-        for entry in permission.get("IpRanges", []):
-            yield {**base, "IpRanges": [{"CidrIp": entry["CidrIp"]}]}
-        for entry in permission.get("Ipv6Ranges", []):
-            yield {**base, "Ipv6Ranges": [{"CidrIpv6": entry["CidrIpv6"]}]}
+        for key in _SOURCES:
+            for entry in permission.get(key, []):
+                yield {**_without_sources(permission), key: [entry]}
 
 
-def _tags(resource: dict[str, Any]) -> dict[str, str]:
-    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+def _describe_group(target: Target, group_id: str) -> dict[str, Any]:
+    try:
+        groups = target.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    except ClientError as error:
+        _raise_if_group_missing(error, group_id)
+        raise
+    if not groups:
+        raise RemediationError(f"security group {group_id} not found")
+    return groups[0]
+
+
+def _raise_if_group_missing(error: ClientError, group_id: str) -> None:
+    if _error_is(error, *_GROUP_MISSING):
+        raise RemediationError(f"security group {group_id} not found") from error
+
+
+def _change_rules(
+    call: Callable[..., Any], group_id: str, permissions: list[dict[str, Any]], already_done: str
+) -> list[dict[str, Any]]:
+    """Send `permissions` to `call` (a revoke or authorize) in one request. When that is refused because part of it
+    is already done (error code `already_done`: gone for a revoke, present for an authorize — another finding on the
+    same group, or a person), send one source entry at a time and skip those. Returns what this call changed.
+    """
+    if not permissions:
+        return []
+    try:
+        call(GroupId=group_id, IpPermissions=permissions)
+        return permissions
+    except ClientError as error:
+        _raise_if_group_missing(error, group_id)
+        if not _error_is(error, already_done):
+            raise
+    changed = []
+    for entry in _single_entries(permissions):
+        try:
+            call(GroupId=group_id, IpPermissions=[entry])
+        except ClientError as error:
+            _raise_if_group_missing(error, group_id)
+            if not _error_is(error, already_done):
+                raise
+        else:
+            changed.append(entry)
+    return changed
+
+
+def _revoke(target: Target, group_id: str, direction: _Direction, permissions: list[dict[str, Any]]) -> None:
+    call = getattr(target.client("ec2"), direction.revoke)
+    _change_rules(call, group_id, [_without_descriptions(p) for p in permissions], "InvalidPermission.NotFound")
+
+
+def _reauthorize(
+    target: Target, group: Mapping[str, Any], direction: _Direction, permissions: list[dict[str, Any]]
+) -> list[str]:
+    """Put back the recorded rules the described `group` lacks, descriptions included. Returns what was done."""
+    present = {_entry_identity(entry) for entry in _single_entries(group.get(direction.key, []))}
+    missing = [entry for entry in _single_entries(permissions) if _entry_identity(entry) not in present]
+    call = getattr(target.client("ec2"), direction.authorize)
+    restored = _change_rules(call, group["GroupId"], missing, "InvalidPermission.Duplicate")
+    return [line for p in restored for line in rule_lines(f"re-authorized {direction.name}", p, direction)]
+
+
+def _entry_identity(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What AWS matches a single-source rule on: protocol, ports and source, not the description."""
+    key = next(k for k in _SOURCES if entry.get(k))
+    return _protocol_name(entry.get("IpProtocol", "")), _port_range(entry), key, entry[key][0].get(_SOURCES[key])
 
 
 class SecurityGroupAdminPorts(Remediator):
@@ -151,72 +283,410 @@ class SecurityGroupAdminPorts(Remediator):
         Rule("EC2.14", "Security groups should not allow ingress from 0.0.0.0/0 or ::/0 to port 3389"),
     )
     resource_types = ("AwsEc2SecurityGroup",)
-    permissions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress")
+    permissions = (
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupIngress",  # restore
+    )
     reversible = True
     # The runbook revokes 22 and 3389 from 0.0.0.0/0 and ::/0 whatever the rule (EC2.13 also loses 3389), only
     # for rules on exactly those ports, and fails with InvalidPermission.NotFound in a non-default VPC unless all
     # four patterns exist. The boto3 path has none of these limits.
-    runbook = Runbook(
-        document="AWS-DisablePublicAccessForSecurityGroup",
-        parameters=lambda finding, role_arn: {"GroupId": [finding.resource_id], "AutomationAssumeRole": [role_arn]},
-        permissions=("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"),
+    runbook = _resource_runbook(
+        "AWS-DisablePublicAccessForSecurityGroup",
+        "GroupId",
+        ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        exposure = EXPOSURES.get(finding.rule_id)
-        if exposure is None:
-            raise RemediationError(f"rule {finding.rule_id} is not handled by {type(self).__name__}")
-        group = self._describe_group(target, finding.resource_id)
+        exposure = _exposure_for(self, finding, EXPOSURES)
+        group = _describe_group(target, finding.resource_id)
         revoke = offending_permissions(group.get("IpPermissions", []), exposure)
         if not revoke:
             return Assessment(compliant=True, tags=_tags(group))
         return Assessment(
             compliant=False,
-            changes=[line for permission in revoke for line in describe_revocation(permission)],
+            changes=[line for permission in revoke for line in rule_lines("revoke", permission)],
             pre_state={"GroupId": finding.resource_id, "IpPermissions": revoke},
             tags=_tags(group),
             context={"revoke": revoke},
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
-        ec2 = target.client("ec2")
-        group_id = finding.resource_id
-        revoke = assessment.context["revoke"]
-        try:
-            ec2.revoke_security_group_ingress(
-                GroupId=group_id, IpPermissions=[_without_descriptions(p) for p in revoke]
+        _revoke(target, finding.resource_id, INGRESS, assessment.context["revoke"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        group = _describe_group(target, finding.resource_id)
+        lines = _reauthorize(target, group, INGRESS, pre_state["IpPermissions"])
+        return lines or [f"{finding.resource_id}: every revoked entry is present; nothing to restore"]
+
+
+class SecurityGroupHighRiskPorts(SecurityGroupAdminPorts):
+    """EC2.19: the same surgical revoke, over the control's list of high-risk ports.
+
+    Disruptive, unlike the admin ports: 25, 3000, 5000 or 8080 often serve the public on purpose.
+    """
+
+    rules = (
+        Rule(
+            "EC2.19",
+            "Security groups should not allow unrestricted access to ports with high risk",
+            disruptive=True,
+        ),
+    )
+    # AWS-DisablePublicAccessForSecurityGroup only knows 22 and 3389, and RemoveUnrestrictedSourceIngressRules
+    # removes every world-open rule whatever the port: neither is this rule's change.
+    runbook = None
+
+
+class DefaultSecurityGroupClosed(Remediator):
+    """EC2.2: a VPC's default security group should have no rules at all; revoke them all, recording each.
+
+    Disruptive: instances that still use the default group lose the connectivity those rules gave them.
+    """
+
+    rules = (
+        Rule(
+            "EC2.2",
+            "VPC default security groups should not allow inbound or outbound traffic",
+            cis=("5.4",),
+            disruptive=True,
+        ),
+    )
+    resource_types = ("AwsEc2SecurityGroup",)
+    permissions = (
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",  # restore
+        "ec2:AuthorizeSecurityGroupEgress",  # restore
+    )
+    reversible = True
+    runbook = _resource_runbook(
+        "AWSConfigRemediation-RemoveVPCDefaultSecurityGroupRules",
+        "GroupId",
+        ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"),
+    )
+    _DIRECTIONS = (INGRESS, EGRESS)
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        group = _describe_group(target, finding.resource_id)
+        if group.get("GroupName") != "default":
+            raise RemediationError(
+                f"security group {finding.resource_id} is {group.get('GroupName')!r}, not a VPC's default group"
             )
-            return
-        except ClientError as error:
-            self._raise_if_group_missing(error, group_id)
-            if aws_error_code(error) != "InvalidPermission.NotFound":
-                raise
-        # Part of it is already gone (another finding on the same group, or a person) and the batch was refused as
-        # a whole: revoke what is left one entry at a time. The engine's verification decides the outcome.
-        for entry in _single_entries(revoke):
+        rules = {d.key: [_compact(p) for p in group.get(d.key, [])] for d in self._DIRECTIONS}
+        if not any(rules.values()):
+            return Assessment(compliant=True, tags=_tags(group))
+        return Assessment(
+            compliant=False,
+            changes=[
+                line for d in self._DIRECTIONS for p in rules[d.key] for line in rule_lines(f"revoke {d.name}", p, d)
+            ],
+            pre_state={"GroupId": finding.resource_id, **rules},
+            tags=_tags(group),
+            context=rules,
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        for direction in self._DIRECTIONS:
+            _revoke(target, finding.resource_id, direction, assessment.context[direction.key])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        group = _describe_group(target, finding.resource_id)
+        lines = [line for d in self._DIRECTIONS for line in _reauthorize(target, group, d, pre_state.get(d.key, []))]
+        return lines or [f"{finding.resource_id}: every revoked rule is present; nothing to restore"]
+
+
+# -- network ACLs ------------------------------------------------------------------------------------------------
+
+# What create_network_acl_entry takes, and so what is recorded of a removed entry.
+_NACL_ENTRY_FIELDS = (
+    "RuleNumber", "Protocol", "RuleAction", "Egress", "CidrBlock", "Ipv6CidrBlock", "PortRange", "IcmpTypeCode",
+)  # fmt: skip
+_LAST_USER_RULE = 32766  # above: the built-in "*" deny entries, which cannot be changed
+
+
+def _nacl_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {field: entry[field] for field in _NACL_ENTRY_FIELDS if field in entry}
+
+
+def _nacl_port_range(entry: Mapping[str, Any]) -> tuple[int, int] | None:
+    port_range = entry.get("PortRange")
+    return (int(port_range["From"]), int(port_range["To"])) if port_range else None
+
+
+def _nacl_offends(entry: Mapping[str, Any], exposure: Exposure) -> bool:
+    return (
+        not entry.get("Egress")
+        and entry.get("RuleAction") == "allow"
+        and int(entry["RuleNumber"]) <= _LAST_USER_RULE
+        and (entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")) in exposure.cidrs
+        and exposure.covers(_protocol_name(entry.get("Protocol", "")), _nacl_port_range(entry))
+    )
+
+
+def _nacl_text(entry: Mapping[str, Any]) -> str:
+    """e.g. "ingress rule 100: allow tcp 22 from 0.0.0.0/0"."""
+    what = _traffic_text(_protocol_name(entry.get("Protocol", "")), _nacl_port_range(entry))
+    direction, preposition = ("egress", "to") if entry.get("Egress") else ("ingress", "from")
+    cidr = entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")
+    return f"{direction} rule {entry['RuleNumber']}: {entry.get('RuleAction')} {what} {preposition} {cidr}"
+
+
+class NetworkAclOpenIngress(Remediator):
+    """Delete exactly the ALLOW ingress entries of a network ACL the rule objects to; deny entries, narrow CIDRs,
+    other ports and the built-in entries stay.
+
+    Disruptive: a NACL is stateless and shared by whole subnets, so removing an allow entry can cut traffic (the
+    default ACL's rule 100 allows everything).
+    """
+
+    rules = (
+        Rule(
+            "EC2.21",
+            "Network ACLs should not allow ingress from 0.0.0.0/0 to port 22 or port 3389",
+            cis=("5.1",),
+            disruptive=True,
+        ),
+        Rule(NACL_RULE_ID, "Network ACL should not allow all ingress traffic", disruptive=True),
+    )
+    resource_types = ("AwsEc2NetworkAcl",)
+    permissions = (
+        "ec2:DescribeNetworkAcls",
+        "ec2:DeleteNetworkAclEntry",
+        "ec2:CreateNetworkAclEntry",  # restore
+    )
+    reversible = True
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        exposure = _exposure_for(self, finding, NACL_EXPOSURES)
+        acl = self._describe(target, finding.resource_id)
+        delete = [_nacl_entry(e) for e in acl.get("Entries", []) if _nacl_offends(e, exposure)]
+        if not delete:
+            return Assessment(compliant=True, tags=_tags(acl))
+        return Assessment(
+            compliant=False,
+            changes=[f"delete {_nacl_text(entry)}" for entry in delete],
+            pre_state={"NetworkAclId": finding.resource_id, "Entries": delete},
+            tags=_tags(acl),
+            context={"delete": delete},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        ec2 = target.client("ec2")
+        for entry in assessment.context["delete"]:
             try:
-                ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[entry])
+                ec2.delete_network_acl_entry(
+                    NetworkAclId=finding.resource_id, RuleNumber=entry["RuleNumber"], Egress=entry["Egress"]
+                )
             except ClientError as error:
-                self._raise_if_group_missing(error, group_id)
-                if aws_error_code(error) != "InvalidPermission.NotFound":
+                self._raise_if_missing(error, finding.resource_id)
+                if not _error_is(error, "InvalidNetworkAclEntry.NotFound"):  # gone already: fine
                     raise
 
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Re-create each recorded entry whose rule number is free; an entry present as recorded is left alone, and
+        a rule number now holding something else is reported, never overwritten."""
+        acl_id = finding.resource_id
+        current = {
+            (e["RuleNumber"], e["Egress"]): _nacl_entry(e) for e in self._describe(target, acl_id).get("Entries", [])
+        }
+        lines = []
+        for entry in pre_state["Entries"]:
+            now = current.get((entry["RuleNumber"], entry["Egress"]))
+            if now == entry:
+                lines.append(f"{acl_id} {_nacl_text(entry)} is present; left as is")
+            elif now is not None:
+                lines.append(f"not restored: {acl_id} {_nacl_text(entry)}; the rule number now holds {_nacl_text(now)}")
+            else:
+                target.client("ec2").create_network_acl_entry(NetworkAclId=acl_id, **entry)
+                lines.append(f"re-created {acl_id} {_nacl_text(entry)}")
+        return lines
+
     @classmethod
-    def _describe_group(cls, target: Target, group_id: str) -> dict[str, Any]:
+    def _describe(cls, target: Target, acl_id: str) -> dict[str, Any]:
         try:
-            groups = target.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+            acls = target.client("ec2").describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"]
         except ClientError as error:
-            cls._raise_if_group_missing(error, group_id)
+            cls._raise_if_missing(error, acl_id)
             raise
-        if not groups:
-            raise RemediationError(f"security group {group_id} not found")
-        return groups[0]
+        if not acls:
+            raise RemediationError(f"network ACL {acl_id} not found")
+        return acls[0]
 
     @staticmethod
-    def _raise_if_group_missing(error: ClientError, group_id: str) -> None:
-        if aws_error_code(error) in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"):
-            raise RemediationError(f"security group {group_id} not found") from error
+    def _raise_if_missing(error: ClientError, acl_id: str) -> None:
+        if _error_is(error, "InvalidNetworkAclID.NotFound", "InvalidNetworkAclId.Malformed"):
+            raise RemediationError(f"network ACL {acl_id} not found") from error
 
+
+# -- instances ---------------------------------------------------------------------------------------------------
+
+
+class InstanceMetadataV2(Remediator):
+    """EC2.8: require IMDSv2 session tokens (HttpTokens=required) on the instance.
+
+    The metadata endpoint is left as it is: turning it on where someone turned IMDS off would widen access.
+    Disruptive: software still calling IMDSv1 (old SDKs, agents) loses instance credentials and metadata.
+    """
+
+    rules = (
+        Rule(
+            "EC2.8",
+            "EC2 instances should use Instance Metadata Service Version 2 (IMDSv2)",
+            cis=("5.6",),
+            disruptive=True,
+        ),
+    )
+    resource_types = ("AwsEc2Instance",)
+    permissions = ("ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions")
+    reversible = True
+    runbook = _resource_runbook(
+        "AWSConfigRemediation-EnforceEC2InstanceIMDSv2",
+        "InstanceId",
+        ("ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"),
+    )
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        instance = self._describe(target, finding.resource_id)
+        options = instance.get("MetadataOptions", {})
+        tokens = options.get("HttpTokens", "optional")
+        if tokens == "required":
+            return Assessment(compliant=True, tags=_tags(instance))
+        return Assessment(
+            compliant=False,
+            changes=[f"require IMDSv2 on {finding.resource_id} (HttpTokens {tokens} → required)"],
+            pre_state={"InstanceId": finding.resource_id, "HttpTokens": tokens},
+            tags=_tags(instance),
+            context={"HttpEndpoint": options.get("HttpEndpoint")},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        self._set_tokens(target, finding.resource_id, "required", assessment.context["HttpEndpoint"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        options = self._describe(target, finding.resource_id).get("MetadataOptions", {})
+        tokens = pre_state["HttpTokens"]
+        if options.get("HttpTokens") == tokens:
+            return [f"{finding.resource_id}: HttpTokens is {tokens}; nothing to restore"]
+        self._set_tokens(target, finding.resource_id, tokens, options.get("HttpEndpoint"))
+        return [f"set HttpTokens back to {tokens} on {finding.resource_id}"]
+
+    @staticmethod
+    def _set_tokens(target: Target, instance_id: str, tokens: str, endpoint: str | None) -> None:
+        # The endpoint state is sent as it is: AWS keeps omitted options, but emulators (moto) reset them.
+        endpoint_arg = {"HttpEndpoint": endpoint} if endpoint else {}
+        target.client("ec2").modify_instance_metadata_options(InstanceId=instance_id, HttpTokens=tokens, **endpoint_arg)
+
+    @staticmethod
+    def _describe(target: Target, instance_id: str) -> dict[str, Any]:
+        try:
+            reservations = target.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except ClientError as error:
+            if _error_is(error, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+                raise RemediationError(f"instance {instance_id} not found") from error
+            raise
+        instances = [i for r in reservations for i in r.get("Instances", [])]
+        if not instances:
+            raise RemediationError(f"instance {instance_id} not found")
+        state = instances[0].get("State", {}).get("Name")
+        if state in ("shutting-down", "terminated"):
+            raise RemediationError(f"instance {instance_id} is {state}")
+        return instances[0]
+
+
+# -- EBS snapshots -----------------------------------------------------------------------------------------------
+
+_SNAPSHOT_MISSING = ("InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed")
+
+
+class EbsSnapshotNotPublic(Remediator):
+    """EC2.1: remove the public ("all") create-volume permission from the account's EBS snapshots.
+
+    Security Hub reports EC2.1 on the account (AwsAccount: every public snapshot the account owns in the region);
+    other sources may name one snapshot (resource id snap-…). Permissions for named accounts stay.
+    """
+
+    rules = (Rule("EC2.1", "Amazon EBS snapshots should not be publicly restorable"),)
+    # ASFF has no snapshot resource type: "AwsEc2Snapshot" is the name used for a finding on one snapshot.
+    resource_types = ("AwsAccount", "AwsEc2Snapshot")
+    permissions = ("ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute")
+    reversible = True
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        ec2 = target.client("ec2")
+        if finding.resource_type == "AwsAccount":
+            candidates, tags = self._public_candidates(ec2, target.account_id), None
+        else:
+            candidates = [self._describe(ec2, finding.resource_id)]
+            tags = _tags(candidates[0])
+        public = [s["SnapshotId"] for s in candidates if self._is_public(ec2, s["SnapshotId"])]
+        if not public:
+            return Assessment(compliant=True, tags=tags)
+        return Assessment(
+            compliant=False,
+            changes=[f"make {snapshot_id} private (remove createVolumePermission group all)" for snapshot_id in public],
+            pre_state={"PublicSnapshotIds": public},
+            tags=tags,
+            context={"public": public},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        for snapshot_id in assessment.context["public"]:
+            self._set_public(target, snapshot_id, "remove")  # a snapshot deleted since is not public either
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        return [
+            f"made {snapshot_id} publicly restorable again"
+            if self._set_public(target, snapshot_id, "add")
+            else f"{snapshot_id} no longer exists; nothing to restore"
+            for snapshot_id in pre_state["PublicSnapshotIds"]
+        ]
+
+    @staticmethod
+    def _public_candidates(ec2: Any, account_id: str) -> list[dict[str, Any]]:
+        """The account's snapshots AWS reports as restorable by everyone; each is confirmed by its attribute."""
+        pages = ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], RestorableByUserIds=["all"])
+        return [s for page in pages for s in page.get("Snapshots", []) if s.get("OwnerId") == account_id]
+
+    @staticmethod
+    def _describe(ec2: Any, snapshot_id: str) -> dict[str, Any]:
+        try:
+            snapshots = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+        except ClientError as error:
+            if _error_is(error, *_SNAPSHOT_MISSING):
+                raise RemediationError(f"snapshot {snapshot_id} not found") from error
+            raise
+        if not snapshots:
+            raise RemediationError(f"snapshot {snapshot_id} not found")
+        return snapshots[0]
+
+    @staticmethod
+    def _is_public(ec2: Any, snapshot_id: str) -> bool:
+        try:
+            attribute = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+        except ClientError as error:
+            if _error_is(error, *_SNAPSHOT_MISSING):  # deleted since it was listed
+                return False
+            raise
+        return any(p.get("Group") == "all" for p in attribute.get("CreateVolumePermissions", []))
+
+    @staticmethod
+    def _set_public(target: Target, snapshot_id: str, operation: str) -> bool:
+        """Add or remove the "all" group; False when the snapshot no longer exists."""
+        try:
+            target.client("ec2").modify_snapshot_attribute(
+                SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType=operation, GroupNames=["all"]
+            )
+        except ClientError as error:
+            if _error_is(error, *_SNAPSHOT_MISSING):
+                return False
+            raise
+        return True
+
+
+# -- VPC flow logs -----------------------------------------------------------------------------------------------
 
 # Retention values CloudWatch Logs accepts (PutRetentionPolicy).
 RETENTION_DAYS = frozenset(
@@ -245,6 +715,8 @@ class VpcFlowLogs(Remediator):
         "iam:PassRole",  # the delivery role, for CloudWatch Logs
         "logs:CreateLogDelivery",  # publishing to S3
         "logs:DeleteLogDelivery",
+        "ec2:DeleteFlowLogs",  # restore
+        "logs:DeleteLogGroup",  # restore, only a group this remediator created
     )
     reversible = True
     default_params = {
@@ -320,6 +792,37 @@ class VpcFlowLogs(Remediator):
                 f"cannot create flow log for {vpc_id}: {failure.get('Code')}: {failure.get('Message')}"
             )
 
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Delete what apply created (pre_state["created"], as the engine records it): the flow logs, then the log
+        group — only when this remediator created it and no other flow log still delivers to it."""
+        created = pre_state.get("created") or {}
+        ec2 = target.client("ec2")
+        lines = []
+        flow_log_ids = created.get("FlowLogIds", [])
+        if flow_log_ids:
+            found = ec2.describe_flow_logs(Filters=[{"Name": "flow-log-id", "Values": flow_log_ids}])
+            existing = [fl["FlowLogId"] for fl in found.get("FlowLogs", [])]
+            if existing:
+                ec2.delete_flow_logs(FlowLogIds=existing)
+            lines += [f"deleted flow log {i}" if i in existing else f"flow log {i} already gone" for i in flow_log_ids]
+        if created.get("LogGroupName"):
+            lines.append(self._delete_log_group(target, created["LogGroupName"]))
+        return lines or [f"nothing was created for {finding.resource_id}; nothing to restore"]
+
+    @staticmethod
+    def _delete_log_group(target: Target, name: str) -> str:
+        users = target.client("ec2").describe_flow_logs(Filters=[{"Name": "log-group-name", "Values": [name]}])
+        still_used = [fl["FlowLogId"] for fl in users.get("FlowLogs", [])]
+        if still_used:
+            return f"kept log group {name}: still used by {', '.join(still_used)}"
+        try:
+            target.client("logs").delete_log_group(logGroupName=name)
+        except ClientError as error:
+            if _error_is(error, "ResourceNotFoundException"):
+                return f"log group {name} already gone"
+            raise
+        return f"deleted log group {name}"
+
     def _ensure_log_group(self, target: Target) -> bool:
         """Create the log group with its retention if it does not exist. True when this call created it.
 
@@ -348,6 +851,9 @@ class VpcFlowLogs(Remediator):
         )
 
 
+# -- EBS default encryption --------------------------------------------------------------------------------------
+
+
 class EbsDefaultEncryption(Remediator):
     """Turn on EBS encryption by default for the account in the finding's region.
 
@@ -356,7 +862,11 @@ class EbsDefaultEncryption(Remediator):
 
     rules = (Rule("EC2.7", "EBS default encryption should be enabled", cis=("2.2.1",)),)
     resource_types = ("AwsAccount",)
-    permissions = ("ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault")
+    permissions = (
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:EnableEbsEncryptionByDefault",
+        "ec2:DisableEbsEncryptionByDefault",  # restore
+    )
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-EnableEbsEncryptionByDefault",
@@ -376,3 +886,9 @@ class EbsDefaultEncryption(Remediator):
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("ec2").enable_ebs_encryption_by_default()
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        if pre_state.get("EbsEncryptionByDefault") is not False:
+            return [f"EBS encryption by default was not off before in {target.api_region}; nothing to restore"]
+        target.client("ec2").disable_ebs_encryption_by_default()  # idempotent
+        return [f"disabled EBS encryption by default in {target.api_region}"]

@@ -1,24 +1,35 @@
 """EC2 remediators against moto, at the level of the remediator contract.
 
-Every cycle checks both sides: the remediator's own assess() and an independent read of moto's state.
+Every cycle checks both sides: the remediator's own assess() and an independent read of moto's state. Every
+reversible remediator is also rolled back from the pre_state the engine records, twice.
+Network ACLs and the default security group are in test_remediators_ec2_network.py, which shares the helpers here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from functions.remediators.base import Assessment, RemediationError, Remediator
 from functions.remediators.ec2 import (
     EXPOSURES,
+    HIGH_RISK_PORTS,
+    DefaultSecurityGroupClosed,
     EbsDefaultEncryption,
+    EbsSnapshotNotPublic,
+    InstanceMetadataV2,
+    NetworkAclOpenIngress,
     SecurityGroupAdminPorts,
+    SecurityGroupHighRiskPorts,
     VpcFlowLogs,
 )
 from functions.sessions import Target
-from tests.factories import ACCOUNT, make_finding
+from tests.factories import ACCOUNT, REGION, make_finding
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/CSPMAutomation"
 LOG_GROUP = "/cspm-remediation/vpc-flow-logs"
@@ -45,6 +56,29 @@ def run_cycle(remediator: Remediator, target: Target, finding: Any) -> Assessmen
     assert after.changes == []
     assert type(remediator)(remediator.params).assess(target, finding).compliant is True  # next run: noop
     return before
+
+
+def recorded_pre_state(assessment: Assessment) -> dict[str, Any]:
+    """pre_state as the engine records it for a remediated finding: what assess recorded, plus what apply created."""
+    created = assessment.context.get("created")
+    return {**assessment.pre_state, **({"created": created} if created else {})}
+
+
+def assert_restores(
+    remediator: Remediator, target: Target, finding: Any, read: Callable[[], Any]
+) -> tuple[list[str], list[str]]:
+    """remediate → restore → `read()` equals the original state and the finding is open again; a second restore
+    leaves it so. Returns the lines of both restores."""
+    original = read()
+    assessment = run_cycle(remediator, target, finding)
+    assert read() != original
+    first = remediator.restore(target, finding, recorded_pre_state(assessment))
+    assert read() == original
+    assert remediator.assess(target, finding).compliant is False
+    second = remediator.restore(target, finding, recorded_pre_state(assessment))
+    assert read() == original
+    assert first and second
+    return first, second
 
 
 # -- security groups ---------------------------------------------------------------------------------------------
@@ -162,7 +196,17 @@ def test_ec2_13_leaves_rdp_alone(target: Target, ec2: Any) -> None:
     assert entries(ec2, group_id) == {("tcp", 3389, 3389, "0.0.0.0/0"), ("tcp", 3389, 3389, "::/0")}
 
 
-def test_pre_state_re_authorizes_exactly_what_was_revoked(target: Target, ec2: Any) -> None:
+def normalized_rules(permissions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """A group's rules as sorted (protocol, from, to, source, description) rows: order-free, descriptions kept."""
+    rows = []
+    for p in permissions:
+        for key, field in (("IpRanges", "CidrIp"), ("Ipv6Ranges", "CidrIpv6"), ("UserIdGroupPairs", "GroupId")):
+            for r in p.get(key, []):
+                rows.append((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r[field], r.get("Description")))
+    return sorted(rows, key=repr)
+
+
+def test_restore_re_authorizes_exactly_what_was_revoked(target: Target, ec2: Any) -> None:
     original = [
         {
             "IpProtocol": "tcp",
@@ -173,24 +217,41 @@ def test_pre_state_re_authorizes_exactly_what_was_revoked(target: Target, ec2: A
         perm("tcp", 3389, 3389, "0.0.0.0/0", "::/0"),
     ]
     group_id = make_group(ec2, original)
-    remediator, finding = SecurityGroupAdminPorts(), sg_finding("EC2.53", group_id)
-    before_ingress = ingress(ec2, group_id)
 
+    first, second = assert_restores(
+        SecurityGroupAdminPorts(),
+        target,
+        sg_finding("EC2.53", group_id),
+        lambda: normalized_rules(ingress(ec2, group_id)),  # descriptions included
+    )
+
+    assert first == [
+        "re-authorized ingress tcp 22 from 0.0.0.0/0",
+        "re-authorized ingress tcp 3389 from 0.0.0.0/0",
+    ]
+    assert second == [f"{group_id}: every revoked entry is present; nothing to restore"]
+
+
+def test_restore_adds_only_what_is_missing(target: Target, ec2: Any) -> None:
+    group_id = make_group(ec2, [perm("tcp", 22, 22, "0.0.0.0/0", "::/0")])
+    remediator, finding = SecurityGroupAdminPorts(), sg_finding("EC2.13", group_id)
     assessment = run_cycle(remediator, target, finding)
-    assert entries(ec2, group_id) == {("tcp", 22, 22, "10.0.0.0/8"), ("tcp", 3389, 3389, "::/0")}
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm("tcp", 22, 22, "::/0")])
 
-    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=assessment.pre_state["IpPermissions"])
-    assert _normalized(ingress(ec2, group_id)) == _normalized(before_ingress)  # descriptions included
-    assert remediator.assess(target, finding).compliant is False
+    lines = remediator.restore(target, finding, recorded_pre_state(assessment))
+
+    assert lines == ["re-authorized ingress tcp 22 from 0.0.0.0/0"]
+    assert entries(ec2, group_id) == {("tcp", 22, 22, "0.0.0.0/0"), ("tcp", 22, 22, "::/0")}
 
 
-def _normalized(permissions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    rows = []
-    for p in permissions:
-        for r in p.get("IpRanges", []) + p.get("Ipv6Ranges", []):
-            cidr = r.get("CidrIp") or r.get("CidrIpv6")
-            rows.append((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), cidr, r.get("Description")))
-    return sorted(rows, key=repr)
+def test_restore_of_a_deleted_group_is_a_remediation_error(target: Target, ec2: Any) -> None:
+    group_id = make_group(ec2, [perm("tcp", 22, 22, "0.0.0.0/0")])
+    remediator, finding = SecurityGroupAdminPorts(), sg_finding("EC2.53", group_id)
+    assessment = run_cycle(remediator, target, finding)
+    ec2.delete_security_group(GroupId=group_id)
+
+    with pytest.raises(RemediationError, match=f"security group {group_id} not found"):
+        remediator.restore(target, finding, recorded_pre_state(assessment))
 
 
 def test_apply_copes_with_entries_removed_since_assessment(target: Target, ec2: Any) -> None:
@@ -228,18 +289,65 @@ def test_sg_assess_alone_changes_nothing(target: Target, ec2: Any) -> None:
     group_id = make_group(ec2, [perm("tcp", 22, 22, "0.0.0.0/0"), perm("-1", None, None, "::/0")])
     before = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
 
-    for rule_id in EXPOSURES:
-        assert SecurityGroupAdminPorts().assess(target, sg_finding(rule_id, group_id)).compliant is False
+    for cls in (SecurityGroupAdminPorts, SecurityGroupHighRiskPorts):
+        for rule in cls.rules:
+            assert cls().assess(target, sg_finding(rule.rule_id, group_id)).compliant is False
 
     assert ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"] == before
 
 
-def test_sg_runbook_parameters() -> None:
-    runbook = SecurityGroupAdminPorts.runbook
-    assert runbook is not None
-    assert runbook.document == "AWS-DisablePublicAccessForSecurityGroup"
-    finding = sg_finding("EC2.53", "sg-0abc")
-    assert runbook.parameters(finding, ROLE_ARN) == {"GroupId": ["sg-0abc"], "AutomationAssumeRole": [ROLE_ARN]}
+# -- EC2.19: high-risk ports -------------------------------------------------------------------------------------
+
+
+def test_high_risk_ports_are_the_security_hub_list() -> None:
+    assert HIGH_RISK_PORTS == (
+        20, 21, 22, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 3389, 4333, 5000, 5432, 5500, 5601, 8080,
+        8088, 8888, 9200, 9300,
+    )  # fmt: skip
+
+
+def test_ec2_19_revokes_open_high_risk_ports_and_leaves_the_rest(target: Target, ec2: Any) -> None:
+    group_id = make_group(
+        ec2,
+        [
+            perm("tcp", 3306, 3306, "0.0.0.0/0", "10.0.0.0/8"),
+            perm("tcp", 5400, 5600, "::/0"),  # covers 5432 and 5500
+            perm("tcp", 443, 443, "0.0.0.0/0"),
+            perm("tcp", 6000, 7000, "0.0.0.0/0"),  # no listed port in range
+            perm("udp", 1434, 1434, "0.0.0.0/0"),  # the control looks at TCP
+        ],
+    )
+
+    before = run_cycle(SecurityGroupHighRiskPorts(), target, sg_finding("EC2.19", group_id))
+
+    assert before.changes == ["revoke tcp 3306 from 0.0.0.0/0", "revoke tcp 5400-5600 from ::/0"]
+    assert entries(ec2, group_id) == {
+        ("tcp", 3306, 3306, "10.0.0.0/8"),
+        ("tcp", 443, 443, "0.0.0.0/0"),
+        ("tcp", 6000, 7000, "0.0.0.0/0"),
+        ("udp", 1434, 1434, "0.0.0.0/0"),
+    }
+
+
+def test_ec2_19_restore(target: Target, ec2: Any) -> None:
+    group_id = make_group(ec2, [perm("-1", None, None, "0.0.0.0/0"), perm("tcp", 8080, 8080, "::/0")])
+
+    first, _ = assert_restores(
+        SecurityGroupHighRiskPorts(),
+        target,
+        sg_finding("EC2.19", group_id),
+        lambda: normalized_rules(ingress(ec2, group_id)),
+    )
+
+    assert first == ["re-authorized ingress all traffic from 0.0.0.0/0", "re-authorized ingress tcp 8080 from ::/0"]
+
+
+def test_each_security_group_class_handles_only_its_rules(target: Target, ec2: Any) -> None:
+    group_id = make_group(ec2, [perm("tcp", 22, 22, "0.0.0.0/0")])
+    with pytest.raises(RemediationError, match=r"rule EC2\.19 is not handled by SecurityGroupAdminPorts"):
+        SecurityGroupAdminPorts().assess(target, sg_finding("EC2.19", group_id))
+    with pytest.raises(RemediationError, match=r"rule EC2\.53 is not handled by SecurityGroupHighRiskPorts"):
+        SecurityGroupHighRiskPorts().assess(target, sg_finding("EC2.53", group_id))
 
 
 # -- VPC flow logs -----------------------------------------------------------------------------------------------
@@ -351,6 +459,51 @@ def test_flow_logs_assess_alone_changes_nothing(target: Target, ec2: Any, logs: 
     assert (ec2.describe_flow_logs()["FlowLogs"], log_groups(logs)) == before
 
 
+def flow_log_state(ec2: Any, logs: Any, vpc_id: str) -> tuple[list[str], list[str]]:
+    return [fl["FlowLogId"] for fl in flow_logs_of(ec2, vpc_id)], sorted(log_groups(logs))
+
+
+def test_flow_log_restore_deletes_what_it_created(target: Target, ec2: Any, logs: Any, vpc_id: str) -> None:
+    first, second = assert_restores(
+        VpcFlowLogs(), target, vpc_finding(vpc_id), lambda: flow_log_state(ec2, logs, vpc_id)
+    )
+
+    assert first[0].startswith("deleted flow log fl-")
+    assert first[1:] == [f"deleted log group {LOG_GROUP}"]
+    assert second[0].endswith("already gone")
+    assert second[1:] == [f"log group {LOG_GROUP} already gone"]
+
+
+def test_flow_log_restore_keeps_a_log_group_it_did_not_create(target: Target, ec2: Any, logs: Any, vpc_id: str) -> None:
+    logs.create_log_group(logGroupName=LOG_GROUP)
+
+    first, _ = assert_restores(VpcFlowLogs(), target, vpc_finding(vpc_id), lambda: flow_log_state(ec2, logs, vpc_id))
+
+    assert len(first) == 1 and first[0].startswith("deleted flow log")
+    assert LOG_GROUP in log_groups(logs)
+
+
+def test_flow_log_restore_keeps_a_log_group_another_flow_log_uses(
+    target: Target, ec2: Any, logs: Any, vpc_id: str
+) -> None:
+    other_vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    remediator = VpcFlowLogs()
+    first = run_cycle(remediator, target, vpc_finding(vpc_id))  # creates the log group
+    run_cycle(remediator, target, vpc_finding(other_vpc))  # reuses it
+    [other_flow_log] = flow_logs_of(ec2, other_vpc)
+
+    lines = remediator.restore(target, vpc_finding(vpc_id), recorded_pre_state(first))
+
+    assert lines[1:] == [f"kept log group {LOG_GROUP}: still used by {other_flow_log['FlowLogId']}"]
+    assert flow_logs_of(ec2, vpc_id) == []
+    assert LOG_GROUP in log_groups(logs)
+
+
+def test_flow_log_restore_without_a_record_of_creation_does_nothing(target: Target, vpc_id: str) -> None:
+    lines = VpcFlowLogs().restore(target, vpc_finding(vpc_id), {"FlowLogIds": []})
+    assert lines == [f"nothing was created for {vpc_id}; nothing to restore"]
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -388,17 +541,225 @@ def test_ebs_assess_alone_changes_nothing(target: Target, ec2: Any) -> None:
     assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is False
 
 
-def test_ebs_runbook_parameters() -> None:
-    runbook = EbsDefaultEncryption.runbook
-    assert runbook is not None
-    assert runbook.document == "AWSConfigRemediation-EnableEbsEncryptionByDefault"
-    assert runbook.parameters(account_finding(), ROLE_ARN) == {"AutomationAssumeRole": [ROLE_ARN]}
+def test_ebs_default_encryption_restore(target: Target, ec2: Any) -> None:
+    first, second = assert_restores(
+        EbsDefaultEncryption(),
+        target,
+        account_finding(),
+        lambda: ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"],
+    )
+    assert first == second == ["disabled EBS encryption by default in us-east-1"]
+
+
+def test_ebs_default_encryption_restore_never_disables_what_was_on(target: Target, ec2: Any) -> None:
+    ec2.enable_ebs_encryption_by_default()
+    lines = EbsDefaultEncryption().restore(target, account_finding(), {})
+    assert lines == ["EBS encryption by default was not off before in us-east-1; nothing to restore"]
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+
+
+# -- IMDSv2 ------------------------------------------------------------------------------------------------------
+
+
+def make_instance(ec2: Any, **metadata_options: Any) -> str:
+    instance_id = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "web"}]}],
+    )["Instances"][0]["InstanceId"]
+    if metadata_options:
+        ec2.modify_instance_metadata_options(InstanceId=instance_id, **metadata_options)
+    return instance_id
+
+
+def metadata_options(ec2: Any, instance_id: str) -> dict[str, Any]:
+    """The options the remediator reads or writes. (moto drops the options a modify call omits; AWS keeps them.)"""
+    options = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+    return {key: options.get(key) for key in ("HttpTokens", "HttpEndpoint", "HttpPutResponseHopLimit")}
+
+
+def instance_finding(instance_id: str) -> Any:
+    return make_finding("EC2.8", "AwsEc2Instance", instance_id)
+
+
+def test_imdsv2_is_required(target: Target, ec2: Any) -> None:
+    instance_id = make_instance(ec2)
+    assert metadata_options(ec2, instance_id)["HttpTokens"] == "optional"
+
+    before = run_cycle(InstanceMetadataV2(), target, instance_finding(instance_id))
+
+    assert metadata_options(ec2, instance_id)["HttpTokens"] == "required"
+    assert metadata_options(ec2, instance_id)["HttpEndpoint"] == "enabled"
+    assert before.changes == [f"require IMDSv2 on {instance_id} (HttpTokens optional → required)"]
+    assert before.pre_state == {"InstanceId": instance_id, "HttpTokens": "optional"}
+    assert before.tags == {"team": "web"}
+
+
+def test_imdsv2_leaves_a_disabled_endpoint_disabled(target: Target, ec2: Any) -> None:
+    instance_id = make_instance(ec2, HttpTokens="optional", HttpEndpoint="disabled")
+
+    run_cycle(InstanceMetadataV2(), target, instance_finding(instance_id))
+
+    assert metadata_options(ec2, instance_id)["HttpEndpoint"] == "disabled"
+
+
+def test_imdsv2_restore(target: Target, ec2: Any) -> None:
+    instance_id = make_instance(ec2)
+
+    first, second = assert_restores(
+        InstanceMetadataV2(), target, instance_finding(instance_id), lambda: metadata_options(ec2, instance_id)
+    )
+
+    assert first == [f"set HttpTokens back to optional on {instance_id}"]
+    assert second == [f"{instance_id}: HttpTokens is optional; nothing to restore"]
+
+
+def test_imdsv2_assess_alone_changes_nothing(target: Target, ec2: Any) -> None:
+    instance_id = make_instance(ec2)
+    before = metadata_options(ec2, instance_id)
+    assert InstanceMetadataV2().assess(target, instance_finding(instance_id)).compliant is False
+    assert metadata_options(ec2, instance_id) == before
+
+
+def test_imdsv2_missing_or_terminated_instance_is_refused(target: Target, ec2: Any) -> None:
+    with pytest.raises(RemediationError, match="instance i-0123456789abcdef0 not found"):
+        InstanceMetadataV2().assess(target, instance_finding("i-0123456789abcdef0"))
+    instance_id = make_instance(ec2)
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    with pytest.raises(RemediationError, match=f"instance {instance_id} is terminated"):
+        InstanceMetadataV2().assess(target, instance_finding(instance_id))
+
+
+# -- public EBS snapshots ----------------------------------------------------------------------------------------
+
+
+def make_snapshot(ec2: Any, *, public: bool, shared_with: str | None = None) -> str:
+    volume_id = ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
+    tags = [{"ResourceType": "snapshot", "Tags": [{"Key": "team", "Value": "data"}]}]
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=tags)["SnapshotId"]
+    if public:
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+        )
+    if shared_with:
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=[shared_with]
+        )
+    return snapshot_id
+
+
+def volume_permissions(ec2: Any, snapshot_id: str) -> list[dict[str, str]]:
+    attribute = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+    return sorted(attribute["CreateVolumePermissions"], key=repr)
+
+
+def snapshot_finding(snapshot_id: str) -> Any:
+    return make_finding("EC2.1", "AwsEc2Snapshot", snapshot_id)
+
+
+def test_public_snapshot_is_made_private_keeping_account_shares(target: Target, ec2: Any) -> None:
+    snapshot_id = make_snapshot(ec2, public=True, shared_with="111122223333")
+
+    before = run_cycle(EbsSnapshotNotPublic(), target, snapshot_finding(snapshot_id))
+
+    assert volume_permissions(ec2, snapshot_id) == [{"UserId": "111122223333"}]
+    assert before.changes == [f"make {snapshot_id} private (remove createVolumePermission group all)"]
+    assert before.pre_state == {"PublicSnapshotIds": [snapshot_id]}
+    assert before.tags == {"team": "data"}
+
+
+def test_snapshot_restore(target: Target, ec2: Any) -> None:
+    snapshot_id = make_snapshot(ec2, public=True, shared_with="111122223333")
+
+    first, second = assert_restores(
+        EbsSnapshotNotPublic(), target, snapshot_finding(snapshot_id), lambda: volume_permissions(ec2, snapshot_id)
+    )
+
+    assert first == second == [f"made {snapshot_id} publicly restorable again"]
+
+
+@pytest.fixture
+def without_moto_amis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto seeds ~1,300 snapshots of public AMIs that an account-wide listing walks through (it ignores the
+    filters, see below); without them the account finding's test reads only this account's snapshots."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+def test_account_finding_covers_every_public_snapshot_of_the_account(
+    without_moto_amis: None, target: Target, ec2: Any
+) -> None:
+    public = [make_snapshot(ec2, public=True), make_snapshot(ec2, public=True)]
+    private = make_snapshot(ec2, public=False, shared_with="111122223333")
+
+    before = run_cycle(EbsSnapshotNotPublic(), target, make_finding("EC2.1", "AwsAccount", ACCOUNT))
+
+    assert before.pre_state == {"PublicSnapshotIds": public}
+    assert before.tags is None
+    assert [volume_permissions(ec2, snapshot_id) for snapshot_id in public] == [[], []]
+    assert volume_permissions(ec2, private) == [{"UserId": "111122223333"}]
+
+
+@pytest.mark.stubber
+def test_account_finding_asks_aws_for_public_snapshots_only() -> None:
+    """moto ignores OwnerIds and RestorableByUserIds (it lists every snapshot it holds), so the request that keeps
+    this to one cheap call in AWS is checked with Stubber."""
+    client = boto3.client("ec2", region_name=REGION)
+    target = Target(ACCOUNT, REGION, "aws", _client_for=lambda service, region: client)
+    snapshots = [{"SnapshotId": "snap-1", "OwnerId": ACCOUNT}, {"SnapshotId": "snap-2", "OwnerId": "999999999999"}]
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_snapshots", {"Snapshots": snapshots}, {"OwnerIds": ["self"], "RestorableByUserIds": ["all"]}
+        )
+        stub.add_response(
+            "describe_snapshot_attribute",
+            {"SnapshotId": "snap-1", "CreateVolumePermissions": [{"Group": "all"}]},
+            {"SnapshotId": "snap-1", "Attribute": "createVolumePermission"},
+        )
+        assessment = EbsSnapshotNotPublic().assess(target, make_finding("EC2.1", "AwsAccount", ACCOUNT))
+        stub.assert_no_pending_responses()
+    assert assessment.pre_state == {"PublicSnapshotIds": ["snap-1"]}
+
+
+def test_snapshot_restore_after_deletion_says_so(target: Target, ec2: Any) -> None:
+    snapshot_id = make_snapshot(ec2, public=True)
+    remediator, finding = EbsSnapshotNotPublic(), snapshot_finding(snapshot_id)
+    assessment = run_cycle(remediator, target, finding)
+    ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+    assert remediator.restore(target, finding, recorded_pre_state(assessment)) == [
+        f"{snapshot_id} no longer exists; nothing to restore"
+    ]
+
+
+def test_snapshot_assess_alone_changes_nothing(target: Target, ec2: Any) -> None:
+    snapshot_id = make_snapshot(ec2, public=True)
+    before = volume_permissions(ec2, snapshot_id)
+    assert EbsSnapshotNotPublic().assess(target, snapshot_finding(snapshot_id)).compliant is False
+    assert volume_permissions(ec2, snapshot_id) == before
+
+
+def test_missing_snapshot_is_a_remediation_error(target: Target) -> None:
+    with pytest.raises(RemediationError, match="snapshot snap-0123456789abcdef0 not found"):
+        EbsSnapshotNotPublic().assess(target, snapshot_finding("snap-0123456789abcdef0"))
 
 
 # -- declarations ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [SecurityGroupAdminPorts, VpcFlowLogs, EbsDefaultEncryption])
+EC2_REMEDIATORS = [
+    SecurityGroupAdminPorts,
+    SecurityGroupHighRiskPorts,
+    DefaultSecurityGroupClosed,
+    NetworkAclOpenIngress,
+    InstanceMetadataV2,
+    EbsSnapshotNotPublic,
+    VpcFlowLogs,
+    EbsDefaultEncryption,
+]
+
+
+@pytest.mark.parametrize("cls", EC2_REMEDIATORS)
 def test_declarations(cls: type[Remediator]) -> None:
     assert cls.rules and cls.resource_types and isinstance(cls.reversible, bool)
     for action in cls.permissions + (cls.runbook.permissions if cls.runbook else ()):
@@ -406,17 +767,60 @@ def test_declarations(cls: type[Remediator]) -> None:
     cls()  # the defaults are valid parameters
 
 
+@pytest.mark.parametrize(
+    ("cls", "document", "finding", "resource_parameter"),
+    [
+        (
+            SecurityGroupAdminPorts,
+            "AWS-DisablePublicAccessForSecurityGroup",
+            sg_finding("EC2.53", "sg-0abc"),
+            "GroupId",
+        ),
+        (
+            DefaultSecurityGroupClosed,
+            "AWSConfigRemediation-RemoveVPCDefaultSecurityGroupRules",
+            sg_finding("EC2.2", "sg-0abc"),
+            "GroupId",
+        ),
+        (
+            InstanceMetadataV2,
+            "AWSConfigRemediation-EnforceEC2InstanceIMDSv2",
+            instance_finding("i-0abc"),
+            "InstanceId",
+        ),
+        (EbsDefaultEncryption, "AWSConfigRemediation-EnableEbsEncryptionByDefault", account_finding(), None),
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else "",
+)
+def test_runbook_parameters(cls: type[Remediator], document: str, finding: Any, resource_parameter: str | None) -> None:
+    runbook = cls.runbook
+    assert runbook is not None
+    assert runbook.document == document
+    expected = {resource_parameter: [finding.resource_id]} if resource_parameter else {}
+    assert runbook.parameters(finding, ROLE_ARN) == {**expected, "AutomationAssumeRole": [ROLE_ARN]}
+    assert set(runbook.permissions) <= set(cls.permissions)
+
+
 def test_declared_rules() -> None:
-    assert {r.rule_id for r in SecurityGroupAdminPorts.rules} == set(EXPOSURES)
-    all_rules = SecurityGroupAdminPorts.rules + VpcFlowLogs.rules + EbsDefaultEncryption.rules
-    assert {r.rule_id: r.cis for r in all_rules} == {
-        "EC2.53": ("5.2",),
-        "EC2.54": ("5.3",),
-        "EC2.13": (),
-        "EC2.14": (),
-        "EC2.6": ("3.7",),
-        "EC2.7": ("2.2.1",),
+    """Rule ids, CIS mapping, disruptive flag and executors of every EC2 rule, in one table."""
+    declared = {
+        rule.rule_id: (rule.cis, rule.disruptive, cls.executors()) for cls in EC2_REMEDIATORS for rule in cls.rules
     }
-    assert VpcFlowLogs.runbook is None
-    assert SecurityGroupAdminPorts.executors() == ("boto3", "ssm")
-    assert VpcFlowLogs.executors() == ("boto3",)
+    both, boto3_only = ("boto3", "ssm"), ("boto3",)
+    assert declared == {
+        "EC2.53": (("5.2",), False, both),
+        "EC2.54": (("5.3",), False, both),
+        "EC2.13": ((), False, both),
+        "EC2.14": ((), False, both),
+        "EC2.19": ((), True, boto3_only),
+        "EC2.2": (("5.4",), True, both),
+        "EC2.21": (("5.1",), True, boto3_only),
+        "netskope:nacl-allow-all-ingress": ((), True, boto3_only),
+        "EC2.8": (("5.6",), True, both),
+        "EC2.1": ((), False, boto3_only),
+        "EC2.6": (("3.7",), True, boto3_only),
+        "EC2.7": (("2.2.1",), False, both),
+    }
+    assert set(EXPOSURES) == {r.rule_id for r in SecurityGroupAdminPorts.rules + SecurityGroupHighRiskPorts.rules}
+    assert all(rule.default_mode == "dry-run" for cls in EC2_REMEDIATORS for rule in cls.rules)
+    assert all(cls.reversible for cls in EC2_REMEDIATORS)
