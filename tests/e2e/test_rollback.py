@@ -73,3 +73,31 @@ def test_irreversible_actions_are_refused(moto_aws, tmp_path):
     SqliteLedger(tmp_path / "empty.sqlite").close()
     code, _ = run_cli("rollback", "--run", "nope", "--ledger", str(tmp_path / "empty.sqlite"))
     assert code == 2
+
+
+def test_security_group_rollback_puts_back_exactly_what_was_revoked(moto_aws, tmp_path):
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="ops", Description="ops", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "temporary"}, {"CidrIp": "10.0.0.0/8"}]},
+        {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+    ])
+
+    def ingress():
+        """The group's ingress in a canonical order (AWS promises no order of permissions or ranges)."""
+        perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+        canonical = [{k: sorted(v, key=json.dumps) if isinstance(v, list) else v for k, v in p.items()} for p in perms]
+        return sorted(json.dumps(p, sort_keys=True) for p in canonical)
+
+    original = ingress()
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps([make_finding(rule, "AwsEc2SecurityGroup", group).to_dict()
+                                    for rule in ("EC2.53", "EC2.54")]))
+    ledger = str(tmp_path / "ledger.sqlite")
+    _, results = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
+    assert [r["outcome"] for r in results] == ["remediated", "remediated"] and ingress() != original
+    code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger, "--apply")
+    assert code == 0 and [r["outcome"] for r in restored] == ["restored", "restored"]
+    assert ingress() == original
