@@ -13,7 +13,13 @@ from typing import Any
 
 from functions.remediators.awslambda import FunctionPolicyNotPublic
 from functions.remediators.base import Remediator, Rule
-from functions.remediators.cloudtrail import TrailLogFileValidation
+from functions.remediators.cloudtrail import (
+    MultiRegionTrail,
+    S3DataEvents,
+    TrailBucketAccessLogging,
+    TrailKmsEncryption,
+    TrailLogFileValidation,
+)
 from functions.remediators.ec2 import (
     DefaultSecurityGroupClosed,
     EbsDefaultEncryption,
@@ -44,7 +50,7 @@ from functions.remediators.rds import (
     SnapshotNotPublic,
 )
 from functions.remediators.redshift import ClusterNotPublic
-from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock
+from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock, BucketSecureTransportPolicy
 from functions.remediators.sqs import QueuePolicyNotPublic
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
@@ -67,8 +73,13 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     AccessAnalyzer,
     CloudShellFullAccess,
     ManualRemediation,
+    BucketSecureTransportPolicy,
     KeyRotation,
     TrailLogFileValidation,
+    MultiRegionTrail,
+    TrailKmsEncryption,
+    TrailBucketAccessLogging,
+    S3DataEvents,
     AutoMinorVersionUpgrade,
     InstanceNotPublic,
     SnapshotNotPublic,

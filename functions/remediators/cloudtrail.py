@@ -1,19 +1,55 @@
-"""CloudTrail remediators."""
+"""CloudTrail remediators: a logging multi-Region trail (CloudTrail.1), log file validation (CloudTrail.4), KMS
+encryption (CloudTrail.2), access logging on the trail bucket (CloudTrail.7) and S3 data events (S3.22, S3.23).
+
+Trails are changed in their home region (UpdateTrail and friends refuse other regions), and only in the account
+that owns them: an organization trail shows up in member accounts but can only be changed in the management one.
+Nothing here ever deletes log data: rollbacks stop or remove what was configured and keep buckets and keys.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
 from connectors.arns import ArnError, parse_arn
+from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.kms import create_cloudtrail_key, find_key
+from functions.remediators.s3 import (
+    POLICY_VERSION,
+    bucket_arn,
+    bucket_exists,
+    bucket_name,
+    bucket_region,
+    create_secure_bucket,
+    secure_bucket_changes,
+    secure_transport_statement,
+)
 from functions.sessions import Target
 
+_AUTOMATION_CALLS = ("ssm:StartAutomationExecution", "ssm:GetAutomationExecution")
 
-def _log_validation_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
-    # The runbook takes a name or an ARN; the ARN is unambiguous across regions.
-    return {"TrailName": [finding.resource_arn or finding.resource_id], "AutomationAssumeRole": [automation_role_arn]}
+# -- trails --------------------------------------------------------------------------------------------------------
+
+
+def _in_region(target: Target, region: str) -> Target:
+    """The same account and session, another region (a trail's home region, a bucket's region)."""
+    return dataclasses.replace(target, region=region)
+
+
+def _trail_client(target: Target, trail: Mapping[str, Any]) -> BaseClient:
+    """CloudTrail client of the trail's home region; `trail` is a trail, or a pre_state/context naming one."""
+    return _in_region(target, trail.get("HomeRegion") or target.api_region).client("cloudtrail")
+
+
+def _describe_trails(target: Target) -> list[dict[str, Any]]:
+    """Every trail visible here, shadow trails of other regions' multi-Region trails included (one call)."""
+    return target.client("cloudtrail").describe_trails(includeShadowTrails=True)["trailList"]
 
 
 def _find_trail(trails: list[dict[str, Any]], finding: Finding, region: str) -> dict[str, Any] | None:
@@ -36,6 +72,312 @@ def _arn_account(arn: str) -> str | None:
         return None
 
 
+def _owned(target: Target, trail: Mapping[str, Any]) -> bool:
+    return _arn_account(trail["TrailARN"]) in (None, target.account_id)
+
+
+def _multi_region_trails(target: Target, trails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The multi-Region trails, this account's own first: they can always be read, an organization trail of the
+    management account perhaps not."""
+    return sorted((t for t in trails if t.get("IsMultiRegionTrail")), key=lambda t: not _owned(target, t))
+
+
+def _trail_ref(target: Target, trail: Mapping[str, Any]) -> dict[str, str]:
+    """What identifies a trail for later calls (and for rollback): its ARN and home region."""
+    return {"TrailARN": trail["TrailARN"], "HomeRegion": trail.get("HomeRegion") or target.api_region}
+
+
+def resolve_trail(target: Target, finding: Finding) -> dict[str, Any]:
+    """The finding's trail, refused when it does not exist or belongs to another account."""
+    # No trailNameList: with a plain name AWS only matches trails homed in this region, and a multi-Region
+    # trail may be reported in any region. All trails plus shadow trails is one call; we pick ours locally.
+    trail = _find_trail(_describe_trails(target), finding, target.api_region)
+    if trail is None:
+        raise RemediationError(f"trail {finding.resource_arn or finding.resource_id} not found")
+    if not _owned(target, trail):
+        raise RemediationError(
+            f"trail {trail['TrailARN']} belongs to account {_arn_account(trail['TrailARN'])} (organization trail): "
+            "it can only be updated there"
+        )
+    return trail
+
+
+def _read_trail(target: Target, trail: Mapping[str, Any], operation: str, **kwargs: Any) -> dict[str, Any]:
+    """A read about a trail, in its home region. Another account's (organization) trail that this account may not
+    read is a refusal: acting on a guess could duplicate a trail that already covers the account."""
+    try:
+        return getattr(_trail_client(target, trail), operation)(**kwargs)
+    except ClientError as error:
+        if _owned(target, trail):
+            raise
+        raise RemediationError(
+            f"trail {trail['TrailARN']} of another account covers this one but cannot be read from it "
+            f"({aws_error_code(error)}); not acting on a guess"
+        ) from error
+
+
+# -- event selectors -----------------------------------------------------------------------------------------------
+
+READ, WRITE = "read", "write"
+MANAGEMENT, S3_DATA = "management", "S3 object-level"
+_S3_OBJECT = "AWS::S3::Object"
+_READ_WRITE_TYPES = {"All": {READ, WRITE}, "ReadOnly": {READ}, "WriteOnly": {WRITE}}
+_READ_ONLY_VALUES = {"true": READ, "false": WRITE}
+# What a trail logs when nobody set selectors: all management events, no data events.
+DEFAULT_EVENT_SELECTOR: dict[str, Any] = {
+    "ReadWriteType": "All",
+    "IncludeManagementEvents": True,
+    "DataResources": [],
+    "ExcludeManagementEventSources": [],
+}
+
+
+def _all_buckets(partition: str) -> set[str]:
+    """The DataResources values that mean every bucket, current and future."""
+    return {f"arn:{partition}:s3", f"arn:{partition}:s3:::"}
+
+
+def _classic_coverage(selector: Mapping[str, Any], kind: str, partition: str) -> set[str]:
+    if kind == MANAGEMENT:
+        applies = selector.get("IncludeManagementEvents", True) and not selector.get("ExcludeManagementEventSources")
+    else:
+        applies = any(
+            resource.get("Type") == _S3_OBJECT and _all_buckets(partition) & set(resource.get("Values") or [])
+            for resource in selector.get("DataResources") or []
+        )
+    return set(_READ_WRITE_TYPES.get(selector.get("ReadWriteType", "All"), ())) if applies else set()
+
+
+def _advanced_coverage(selector: Mapping[str, Any]) -> tuple[str | None, set[str]]:
+    """(kind, read/write) an advanced selector logs in full; any field that narrows it (an event source, some
+    buckets, NotEquals…) makes it count for nothing, as the controls treat it."""
+    fields = {
+        item.get("Field"): {op: values for op, values in item.items() if op != "Field" and values}
+        for item in selector.get("FieldSelectors") or []
+    }
+    category, resource_type = fields.pop("eventCategory", None), fields.pop("resources.type", None)
+    read_only = fields.pop("readOnly", None)
+    if category == {"Equals": ["Management"]} and resource_type is None:
+        kind = MANAGEMENT
+    elif category == {"Equals": ["Data"]} and resource_type == {"Equals": [_S3_OBJECT]}:
+        kind = S3_DATA
+    else:
+        return None, set()
+    if fields or (read_only is not None and set(read_only) != {"Equals"}):
+        return None, set()
+    if read_only is None:
+        return kind, {READ, WRITE}
+    return kind, {_READ_ONLY_VALUES[v.lower()] for v in read_only["Equals"] if v.lower() in _READ_ONLY_VALUES}
+
+
+def event_coverage(selectors: Mapping[str, Any], kind: str, partition: str) -> set[str]:
+    """Which of read/write events of `kind` (MANAGEMENT, or S3_DATA for all buckets) the selectors log."""
+    covered: set[str] = set()
+    for selector in selectors.get("EventSelectors") or []:
+        covered |= _classic_coverage(selector, kind, partition)
+    for selector in selectors.get("AdvancedEventSelectors") or []:
+        selector_kind, access = _advanced_coverage(selector)
+        if selector_kind == kind:
+            covered |= access
+    return covered
+
+
+def _read_selectors(target: Target, trail: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The trail's effective selectors. A trail nobody configured reports none (moto) or AWS's default selector;
+    both mean DEFAULT_EVENT_SELECTOR, and that is what is recorded so a rollback can put it back."""
+    response = _read_trail(target, trail, "get_event_selectors", TrailName=trail["TrailARN"])
+    selectors = {
+        "EventSelectors": response.get("EventSelectors") or [],
+        "AdvancedEventSelectors": response.get("AdvancedEventSelectors") or [],
+    }
+    if not (selectors["EventSelectors"] or selectors["AdvancedEventSelectors"] or trail.get("HasCustomEventSelectors")):
+        selectors["EventSelectors"] = [dict(DEFAULT_EVENT_SELECTOR)]
+    return selectors
+
+
+def _put_selectors(target: Target, trail: Mapping[str, Any], selectors: Mapping[str, Any]) -> None:
+    """Advanced and classic selectors exclude each other: put whichever kind the trail uses."""
+    kind = "AdvancedEventSelectors" if selectors.get("AdvancedEventSelectors") else "EventSelectors"
+    _trail_client(target, trail).put_event_selectors(TrailName=trail["TrailARN"], **{kind: selectors.get(kind, [])})
+
+
+def _logs_management_events(target: Target, trail: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(is logging, logs all read and write management events) for a multi-Region trail."""
+    logging = bool(_read_trail(target, trail, "get_trail_status", Name=trail["TrailARN"]).get("IsLogging"))
+    covered = event_coverage(_read_selectors(target, trail), MANAGEMENT, target.partition) == {READ, WRITE}
+    return logging, covered
+
+
+# -- CloudTrail.1 --------------------------------------------------------------------------------------------------
+
+
+def cloudtrail_bucket_policy(partition: str, account_id: str, bucket: str, trail_arn: str) -> dict[str, Any]:
+    """The documented CloudTrail bucket policy, limited to the one trail (aws:SourceArn), plus TLS only."""
+    arn = bucket_arn(partition, bucket)
+    cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "AWSCloudTrailAclCheck",
+                "Effect": "Allow",
+                "Principal": cloudtrail,
+                "Action": "s3:GetBucketAcl",
+                "Resource": arn,
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            },
+            {
+                "Sid": "AWSCloudTrailWrite",
+                "Effect": "Allow",
+                "Principal": cloudtrail,
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/AWSLogs/{account_id}/*",
+                "Condition": {
+                    "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
+                },
+            },
+            secure_transport_statement(arn),
+        ],
+    }
+
+
+class MultiRegionTrail(Remediator):
+    """CloudTrail.1: at least one multi-Region trail that logs read and write management events and is logging.
+
+    When none does, creates one (log file validation on) to a private bucket created for it if missing, then
+    starts logging. An existing trail is never changed, with one exception: our own trail (trail_name) that was
+    stopped is started again. Rollback deletes only the trail it created; the bucket and its logs stay.
+
+    AWS-EnableCloudTrail is not offered as a runbook: it only calls CreateTrail with a name and a bucket, which
+    gives a single-Region trail that is not logging, into a bucket that must already exist with the policy; the
+    control would still fail while the execution reports success.
+    """
+
+    rules = (
+        # Disruptive: a trail costs money (S3 storage; management events beyond the first copy are billed).
+        Rule(
+            "CloudTrail.1",
+            "CloudTrail should be enabled and configured with at least one multi-Region trail that includes read "
+            "and write management events",
+            cis=("3.1",),
+            disruptive=True,
+        ),
+    )
+    resource_types = ("AwsAccount",)
+    permissions = (
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+        "s3:ListBucket",  # HeadBucket: does the log bucket exist?
+        "s3:CreateBucket",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPolicy",
+        "cloudtrail:CreateTrail",
+        "cloudtrail:StartLogging",
+        "cloudtrail:StopLogging",  # rollback of a restart
+        "cloudtrail:DeleteTrail",  # rollback of a creation
+    )
+    reversible = True
+    default_params = {"trail_name": "cspm-remediation-trail", "bucket_name": None}
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        trails = _describe_trails(target)
+        states = {}
+        for trail in _multi_region_trails(target, trails):
+            states[trail["TrailARN"]] = _logs_management_events(target, trail)
+            if states[trail["TrailARN"]] == (True, True):
+                return Assessment(compliant=True, context=_trail_ref(target, trail))
+        name = self.params["trail_name"]
+        ours = next((t for t in trails if t.get("Name") == name and _owned(target, t)), None)
+        if ours is not None:
+            if states.get(ours["TrailARN"]) != (False, True):
+                raise RemediationError(
+                    f"trail {ours['TrailARN']} exists but is not a multi-Region trail of all management events; "
+                    "not changing it: set trail_name to another name or fix that trail"
+                )
+            ref = _trail_ref(target, ours)
+            return Assessment(
+                compliant=False,
+                changes=[f"start logging on multi-Region trail {ours['TrailARN']}"],
+                pre_state={**ref, "IsLogging": False},
+                context=ref,
+            )
+        bucket = self.params["bucket_name"] or f"cspm-cloudtrail-{target.account_id}-{target.api_region}"
+        exists = bucket_exists(target.client("s3"), bucket)
+        changes = [] if exists else secure_bucket_changes(bucket, "only this trail may write")
+        changes.append(
+            f"create multi-Region trail {name} in {target.api_region} logging all management events to s3://{bucket} "
+            "with log file validation, and start logging"
+        )
+        return Assessment(
+            compliant=False,
+            changes=changes,
+            pre_state={"TrailName": name, "Trail": None},
+            context={"TrailName": name, "BucketName": bucket, "BucketExists": exists},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        context = assessment.context
+        if "TrailARN" in context:  # our own trail, stopped
+            _trail_client(target, context).start_logging(Name=context["TrailARN"])
+            return
+        name, bucket, region = context["TrailName"], context["BucketName"], target.api_region
+        trail_arn = f"arn:{target.partition}:cloudtrail:{region}:{target.account_id}:trail/{name}"
+        created: dict[str, str] = {}
+        assessment.context["created"] = created  # recorded even when a later step fails
+        if not context["BucketExists"]:
+            policy = cloudtrail_bucket_policy(target.partition, target.account_id, bucket, trail_arn)
+            create_secure_bucket(target.client("s3"), bucket, region, policy)
+            created["BucketName"] = bucket
+        cloudtrail = target.client("cloudtrail")
+        try:
+            trail = cloudtrail.create_trail(
+                Name=name,
+                S3BucketName=bucket,
+                IsMultiRegionTrail=True,
+                IncludeGlobalServiceEvents=True,
+                EnableLogFileValidation=True,
+            )
+        except ClientError as error:
+            if aws_error_code(error) == "InsufficientS3BucketPolicyException":
+                raise RemediationError(
+                    f"S3 bucket {bucket} does not let CloudTrail write: its policy needs the AWSCloudTrailAclCheck "
+                    "and AWSCloudTrailWrite statements (or leave bucket_name unset to get a bucket made for it)"
+                ) from error
+            raise
+        created.update(TrailName=name, TrailARN=trail["TrailARN"], HomeRegion=region)
+        cloudtrail.start_logging(Name=trail["TrailARN"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        created = pre_state.get("created") or {}
+        lines = []
+        if "TrailName" in created:
+            # By name: DeleteTrail takes a name or an ARN, and an already deleted trail is not an error here.
+            try:
+                _trail_client(target, created).delete_trail(Name=created["TrailName"])
+            except ClientError as error:
+                if aws_error_code(error) != "TrailNotFoundException":
+                    raise
+            lines.append(f"deleted trail {created['TrailARN']}")
+        elif pre_state.get("IsLogging") is False:
+            _trail_client(target, pre_state).stop_logging(Name=pre_state["TrailARN"])
+            lines.append(f"stopped logging on trail {pre_state['TrailARN']} again")
+        if "BucketName" in created:
+            lines.append(f"kept S3 bucket {created['BucketName']} and the logs in it (log data is never deleted)")
+        if not lines:
+            raise RemediationError("nothing recorded to undo for CloudTrail.1")
+        return lines
+
+
+# -- CloudTrail.4 --------------------------------------------------------------------------------------------------
+
+
+def _log_validation_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
+    # The runbook takes a name or an ARN; the ARN is unambiguous across regions.
+    return {"TrailName": [finding.resource_arn or finding.resource_id], "AutomationAssumeRole": [automation_role_arn]}
+
+
 class TrailLogFileValidation(Remediator):
     """CloudTrail.4: turn on log file integrity validation (signed hourly digests) for a trail.
 
@@ -49,40 +391,358 @@ class TrailLogFileValidation(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-EnableCloudTrailLogFileValidation",
         parameters=_log_validation_parameters,
-        permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
-            "cloudtrail:GetTrail",
-            "cloudtrail:UpdateTrail",
-        ),
+        permissions=(*_AUTOMATION_CALLS, "cloudtrail:GetTrail", "cloudtrail:UpdateTrail"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        # No trailNameList: with a plain name AWS only matches trails homed in this region, and a multi-Region
-        # trail may be reported in any region. All trails plus shadow trails is one call; we pick ours locally.
-        trails = target.client("cloudtrail").describe_trails(includeShadowTrails=True)["trailList"]
-        trail = _find_trail(trails, finding, target.api_region)
-        if trail is None:
-            raise RemediationError(f"trail {finding.resource_arn or finding.resource_id} not found")
-        arn = trail["TrailARN"]
-        owner = _arn_account(arn)
-        if owner and owner != target.account_id:
-            raise RemediationError(
-                f"trail {arn} belongs to account {owner} (organization trail): it can only be updated there"
-            )
-        home_region = trail.get("HomeRegion") or target.api_region
-        context = {"TrailARN": arn, "HomeRegion": home_region}
+        trail = resolve_trail(target, finding)
+        ref = _trail_ref(target, trail)
         if trail.get("LogFileValidationEnabled"):
-            return Assessment(compliant=True, context=context)
+            return Assessment(compliant=True, context=ref)
         return Assessment(
             compliant=False,
-            changes=[f"enable log file validation on trail {arn}"],
-            pre_state={"LogFileValidationEnabled": False},
-            context=context,
+            changes=[f"enable log file validation on trail {ref['TrailARN']}"],
+            pre_state={**ref, "LogFileValidationEnabled": False},
+            context=ref,
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
-        # UpdateTrail must be called in the trail's home region (else InvalidHomeRegionException); the account's
-        # session is the same, only the region differs.
-        home = dataclasses.replace(target, region=assessment.context["HomeRegion"])
-        home.client("cloudtrail").update_trail(Name=assessment.context["TrailARN"], EnableLogFileValidation=True)
+        context = assessment.context
+        _trail_client(target, context).update_trail(Name=context["TrailARN"], EnableLogFileValidation=True)
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        if pre_state.get("LogFileValidationEnabled") is not False or "TrailARN" not in pre_state:
+            raise RemediationError(f"no previous log file validation state recorded for {finding.resource_id}")
+        _trail_client(target, pre_state).update_trail(Name=pre_state["TrailARN"], EnableLogFileValidation=False)
+        return [f"disabled log file validation on trail {pre_state['TrailARN']} again (digests written stay)"]
+
+
+# -- CloudTrail.2 --------------------------------------------------------------------------------------------------
+
+
+class TrailKmsEncryption(Remediator):
+    """CloudTrail.2: encrypt a trail's log files with a customer managed KMS key (SSE-KMS).
+
+    Reuses the key behind key_alias, or creates it (rotation on, a key policy letting only this account's trails
+    use it) in the region of the trail's bucket, where CloudTrail needs it. Readers of the logs then also need
+    kms:Decrypt. Rollback turns SSE-KMS off again (UpdateTrail with an empty KmsKeyId, as the console and
+    Terraform do) and keeps the key: log files written meanwhile can only be read with it.
+    """
+
+    rules = (Rule("CloudTrail.2", "CloudTrail should have encryption at-rest enabled", cis=("3.5",)),)
+    resource_types = ("AwsCloudTrailTrail",)
+    permissions = (
+        "cloudtrail:DescribeTrails",
+        "s3:GetBucketLocation",
+        "kms:DescribeKey",
+        "kms:CreateKey",
+        "kms:CreateAlias",
+        "kms:EnableKeyRotation",
+        "cloudtrail:UpdateTrail",
+    )
+    reversible = True
+    default_params = {"key_alias": "alias/cspm-cloudtrail"}
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(params)
+        alias = self.params["key_alias"]
+        if not str(alias).startswith("alias/") or str(alias).startswith("alias/aws/"):
+            raise ValueError(f"TrailKmsEncryption: key_alias must be alias/<name> (not alias/aws/…), got {alias!r}")
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        trail = resolve_trail(target, finding)
+        ref = _trail_ref(target, trail)
+        if trail.get("KmsKeyId"):
+            return Assessment(compliant=True, context=ref)
+        # A bucket of another account (central log archive) may not tell its region: assume the trail's.
+        region = bucket_region(target.client("s3"), trail["S3BucketName"]) or ref["HomeRegion"]
+        alias = self.params["key_alias"]
+        key = find_key(_in_region(target, region).client("kms"), alias)
+        if key is not None and key.get("KeyState") != "Enabled":
+            raise RemediationError(f"KMS key {alias} ({key['Arn']}) is {key.get('KeyState')}: it cannot encrypt logs")
+        changes = [] if key else [f"create KMS key {alias} in {region} for CloudTrail (rotation on)"]
+        changes.append(f"encrypt the log files of trail {ref['TrailARN']} with KMS key {alias}")
+        return Assessment(
+            compliant=False,
+            changes=changes,
+            pre_state={**ref, "KmsKeyId": None},
+            context={**ref, "KeyArn": key["Arn"] if key else None, "KeyRegion": region},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        context = assessment.context
+        key_arn = context["KeyArn"]
+        if key_arn is None:
+            kms = _in_region(target, context["KeyRegion"]).client("kms")
+            alias = self.params["key_alias"]
+            key_arn = create_cloudtrail_key(kms, alias, target.partition, target.account_id)
+            assessment.context["created"] = {"KeyArn": key_arn, "AliasName": alias}
+        try:
+            _trail_client(target, context).update_trail(Name=context["TrailARN"], KmsKeyId=key_arn)
+        except ClientError as error:
+            if aws_error_code(error) in ("InsufficientEncryptionPolicyException", "KmsKeyNotFoundException"):
+                raise RemediationError(
+                    f"CloudTrail cannot use KMS key {key_arn} ({aws_error_code(error)}): its key policy must let "
+                    "cloudtrail.amazonaws.com call kms:GenerateDataKey* for this trail, in the bucket's region"
+                ) from error
+            raise
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        if "KmsKeyId" not in pre_state or "TrailARN" not in pre_state:
+            raise RemediationError(f"no previous encryption state recorded for trail {finding.resource_id}")
+        _trail_client(target, pre_state).update_trail(Name=pre_state["TrailARN"], KmsKeyId="")
+        lines = [f"turned SSE-KMS off again for trail {pre_state['TrailARN']} (new log files get SSE-S3)"]
+        created = pre_state.get("created") or {}
+        if "KeyArn" in created:
+            lines.append(f"kept KMS key {created['KeyArn']} ({created['AliasName']}): logs written meanwhile need it")
+        return lines
+
+
+# -- CloudTrail.7 --------------------------------------------------------------------------------------------------
+
+LOG_DELIVERY_GROUP = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+
+
+def access_log_bucket_policy(partition: str, account_id: str, bucket: str) -> dict[str, Any]:
+    """S3 server access log delivery may write into the bucket, for source buckets of this account only."""
+    arn = bucket_arn(partition, bucket)
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "S3ServerAccessLogsPolicy",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+            secure_transport_statement(arn),
+        ],
+    }
+
+
+def _finding_trail_bucket(finding: Finding) -> str:
+    """The trail bucket of a CloudTrail.7 finding without an AWS call: the bucket itself, or the S3BucketName
+    Security Hub puts in a trail resource's details."""
+    if finding.resource_type != "AwsCloudTrailTrail":
+        return bucket_name(finding)
+    for resource in (finding.raw or {}).get("Resources", []):
+        details = (resource.get("Details") or {}).get("AwsCloudTrailTrail") or {}
+        if details.get("S3BucketName"):
+            return details["S3BucketName"]
+    raise RemediationError(f"the finding does not name the bucket of trail {finding.resource_id}: use executor boto3")
+
+
+def _access_logging_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
+    source = _finding_trail_bucket(finding)
+    return {
+        "BucketName": [source],
+        "TargetBucket": [f"{source}-access-logs"],
+        "TargetPrefix": [f"{source}/"],
+        "GranteeType": ["Group"],
+        "GranteeUri": [LOG_DELIVERY_GROUP],
+        "GrantedPermission": ["READ"],
+        "AutomationAssumeRole": [automation_role_arn],
+    }
+
+
+class TrailBucketAccessLogging(Remediator):
+    """CloudTrail.7: S3 server access logging on the bucket a trail delivers to.
+
+    Logs go to target_bucket (default `<bucket>-access-logs`, created private if missing, in the source bucket's
+    region as S3 requires) under target_prefix (default `<bucket>/`). An existing target bucket is used as it is:
+    it must let logging.s3.amazonaws.com write. Rollback turns logging off again and keeps the log bucket.
+    """
+
+    rules = (
+        Rule(
+            "CloudTrail.7",
+            "Ensure S3 bucket access logging is enabled on the CloudTrail S3 bucket",
+            cis=("3.4",),
+        ),
+    )
+    resource_types = ("AwsS3Bucket", "AwsCloudTrailTrail")
+    permissions = (
+        "cloudtrail:DescribeTrails",  # trail findings: which bucket
+        "s3:GetBucketLocation",
+        "s3:GetBucketLogging",
+        "s3:ListBucket",  # HeadBucket: does the target bucket exist?
+        "s3:CreateBucket",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketLogging",
+    )
+    reversible = True
+    default_params = {"target_bucket": None, "target_prefix": None}
+    # The runbook's grant parameters are required, and S3 refuses any grant when the target bucket enforces
+    # bucket-owner object ownership (the default for new buckets); it neither creates the target bucket nor lets
+    # log delivery write to it. Only for an existing, ACL-enabled `<bucket>-access-logs`; the grant (READ on the
+    # log objects to the log delivery group) exposes nothing to anyone else.
+    runbook = Runbook(
+        document="AWS-ConfigureS3BucketLogging",
+        parameters=_access_logging_parameters,
+        permissions=(*_AUTOMATION_CALLS, "s3:PutBucketLogging"),
+    )
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        if finding.resource_type == "AwsCloudTrailTrail":
+            source = resolve_trail(target, finding)["S3BucketName"]
+        else:
+            source = bucket_name(finding)
+        region = bucket_region(target.client("s3"), source)
+        if region is None:
+            raise RemediationError(f"S3 bucket {source} belongs to another account: its logging is set there")
+        s3 = _in_region(target, region).client("s3")
+        if s3.get_bucket_logging(Bucket=source).get("LoggingEnabled"):
+            return Assessment(compliant=True)
+        log_bucket = self.params["target_bucket"] or f"{source}-access-logs"
+        if len(log_bucket) > 63 or log_bucket == source:
+            raise RemediationError(f"cannot log bucket {source} to {log_bucket}: set target_bucket for this rule")
+        prefix = self.params["target_prefix"] or f"{source}/"
+        exists = bucket_exists(s3, log_bucket)
+        changes = [] if exists else secure_bucket_changes(log_bucket, "S3 log delivery may write")
+        changes.append(f"turn on server access logging of bucket {source} to s3://{log_bucket}/{prefix}")
+        return Assessment(
+            compliant=False,
+            changes=changes,
+            pre_state={"BucketName": source, "Region": region, "LoggingEnabled": None},
+            context={
+                "BucketName": source,
+                "Region": region,
+                "TargetBucket": log_bucket,
+                "TargetPrefix": prefix,
+                "TargetExists": exists,
+            },
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        context, source = assessment.context, assessment.context["BucketName"]
+        s3 = _in_region(target, context["Region"]).client("s3")
+        log_bucket = context["TargetBucket"]
+        if not context["TargetExists"]:
+            policy = access_log_bucket_policy(target.partition, target.account_id, log_bucket)
+            create_secure_bucket(s3, log_bucket, context["Region"], policy)
+            assessment.context["created"] = {"BucketName": log_bucket}
+        status = {"LoggingEnabled": {"TargetBucket": log_bucket, "TargetPrefix": context["TargetPrefix"]}}
+        try:
+            s3.put_bucket_logging(Bucket=source, BucketLoggingStatus=status)
+        except ClientError as error:
+            if aws_error_code(error) in ("InvalidTargetBucketForLogging", "CrossLocationLoggingProhibited"):
+                raise RemediationError(
+                    f"S3 refuses {log_bucket} as the log bucket of {source} ({aws_error_code(error)}): it must be in "
+                    f"{context['Region']} and let logging.s3.amazonaws.com write"
+                ) from error
+            raise
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        if "LoggingEnabled" not in pre_state or "BucketName" not in pre_state:
+            raise RemediationError(f"no previous logging state recorded for {finding.resource_id}")
+        source, previous = pre_state["BucketName"], pre_state["LoggingEnabled"]
+        s3 = _in_region(target, pre_state.get("Region") or target.api_region).client("s3")
+        s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={"LoggingEnabled": previous} if previous else {})
+        lines = [f"turned server access logging of bucket {source} {'back to ' + str(previous) if previous else 'off'}"]
+        created = pre_state.get("created") or {}
+        if "BucketName" in created:
+            lines.append(f"kept log bucket {created['BucketName']} and the access logs in it")
+        return lines
+
+
+# -- S3.22 / S3.23 -------------------------------------------------------------------------------------------------
+
+_DATA_ACCESS = {"S3.22": WRITE, "S3.23": READ}
+_MAX_EVENT_SELECTORS = 5  # classic selectors per trail
+
+
+def _s3_data_selectors(current: Mapping[str, Any], access: str, partition: str) -> dict[str, list[dict[str, Any]]]:
+    """The trail's selectors plus one logging S3 object-level `access` events for all buckets, of the kind the
+    trail already uses (putting one kind replaces the other, which would drop the existing selectors)."""
+    advanced = current.get("AdvancedEventSelectors") or []
+    if advanced:
+        read_only = "true" if access == READ else "false"
+        selector = {
+            "Name": f"S3 object-level {access} events, all buckets (cspm-remediation)",
+            "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Data"]},
+                {"Field": "resources.type", "Equals": [_S3_OBJECT]},
+                {"Field": "readOnly", "Equals": [read_only]},
+            ],
+        }
+        return {"EventSelectors": [], "AdvancedEventSelectors": [*advanced, selector]}
+    classic = current.get("EventSelectors") or []
+    if len(classic) >= _MAX_EVENT_SELECTORS:
+        raise RemediationError(f"the trail already has {len(classic)} event selectors, the most CloudTrail allows")
+    selector = {
+        "ReadWriteType": "ReadOnly" if access == READ else "WriteOnly",
+        "IncludeManagementEvents": False,
+        "DataResources": [{"Type": _S3_OBJECT, "Values": [f"arn:{partition}:s3"]}],
+    }
+    return {"EventSelectors": [*classic, selector], "AdvancedEventSelectors": []}
+
+
+class S3DataEvents(Remediator):
+    """S3.22 / S3.23: a multi-Region trail logs S3 object-level write / read events for all buckets.
+
+    Adds one event selector to trail_name (default: the first multi-Region trail of the account) next to the
+    selectors it has; the previous selectors are recorded so a rollback puts exactly them back.
+    """
+
+    rules = (
+        # Disruptive: data events are billed per event, and busy buckets make many.
+        Rule(
+            "S3.22",
+            "S3 general purpose buckets should log object-level write events",
+            cis=("3.8",),
+            disruptive=True,
+        ),
+        Rule(
+            "S3.23",
+            "S3 general purpose buckets should log object-level read events",
+            cis=("3.9",),
+            disruptive=True,
+        ),
+    )
+    resource_types = ("AwsAccount",)
+    permissions = ("cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:PutEventSelectors")
+    reversible = True
+    default_params = {"trail_name": None}
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        access = _DATA_ACCESS.get(finding.rule_id)
+        if access is None:
+            raise RemediationError(f"rule {finding.rule_id} is not handled by {type(self).__name__}")
+        trails = _multi_region_trails(target, _describe_trails(target))
+        selectors = {}
+        for trail in trails:
+            selectors[trail["TrailARN"]] = _read_selectors(target, trail)
+            if access in event_coverage(selectors[trail["TrailARN"]], S3_DATA, target.partition):
+                return Assessment(compliant=True, context=_trail_ref(target, trail))
+        trail = self._choose(target, trails)
+        ref, current = _trail_ref(target, trail), selectors[trail["TrailARN"]]
+        return Assessment(
+            compliant=False,
+            changes=[
+                f"add an event selector logging S3 object-level {access} events of all buckets to trail "
+                f"{ref['TrailARN']} (billed per event)"
+            ],
+            pre_state={**ref, **current},
+            context={**ref, "selectors": _s3_data_selectors(current, access, target.partition)},
+        )
+
+    def _choose(self, target: Target, trails: list[dict[str, Any]]) -> dict[str, Any]:
+        name = self.params["trail_name"]
+        own = [t for t in trails if _owned(target, t) and name in (None, t.get("Name"), t["TrailARN"])]
+        if not own:
+            wanted = f"multi-Region trail {name}" if name else "multi-Region trail"
+            raise RemediationError(f"account {target.account_id} has no {wanted} to log S3 data events (CloudTrail.1)")
+        return own[0]
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        _put_selectors(target, assessment.context, assessment.context["selectors"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        if "TrailARN" not in pre_state or "EventSelectors" not in pre_state:
+            raise RemediationError("no previous event selectors recorded")
+        _put_selectors(target, pre_state, pre_state)
+        return [f"put back the previous event selectors of trail {pre_state['TrailARN']}"]

@@ -1,9 +1,12 @@
-"""KMS remediators."""
+"""KMS remediators (KMS.4), and the customer managed key the CloudTrail.2 remediator encrypts trails with."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
@@ -14,6 +17,68 @@ from functions.sessions import Target
 
 def _enable_key_rotation_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
     return {"KeyId": [finding.resource_id], "AutomationAssumeRole": [automation_role_arn]}
+
+
+def find_key(kms: BaseClient, key_id: str) -> dict[str, Any] | None:
+    """KeyMetadata of a key given by id, ARN or alias name; None when there is no such key."""
+    try:
+        return kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    except ClientError as error:
+        if aws_error_code(error) == "NotFoundException":
+            return None
+        raise
+
+
+def cloudtrail_key_policy(partition: str, account_id: str) -> dict[str, Any]:
+    """Key policy for CloudTrail log encryption: the account administers the key through IAM, and CloudTrail may
+    use it only for this account's trails (aws:SourceArn and the encryption context both name them).
+
+    No trail name in the conditions, so one key serves every trail of the account; reading the logs needs
+    kms:Decrypt granted by IAM (the root statement delegates to IAM policies), nobody gets it from the key policy.
+    """
+    trails = f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"
+    cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnableIAMPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "AllowCloudTrailToEncryptLogs",
+                "Effect": "Allow",
+                "Principal": cloudtrail,
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"aws:SourceArn": trails, "kms:EncryptionContext:aws:cloudtrail:arn": trails}
+                },
+            },
+            {
+                "Sid": "AllowCloudTrailToDescribeKey",
+                "Effect": "Allow",
+                "Principal": cloudtrail,
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:SourceArn": trails}},
+            },
+        ],
+    }
+
+
+def create_cloudtrail_key(kms: BaseClient, alias: str, partition: str, account_id: str) -> str:
+    """Create the CloudTrail key with its alias and automatic rotation (KMS.4); returns the key ARN."""
+    metadata = kms.create_key(
+        Policy=json.dumps(cloudtrail_key_policy(partition, account_id)),
+        Description="CloudTrail log file encryption (created by cspm-remediation for CloudTrail.2)",
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
+    kms.enable_key_rotation(KeyId=metadata["KeyId"])
+    return metadata["Arn"]
 
 
 def _rotation_refusal(key_id: str, metadata: dict[str, Any]) -> str | None:
@@ -52,7 +117,7 @@ class KeyRotation(Remediator):
 
     rules = (Rule("KMS.4", "AWS KMS key rotation should be enabled", cis=("3.6",)),)
     resource_types = ("AwsKmsKey",)
-    permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:EnableKeyRotation")
+    permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation")
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-EnableKeyRotation",
@@ -67,12 +132,9 @@ class KeyRotation(Remediator):
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         kms = target.client("kms")
-        try:
-            metadata = kms.describe_key(KeyId=finding.resource_id)["KeyMetadata"]
-        except ClientError as error:
-            if aws_error_code(error) == "NotFoundException":
-                raise RemediationError(f"KMS key {finding.resource_id} not found") from error
-            raise
+        metadata = find_key(kms, finding.resource_id)
+        if metadata is None:
+            raise RemediationError(f"KMS key {finding.resource_id} not found")
         key_id = metadata["KeyId"]
         refusal = _rotation_refusal(key_id, metadata)
         if refusal:
@@ -82,9 +144,16 @@ class KeyRotation(Remediator):
         return Assessment(
             compliant=False,
             changes=[f"enable automatic rotation of KMS key {key_id}"],
-            pre_state={"KeyRotationEnabled": False},
+            pre_state={"KeyId": key_id, "KeyRotationEnabled": False},
             context={"KeyId": key_id},
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("kms").enable_key_rotation(KeyId=assessment.context["KeyId"])
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        if pre_state.get("KeyRotationEnabled") is not False:
+            raise RemediationError(f"no previous rotation state recorded for KMS key {finding.resource_id}")
+        key_id = pre_state.get("KeyId", finding.resource_id)
+        target.client("kms").disable_key_rotation(KeyId=key_id)
+        return [f"disabled automatic rotation of KMS key {key_id} again (key material rotated meanwhile is kept)"]

@@ -1,14 +1,19 @@
-"""S3 Block Public Access remediators: the bucket setting (S3.8) and the account setting (S3.1).
+"""S3 remediators: Block Public Access for a bucket (S3.8) and the account (S3.1), TLS-only bucket policy (S3.5).
 
-Both turn on all four Block Public Access settings; nothing less makes the control pass. The previous
-configuration (None when there was none) is recorded so the change can be undone.
+Block Public Access: all four settings on, nothing less makes the control pass. The previous configuration (None
+when there was none) is recorded so the change can be undone.
+
+Also the bucket helpers the CloudTrail remediators share: partition-aware ARNs, the TLS-only statement, region
+lookup and creating a secured bucket (Block Public Access, default encryption, a policy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
@@ -19,12 +24,126 @@ from functions.sessions import Target
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_BLOCKED: dict[str, bool] = dict.fromkeys(SETTINGS, True)
 _SSM_ALL_BLOCKED = {name: ["true"] for name in SETTINGS}
+_AUTOMATION_CALLS = ("ssm:StartAutomationExecution", "ssm:GetAutomationExecution")
+
+POLICY_VERSION = "2012-10-17"
+TLS_SID = "DenyInsecureTransport"
+SSE_S3 = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 
 
 def bucket_name(finding: Finding) -> str:
     """The bucket of a finding; tolerates an S3 ARN (`arn:aws:s3:::name`) in place of the name."""
     resource_id = finding.resource_id
     return resource_id.split(":::", 1)[1] if resource_id.startswith("arn:") else resource_id
+
+
+def bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    """IAM policy elements may be a single value or a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def secure_transport_statement(arn: str, sid: str = TLS_SID) -> dict[str, Any]:
+    """Deny every S3 action on the bucket and its objects over plain HTTP (the statement S3.5 looks for)."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def denies_insecure_transport(statement: Mapping[str, Any], arn: str) -> bool:
+    """True when the statement denies every principal every S3 action on the bucket and its objects without TLS.
+
+    That is what the Config rule behind S3.5 (s3-bucket-ssl-requests-only) accepts. Any narrowing (Not* elements,
+    named principals, some actions only, extra condition keys) means HTTP stays open somewhere, so it does not count.
+    """
+    if statement.get("Effect") != "Deny" or {"NotPrincipal", "NotAction", "NotResource"} & set(statement):
+        return False
+    principal = statement.get("Principal")
+    if principal != "*" and not (isinstance(principal, dict) and _as_list(principal.get("AWS")) == ["*"]):
+        return False
+    if not {"*", "s3:*"} & {str(action).lower() for action in _as_list(statement.get("Action"))}:
+        return False
+    resources = set(_as_list(statement.get("Resource")))
+    if "*" not in resources and not {arn, f"{arn}/*"} <= resources:
+        return False
+    condition = statement.get("Condition") or {}
+    values = condition.get("Bool") or {}
+    if set(condition) != {"Bool"} or len(values) != 1:
+        return False
+    key, value = next(iter(values.items()))
+    return key.lower() == "aws:securetransport" and [str(v).lower() for v in _as_list(value)] == ["false"]
+
+
+def _missing_bucket(error: ClientError, bucket: str) -> None:
+    if aws_error_code(error) == "NoSuchBucket":
+        raise RemediationError(f"S3 bucket {bucket} does not exist") from error
+
+
+def read_bucket_policy(s3: BaseClient, bucket: str) -> str | None:
+    """The bucket policy text exactly as stored, or None when the bucket has none."""
+    try:
+        return s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    except ClientError as error:
+        _missing_bucket(error, bucket)
+        if aws_error_code(error) == "NoSuchBucketPolicy":
+            return None
+        raise
+
+
+def bucket_region(s3: BaseClient, bucket: str) -> str | None:
+    """The bucket's region; None when this account may not read it (a bucket of another account)."""
+    try:
+        constraint = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except ClientError as error:
+        _missing_bucket(error, bucket)
+        if aws_error_code(error) == "AccessDenied":
+            return None
+        raise
+    # us-east-1 answers with no constraint; "EU" is the legacy name of eu-west-1.
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+
+
+def bucket_exists(s3: BaseClient, bucket: str) -> bool:
+    """False when nobody owns the name; a name another account owns cannot be used, so it is refused."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except ClientError as error:
+        code = aws_error_code(error)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise RemediationError(
+                f"S3 bucket name {bucket} is taken by another account (or denies this one): choose another"
+            ) from error
+        raise
+
+
+def create_secure_bucket(s3: BaseClient, bucket: str, region: str, policy: Mapping[str, Any]) -> None:
+    """Create a private bucket: Block Public Access, SSE-S3 default encryption, then the given policy.
+
+    `s3` must be a client of `region` (CreateBucket refuses a location constraint of another region).
+    """
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **location)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=ALL_BLOCKED)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=SSE_S3)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
+def secure_bucket_changes(bucket: str, purpose: str) -> list[str]:
+    return [f"create S3 bucket {bucket} (Block Public Access, SSE-S3 default encryption, TLS only, {purpose})"]
+
+
+# -- Block Public Access (S3.8, S3.1) ----------------------------------------------------------------------------
 
 
 def _read_configuration(get: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, bool] | None:
@@ -45,6 +164,22 @@ def _assess(configuration: dict[str, bool] | None, where: str) -> Assessment:
         changes=[f"turn on {', '.join(off)} for {where}"] if off else [],
         pre_state={"PublicAccessBlockConfiguration": configuration},
     )
+
+
+def _restore_configuration(client: BaseClient, pre_state: Mapping[str, Any], where: str, **key: str) -> list[str]:
+    """Put the recorded configuration back, or remove the one apply set when there was none (both idempotent)."""
+    if "PublicAccessBlockConfiguration" not in pre_state:
+        raise RemediationError(f"no previous Block Public Access configuration recorded for {where}")
+    previous = pre_state["PublicAccessBlockConfiguration"]
+    if previous is not None:
+        client.put_public_access_block(PublicAccessBlockConfiguration=previous, **key)
+        return [f"put back the previous Block Public Access configuration of {where}: {previous}"]
+    try:
+        client.delete_public_access_block(**key)
+    except ClientError as error:
+        if aws_error_code(error) != "NoSuchPublicAccessBlockConfiguration":
+            raise
+    return [f"removed the Block Public Access configuration of {where} (it had none before)"]
 
 
 def _bucket_runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
@@ -72,17 +207,13 @@ class BucketPublicAccessBlock(Remediator):
 
     rules = (Rule("S3.8", "S3 general purpose buckets should block public access", cis=("2.1.4.2",)),)
     resource_types = ("AwsS3Bucket",)
+    # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3BucketPublicAccessBlock",
         parameters=_bucket_runbook_parameters,
-        permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
-            "s3:GetBucketPublicAccessBlock",
-            "s3:PutBucketPublicAccessBlock",
-        ),
+        permissions=(*_AUTOMATION_CALLS, "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -90,8 +221,7 @@ class BucketPublicAccessBlock(Remediator):
         try:
             configuration = _read_configuration(target.client("s3").get_public_access_block, Bucket=bucket)
         except ClientError as error:
-            if aws_error_code(error) == "NoSuchBucket":
-                raise RemediationError(f"S3 bucket {bucket} does not exist") from error
+            _missing_bucket(error, bucket)
             raise
         return _assess(configuration, f"bucket {bucket}")
 
@@ -99,6 +229,10 @@ class BucketPublicAccessBlock(Remediator):
         target.client("s3").put_public_access_block(
             Bucket=bucket_name(finding), PublicAccessBlockConfiguration=ALL_BLOCKED
         )
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        bucket = bucket_name(finding)
+        return _restore_configuration(target.client("s3"), pre_state, f"bucket {bucket}", Bucket=bucket)
 
 
 class AccountPublicAccessBlock(Remediator):
@@ -108,17 +242,13 @@ class AccountPublicAccessBlock(Remediator):
         Rule("S3.1", "S3 general purpose buckets should have block public access settings enabled", cis=("2.1.4.1",)),
     )
     resource_types = ("AwsAccount",)
+    # DeletePublicAccessBlock (restore) is authorized by PutAccountPublicAccessBlock.
     permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3PublicAccessBlock",
         parameters=_account_runbook_parameters,
-        permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
-            "s3:GetAccountPublicAccessBlock",
-            "s3:PutAccountPublicAccessBlock",
-        ),
+        permissions=(*_AUTOMATION_CALLS, "s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -131,3 +261,86 @@ class AccountPublicAccessBlock(Remediator):
         target.client("s3control").put_public_access_block(
             AccountId=target.account_id, PublicAccessBlockConfiguration=ALL_BLOCKED
         )
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        where = f"account {target.account_id}"
+        return _restore_configuration(target.client("s3control"), pre_state, where, AccountId=target.account_id)
+
+
+# -- TLS only (S3.5) ---------------------------------------------------------------------------------------------
+
+
+def _statements(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    return _as_list(policy.get("Statement", [])) if policy else []
+
+
+def _unique_sid(statements: list[dict[str, Any]], sid: str) -> str:
+    """A Sid no existing statement uses (duplicate Sids make the whole policy invalid)."""
+    taken = {statement.get("Sid") for statement in statements}
+    return next(f"{sid}{n or ''}" for n in range(len(taken) + 1) if f"{sid}{n or ''}" not in taken)
+
+
+def _ssl_runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
+    return {"BucketName": [bucket_name(finding)], "AutomationAssumeRole": [automation_role_arn]}
+
+
+class BucketSecureTransportPolicy(Remediator):
+    """S3.5: the bucket policy denies requests that do not use TLS.
+
+    One Deny statement is added to the existing policy; every existing statement stays as it is. The policy text
+    is recorded as it was (None when the bucket had no policy) so a rollback puts exactly that back. Clients still
+    using plain HTTP lose access: that is the point of the control, but it is why this is not a silent change.
+    """
+
+    rules = (Rule("S3.5", "S3 general purpose buckets should require requests to use SSL", cis=("2.1.1",)),)
+    resource_types = ("AwsS3Bucket",)
+    permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
+    reversible = True
+    # AWS's own script, not ours: AWS documents it as adding a statement, but it declares s3:DeleteBucketPolicy
+    # and we cannot check that it keeps every existing statement or uses the bucket's partition in its ARNs. The
+    # boto3 executor merges and records the exact previous policy; prefer it for buckets with a policy.
+    runbook = Runbook(
+        document="AWSConfigRemediation-RestrictBucketSSLRequestsOnly",
+        parameters=_ssl_runbook_parameters,
+        permissions=(
+            *_AUTOMATION_CALLS,
+            "s3:DeleteBucketPolicy",
+            "s3:GetBucketPolicy",
+            "s3:PutEncryptionConfiguration",
+            "s3:PutBucketPolicy",
+        ),
+    )
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        bucket = bucket_name(finding)
+        text = read_bucket_policy(target.client("s3"), bucket)
+        policy = json.loads(text) if text else None
+        statements = _statements(policy)
+        arn = bucket_arn(target.partition, bucket)
+        if any(denies_insecure_transport(statement, arn) for statement in statements):
+            return Assessment(compliant=True)
+        kept = f", keeping its {len(statements)} statement(s)" if statements else " (it has no policy yet)"
+        return Assessment(
+            compliant=False,
+            changes=[f"add a statement denying requests without TLS to the policy of bucket {bucket}{kept}"],
+            pre_state={"Policy": text},
+            context={"policy": policy, "arn": arn},
+        )
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        policy = dict(assessment.context["policy"] or {"Version": POLICY_VERSION})
+        statements = _statements(policy)
+        statement = secure_transport_statement(assessment.context["arn"], _unique_sid(statements, TLS_SID))
+        policy["Statement"] = [*statements, statement]
+        target.client("s3").put_bucket_policy(Bucket=bucket_name(finding), Policy=json.dumps(policy))
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        bucket = bucket_name(finding)
+        if "Policy" not in pre_state:
+            raise RemediationError(f"no previous policy recorded for bucket {bucket}")
+        s3 = target.client("s3")
+        if pre_state["Policy"] is not None:
+            s3.put_bucket_policy(Bucket=bucket, Policy=pre_state["Policy"])
+            return [f"put back the previous policy of bucket {bucket}"]
+        s3.delete_bucket_policy(Bucket=bucket)  # succeeds when there is none already
+        return [f"deleted the policy of bucket {bucket} (it had none before)"]

@@ -1,8 +1,6 @@
-"""CloudTrail.4 TrailLogFileValidation against moto: assess → apply → verify, home regions, refusals."""
+"""CloudTrail.4 TrailLogFileValidation against moto: assess → apply → verify, home regions, refusals, rollback."""
 
 from __future__ import annotations
-
-import json
 
 import boto3
 import pytest
@@ -10,8 +8,16 @@ from botocore.stub import Stubber
 
 from functions.remediators.base import RemediationError
 from functions.remediators.cloudtrail import TrailLogFileValidation
-from functions.sessions import Target
+from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
+from tests.unit.test_remediators_s3_helpers import (
+    create_trail,
+    iam_actions,
+    make_trail_bucket,
+    record_calls,
+    recorded_pre_state,
+    trail_arn,
+)
 
 BUCKET = "cspm-test-cloudtrail-logs"
 OTHER_REGION = "us-west-2"
@@ -21,17 +27,6 @@ def trail_finding(name: str, **overrides):
     return make_finding("CloudTrail.4", "AwsCloudTrailTrail", name, **overrides)
 
 
-def trail_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
-    return f"arn:aws:cloudtrail:{region}:{account}:trail/{name}"
-
-
-def record_calls(client) -> list[str]:
-    """Operation names the client sends from now on."""
-    calls: list[str] = []
-    client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
-    return calls
-
-
 def validation_enabled(name: str, region: str = REGION) -> bool:
     """Independent read of the trail in its home region."""
     return boto3.client("cloudtrail", region_name=region).get_trail(Name=name)["Trail"]["LogFileValidationEnabled"]
@@ -39,35 +34,7 @@ def validation_enabled(name: str, region: str = REGION) -> bool:
 
 @pytest.fixture
 def bucket(moto_aws) -> str:
-    """A log bucket with the policy CloudTrail requires (moto itself only checks that the bucket exists)."""
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AWSCloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:GetBucketAcl",
-                "Resource": f"arn:aws:s3:::{BUCKET}",
-            },
-            {
-                "Sid": "AWSCloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": f"arn:aws:s3:::{BUCKET}/AWSLogs/{ACCOUNT}/*",
-                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
-            },
-        ],
-    }
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
-    return BUCKET
-
-
-def create_trail(name: str, bucket: str, region: str = REGION, **kwargs) -> None:
-    boto3.client("cloudtrail", region_name=region).create_trail(Name=name, S3BucketName=bucket, **kwargs)
+    return make_trail_bucket(BUCKET)
 
 
 @pytest.fixture
@@ -84,7 +51,7 @@ def test_non_compliant_trail_is_remediated_and_verified(target: Target, trail: s
 
     before = remediator.assess(target, finding)
     assert not before.compliant
-    assert before.pre_state == {"LogFileValidationEnabled": False}
+    assert before.pre_state == {"TrailARN": trail_arn(trail), "HomeRegion": REGION, "LogFileValidationEnabled": False}
     assert before.changes == [f"enable log file validation on trail {trail_arn(trail)}"]
     assert validation_enabled(trail) is False
 
@@ -199,3 +166,32 @@ def test_declarations() -> None:
     assert TrailLogFileValidation.resource_types == ("AwsCloudTrailTrail",)
     assert TrailLogFileValidation.reversible
     assert TrailLogFileValidation.executors() == ("boto3", "ssm")
+
+
+def test_restore_disables_validation_again(target: Target, sessions: AssumedSessions, trail: str) -> None:
+    remediator, finding = TrailLogFileValidation(), trail_finding(trail)
+    assessment = remediator.assess(target, finding)
+    remediator.apply(target, finding, assessment)
+
+    for _ in range(2):  # restoring twice is harmless
+        lines = remediator.restore(target, finding, recorded_pre_state(assessment))
+        assert validation_enabled(trail) is False
+    assert lines == [f"disabled log file validation on trail {trail_arn(trail)} again (digests written stay)"]
+    assert iam_actions(sessions.api_calls) == set(TrailLogFileValidation.permissions)
+
+
+def test_restore_of_a_multi_region_trail_happens_in_its_home_region(target: Target, bucket: str) -> None:
+    create_trail("org-wide", bucket, region=OTHER_REGION, IsMultiRegionTrail=True)
+    finding = trail_finding("org-wide", resource_arn=trail_arn("org-wide", OTHER_REGION))
+    remediator = TrailLogFileValidation()
+    assessment = remediator.assess(target, finding)
+    remediator.apply(target, finding, assessment)
+
+    remediator.restore(target, finding, recorded_pre_state(assessment))
+
+    assert validation_enabled("org-wide", OTHER_REGION) is False
+
+
+def test_restore_without_a_recorded_state_is_refused(target: Target, trail: str) -> None:
+    with pytest.raises(RemediationError, match="no previous log file validation state"):
+        TrailLogFileValidation().restore(target, trail_finding(trail), {})

@@ -1,7 +1,9 @@
-"""KMS.4 KeyRotation against moto: assess → apply → verify, read-only assess, and the keys KMS cannot rotate."""
+"""KMS.4 KeyRotation against moto: assess → apply → verify, read-only assess, the keys KMS cannot rotate, rollback;
+and the CloudTrail key (policy, alias, rotation) the CloudTrail.2 remediator creates."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import boto3
@@ -9,20 +11,14 @@ import pytest
 from botocore.stub import Stubber
 
 from functions.remediators.base import RemediationError
-from functions.remediators.kms import KeyRotation
-from functions.sessions import Target
+from functions.remediators.kms import KeyRotation, cloudtrail_key_policy, create_cloudtrail_key, find_key
+from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
+from tests.unit.test_remediators_s3_helpers import iam_actions, record_calls, recorded_pre_state
 
 
 def key_finding(key_id: str, **overrides):
     return make_finding("KMS.4", "AwsKmsKey", key_id, **overrides)
-
-
-def record_calls(client) -> list[str]:
-    """Operation names the client sends from now on."""
-    calls: list[str] = []
-    client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
-    return calls
 
 
 @pytest.fixture
@@ -43,7 +39,7 @@ def test_non_compliant_key_is_remediated_and_verified(target: Target, kms, key_i
 
     before = remediator.assess(target, finding)
     assert not before.compliant
-    assert before.pre_state == {"KeyRotationEnabled": False}
+    assert before.pre_state == {"KeyId": key_id, "KeyRotationEnabled": False}
     assert before.changes == [f"enable automatic rotation of KMS key {key_id}"]
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
 
@@ -53,8 +49,7 @@ def test_non_compliant_key_is_remediated_and_verified(target: Target, kms, key_i
     after = remediator.assess(target, finding)
     assert after.compliant
     assert after.changes == []
-    # The declared permissions are exactly the actions called.
-    assert {f"kms:{name}" for name in calls} == set(KeyRotation.permissions)
+    assert set(calls) == {"DescribeKey", "GetKeyRotationStatus", "EnableKeyRotation"}
 
 
 def test_rotating_key_is_compliant(target: Target, kms, key_id: str) -> None:
@@ -179,3 +174,57 @@ def test_declarations() -> None:
     assert KeyRotation.resource_types == ("AwsKmsKey",)
     assert KeyRotation.reversible
     assert KeyRotation.executors() == ("boto3", "ssm")
+
+
+def test_restore_disables_rotation_again(target: Target, sessions: AssumedSessions, kms, key_id: str) -> None:
+    remediator, finding = KeyRotation(), key_finding(key_id)
+    assessment = remediator.assess(target, finding)
+    remediator.apply(target, finding, assessment)
+
+    for _ in range(2):  # restoring twice is harmless
+        lines = remediator.restore(target, finding, recorded_pre_state(assessment))
+        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+    assert lines == [f"disabled automatic rotation of KMS key {key_id} again (key material rotated meanwhile is kept)"]
+    assert not remediator.assess(target, finding).compliant
+    # Every call of assess, apply and restore is a declared permission, and every permission is used.
+    assert iam_actions(sessions.api_calls) == set(KeyRotation.permissions)
+
+
+def test_restore_without_a_recorded_state_is_refused(target: Target, key_id: str) -> None:
+    with pytest.raises(RemediationError, match="no previous rotation state"):
+        KeyRotation().restore(target, key_finding(key_id), {})
+
+
+# -- the CloudTrail key ----------------------------------------------------------------------------------------
+
+
+def test_cloudtrail_key_is_created_with_alias_policy_and_rotation(kms) -> None:
+    arn = create_cloudtrail_key(kms, "alias/trail-logs", "aws", ACCOUNT)
+
+    metadata = kms.describe_key(KeyId="alias/trail-logs")["KeyMetadata"]
+    assert metadata["Arn"] == arn
+    assert kms.get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"] is True
+    policy = json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+    assert policy == cloudtrail_key_policy("aws", ACCOUNT)
+
+
+def test_cloudtrail_key_policy_lets_only_this_accounts_trails_encrypt() -> None:
+    statements = {s["Sid"]: s for s in cloudtrail_key_policy("aws-cn", ACCOUNT)["Statement"]}
+    trails = f"arn:aws-cn:cloudtrail:*:{ACCOUNT}:trail/*"
+
+    assert statements["EnableIAMPolicies"]["Principal"] == {"AWS": f"arn:aws-cn:iam::{ACCOUNT}:root"}
+    encrypt = statements["AllowCloudTrailToEncryptLogs"]
+    assert encrypt["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert encrypt["Action"] == "kms:GenerateDataKey*"
+    assert encrypt["Condition"] == {
+        "StringLike": {"aws:SourceArn": trails, "kms:EncryptionContext:aws:cloudtrail:arn": trails}
+    }
+    # Nobody is granted kms:Decrypt by the key policy itself: reading logs is granted through IAM.
+    assert not any("Decrypt" in str(s["Action"]) for s in statements.values())
+
+
+def test_find_key_by_alias(kms, key_id: str) -> None:
+    kms.create_alias(AliasName="alias/present", TargetKeyId=key_id)
+
+    assert find_key(kms, "alias/present")["KeyId"] == key_id
+    assert find_key(kms, "alias/absent") is None

@@ -1,4 +1,5 @@
-"""S3.8 / S3.1 Block Public Access remediators against moto: assess → apply → verify, read-only assess, runbooks."""
+"""S3.8 / S3.1 Block Public Access remediators against moto: assess → apply → verify, read-only assess, runbooks,
+rollback."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from botocore.exceptions import ClientError
 
 from functions.remediators.base import RemediationError
 from functions.remediators.s3 import ALL_BLOCKED, AccountPublicAccessBlock, BucketPublicAccessBlock
-from functions.sessions import Target
+from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
+from tests.unit.test_remediators_s3_helpers import iam_actions, record_calls, recorded_pre_state
 
 BUCKET = "cspm-test-bucket"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/cspm-automation"
@@ -21,13 +23,6 @@ PARTIAL = {
     "BlockPublicPolicy": False,
     "RestrictPublicBuckets": False,
 }
-
-
-def record_calls(client) -> list[str]:
-    """Operation names the client sends from now on."""
-    calls: list[str] = []
-    client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
-    return calls
 
 
 def bucket_finding(bucket: str = BUCKET, **overrides: Any):
@@ -262,3 +257,48 @@ def test_account_finding_in_region_global(sessions, s3control) -> None:
     remediator.apply(target, finding, remediator.assess(target, finding))
 
     assert account_pab(s3control) == ALL_BLOCKED
+
+
+# -- rollback ----------------------------------------------------------------------------------------------------
+
+RESTORE_CASES = {
+    "bucket": (BucketPublicAccessBlock, bucket_finding, lambda s3, s3control: bucket_pab(s3)),
+    "account": (AccountPublicAccessBlock, account_finding, lambda s3, s3control: account_pab(s3control)),
+}
+
+
+def _set_partial(kind: str, s3, s3control) -> None:
+    if kind == "bucket":
+        s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration=PARTIAL)
+    else:
+        s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=PARTIAL)
+
+
+@pytest.mark.parametrize("kind", RESTORE_CASES)
+@pytest.mark.parametrize("before", [None, PARTIAL], ids=["none", "partial"])
+def test_restore_puts_the_previous_configuration_back(
+    kind: str, before, target: Target, sessions: AssumedSessions, s3, s3control, bucket: str
+) -> None:
+    remediator_class, make, read = RESTORE_CASES[kind]
+    if before:
+        _set_partial(kind, s3, s3control)
+    remediator, finding = remediator_class(), make()
+    assessment = remediator.assess(target, finding)
+    remediator.apply(target, finding, assessment)
+    assert read(s3, s3control) == ALL_BLOCKED
+
+    lines = remediator.restore(target, finding, recorded_pre_state(assessment))
+
+    assert read(s3, s3control) == before
+    assert lines and all(isinstance(line, str) for line in lines)
+    assert remediator.restore(target, finding, recorded_pre_state(assessment))  # twice is harmless
+    assert read(s3, s3control) == before
+    assert not remediator.assess(target, finding).compliant
+    assert iam_actions(sessions.api_calls) <= set(remediator_class.permissions)
+
+
+@pytest.mark.parametrize("kind", RESTORE_CASES)
+def test_restore_without_a_recorded_state_is_refused(kind: str, target: Target, bucket: str) -> None:
+    remediator_class, make, _ = RESTORE_CASES[kind]
+    with pytest.raises(RemediationError, match="no previous Block Public Access"):
+        remediator_class().restore(target, make(), {})
