@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TEMPLATES := $(wildcard cloudformation/*.yaml)
 
-.PHONY: install demo test lint bench package clean
+.PHONY: install demo test lint bench package templates clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,16 @@ test: lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(PY) -m functions.templates --check
 	@if [ -n "$(TEMPLATES)" ]; then $(VENV)/bin/cfn-lint $(TEMPLATES); fi
+
+## Regenerate cloudformation/*.yaml from the catalog (after adding a remediator).
+templates: $(STAMP)
+	$(PY) -m functions.templates
+
+## dist/cspm-remediation.zip (code + non-boto3 deps, reproducible) and dist/admin-packaged.yaml.
+package: $(STAMP)
+	$(PY) scripts/package.py $(PACKAGE_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -64,11 +64,18 @@ class SecurityHubConnector:
         chunks: list[list[str]] = (
             [wanted[i : i + FILTER_VALUES_MAX] for i in range(0, len(wanted), FILTER_VALUES_MAX)] if wanted else [[]]
         )
-        wanted_set = frozenset(wanted) if wanted else None
+        reported: set[str] = set()  # a malformed finding matches no chunk's re-check: report it once
         for chunk in chunks:
+            # Re-check against this chunk's ids (not all wanted ones): chunks are disjoint, so even a backend
+            # that ignores the filter yields each finding once.
+            chunk_ids = frozenset(chunk) if chunk else None
             for page in self._pages(build_filters(chunk)):
                 for item in parse_payload(page):
-                    if isinstance(item, FindingError) or is_open_failed(item, wanted_set):
+                    if isinstance(item, FindingError):
+                        if str(item) not in reported:
+                            reported.add(str(item))
+                            yield item
+                    elif is_open_failed(item, chunk_ids):
                         yield item
 
     def _pages(self, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -72,7 +72,7 @@ def _run(started: float, port: int) -> int:
     config = config_from_dict({
         "mode": "enforce",
         # Disruptive rules (flow logs cost money; deactivating a key can cut access) need their own opt-in.
-        "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}},
+        "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "Redshift.1": {"mode": "enforce"}},
         "exclude": {"rules_per_account": {org.accounts["sandbox"]: ["S3.1"]}},
     })
 

@@ -10,8 +10,10 @@ ASFF or a Netskope violation), and an independent check of the resource's state 
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +39,7 @@ NETSKOPE_RULES = {
     "IAM.3": "Remote access: Ensure access keys are rotated every 90 days or less.",
     "CloudTrail.4": "Secure audit trails so they cannot be altered : CloudTrail Log Files Lack Integrity Validation",
     "Redshift.1": "Access permissions and authorizations: Ensure Redshift Clusters are not Publicly accessible",
+    "RDS.1": "Access permissions and authorizations: Ensure RDS Instances do not have Publicly Accessible Snapshots",
 }
 NETSKOPE_REGION_NAMES = {HOME: "US East(N. Virginia)", OTHER: "EU(Ireland)", "global": "global"}
 
@@ -95,6 +98,11 @@ def build_org() -> Org:
     world.vpc(dev, OTHER, "securityhub")
     world.bucket(dev, f"dev-artifacts-{dev}", "securityhub")
     world.password_policy(dev)
+    world.public_queue(dev)
+    world.public_function(dev)
+    world.db_without_minor_upgrades(dev)
+    world.unencrypted_file_system(dev)  # notify-only: needs a migration a person plans
+    world.root_without_mfa(dev)  # notify-only: only the root user can fix it
     # sandbox: reported by Netskope
     world.security_group(sandbox, OTHER, "ssh-world", [(22, WORLD_V4)], "EC2.13", "netskope")
     world.security_group(sandbox, HOME, "rdp-world", [(3389, WORLD_V4)], "EC2.14", "netskope")
@@ -103,6 +111,8 @@ def build_org() -> Org:
     world.trail(sandbox, HOME, "sandbox-trail", "netskope")
     world.vpc(sandbox, HOME, "netskope")
     world.account_public_access_block(sandbox, "securityhub", expect="untouched")  # excluded per account
+    world.public_redshift_cluster(sandbox)
+    world.public_db_snapshot(sandbox)
     world.netskope_without_remediator(sandbox)
     world.malformed_asff(sandbox)
     return org
@@ -273,9 +283,105 @@ class _World:
 
         self.plant(f"user {user}'s 120-day-old key", account, "IAM.3", user, deactivated_not_deleted)
 
+    def public_queue(self, account: str) -> None:
+        sqs = self.client(account, HOME, "sqs")
+        url = sqs.create_queue(QueueName="orders-events")["QueueUrl"]
+        arn = f"arn:aws:sqs:{HOME}:{account}:orders-events"
+        scoped = {"Sid": "FromOrderService", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn,
+                  "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}
+        anyone = {"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": arn}
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(
+            {"Version": "2012-10-17", "Statement": [scoped, anyone]})})
+        self.report("securityhub", account, HOME, "SQS.3", "AwsSqsQueue", arn, arn,
+                    "SQS queue access policies should not allow public access")
+
+        def private_and_scoped_kept() -> bool:
+            policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"].get("Policy")
+            statements = json.loads(policy)["Statement"] if policy else []
+            return [st.get("Sid") for st in statements] == ["FromOrderService"]
+
+        self.plant("queue orders-events policy", account, "SQS.3", arn, private_and_scoped_kept)
+
+    def public_function(self, account: str) -> None:
+        awslambda = self.client(account, HOME, "lambda")
+        role = self.client(account, HOME, "iam").create_role(
+            RoleName="demo-fn-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        )["Role"]["Arn"]
+        arn = awslambda.create_function(
+            FunctionName="thumbnailer", Runtime="python3.12", Role=role, Handler="index.handler",
+            Code={"ZipFile": _tiny_zip()},
+        )["FunctionArn"]
+        awslambda.add_permission(FunctionName="thumbnailer", StatementId="anyone", Action="lambda:InvokeFunction",
+                                 Principal="*")
+        self.report("securityhub", account, HOME, "Lambda.1", "AwsLambdaFunction", arn, arn,
+                    "Lambda function policies should prohibit public access")
+
+        def private() -> bool:
+            try:
+                policy = json.loads(awslambda.get_policy(FunctionName="thumbnailer")["Policy"])
+            except awslambda.exceptions.ResourceNotFoundException:
+                return True
+            return not policy.get("Statement")
+
+        self.plant("function thumbnailer policy", account, "Lambda.1", arn, private)
+
+    def db_without_minor_upgrades(self, account: str) -> None:
+        rds = self.client(account, HOME, "rds")
+        db = rds.create_db_instance(
+            DBInstanceIdentifier="billing-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+            MasterUsername="admin_user", MasterUserPassword="not-a-real-password-1", AllocatedStorage=20,
+            AutoMinorVersionUpgrade=False,
+        )["DBInstance"]
+        self.report("securityhub", account, HOME, "RDS.13", "AwsRdsDbInstance", "billing-db", db["DBInstanceArn"],
+                    "RDS automatic minor version upgrades should be enabled")
+        self.plant("DB billing-db minor version upgrades", account, "RDS.13", "billing-db",
+                   lambda: rds.describe_db_instances(DBInstanceIdentifier="billing-db")["DBInstances"][0][
+                       "AutoMinorVersionUpgrade"])
+
+    def unencrypted_file_system(self, account: str) -> None:
+        efs = self.client(account, HOME, "efs")
+        fs = efs.create_file_system(CreationToken="shared-home", Encrypted=False)
+        self.report("securityhub", account, HOME, "EFS.1", "AwsEfsFileSystem", fs["FileSystemId"], fs["FileSystemArn"],
+                    "Elastic File System should be configured to encrypt file data at-rest")
+        self.plant("file system shared-home (notify only)", account, "EFS.1", fs["FileSystemId"],
+                   lambda: efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]["Encrypted"],
+                   expect="untouched")
+
+    def root_without_mfa(self, account: str) -> None:
+        self.report("securityhub", account, HOME, "IAM.9", "AwsAccount", account, None, "MFA should be enabled for "
+                    "the root user")
+        self.plant("root user MFA (notify only)", account, "IAM.9", account, lambda: False, expect="untouched")
+
+    def public_redshift_cluster(self, account: str) -> None:
+        redshift = self.client(account, HOME, "redshift")
+        redshift.create_cluster(ClusterIdentifier="analytics", NodeType="ra3.xlplus", MasterUsername="admin",
+                                MasterUserPassword="Not-a-real-password-1", PubliclyAccessible=True,
+                                ClusterType="single-node")
+        self.report("netskope", account, HOME, "Redshift.1", "AwsRedshiftCluster", "analytics", None, "public")
+        self.plant("Redshift cluster analytics", account, "Redshift.1", "analytics",
+                   lambda: not redshift.describe_clusters(ClusterIdentifier="analytics")["Clusters"][0][
+                       "PubliclyAccessible"])
+
+    def public_db_snapshot(self, account: str) -> None:
+        rds = self.client(account, HOME, "rds")
+        rds.create_db_instance(DBInstanceIdentifier="orders-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+                               MasterUsername="admin_user", MasterUserPassword="not-a-real-password-1",
+                               AllocatedStorage=20)
+        rds.create_db_snapshot(DBSnapshotIdentifier="orders-db-2026-11-01", DBInstanceIdentifier="orders-db")
+        rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="orders-db-2026-11-01", AttributeName="restore",
+                                         ValuesToAdd=["all"])
+        self.report("netskope", account, HOME, "RDS.1", "AwsRdsDbSnapshot", "orders-db-2026-11-01", None, "public")
+
+        def private() -> bool:
+            attributes = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier="orders-db-2026-11-01")[
+                "DBSnapshotAttributesResult"]["DBSnapshotAttributes"]
+            return not any("all" in a.get("AttributeValues", []) for a in attributes if a["AttributeName"] == "restore")
+
+        self.plant("DB snapshot orders-db-2026-11-01", account, "RDS.1", "orders-db-2026-11-01", private)
+
     def netskope_without_remediator(self, account: str) -> None:
-        """Rules we have no remediator for (yet) are reported as such, never dropped."""
-        self.report("netskope", account, HOME, "Redshift.1", "AwsRedshiftCluster", "analytics", None, "redshift")
+        """Rules we have no remediator for are reported as such, never dropped."""
         self.org.violations.append({
             **_violation(account, HOME, "EC2.13", "i-0abc1234def567890", "public ip"),
             "rule_name": "Ensure EC2 instances do not have a public IP address",
@@ -287,6 +393,13 @@ class _World:
         bad = _asff(account, HOME, "EC2.53", "AwsEc2SecurityGroup",
                     "arn:aws:ec2:us-east-1:not-an-account:security-group/sg-0bad", "broken producer")
         self.org.asff.append(bad)
+
+
+def _tiny_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
 
 
 def _permission(port: int, cidr: str) -> dict[str, Any]:

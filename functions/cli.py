@@ -367,6 +367,18 @@ class UsageError(Exception):
 _HANDLER: logging.Handler | None = None
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the record (a test harness may swap and close it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def _log_to_stderr(level: int) -> None:
     """Log to the current sys.stderr. Replaces the handler a previous main() call installed, and leaves every
     other root handler alone (basicConfig(force=True) would close the host's, e.g. pytest's caplog)."""
@@ -374,7 +386,7 @@ def _log_to_stderr(level: int) -> None:
     root = logging.getLogger()
     if _HANDLER is not None:
         root.removeHandler(_HANDLER)
-    _HANDLER = logging.StreamHandler(sys.stderr)
+    _HANDLER = _CurrentStderrHandler()
     _HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(_HANDLER)
     root.setLevel(level)

@@ -248,7 +248,7 @@ def test_rules_json_lists_the_catalog_safely():
     assert all(set(row) >= ROW_KEYS for row in rows)
     assert {row["rule_id"] for row in rows} >= REQUIRED_RULES
     assert {row["mode"] for row in rows} <= {"dry-run", "notify"}
-    assert all(row["permissions"] for row in rows)
+    assert all(row["permissions"] for row in rows if row["mode"] != "notify")  # notify-only rules call no API
     assert not [p for row in rows for p in row["permissions"] if "*" in p]
 
 

@@ -116,3 +116,13 @@ def test_access_denied_is_not_retried():
         with pytest.raises(Exception, match="AccessDenied"):
             list(SecurityHubConnector(client, retrying=aws_retrying(sleep=sleeps.append)).fetch(["EC2.53"]))
     assert sleeps == []
+
+
+def test_more_than_twenty_rules_yield_each_finding_once_even_if_filters_are_ignored(hub):
+    """moto ignores Filters: with 25 rules (2 chunks) every page holds every finding; each must come out once."""
+    import_findings(hub, [asff(i) for i in range(5)])
+    connector = SecurityHubConnector(hub)
+    rules = ["EC2.53", *[f"X.{n}" for n in range(24)]]
+    findings = list(connector.fetch(rules))
+    assert len(findings) == 5 and len({f.finding_id for f in findings}) == 5
+    assert connector.requests_made == 2
