@@ -1,0 +1,554 @@
+"""The CloudFormation templates are generated from the catalog, current, and least-privilege; the Lambda zip is
+reproducible."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+
+from functions import templates
+from functions.catalog import CATALOG, CatalogEntry
+from functions.remediators.base import MODES, Rule
+from functions.remediators.ec2 import EbsDefaultEncryption
+from functions.templates import (
+    SERVICE_ROLES,
+    SSM_EXECUTOR_ACTIONS,
+    TEMPLATE_DIR,
+    active_condition,
+    enabled_condition,
+    toggle_name,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = templates.admin_template()
+TARGET = templates.target_template()
+STACKSET = templates.stackset_template()
+ALL = {"admin": ADMIN, "target": TARGET, "stackset": STACKSET}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------------
+def guarded(item: Any) -> tuple[str | None, Any]:
+    """(condition, value) of an Fn::If whose else-branch is AWS::NoValue; (None, item) otherwise."""
+    if isinstance(item, dict) and "Fn::If" in item:
+        condition, then, otherwise = item["Fn::If"]
+        assert otherwise == NO_VALUE, item
+        return condition, then
+    return None, item
+
+
+def role_statements(template: dict[str, Any], role: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """(condition, statement) of every permission statement a role gets: inline and attached managed policies."""
+    resources = template["Resources"]
+    for item in resources[role]["Properties"].get("Policies", []):
+        policy_condition, policy = guarded(item)
+        for statement in policy["PolicyDocument"]["Statement"]:
+            condition, statement = guarded(statement)
+            yield condition or policy_condition, statement
+    for resource in resources.values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in resource["Properties"]["Roles"]:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                yield guarded(statement)
+
+
+def all_statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement anywhere in a template (policies, trust policies, key policies), through Fn::If."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from all_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from all_statements(value)
+
+
+def condition_members(conditions: dict[str, Any], name: str) -> set[str]:
+    """The conditions a generated Fn::Or condition is made of (the name itself when it is not one)."""
+    definition = conditions.get(name, {})
+    if "Fn::Or" not in definition:
+        return {name}
+    found: set[str] = set()
+    pending = list(definition["Fn::Or"])
+    while pending:
+        operand = pending.pop()
+        if "Condition" in operand:
+            found.add(operand["Condition"])
+        else:
+            pending.extend(operand["Fn::Or"])
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    value = statement["Action"]
+    return {value} if isinstance(value, str) else set(value)
+
+
+def declared(rule_id: str) -> set[str]:
+    return set(CATALOG[rule_id].remediator.permissions)
+
+
+def runbook_declared(rule_id: str) -> set[str]:
+    runbook = CATALOG[rule_id].remediator.runbook
+    return set(runbook.permissions) if runbook else set()
+
+
+def toggles(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: p for name, p in template["Parameters"].items() if name.startswith("Rule")}
+
+
+ACTING = [rule_id for rule_id, entry in CATALOG.items() if not entry.notify_only and entry.remediator.permissions]
+BY_CONDITION = {enabled_condition(rule_id): rule_id for rule_id in CATALOG}
+
+
+# -- generated and current -------------------------------------------------------------------------------------------
+def test_committed_templates_are_current():
+    assert templates.stale_files() == [], "templates are stale: run `python -m functions.templates`"
+
+
+def test_check_and_write(tmp_path):
+    assert templates.main(["--check"]) == 0
+    assert templates.main(["--check", "--out", str(tmp_path)]) == 1  # nothing there yet
+    assert templates.main(["--out", str(tmp_path)]) == 0
+    for name in (templates.ADMIN, templates.TARGET, templates.STACKSET):
+        assert (tmp_path / name).read_text() == (TEMPLATE_DIR / name).read_text()
+
+
+def test_committed_yaml_is_the_generated_structure():
+    for name, template in ((templates.ADMIN, ADMIN), (templates.TARGET, TARGET), (templates.STACKSET, STACKSET)):
+        assert yaml.safe_load((TEMPLATE_DIR / name).read_text()) == template
+
+
+# -- one toggle per rule ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_every_rule_has_exactly_one_toggle(name):
+    found = toggles(ALL[name])
+    assert sorted(found) == sorted(toggle_name(rule_id) for rule_id in CATALOG)
+    for rule_id, entry in CATALOG.items():
+        parameter = found[toggle_name(rule_id)]
+        assert parameter["Default"] == entry.rule.default_mode
+        assert parameter["AllowedValues"] == (["off", "notify"] if entry.notify_only else list(MODES))
+        assert parameter["Description"].startswith(f"{rule_id}: {entry.rule.title}")
+        assert ("disruptive" in parameter["Description"]) == entry.rule.disruptive
+
+
+def test_toggle_names_are_cloudformation_names():
+    assert toggle_name("EC2.53") == "RuleEC2x53"
+    assert toggle_name("netskope:nacl-allow-all-ingress").isalnum()
+
+
+def test_colliding_toggle_names_are_refused():
+    catalog = {rule_id: CatalogEntry(Rule(rule_id, "clash"), EbsDefaultEncryption) for rule_id in ("A-1", "A1")}
+    with pytest.raises(ValueError, match="same parameter"):
+        templates.target_template(catalog)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_console_groups_show_every_parameter_once(name):
+    interface = ALL[name]["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [p for group in interface["ParameterGroups"] for p in group["Parameters"]]
+    assert sorted(grouped) == sorted(ALL[name]["Parameters"])
+    assert set(interface["ParameterLabels"]) == set(toggles(ALL[name]))
+
+
+# -- target role: a rule's actions only under its condition ----------------------------------------------------------
+def test_rule_actions_appear_only_under_their_condition():
+    granted: dict[str, set[str]] = {}
+    for condition, statement in role_statements(TARGET, "RemediationRole"):
+        if statement["Sid"] in {"StartRunbooks", "ReadRunbookExecutions", "PassAutomationRole"}:
+            continue
+        assert condition in BY_CONDITION, f"statement {statement['Sid']} is not guarded by a rule toggle"
+        rule_id = BY_CONDITION[condition]
+        assert actions(statement) <= declared(rule_id), statement
+        assert statement["Sid"].startswith(toggle_name(rule_id))
+        granted.setdefault(rule_id, set()).update(actions(statement))
+    assert granted == {rule_id: declared(rule_id) for rule_id in ACTING}
+
+
+def test_runbook_actions_appear_only_under_their_condition():
+    granted: dict[str, set[str]] = {}
+    for condition, statement in role_statements(TARGET, "AutomationRole"):
+        rule_id = BY_CONDITION[condition]
+        assert actions(statement) <= runbook_declared(rule_id)
+        granted.setdefault(rule_id, set()).update(actions(statement))
+    with_runbook = [r for r in ACTING if CATALOG[r].remediator.runbook and runbook_declared(r)]
+    assert granted == {rule_id: runbook_declared(rule_id) for rule_id in with_runbook}
+
+
+def test_ssm_executor_statements_exist_only_when_a_runbook_rule_is_enabled():
+    condition = TARGET["Resources"]["AutomationRole"]["Condition"]
+    assert condition == "AnyRunbookRuleEnabled"
+    members = json.dumps(TARGET["Conditions"][condition])
+    with_runbook = [r for r in ACTING if CATALOG[r].remediator.runbook]
+    assert all(f'"{enabled_condition(r)}"' in members for r in with_runbook)
+    assert not any(f'"{enabled_condition(r)}"' in members for r in set(ACTING) - set(with_runbook))
+    executor = {
+        s["Sid"]: (c, s) for c, s in role_statements(TARGET, "RemediationRole") if not s["Sid"].startswith("Rule")
+    }
+    assert set(executor) == {"StartRunbooks", "ReadRunbookExecutions", "PassAutomationRole"}
+    assert {c for c, _ in executor.values()} == {condition}
+    _, pass_role = executor["PassAutomationRole"]
+    automation_role = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AutomationRoleName}"
+    assert pass_role["Resource"] == {"Fn::Sub": automation_role}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_enabled_means_dry_run_or_enforce():
+    for rule_id in ACTING:
+        condition = TARGET["Conditions"][enabled_condition(rule_id)]
+        compared = {operand["Fn::Equals"][1] for operand in condition["Fn::Not"][0]["Fn::Or"]}
+        assert compared == {"off", "notify"}
+
+
+def test_managed_policies_exist_only_while_one_of_their_rules_is_enabled():
+    """IAM rejects a policy without statements: each policy's Condition is the Or of its statements' ones."""
+    for resource in TARGET["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            inside = {guarded(s)[0] for s in resource["Properties"]["PolicyDocument"]["Statement"]}
+            assert condition_members(TARGET["Conditions"], resource["Condition"]) == inside
+
+
+def test_every_managed_policy_fits_iam_limits_with_all_rules_enabled():
+    for resource in TARGET["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            statements = [guarded(s)[1] for s in resource["Properties"]["PolicyDocument"]["Statement"]]
+            assert templates.policy_chars(templates.policy_document(statements)) <= 6144
+
+
+# -- least privilege -------------------------------------------------------------------------------------------------
+def test_no_wildcard_action_and_no_assume_role_on_everything():
+    for name, template in ALL.items():
+        for statement in all_statements(template["Resources"]):
+            assert "NotAction" not in statement, (name, statement)
+            assert "*" not in actions(statement), (name, statement)
+            if "sts:AssumeRole" in actions(statement) and "Principal" not in statement:
+                assert statement["Resource"] != "*", (name, statement)
+                assert "*" not in statement["Resource"], (name, statement)
+
+
+def test_target_roles_allow_nothing_no_remediator_declares():
+    everything_declared = {a for entry in CATALOG.values() for a in entry.remediator.permissions}
+    runbooks = {a for rule_id in CATALOG for a in runbook_declared(rule_id)}
+    allowed = {
+        "RemediationRole": everything_declared | set(SSM_EXECUTOR_ACTIONS) | {"iam:PassRole"},
+        "AutomationRole": runbooks,
+    }
+    for role, permitted in allowed.items():
+        used = {a for _, s in role_statements(TARGET, role) for a in actions(s)}
+        assert used <= permitted, f"{role} allows undeclared actions: {sorted(used - permitted)}"
+
+
+def test_pass_role_is_always_scoped_to_one_role_and_service():
+    for _, statement in role_statements(TARGET, "RemediationRole"):
+        if "iam:PassRole" in actions(statement):
+            assert actions(statement) == {"iam:PassRole"}
+            assert "iam:PassedToService" in statement["Condition"]["StringEquals"]
+            assert statement["Resource"] != "*"
+
+
+def test_service_roles_exist_only_with_their_rules():
+    for role in SERVICE_ROLES:
+        resource = TARGET["Resources"][role.logical_id]
+        rules = [r for r in ACTING if CATALOG[r].remediator is role.remediator]
+        assert resource["Condition"] in {enabled_condition(r) for r in rules} | {f"{role.logical_id}Needed"}
+        assert resource["Properties"]["RoleName"] == role.role_name
+        trust = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+        assert trust["Principal"] == {"Service": role.service}
+        assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_flow_logs_delivery_role_follows_ec2_6():
+    resource = TARGET["Resources"]["FlowLogsDeliveryRole"]
+    assert resource["Condition"] == enabled_condition("EC2.6")
+    assert resource["Properties"]["RoleName"] == "CSPMRemediationFlowLogsDelivery"
+
+
+def test_remediator_passing_an_undeclared_role_is_refused():
+    class PassesSomething:  # shaped like a Remediator, not one: the catalog meta-tests must not see it
+        permissions = ("iam:PassRole", "ec2:DescribeVpcs")
+        runbook = None
+        reversible = True
+        resource_types = ("AwsAccount",)
+
+        @classmethod
+        def executors(cls) -> tuple[str, ...]:
+            return ("boto3",)
+
+    catalog = {"X.1": CatalogEntry(Rule("X.1", "passes a role"), PassesSomething)}
+    with pytest.raises(ValueError, match="iam:PassRole"):
+        templates.target_template(catalog)
+
+
+# -- trust -----------------------------------------------------------------------------------------------------------
+def test_remediation_role_trusts_only_the_admin_remediate_role_in_the_organization():
+    role = TARGET["Resources"]["RemediationRole"]["Properties"]
+    assert role["RoleName"] == {"Ref": "RemediationRoleName"}
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AdminAccountId}:role/${AdminRemediateRoleName}"}}
+    name, with_id, without_id = trust["Condition"]["Fn::If"]
+    assert name == "HasExternalId"
+    assert with_id == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"},
+                                        "sts:ExternalId": {"Ref": "ExternalId"}}}
+    assert without_id == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+
+
+def test_automation_role_is_for_ssm_of_this_account_only():
+    (trust,) = TARGET["Resources"]["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_admin_remediate_role_assumes_only_the_named_role_in_the_organization():
+    resources = ADMIN["Resources"]
+    assert resources["RemediateRole"]["Properties"]["RoleName"] == {"Ref": "RemediateFunctionRoleName"}
+    for admin_name, target_name in (("RemediateFunctionRoleName", "AdminRemediateRoleName"),
+                                    ("RemediationRoleName", "RemediationRoleName"),
+                                    ("AutomationRoleName", "AutomationRoleName")):
+        assert ADMIN["Parameters"][admin_name]["Default"] == TARGET["Parameters"][target_name]["Default"]
+    assume = [s for _, s in role_statements(ADMIN, "RemediateRole") if "sts:AssumeRole" in actions(s)]
+    assert assume == [{
+        "Sid": "AssumeTargetRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"],
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"},
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}},
+    }]
+    for role in ("PullRole", "EventsRole", "SchedulerRole"):
+        assert not any("sts:AssumeRole" in actions(s) for _, s in role_statements(ADMIN, role))
+
+
+def test_service_trusts_carry_source_account():
+    for name, template in (("admin", ADMIN), ("target", TARGET)):
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
+            for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+                if "Service" in statement["Principal"]:
+                    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, (
+                        name, logical_id)
+
+
+# -- admin stack -----------------------------------------------------------------------------------------------------
+def function_properties(name: str) -> dict[str, Any]:
+    return ADMIN["Resources"][f"{name}Function"]["Properties"]
+
+
+def test_functions_run_the_handlers_with_the_cli_environment():
+    from functions.settings import ENV  # the lead's table of variable names (DESIGN §5)
+
+    for name, handler in (("Pull", "pull"), ("Remediate", "remediate"), ("Events", "events")):
+        properties = function_properties(name)
+        assert properties["Handler"] == f"functions.handlers.{handler}"
+        assert properties["Architectures"] == ["arm64"]
+        assert properties["Runtime"].startswith("python3.")
+        variables = properties["Environment"]["Variables"]
+        assert set(variables) <= set(ENV.values()), set(variables) - set(ENV.values())
+        assert {"CSPM_MODE", "CSPM_RULE_MODES", "REMEDIATION_ROLE_NAME", "LEDGER_TABLE", "WORK_QUEUE_URL",
+                "SNS_TOPIC_ARN", "NETSKOPE_TOKEN_SECRET"} <= set(variables)
+
+
+def test_rule_modes_hold_every_toggle():
+    text = function_properties("Remediate")["Environment"]["Variables"]["CSPM_RULE_MODES"]["Fn::Sub"]
+    assert json.loads(text) == {rule_id: f"${{{toggle_name(rule_id)}}}" for rule_id in CATALOG}
+
+
+def test_queue_redrive_and_visibility():
+    queue = ADMIN["Resources"]["WorkQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": {"Ref": "MaxReceiveCount"}}
+    assert ADMIN["Parameters"]["MaxReceiveCount"]["Default"] == 3
+    assert queue["VisibilityTimeout"] >= 6 * function_properties("Remediate")["Timeout"]
+    assert "KmsMasterKeyId" in queue and "KmsMasterKeyId" in ADMIN["Resources"]["DeadLetterQueue"]["Properties"]
+    mapping = ADMIN["Resources"]["WorkQueueEventSource"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["FunctionName"] == {"Ref": "RemediateFunction"}
+
+
+def test_ledger_table_follows_the_ledger_schema():
+    table = ADMIN["Resources"]["LedgerTable"]
+    properties = table["Properties"]
+    schema = templates.ledger_schema()
+    assert properties["KeySchema"] == schema["KeySchema"]
+    assert properties["AttributeDefinitions"] == schema["AttributeDefinitions"]
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"]["Enabled"] is True
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_ledger_schema_shapes():
+    with_ttl = {**templates.DEFAULT_LEDGER_SCHEMA, "TimeToLiveSpecification": {"AttributeName": "ttl"}}
+    assert templates.ledger_table(with_ttl)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+    provisioned = {**templates.DEFAULT_LEDGER_SCHEMA, "GlobalSecondaryIndexes": [
+        {**templates.DEFAULT_LEDGER_SCHEMA["GlobalSecondaryIndexes"][0], "ProvisionedThroughput": {}}]}
+    index = templates.ledger_table(provisioned)["Properties"]["GlobalSecondaryIndexes"][0]
+    assert "ProvisionedThroughput" not in index
+
+
+def test_imported_findings_rule_filters_failed_new_findings_of_active_controls():
+    rule = ADMIN["Resources"]["ImportedFindingsRule"]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Security Hub Findings - Imported"]
+    findings = pattern["detail"]["findings"]
+    assert findings["Compliance"]["Status"] == ["FAILED"]
+    assert findings["RecordState"] == ["ACTIVE"] and findings["Workflow"]["Status"] == ["NEW"]
+    controls = [guarded(item) for item in findings["Compliance"]["SecurityControlId"]]
+    assert controls == [(active_condition(r), r) for r in (e.rule_id for e in templates.catalog_entries())
+                        if templates.CONTROL_ID.match(r)]
+    assert rule["Condition"] == "WatchImportedFindings"
+
+
+def test_custom_action_goes_to_the_events_function():
+    rule = ADMIN["Resources"]["CustomActionRule"]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == ["Security Hub Findings - Custom Action"]
+    assert rule["EventPattern"]["resources"] == [{"Ref": "RemediateNowAction"}]
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["EventsFunction", "Arn"]}
+    assert ADMIN["Resources"]["RemediateNowAction"]["Properties"]["Id"] == "RemediateNow"
+
+
+def test_netskope_secret_only_with_netskope():
+    secret = ADMIN["Resources"]["NetskopeTokenSecret"]
+    assert secret["Condition"] == "UsesNetskope"
+    assert secret["Properties"]["KmsKeyId"] == {"Ref": "EncryptionKey"}
+    assert secret["Properties"]["SecretString"] == {"Fn::Sub": '{"token": "${NetskopeToken}"}'}
+    assert ADMIN["Parameters"]["NetskopeToken"]["NoEcho"] is True
+    read = [(c, s) for c, s in role_statements(ADMIN, "PullRole") if "secretsmanager:GetSecretValue" in actions(s)]
+    assert read == [("UsesNetskope", read[0][1])]
+    assert read[0][1]["Resource"] == {"Ref": "NetskopeTokenSecret"}
+
+
+def test_schedules_per_source_and_alarms_to_the_topic():
+    resources = ADMIN["Resources"]
+    assert resources["SecurityHubSchedule"]["Condition"] == "UsesSecurityHub"
+    assert resources["NetskopeSchedule"]["Condition"] == "UsesNetskope"
+    for name in ("SecurityHubSchedule", "NetskopeSchedule"):
+        target = resources[name]["Properties"]["Target"]
+        assert target["Arn"] == {"Fn::GetAtt": ["PullFunction", "Arn"]}
+        assert json.loads(target["Input"])["source"] in {"securityhub", "netskope"}
+    alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {"DeadLetterQueueAlarm", "PullErrorsAlarm", "RemediateErrorsAlarm", "EventsErrorsAlarm"}
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+        assert alarm["Properties"]["Threshold"] == 0
+    assert resources["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
+    assert resources["NotificationSubscription"]["Condition"] == "HasNotificationEmail"
+
+
+# -- stackset --------------------------------------------------------------------------------------------------------
+def test_stackset_passes_every_target_parameter():
+    stackset = STACKSET["Resources"]["TargetRolesStackSet"]["Properties"]
+    assert stackset["PermissionModel"] == "SERVICE_MANAGED"
+    assert stackset["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert stackset["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in stackset["Parameters"]}
+    assert passed == {name: {"Ref": name} for name in TARGET["Parameters"]}
+    for name in TARGET["Parameters"]:
+        assert STACKSET["Parameters"][name] == TARGET["Parameters"][name]
+    (group,) = stackset["StackInstancesGroup"]
+    assert group["DeploymentTargets"] == {"OrganizationalUnitIds": {"Ref": "OrganizationalUnitIds"}}
+    assert group["Regions"] == [{"Ref": "DeploymentRegion"}]
+
+
+# -- the building blocks ---------------------------------------------------------------------------------------------
+def test_any_of_respects_fn_or_limits():
+    def check(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Fn::Or" in node:
+                assert 2 <= len(node["Fn::Or"]) <= 10
+            for value in node.values():
+                check(value)
+        elif isinstance(node, list):
+            for value in node:
+                check(value)
+
+    names = [f"C{i}" for i in range(123)]
+    condition = templates.any_of(names)
+    check(condition)
+    assert json.dumps(condition).count('"Condition"') == 123
+    for template in ALL.values():
+        check(template.get("Conditions", {}))
+
+
+def test_define_any():
+    conditions: dict[str, Any] = {}
+    assert templates.define_any(conditions, "X", []) is None
+    assert templates.define_any(conditions, "X", ["A"]) == "A" and conditions == {}
+    assert templates.define_any(conditions, "X", ["A", "B"]) == "X" and "X" in conditions
+
+
+def test_statements_are_packed_into_policies_that_fit():
+    guarded_statements = [(f"C{i}", templates.statement(f"S{i}", [f"ec2:Action{i}"], "*")) for i in range(40)]
+    conditions: dict[str, Any] = {}
+    policies = templates.guarded_policies(conditions, "P", "Role", "test", guarded_statements, budget=600)
+    assert len(policies) > 1
+    seen = []
+    for policy in policies.values():
+        document = policy["Properties"]["PolicyDocument"]
+        assert sum(templates.policy_chars(guarded(s)[1]) + 1 for s in document["Statement"]) <= 600
+        inside = [guarded(s)[0] for s in document["Statement"]]
+        seen += inside
+        assert condition_members(conditions, policy["Condition"]) == set(inside)
+    assert seen == [c for c, _ in guarded_statements]
+    with pytest.raises(ValueError, match="exceeds"):
+        templates.pack_guarded(guarded_statements, budget=10)
+
+
+# -- the Lambda zip --------------------------------------------------------------------------------------------------
+def load_package_script():
+    spec = importlib.util.spec_from_file_location("package_script", ROOT / "scripts" / "package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestPackage:
+    package = load_package_script()
+    RUNTIME_DEPS: ClassVar[set[str]] = {"requests", "tenacity", "aws-secretsmanager-caching"}
+
+    def test_two_builds_are_byte_identical(self, tmp_path):
+        first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+        self.package.build_zip(first, skip_deps=True)
+        self.package.build_zip(second, skip_deps=True)
+        assert first.read_bytes() == second.read_bytes()
+        assert first.stat().st_size < 10 * 1024 * 1024
+
+    def test_zip_holds_the_packages_and_nothing_else(self, tmp_path):
+        archive = tmp_path / "code.zip"
+        self.package.build_zip(archive, skip_deps=True)
+        with zipfile.ZipFile(archive) as zipped:
+            names = zipped.namelist()
+            infos = zipped.infolist()
+        assert names == sorted(names)
+        assert "functions/catalog.py" in names and "connectors/finding.py" in names
+        assert {name.split("/")[0] for name in names} == {"connectors", "functions"}
+        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
+        assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+        assert {info.external_attr >> 16 for info in infos} == {0o100644}
+
+    def test_runtime_requirements_leave_out_what_lambda_provides(self):
+        pinned = dict(line.split("==") for line in self.package.runtime_requirements("3.13", "aarch64"))
+        assert set(pinned) >= self.RUNTIME_DEPS
+        assert {"urllib3", "idna", "certifi", "charset-normalizer"} <= set(pinned)
+        assert not {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil"} & set(pinned)
+
+    def test_lambda_target_comes_from_the_template(self):
+        assert self.package.lambda_target(ADMIN) == (templates.LAMBDA_RUNTIME.removeprefix("python"), "aarch64")
+
+    def test_main_writes_the_packaged_template(self, tmp_path, capsys):
+        assert self.package.main(["--dist", str(tmp_path), "--skip-deps", "--bucket", "code-bucket"]) == 0
+        archive = tmp_path / "cspm-remediation.zip"
+        digest = self.package.sha256(archive)
+        packaged = yaml.safe_load((tmp_path / "admin-packaged.yaml").read_text())
+        assert packaged["Parameters"]["CodeS3Key"]["Default"] == f"cspm-remediation-{digest}.zip"
+        assert packaged["Parameters"]["CodeS3Bucket"]["Default"] == "code-bucket"
+        packaged["Parameters"]["CodeS3Key"] = ADMIN["Parameters"]["CodeS3Key"]
+        packaged["Parameters"]["CodeS3Bucket"] = ADMIN["Parameters"]["CodeS3Bucket"]
+        assert packaged == ADMIN
+        out = capsys.readouterr().out
+        assert str(archive) in out and digest in out and "bytes" in out
