@@ -8,6 +8,7 @@ finding becomes that finding's `failed` result — it never stops the others.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -96,20 +97,29 @@ class ActionGuard(Protocol):
 
 
 class _Seen:
-    """What this run has already taken on: the same finding twice, or two findings on one (rule, resource)."""
+    """What this run has already taken on: the same finding twice, or two findings on one (rule, resource).
+
+    Holds 16-byte digests, not the ids and keys themselves: a run's memory must stay flat in its size.
+    """
 
     def __init__(self) -> None:
-        self._ids: set[str] = set()
-        self._keys: dict[tuple[str, str, str, str], str] = {}
+        self._ids: set[bytes] = set()
+        self._keys: set[bytes] = set()
 
     def duplicate_reason(self, finding: Finding) -> str | None:
-        if finding.finding_id in self._ids:
+        finding_digest = _digest(finding.finding_id)
+        if finding_digest in self._ids:
             return f"duplicate: finding {finding.finding_id} was delivered twice"
-        self._ids.add(finding.finding_id)
-        first = self._keys.setdefault(finding.resource_key, finding.finding_id)
-        if first != finding.finding_id:
-            return f"duplicate: same rule and resource as finding {first}"
+        self._ids.add(finding_digest)
+        key_digest = _digest("\x1f".join(finding.resource_key))
+        if key_digest in self._keys:
+            return "duplicate: same rule and resource as an earlier finding of this run"
+        self._keys.add(key_digest)
         return None
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class Engine:

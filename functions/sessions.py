@@ -7,6 +7,7 @@ that account fail fast with the same reason instead of hammering STS.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -65,6 +66,40 @@ def prepare_session(session: boto3.Session) -> boto3.Session:
     return session
 
 
+# What AWS answers a request signed with a session token that has expired (or was cut short) before our clock
+# said so: S3/STS/IAM, JSON-protocol services, EC2.
+EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+
+
+class _AssumedRoleCredentials(RefreshableCredentials):
+    def force_refresh(self) -> None:
+        """Re-assume now, whatever the expiry time says."""
+        with self._refresh_lock:
+            self._protected_refresh(is_mandatory=True)
+
+
+def _retry_expired_token(
+    credentials: _AssumedRoleCredentials, account_id: str, response: Any = None, request_dict: Any = None, **_: Any
+) -> float | None:
+    """botocore needs-retry handler: on an expired-token error, re-assume the role once and retry the call at
+    once with the new credentials (botocore signs every attempt afresh). Without it, the cached session would
+    keep failing until its expiry time came round. A second refusal of the same call is returned as it is."""
+    if response is None or request_dict is None:
+        return None
+    code = response[1].get("Error", {}).get("Code")
+    context = request_dict.setdefault("context", {})
+    if code not in EXPIRED_TOKEN_CODES or context.get("cspm_credentials_refreshed"):
+        return None
+    context["cspm_credentials_refreshed"] = True
+    try:
+        credentials.force_refresh()
+    except Exception as error:  # the call's own error is the one to report
+        log.warning("account %s: %s, and re-assuming failed: %s", account_id, code, error)
+        return None
+    log.warning("account %s: %s; re-assumed the role, retrying the call", account_id, code)
+    return 0.0
+
+
 class TargetUnavailable(Exception):
     """No session can be had for an account. `skip` is True when this is by configuration, not an error."""
 
@@ -72,6 +107,11 @@ class TargetUnavailable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.skip = skip
+
+    def again(self) -> TargetUnavailable:
+        """A fresh copy to raise: re-raising the cached instance would grow its traceback with every raise and
+        keep every frame (and finding) of the run alive."""
+        return TargetUnavailable(self.reason, self.skip)
 
 
 @dataclass
@@ -159,7 +199,7 @@ class AssumedSessions:
             if account_id in self._sessions:
                 return self._sessions[account_id]
             if account_id in self._failures:
-                raise self._failures[account_id]
+                raise self._failures[account_id].again()
             account_lock = self._account_locks.setdefault(account_id, threading.Lock())
         # Per-account lock: parallel workers on other accounts are not blocked by this AssumeRole.
         with account_lock:
@@ -167,7 +207,7 @@ class AssumedSessions:
                 if account_id in self._sessions:
                     return self._sessions[account_id]
                 if account_id in self._failures:
-                    raise self._failures[account_id]
+                    raise self._failures[account_id].again()
             try:
                 session = self._open_session(account_id, partition)
             except TargetUnavailable as unavailable:
@@ -193,7 +233,7 @@ class AssumedSessions:
         except (ClientError, BotoCoreError) as error:
             code = aws_error_code(error) or type(error).__name__
             raise TargetUnavailable(f"cannot assume {role_arn}: {code}") from error
-        credentials = RefreshableCredentials.create_from_metadata(
+        credentials = _AssumedRoleCredentials.create_from_metadata(
             metadata=metadata,
             refresh_using=lambda: self._assume(role_arn),
             method="sts-assume-role",
@@ -201,7 +241,11 @@ class AssumedSessions:
         botocore_session = botocore.session.get_session()
         botocore_session._credentials = credentials  # the documented way to plug refreshable credentials
         session = prepare_session(boto3.Session(botocore_session=botocore_session))
+        # One parsed copy of each service model for all accounts (EC2's alone is ~25 MB and ~0.1 s to load),
+        # not one per account. Set after boto3.Session, which appends its own data path to the session's loader.
+        botocore_session.register_component("data_loader", self._base._session.get_component("data_loader"))
         session.events.register("before-call", self._count_call)
+        session.events.register_first("needs-retry", functools.partial(_retry_expired_token, credentials, account_id))
         if self._session_hook is not None:
             self._session_hook(session, account_id)
         return session

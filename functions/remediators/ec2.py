@@ -709,7 +709,6 @@ class VpcFlowLogs(Remediator):
     permissions = (
         "ec2:DescribeFlowLogs",
         "ec2:CreateFlowLogs",
-        "logs:DescribeLogGroups",
         "logs:CreateLogGroup",
         "logs:PutRetentionPolicy",
         "iam:PassRole",  # the delivery role, for CloudWatch Logs
@@ -830,13 +829,10 @@ class VpcFlowLogs(Remediator):
         """
         logs = target.client("logs")
         name = self.params["log_group_name"]
-        groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
-        if any(group["logGroupName"] == name for group in groups):
-            return False
-        try:
+        try:  # no describe first: CreateLogGroup itself says whether the group exists (one call, not two)
             logs.create_log_group(logGroupName=name)
         except ClientError as error:
-            if aws_error_code(error) == "ResourceAlreadyExistsException":  # a parallel worker made it first
+            if aws_error_code(error) == "ResourceAlreadyExistsException":
                 return False
             raise
         logs.put_retention_policy(logGroupName=name, retentionInDays=self.params["retention_days"])

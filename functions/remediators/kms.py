@@ -108,6 +108,37 @@ def _rotation_refusal(key_id: str, metadata: dict[str, Any]) -> str | None:
     return None
 
 
+# Errors KMS raises for a key it cannot rotate (GetKeyRotationStatus, EnableKeyRotation): asymmetric, HMAC,
+# imported or custom-key-store keys and replicas (UnsupportedOperationException), disabled or pending-deletion keys
+# (KMSInvalidStateException), missing keys (NotFoundException), AWS managed keys (AccessDeniedException).
+_REFUSED = frozenset(
+    {"UnsupportedOperationException", "KMSInvalidStateException", "NotFoundException", "AccessDeniedException"}
+)
+
+
+def _key_id(resource_id: str) -> str:
+    """The key id in a key ARN (arn:aws:kms:region:account:key/<id>); anything else as given."""
+    if resource_id.startswith("arn:") and ":key/" in resource_id:
+        return resource_id.split(":key/", 1)[1]
+    return resource_id
+
+
+def _explain(kms: BaseClient, key_id: str, error: ClientError) -> dict[str, Any]:
+    """After KMS refused a rotation call for key_id: raise RemediationError saying why (one DescribeKey), or
+    return the key's metadata when DescribeKey finds nothing wrong with it. DescribeKey's own failure re-raises the
+    original error."""
+    try:
+        metadata = find_key(kms, key_id)
+    except ClientError:
+        raise error from None
+    if metadata is None:
+        raise RemediationError(f"KMS key {key_id} not found") from error
+    refusal = _rotation_refusal(metadata["KeyId"], metadata)
+    if refusal:
+        raise RemediationError(refusal) from error
+    return metadata
+
+
 class KeyRotation(Remediator):
     """KMS.4: enable automatic rotation of a customer managed symmetric key.
 
@@ -131,15 +162,22 @@ class KeyRotation(Remediator):
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
+        """One read in the common case: GetKeyRotationStatus (enabled → compliant; AWS managed keys report enabled).
+        DescribeKey is read only when KMS refuses the call, to say why; keys KMS cannot rotate that still report
+        "not enabled" are planned and refused by apply (see apply)."""
         kms = target.client("kms")
-        metadata = find_key(kms, finding.resource_id)
-        if metadata is None:
-            raise RemediationError(f"KMS key {finding.resource_id} not found")
-        key_id = metadata["KeyId"]
-        refusal = _rotation_refusal(key_id, metadata)
-        if refusal:
-            raise RemediationError(refusal)
-        if kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]:
+        key_id = _key_id(finding.resource_id)
+        try:
+            enabled = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        except ClientError as error:
+            if aws_error_code(error) not in _REFUSED:
+                raise
+            resolved = _explain(kms, key_id, error)["KeyId"]
+            if resolved == key_id:  # nothing wrong with the key that DescribeKey shows: KMS's own error stands
+                raise
+            key_id = resolved  # an alias name: GetKeyRotationStatus takes only key ids and ARNs
+            enabled = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        if enabled:
             return Assessment(compliant=True, context={"KeyId": key_id})
         return Assessment(
             compliant=False,
@@ -149,7 +187,17 @@ class KeyRotation(Remediator):
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
-        target.client("kms").enable_key_rotation(KeyId=assessment.context["KeyId"])
+        """EnableKeyRotation without a DescribeKey before it (the read budget is one read to check, one to verify);
+        when KMS refuses the key, one DescribeKey turns the refusal into the reason (_rotation_refusal)."""
+        kms = target.client("kms")
+        key_id = assessment.context["KeyId"]
+        try:
+            kms.enable_key_rotation(KeyId=key_id)
+        except ClientError as error:
+            if aws_error_code(error) not in _REFUSED:
+                raise
+            _explain(kms, key_id, error)
+            raise
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         if pre_state.get("KeyRotationEnabled") is not False:

@@ -1,16 +1,17 @@
-"""KMS.4 KeyRotation against moto: assess → apply → verify, read-only assess, the keys KMS cannot rotate, rollback;
-and the CloudTrail key (policy, alias, rotation) the CloudTrail.2 remediator creates."""
+"""KMS.4 KeyRotation against moto: assess → apply → verify in two reads, read-only assess, the keys KMS cannot
+rotate (refused with KMS's own errors, stubbed where moto accepts them), rollback; and the CloudTrail key (policy,
+alias, rotation) the CloudTrail.2 remediator creates."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from functions.remediators.base import RemediationError
+from functions.remediators.base import Assessment, RemediationError
 from functions.remediators.kms import KeyRotation, cloudtrail_key_policy, create_cloudtrail_key, find_key
 from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
@@ -49,7 +50,20 @@ def test_non_compliant_key_is_remediated_and_verified(target: Target, kms, key_i
     after = remediator.assess(target, finding)
     assert after.compliant
     assert after.changes == []
-    assert set(calls) == {"DescribeKey", "GetKeyRotationStatus", "EnableKeyRotation"}
+    assert calls == ["GetKeyRotationStatus", "EnableKeyRotation", "GetKeyRotationStatus"]
+
+
+def test_remediating_an_eligible_key_reads_twice(target: Target, key_id: str) -> None:
+    """The read budget: one read to check before writing, one to verify (no DescribeKey on the common path)."""
+    remediator, finding = KeyRotation(), key_finding(key_id)
+    calls = record_calls(target.client("kms"))
+
+    assessment = remediator.assess(target, finding)
+    remediator.apply(target, finding, assessment)
+    assert remediator.assess(target, finding).compliant
+
+    reads = [call for call in calls if call.startswith(("Describe", "Get", "List"))]
+    assert len(reads) == 2
 
 
 def test_rotating_key_is_compliant(target: Target, kms, key_id: str) -> None:
@@ -72,7 +86,7 @@ def test_assess_alone_changes_nothing(target: Target, kms, key_id: str) -> None:
     KeyRotation().assess(target, key_finding(key_id))
 
     assert state() == snapshot
-    assert calls == ["DescribeKey", "GetKeyRotationStatus"]
+    assert calls == ["GetKeyRotationStatus"]
 
 
 def test_key_given_by_arn_is_rotated_by_id(target: Target, kms) -> None:
@@ -86,34 +100,13 @@ def test_key_given_by_arn_is_rotated_by_id(target: Target, kms) -> None:
     assert kms.get_key_rotation_status(KeyId=metadata["KeyId"])["KeyRotationEnabled"] is True
 
 
-REFUSED_KEYS: dict[str, tuple[Callable, str]] = {
-    "asymmetric": (lambda kms: kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"), "key spec RSA_2048"),
-    "hmac": (lambda kms: kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"), "key spec HMAC_256"),
-    "imported material": (lambda kms: kms.create_key(Origin="EXTERNAL"), "origin EXTERNAL"),
-}
+def test_key_given_by_alias_is_resolved(target: Target, kms, key_id: str) -> None:
+    """GetKeyRotationStatus takes no alias names (NotFoundException): DescribeKey resolves the alias."""
+    kms.create_alias(AliasName="alias/app", TargetKeyId=key_id)
 
+    assessment = KeyRotation().assess(target, key_finding("alias/app"))
 
-@pytest.mark.parametrize("kind", REFUSED_KEYS)
-def test_keys_without_automatic_rotation_are_refused(target: Target, kms, kind: str) -> None:
-    create, reason = REFUSED_KEYS[kind]
-    key = create(kms)["KeyMetadata"]["KeyId"]
-
-    with pytest.raises(RemediationError, match=reason):
-        KeyRotation().assess(target, key_finding(key))
-
-
-def test_disabled_key_is_refused(target: Target, kms, key_id: str) -> None:
-    kms.disable_key(KeyId=key_id)
-
-    with pytest.raises(RemediationError, match="is Disabled"):
-        KeyRotation().assess(target, key_finding(key_id))
-
-
-def test_key_pending_deletion_is_refused(target: Target, kms, key_id: str) -> None:
-    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
-
-    with pytest.raises(RemediationError, match="is PendingDeletion"):
-        KeyRotation().assess(target, key_finding(key_id))
+    assert not assessment.compliant and assessment.context == {"KeyId": key_id}
 
 
 def test_missing_key_is_refused(target: Target) -> None:
@@ -123,36 +116,104 @@ def test_missing_key_is_refused(target: Target) -> None:
         KeyRotation().assess(target, key_finding(missing))
 
 
+def test_ineligible_key_is_planned_when_kms_reports_it_not_rotating(target: Target, kms, key_id: str) -> None:
+    """No DescribeKey before writing: a disabled key whose status reads "not enabled" is planned (dry-run shows
+    "enable rotation"); KMS refuses the write, and apply explains it (stubbed below, moto accepts the write)."""
+    kms.disable_key(KeyId=key_id)
+
+    assessment = KeyRotation().assess(target, key_finding(key_id))
+
+    assert assessment.changes == [f"enable automatic rotation of KMS key {key_id}"]
+
+
+def _symmetric(**overrides) -> dict:
+    return {
+        "KeyManager": "CUSTOMER",
+        "KeyState": "Enabled",
+        "KeySpec": "SYMMETRIC_DEFAULT",
+        "Origin": "AWS_KMS",
+        **overrides,
+    }
+
+
+def _stubbed_target() -> tuple[Target, object]:
+    client = boto3.client("kms", region_name=REGION)
+    return Target(ACCOUNT, REGION, "aws", _client_for=lambda service, region: client), client
+
+
 @pytest.mark.stubber
 @pytest.mark.parametrize(
     ("metadata", "reason"),
     [
-        ({"KeyManager": "AWS", "KeyState": "Enabled"}, "AWS managed"),
+        (_symmetric(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"), "key spec RSA_2048"),
+        (_symmetric(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"), "key spec HMAC_256"),
+        (_symmetric(Origin="EXTERNAL"), "origin EXTERNAL"),
+        (_symmetric(Origin="AWS_CLOUDHSM"), "origin AWS_CLOUDHSM"),
+    ],
+    ids=["asymmetric", "hmac", "imported-material", "custom-key-store"],
+)
+def test_keys_without_automatic_rotation_are_refused_by_assess(metadata: dict, reason: str) -> None:
+    """KMS answers GetKeyRotationStatus for these keys with UnsupportedOperationException (moto answers False):
+    the documented error is stubbed, and one DescribeKey gives the reason."""
+    target, client = _stubbed_target()
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "get_key_rotation_status", "UnsupportedOperationException", expected_params={"KeyId": "k1"}
+        )
+        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "k1", **metadata}}, {"KeyId": "k1"})
+        with pytest.raises(RemediationError, match=reason):
+            KeyRotation().assess(target, key_finding("k1"))
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.stubber
+@pytest.mark.parametrize(
+    ("error", "metadata", "reason"),
+    [
+        ("KMSInvalidStateException", _symmetric(KeyState="Disabled"), "KMS key k1 is Disabled"),
+        ("KMSInvalidStateException", _symmetric(KeyState="PendingDeletion"), "KMS key k1 is PendingDeletion"),
+        ("AccessDeniedException", {"KeyManager": "AWS", "KeyState": "Enabled"}, "AWS managed"),
         (
-            {
-                "KeyManager": "CUSTOMER",
-                "KeyState": "Enabled",
-                "KeySpec": "SYMMETRIC_DEFAULT",
-                "Origin": "AWS_KMS",
-                "MultiRegion": True,
-                "MultiRegionConfiguration": {
+            "UnsupportedOperationException",
+            _symmetric(
+                MultiRegion=True,
+                MultiRegionConfiguration={
                     "MultiRegionKeyType": "REPLICA",
                     "PrimaryKey": {"Arn": f"arn:aws:kms:us-west-2:{ACCOUNT}:key/mrk-1", "Region": "us-west-2"},
                 },
-            },
+            ),
             "primary key arn:aws:kms:us-west-2:",
         ),
     ],
-    ids=["aws-managed", "multi-region-replica"],
+    ids=["disabled", "pending-deletion", "aws-managed", "multi-region-replica"],
 )
-def test_keys_whose_rotation_is_not_ours_to_set_are_refused(metadata: dict, reason: str) -> None:
-    """moto makes every key customer managed and its replicas report PRIMARY: the documented shape is stubbed."""
-    client = boto3.client("kms", region_name=REGION)
-    target = Target(ACCOUNT, REGION, "aws", _client_for=lambda service, region: client)
+def test_keys_kms_refuses_to_rotate_are_refused_by_apply(error: str, metadata: dict, reason: str) -> None:
+    """assess reads only GetKeyRotationStatus ("not enabled") and plans the change; KMS refuses EnableKeyRotation
+    with the documented error (moto accepts it, and makes every key customer managed and its replicas PRIMARY), and
+    one DescribeKey on that error path gives the reason."""
+    target, client = _stubbed_target()
+    remediator, finding = KeyRotation(), key_finding("k1")
     with Stubber(client) as stub:
-        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "mrk-1", **metadata}}, {"KeyId": "mrk-1"})
+        stub.add_response("get_key_rotation_status", {"KeyRotationEnabled": False}, {"KeyId": "k1"})
+        stub.add_client_error("enable_key_rotation", error, expected_params={"KeyId": "k1"})
+        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "k1", **metadata}}, {"KeyId": "k1"})
+        assessment = remediator.assess(target, finding)
+        assert assessment.changes == ["enable automatic rotation of KMS key k1"]
         with pytest.raises(RemediationError, match=reason):
-            KeyRotation().assess(target, key_finding("mrk-1"))
+            remediator.apply(target, finding, assessment)
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.stubber
+def test_a_refusal_describe_key_cannot_explain_is_raised_as_is() -> None:
+    """AccessDeniedException on an eligible customer managed key is a missing permission, not an ineligible key:
+    KMS's own error stands (stubbed: moto does not check IAM)."""
+    target, client = _stubbed_target()
+    with Stubber(client) as stub:
+        stub.add_client_error("enable_key_rotation", "AccessDeniedException", expected_params={"KeyId": "k1"})
+        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "k1", **_symmetric()}}, {"KeyId": "k1"})
+        with pytest.raises(ClientError, match="AccessDeniedException"):
+            KeyRotation().apply(target, key_finding("k1"), Assessment(compliant=False, context={"KeyId": "k1"}))
         stub.assert_no_pending_responses()
 
 
@@ -186,6 +247,8 @@ def test_restore_disables_rotation_again(target: Target, sessions: AssumedSessio
         assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
     assert lines == [f"disabled automatic rotation of KMS key {key_id} again (key material rotated meanwhile is kept)"]
     assert not remediator.assess(target, finding).compliant
+    with pytest.raises(RemediationError, match="not found"):  # the refusal path reads DescribeKey
+        remediator.assess(target, key_finding("11111111-2222-3333-4444-555555555555"))
     # Every call of assess, apply and restore is a declared permission, and every permission is used.
     assert iam_actions(sessions.api_calls) == set(KeyRotation.permissions)
 
