@@ -36,5 +36,10 @@ templates: $(STAMP)
 package: $(STAMP)
 	$(PY) scripts/package.py $(PACKAGE_ARGS)
 
+## Throughput and API economy against budgets (DESIGN §7): moto + fake Netskope, 50 accounts, 1k/10k findings.
+## Not part of `make test`; exits non-zero when a budget is broken.
+bench: $(STAMP)
+	$(PY) -m bench
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -729,6 +729,9 @@ class VpcFlowLogs(Remediator):
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
+        # (account, region) whose log group is known to exist this run: the engine keeps one instance per rule
+        # and run, so only the first VPC of an account and region touches the log group at all.
+        self._log_group_ready: set[tuple[str, str]] = set()
         p = self.params
         if p["traffic_type"] not in ("ACCEPT", "REJECT", "ALL"):
             raise ValueError(f"VpcFlowLogs: traffic_type must be ACCEPT, REJECT or ALL, got {p['traffic_type']!r}")
@@ -827,14 +830,19 @@ class VpcFlowLogs(Remediator):
 
         An existing group is left as it is: shortening someone's retention would delete their logs.
         """
+        where = (target.account_id, target.api_region)
+        if where in self._log_group_ready:
+            return False
         logs = target.client("logs")
         name = self.params["log_group_name"]
         try:  # no describe first: CreateLogGroup itself says whether the group exists (one call, not two)
             logs.create_log_group(logGroupName=name)
         except ClientError as error:
             if aws_error_code(error) == "ResourceAlreadyExistsException":
+                self._log_group_ready.add(where)
                 return False
             raise
+        self._log_group_ready.add(where)
         logs.put_retention_policy(logGroupName=name, retentionInDays=self.params["retention_days"])
         return True
 

@@ -1,0 +1,1 @@
+"""`make bench`: throughput and API economy of pull → plan → apply on a synthetic organization (DESIGN §7)."""

@@ -1,0 +1,138 @@
+"""`make bench` / `python -m bench`: pull → plan → apply on a synthetic organization in moto, against budgets.
+
+Prints a Markdown table and the budget lines on stdout (progress on stderr), writes bench/results.json and
+bench/results.md, and exits 1 when a budget is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import budgets as budget_checks
+from bench import report
+from bench.emulators import Emulators
+from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, import_findings
+from bench.phases import PhaseRun, import_time, run_engine, run_memory, run_pull
+from bench.synth import BENCH_RULES, fixed_findings
+from demo.__main__ import TOKEN_SECRET, _isolate_from_real_aws
+from demo.org import HOME, OTHER
+from functions.catalog import CATALOG
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    def sizes(text: str) -> list[int]:
+        return [int(part) for part in text.split(",") if part.strip()]
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=50, help="member accounts (default 50)")
+    parser.add_argument("--sizes", type=sizes, default=[1000, 10000], help="N findings for pull/plan (1000,10000)")
+    parser.add_argument("--apply-sizes", type=sizes, default=[1000],
+                        help="N (among --sizes) at which apply is measured, once, after every plan (default 1000)")
+    parser.add_argument("--memory-sizes", type=sizes, default=[10000, 100000],
+                        help="N for the pull+plan memory check: small,large (default 10000,100000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of pull and plan per N; the median is reported")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json", help="JSON results file")
+    args = parser.parse_args(argv)
+    args.sizes = sorted(set(args.sizes))
+    args.apply_sizes = sorted(set(args.apply_sizes))
+    if len(args.memory_sizes) != 2 or args.runs < 1:
+        parser.error("--memory-sizes takes exactly two sizes; --runs must be >= 1")
+    if not set(args.apply_sizes) <= set(args.sizes):
+        parser.error("every --apply-sizes value must be one of --sizes")
+    fixed = fixed_findings(args.accounts, 2)
+    if args.sizes and args.sizes[0] < fixed:
+        parser.error(f"{args.accounts} accounts x 2 regions have {fixed} account-level findings: N must be >= {fixed}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = sorted(set(BENCH_RULES) - set(CATALOG))
+    if missing:
+        progress(f"the bench plants findings for rules the catalog no longer has: {', '.join(missing)}")
+        return 2
+    started = time.perf_counter()
+    _isolate_from_real_aws()
+    token = secrets.token_urlsafe(24)
+    runs: list[PhaseRun] = []
+    setups: dict[int, dict[str, float]] = {}
+    with Emulators() as world, tempfile.TemporaryDirectory(prefix="cspm-bench-") as tmp:
+        os.environ["AWS_ENDPOINT_URL"] = world.endpoint
+        progress(f"moto server {world.endpoint} and fake Netskope in a child process")
+        clock = time.perf_counter()
+        org = create_org(args.accounts, (HOME, OTHER))
+        enable_sources(TOKEN_SECRET, token)
+        progress(f"organization: {args.accounts} member accounts x 2 regions in {time.perf_counter() - clock:.0f}s")
+        spools: dict[int, Path] = {}
+        for n in args.sizes:
+            netskope_url, setups[n] = _grow(world, org, n, token)
+            spools[n] = Path(tmp) / f"findings-{n}.jsonl"
+            rules = sorted(org.by_rule)
+            for _ in range(args.runs):
+                runs.append(run_pull(n, netskope_url, spools[n], rules))
+                progress(_run_line(runs[-1]))
+            for _ in range(args.runs):
+                runs.append(run_engine("plan", n, spools[n]))
+                progress(_run_line(runs[-1]))
+        for n in args.apply_sizes:  # last: apply changes the org that later phases would read
+            runs.append(run_engine("apply", n, spools[n]))
+            progress(_run_line(runs[-1]))
+        for n in args.memory_sizes:
+            url = world.serve_synthetic_netskope(n, synthetic_accounts(args.accounts), token)
+            runs.append(run_memory(n, url))
+            progress(_run_line(runs[-1]))
+    imports = import_time()
+    progress(f"import {', '.join(imports['modules'])}: {imports['import_s']:.2f}s ({imports['import_cpu_s']:.2f}s CPU)")
+
+    checks = report.budgets(runs, args.memory_sizes)
+    wall = time.perf_counter() - started
+    markdown = report.markdown(runs, checks, imports, setups, wall)
+    print(markdown)
+    args.output.write_text(report.to_json(runs, checks, imports, setups, wall, vars(args)), encoding="utf-8")
+    args.output.with_suffix(".md").write_text(markdown + "\n", encoding="utf-8")
+    progress(f"wrote {args.output} and {args.output.with_suffix('.md')} ({wall:.0f}s in all)")
+    return 0 if budget_checks.all_ok(checks) else 1
+
+
+def _grow(world: Emulators, org: Org, n: int, token: str) -> tuple[str, dict[str, float]]:
+    """Grow the org to n findings: new resources in moto, new findings in Security Hub, all in the fake Netskope."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    growth = grow_org(org, n)
+    timings["build_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    import_findings(growth.asff)
+    world.age_access_keys(growth.aged_keys, days=KEY_AGE_DAYS)
+    netskope_url = world.serve_netskope(org.violations, token)
+    timings["import_s"] = time.perf_counter() - clock
+    progress(f"N={n:,}: resources added in {timings['build_s']:.0f}s; {len(growth.asff):,} Security Hub findings "
+             f"imported, {len(org.violations):,} Netskope violations served; "
+             f"by rule {dict(sorted(org.by_rule.items()))}")
+    return netskope_url, timings
+
+
+def synthetic_accounts(count: int) -> list[str]:
+    """Account ids for the memory check's synthetic violations: nobody's, never the caller's."""
+    return [f"2{i:011d}" for i in range(count)]
+
+
+def _run_line(run: PhaseRun) -> str:
+    return (f"  {run.phase:<20} N={run.n:>7,}: {run.findings:,} findings in {run.sample.wall:.1f}s "
+            f"({run.per_second:,.0f}/s, CPU {run.sample.cpu:.1f}s) {dict(run.outcomes)}")
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The emulated world, in a child process: a moto server and the demo's fake Netskope API, on 127.0.0.1.
+
+They run in their own process so that the bench's CPU time and memory are the engine's and the connectors'
+alone, and so that the emulators use the second core instead of competing for the bench's GIL. The child
+starts exactly as the demo does (same isolation from real AWS, same ThreadedMotoServer and FakeNetskope) and
+takes a few commands over a pipe: age IAM keys in moto's backend (moto has no API for a key's age), serve a
+list of Netskope violations (or a synthetic one it generates), stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+STARTUP_TIMEOUT = 60.0
+COMMAND_TIMEOUT = 600.0
+
+
+class Emulators:
+    """`with Emulators() as world:` → world.endpoint (moto), world.serve_netskope(...) → URL."""
+
+    def __init__(self) -> None:
+        self.endpoint = ""
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def __enter__(self) -> Emulators:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
+        parent, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), name="bench-emulators", daemon=True)
+        self._process.start()
+        self._conn = parent
+        self.endpoint = self._wait("started", STARTUP_TIMEOUT)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("stop", None))
+                if self._conn.poll(10):
+                    self._conn.recv()
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+        if self._process is not None:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout=5)
+
+    def age_access_keys(self, keys: Sequence[tuple[str, str, str]], days: int) -> None:
+        """(account, user, access key id) → created `days` ago, in moto's backend."""
+        self._call("age_keys", (list(keys), days))
+
+    def serve_netskope(self, violations: list[dict[str, Any]], token: str) -> str:
+        """Serve these violations (replacing what was served before); returns the fake API's URL."""
+        return self._call("netskope", (violations, token))
+
+    def serve_synthetic_netskope(self, n: int, accounts: Sequence[str], token: str) -> str:
+        """Serve n synthetic violations generated in the child (nothing large crosses the pipe)."""
+        return self._call("synthetic", (n, list(accounts), token))
+
+    def _call(self, command: str, argument: Any) -> Any:
+        if self._conn is None:
+            raise RuntimeError("emulators are not started")
+        self._conn.send((command, argument))
+        return self._wait(command, COMMAND_TIMEOUT)
+
+    def _wait(self, what: str, timeout: float) -> Any:
+        assert self._conn is not None
+        if not self._conn.poll(timeout):
+            raise RuntimeError(f"emulators: no answer to {what} within {timeout:.0f}s")
+        status, value = self._conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"emulators: {what} failed: {value}")
+        return value
+
+
+def _serve(conn: Connection) -> None:
+    """The child: start like the demo, then answer commands until told to stop."""
+    from demo.__main__ import _free_port, _isolate_from_real_aws
+
+    _isolate_from_real_aws()
+    from moto.server import ThreadedMotoServer
+
+    from demo.fake_netskope import FakeNetskope
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    netskope: FakeNetskope | None = None
+    parent = multiprocessing.parent_process()
+    watched = [conn] + ([parent.sentinel] if parent is not None else [])
+    conn.send(("ok", f"http://127.0.0.1:{port}"))
+    try:
+        while True:
+            if conn not in wait(watched):
+                return  # the bench is gone (killed): stop serving rather than linger
+            command, argument = conn.recv()
+            try:
+                if command == "stop":
+                    conn.send(("ok", None))
+                    return
+                if command == "age_keys":
+                    _age_keys(*argument)
+                    conn.send(("ok", None))
+                elif command in ("netskope", "synthetic"):
+                    if netskope is not None:
+                        netskope.stop()
+                    violations, token = _violations(command, argument)
+                    netskope = FakeNetskope(violations, token=token).start()
+                    conn.send(("ok", netskope.url))
+                else:
+                    conn.send(("error", f"unknown command {command!r}"))
+            except Exception as error:  # report to the parent, keep serving
+                conn.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        if netskope is not None:
+            netskope.stop()
+        server.stop()
+
+
+def _age_keys(keys: list[tuple[str, str, str]], days: int) -> None:
+    from demo.org import _age_access_key
+
+    for account, user, key_id in keys:
+        _age_access_key(account, user, key_id, days)
+
+
+def _violations(command: str, argument: Any) -> tuple[list[dict[str, Any]], str]:
+    if command == "netskope":
+        violations, token = argument
+        return violations, token
+    from bench.synth_violations import synthetic_violations
+
+    n, accounts, token = argument
+    return synthetic_violations(n, accounts), token

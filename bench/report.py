@@ -1,0 +1,229 @@
+"""From phase runs to budgets, the Markdown table and results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import budgets as checks
+from bench.budgets import Budget, RuleEconomy
+from bench.measure import median
+from bench.phases import PhaseRun
+from bench.synth import BENCH_RULES
+from functions.catalog import CATALOG
+
+
+@dataclass
+class Row:
+    """One line of the table: the runs of one phase at one N, summarized (medians for times)."""
+
+    phase: str
+    n: int
+    runs: int
+    findings: int
+    per_second: float
+    wall: float
+    cpu: float
+    calls_per_finding: float | None
+    assume_role: int | None
+    get_findings: int | None
+    netskope_requests: int | None
+    peak_mib: float | None
+    peak_kind: str
+
+
+def rows(runs: Sequence[PhaseRun]) -> list[Row]:
+    groups: dict[tuple[str, int], list[PhaseRun]] = {}
+    for run in runs:
+        groups.setdefault((run.phase, run.n), []).append(run)
+    out = [_row(phase, n, group) for (phase, n), group in groups.items()]
+    for n in dict.fromkeys(run.n for run in runs if run.phase in ("pull", "plan", "apply")):
+        parts = [row for row in out if row.n == n and row.phase in ("pull", "plan", "apply")]
+        wall, cpu = sum(r.wall for r in parts), sum(r.cpu for r in parts)
+        stages = "+".join(r.phase for r in parts)
+        out.append(Row(f"total ({stages})", n, min(r.runs for r in parts), n, n / wall if wall else 0.0, wall, cpu,
+                       None, None, None, None, max((r.peak_mib or 0.0) for r in parts), "rss"))
+    return out
+
+
+def _row(phase: str, n: int, group: list[PhaseRun]) -> Row:
+    engine = phase in ("plan", "apply")
+    pull = phase == "pull"
+    peaks = [r.sample.peak_mib for r in group if r.sample.peak_mib is not None]
+    return Row(
+        phase=phase, n=n, runs=len(group), findings=group[0].findings,
+        per_second=median([r.per_second for r in group]),
+        wall=median([r.sample.wall for r in group]),
+        cpu=median([r.sample.cpu for r in group]),
+        calls_per_finding=group[0].calls_per_finding if engine else None,
+        assume_role=max(r.assume_role for r in group) if engine else None,
+        get_findings=max(r.get_findings for r in group) if pull else None,
+        netskope_requests=max(r.netskope_requests for r in group) if pull or "memory" in phase else None,
+        peak_mib=max(peaks) if peaks else None,
+        peak_kind=group[0].sample.peak_kind,
+    )
+
+
+def economy(runs: Sequence[PhaseRun]) -> dict[str, RuleEconomy]:
+    merged: dict[str, RuleEconomy] = {}
+    for run in runs:
+        for rule_id, e in run.economy.items():
+            merged.setdefault(rule_id, RuleEconomy()).merge(e)
+    return merged
+
+
+def budgets(runs: Sequence[PhaseRun], memory_sizes: Sequence[int]) -> list[Budget]:
+    out: list[Budget] = []
+    for run in _worst(runs, "pull", lambda r: r.get_findings - r.get_findings_served / checks.GET_FINDINGS_PAGE):
+        out.append(checks.get_findings(run.get_findings, run.get_findings_served, run.get_findings_queries,
+                                       f"N={run.n:,}"))
+    for run in _worst(runs, "pull", lambda r: r.netskope_requests):
+        out.append(checks.netskope_requests(run.netskope_requests, run.netskope_items, run.netskope_page,
+                                            f"N={run.n:,}"))
+    for phase in ("plan", "apply"):
+        for run in _worst(runs, phase, lambda r: r.assume_role - r.accounts_touched):
+            out.append(checks.assume_role(run.assume_role, run.accounts_touched, f"{phase} N={run.n:,}"))
+    for run in runs:
+        if run.phase == "apply":
+            failed = run.outcomes.get("failed", 0)
+            out.append(Budget(f"apply N={run.n:,} fixes what it plans", failed == 0,
+                              f"{failed} failed of {run.findings:,}; {dict(run.outcomes)}", "0 failed"))
+    out.extend(checks.describe_before_write(economy(runs)))
+    memory = {run.n: run for run in runs if "memory" in run.phase}
+    small, large = (memory.get(n) for n in memory_sizes)
+    if small and large and small.sample.peak_mib and large.sample.peak_mib:
+        out.append(checks.memory_growth(small.sample.peak_mib, large.sample.peak_mib, small.n, large.n))
+    for run in memory.values():
+        out.append(checks.netskope_requests(run.netskope_requests, run.netskope_items, run.netskope_page,
+                                            f"memory N={run.n:,}"))
+    return out
+
+
+def _worst(runs: Sequence[PhaseRun], phase: str, key: Any) -> list[PhaseRun]:
+    """Per N, the run of this phase furthest over (or closest to) its budget."""
+    by_n: dict[int, PhaseRun] = {}
+    for run in runs:
+        if run.phase == phase and (run.n not in by_n or key(run) > key(by_n[run.n])):
+            by_n[run.n] = run
+    return list(by_n.values())
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+HEADER = ("phase", "N", "runs", "findings/s", "wall s", "CPU s", "API calls/finding", "AssumeRole", "GetFindings",
+          "Netskope req", "peak MiB")
+
+
+def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[str, Any],
+             setups: dict[int, dict[str, float]], wall: float) -> str:
+    lines = [
+        f"## cspm-remediate bench — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine_line()}",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(HEADER))) + "|",
+    ]
+    for row in rows(runs):
+        peak = "" if row.peak_mib is None else f"{row.peak_mib:,.1f}" + ("" if row.peak_kind == "rss"
+                                                                          else f" ({row.peak_kind})")
+        cells = (row.phase, f"{row.n:,}", str(row.runs), f"{row.per_second:,.0f}", f"{row.wall:.1f}",
+                 f"{row.cpu:.1f}", _opt(row.calls_per_finding, "{:.2f}"), _opt(row.assume_role),
+                 _opt(row.get_findings), _opt(row.netskope_requests), peak)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Medians of the runs. peak MiB: the phase's peak resident set (the bench process only: moto and the",
+              "fake Netskope run in a child process); for the memory check, the peak's growth over the resident set",
+              "at the start, in a fresh interpreter per size.", ""]
+    lines.append(f"Import of {', '.join(imports['modules'])} (cold start proxy): {imports['import_s']:.2f} s wall, "
+                 f"{imports['import_cpu_s']:.2f} s CPU, over a bare interpreter start of "
+                 f"{imports['interpreter_s']:.2f} s (median of {imports['runs']} fresh interpreters)")
+    lines.append("Org setup (not a measured phase): " + "; ".join(
+        f"grown to N={n:,} in {t['build_s']:.0f} s (+{t['import_s']:.1f} s to import the findings)"
+        for n, t in setups.items()
+    ))
+    unexercised = sorted(set(CATALOG) - set(BENCH_RULES))
+    lines.append(f"Rules exercised: {len(BENCH_RULES)} of the catalog's {len(CATALOG)}"
+                 + (f" (not exercised: {', '.join(unexercised)})" if unexercised else ""))
+    lines += ["", "### API calls by operation (target accounts, per finding)", ""]
+    for row_phase in ("plan", "apply"):
+        for run in _first_per_n(runs, row_phase):
+            ops = ", ".join(f"{op} {count / run.findings:.3f}" for op, count in run.api_calls.most_common())
+            lines.append(f"* {row_phase} N={run.n:,}: {ops or 'none'}")
+    lines += ["", "### Reads and writes per remediated finding, by rule (apply)", "",
+              "| rule | remediated | reads/finding | max reads | writes/finding | max writes over minimum | calls |",
+              "|---|---:|---:|---:|---:|---:|---|"]
+    for rule_id, e in sorted(economy(runs).items()):
+        ops = ", ".join(f"{op.split('.', 1)[1]} {count}" for op, count in sorted(e.operations.items()))
+        lines.append(f"| {rule_id} | {e.remediated} | {e.reads / e.remediated:.2f} | {e.max_reads} | "
+                     f"{e.writes / e.remediated:.2f} | {e.max_extra_writes:+d} | {ops} |")
+    lines += ["", "### Budgets", ""]
+    lines += [f"    {b.line()}" for b in results]
+    verdict = "PASS" if checks.all_ok(results) else "FAIL"
+    held = sum(b.ok for b in results)
+    lines += ["", f"**{verdict}** — {held}/{len(results)} budgets hold; bench wall time {wall:.0f} s"]
+    return "\n".join(lines)
+
+
+def _first_per_n(runs: Sequence[PhaseRun], phase: str) -> list[PhaseRun]:
+    seen: dict[int, PhaseRun] = {}
+    for run in runs:
+        if run.phase == phase:
+            seen.setdefault(run.n, run)
+    return list(seen.values())
+
+
+def _opt(value: float | int | None, fmt: str = "{:,}") -> str:
+    return "" if value is None else fmt.format(value)
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    return {"nproc": os.cpu_count(), "python": sys.version.split()[0],
+            "implementation": platform.python_implementation(), "platform": platform.platform(),
+            "machine": platform.machine(), "processor": _cpu_model()}
+
+
+def _machine_line() -> str:
+    info = machine()
+    return f"{info['nproc']} CPU ({info['processor']}), Python {info['python']}, {info['platform']}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def to_json(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[str, Any],
+            setups: dict[int, dict[str, float]], wall: float, args: dict[str, Any]) -> str:
+    document = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "arguments": {k: str(v) if k == "output" else v for k, v in args.items()},
+        "wall_s": round(wall, 1),
+        "passed": checks.all_ok(results),
+        "budgets": [{"name": b.name, "ok": b.ok, "measured": b.measured, "limit": b.limit} for b in results],
+        "summary": [row.__dict__ for row in rows(runs)],
+        "runs": [_run_json(run) for run in runs],
+        "economy": {rule: {**{k: v for k, v in e.__dict__.items() if k != "operations"},
+                           "operations": dict(e.operations)} for rule, e in sorted(economy(runs).items())},
+        "import_time": imports,
+        "setup": {str(n): t for n, t in setups.items()},
+    }
+    return json.dumps(document, indent=2, default=str) + "\n"
+
+
+def _run_json(run: PhaseRun) -> dict[str, Any]:
+    data = {k: v for k, v in run.__dict__.items() if k not in ("economy", "sample")}
+    data.update(wall_s=run.sample.wall, cpu_s=run.sample.cpu, peak_mib=run.sample.peak_mib,
+                peak_kind=run.sample.peak_kind, findings_per_s=run.per_second, calls_per_finding=run.calls_per_finding)
+    return data
+

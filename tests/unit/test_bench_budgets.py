@@ -1,0 +1,118 @@
+"""The bench's budget checks (bench/budgets.py) on made-up numbers: pure functions, no AWS, no moto."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import budgets
+from bench.budgets import RuleEconomy
+
+
+@pytest.mark.parametrize(
+    ("operation", "read"),
+    [
+        ("ec2.DescribeSecurityGroups", True),
+        ("iam.GetAccountPasswordPolicy", True),
+        ("iam.ListAccessKeys", True),
+        ("ec2.RevokeSecurityGroupIngress", False),
+        ("s3.PutPublicAccessBlock", False),
+        ("kms.EnableKeyRotation", False),
+        ("UpdateTrail", False),
+    ],
+)
+def test_reads_are_describe_get_list(operation: str, read: bool) -> None:
+    assert budgets.is_read(operation) is read
+
+
+def test_assume_role_at_most_once_per_account_touched() -> None:
+    assert budgets.assume_role(50, 50, "plan").ok
+    assert budgets.assume_role(3, 50, "plan").ok
+    failed = budgets.assume_role(51, 50, "apply")
+    assert not failed.ok
+    assert "51 calls" in failed.measured and "50 accounts" in failed.limit
+
+
+@pytest.mark.parametrize(
+    ("calls", "findings", "queries", "ok"),
+    [
+        (100, 10_000, 1, True),  # exactly full pages: no trailing empty page
+        (101, 10_000, 1, True),  # one trailing empty page is allowed
+        (102, 10_000, 1, False),
+        (11, 1_001, 1, True),  # ceil(1001/100) = 11
+        (12, 1_001, 1, True),
+        (13, 1_001, 1, False),
+        (1, 0, 1, True),  # an empty hub still costs one call
+        (4, 250, 2, True),  # two regions: 3 pages + one extra last page each
+        (6, 250, 2, False),
+    ],
+)
+def test_get_findings_pages_at_100(calls: int, findings: int, queries: int, ok: bool) -> None:
+    assert budgets.get_findings(calls, findings, queries, "N").ok is ok
+
+
+@pytest.mark.parametrize(
+    ("requests", "items", "page", "ok"),
+    [
+        (21, 100_000, 5_000, True),  # 20 full pages, then one empty page
+        (22, 100_000, 5_000, False),
+        (1, 2_999, 5_000, True),  # a short first page is the last one
+        (2, 2_999, 5_000, False),  # an extra request after a short page
+        (11, 100_000, 10_000, True),
+        (1, 0, 5_000, True),
+    ],
+)
+def test_netskope_stops_after_a_short_page(requests: int, items: int, page: int, ok: bool) -> None:
+    assert budgets.netskope_requests(requests, items, page, "N").ok is ok
+
+
+def test_rule_economy_counts_reads_writes_and_worst_case() -> None:
+    economy = RuleEconomy()
+    economy.add({"ec2.DescribeSecurityGroups": 2, "ec2.RevokeSecurityGroupIngress": 1}, minimal_writes=1)
+    economy.add({"ec2.DescribeSecurityGroups": 2, "ec2.RevokeSecurityGroupIngress": 3}, minimal_writes=1)
+    assert (economy.remediated, economy.reads, economy.writes) == (2, 4, 4)
+    assert economy.max_reads == 2
+    assert economy.max_extra_writes == 2
+    assert economy.operations["ec2.RevokeSecurityGroupIngress"] == 4
+
+
+def test_describe_before_write_flags_rules_over_budget() -> None:
+    good, extra_read, extra_write = RuleEconomy(), RuleEconomy(), RuleEconomy()
+    good.add({"s3.GetPublicAccessBlock": 2, "s3.PutPublicAccessBlock": 1}, minimal_writes=1)
+    extra_read.add({"kms.DescribeKey": 2, "kms.GetKeyRotationStatus": 2, "kms.EnableKeyRotation": 1}, minimal_writes=1)
+    extra_write.add({"iam.ListAccessKeys": 2, "iam.UpdateAccessKey": 3}, minimal_writes=2)
+    never = RuleEconomy()  # a rule with nothing remediated is not judged
+    results = {b.name: b for b in budgets.describe_before_write(
+        {"S3.8": good, "KMS.4": extra_read, "IAM.3": extra_write, "EC2.7": never}
+    )}
+    assert set(results) == {"describe-before-write S3.8", "describe-before-write KMS.4", "describe-before-write IAM.3"}
+    assert results["describe-before-write S3.8"].ok
+    assert not results["describe-before-write KMS.4"].ok
+    assert "max 4" in results["describe-before-write KMS.4"].measured
+    assert not results["describe-before-write IAM.3"].ok
+
+
+def test_minimal_writes_may_exceed_one() -> None:
+    """EC2.6 creating its log group: three writes are the minimum, not a waste."""
+    economy = RuleEconomy()
+    economy.add({"ec2.DescribeFlowLogs": 2, "logs.CreateLogGroup": 1, "logs.PutRetentionPolicy": 1,
+                 "ec2.CreateFlowLogs": 1}, minimal_writes=3)
+    assert economy.max_extra_writes == 0
+    assert all(b.ok for b in budgets.describe_before_write({"EC2.6": economy}))
+
+
+@pytest.mark.parametrize(
+    ("small", "large", "ok"),
+    [(40.0, 40.0, True), (40.0, 60.0, True), (40.0, 60.1, False), (40.0, 30.0, True), (0.0, 10.0, False)],
+)
+def test_memory_at_ten_times_the_findings_within_one_and_a_half(small: float, large: float, ok: bool) -> None:
+    assert budgets.memory_growth(small, large, 10_000, 100_000).ok is ok
+
+
+def test_line_and_all_ok() -> None:
+    passed = budgets.Budget("x", True, "1 call", "<= 2")
+    failed = budgets.Budget("y", False, "3 calls", "<= 2")
+    assert passed.line() == "PASS  x: 1 call (budget <= 2)"
+    assert failed.line().startswith("FAIL  y")
+    assert budgets.all_ok([passed])
+    assert not budgets.all_ok([passed, failed])
+    assert budgets.all_ok([])
