@@ -103,6 +103,7 @@ def build_org() -> Org:
     world.db_without_minor_upgrades(dev)
     world.unencrypted_file_system(dev)  # notify-only: needs a migration a person plans
     world.root_without_mfa(dev)  # notify-only: only the root user can fix it
+    world.config_not_recording(dev)  # notify-only: a recorder and delivery channel are an org-level decision
     # sandbox: reported by Netskope
     world.security_group(sandbox, OTHER, "ssh-world", [(22, WORLD_V4)], "EC2.13", "netskope")
     world.security_group(sandbox, HOME, "rdp-world", [(3389, WORLD_V4)], "EC2.14", "netskope")
@@ -352,6 +353,12 @@ class _World:
         self.report("securityhub", account, HOME, "IAM.9", "AwsAccount", account, None, "MFA should be enabled for "
                     "the root user")
         self.plant("root user MFA (notify only)", account, "IAM.9", account, lambda: False, expect="untouched")
+
+    def config_not_recording(self, account: str) -> None:
+        self.report("securityhub", account, HOME, "Config.1", "AwsAccount", account, None,
+                    "AWS Config should be enabled and use the service-linked role for resource recording")
+        self.plant("AWS Config recording (notify only)", account, "Config.1", account, lambda: False,
+                   expect="untouched")
 
     def public_redshift_cluster(self, account: str) -> None:
         redshift = self.client(account, HOME, "redshift")

@@ -14,7 +14,7 @@ def test_demo_fixes_every_planted_misconfiguration_and_reruns_clean():
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "RESULT: PASS" in out
-    assert "27 expected fixed, 4 expected left alone: all as expected" in out
+    assert "27 expected fixed, 5 expected left alone: all as expected" in out
     assert "changes made: 0" in out  # the second run is idempotent
     assert "AssumeRole calls in the apply run: 3 for 3 member accounts" in out
     assert "rejected (securityhub)" in out  # the malformed finding is reported, not fatal
