@@ -20,8 +20,8 @@ WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
 RECORD_STATES = ("ACTIVE", "ARCHIVED")
 GLOBAL_REGION = "global"
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: ASCII digits, no trailing newline
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")  # fullmatch
 
 
 class FindingError(ValueError):
@@ -56,10 +56,10 @@ class Finding:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise FindingError(f"{name} must be a non-empty string, got {_describe(value)}")
-        if not isinstance(self.account_id, str) or not _ACCOUNT_RE.match(self.account_id):
+        if not isinstance(self.account_id, str) or not _ACCOUNT_RE.fullmatch(self.account_id):
             raise FindingError(f"account_id must be 12 digits, got {_describe(self.account_id)}")
         if not isinstance(self.region, str) or not (
-            self.region == GLOBAL_REGION or _REGION_RE.match(self.region)
+            self.region == GLOBAL_REGION or _REGION_RE.fullmatch(self.region)
         ):
             raise FindingError(f"region must be an AWS region code or 'global', got {_describe(self.region)}")
         _check_choice("severity", self.severity, SEVERITIES)

@@ -516,7 +516,7 @@ def _resource_text(item: Mapping[str, Any]) -> str:
     return value.strip()
 
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: ASCII digits, no trailing newline
 
 
 def _account(value: Any) -> str:
@@ -527,7 +527,7 @@ def _account(value: Any) -> str:
         if 0 <= value < 10**12:
             return f"{value:012d}"
         raise FindingError(f"account_id: {value} is not a 12-digit account id")
-    if isinstance(value, str) and _ACCOUNT_RE.match(value.strip()):
+    if isinstance(value, str) and _ACCOUNT_RE.fullmatch(value.strip()):
         return value.strip()
     raise FindingError(f"account_id: must be 12 digits, got {_kind(value)}")
 

@@ -298,18 +298,21 @@ class SqliteLedger(Ledger):
         with self._lock:
             self._db.close()
 
-    def _execute(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> tuple[list[Any], int]:
+        """(rows, rowcount), fetched under the lock: a cursor read later would keep a read snapshot open while
+        another thread writes on this connection, and SQLite answers that with SQLITE_BUSY_SNAPSHOT at once."""
         with self._lock:
-            return self._db.execute(sql, params)
+            cursor = self._db.execute(sql, params)
+            return cursor.fetchall(), cursor.rowcount
 
     def _try_claim(self, key: str, run_id: str, token: str, now: float, abandoned_before: float,
                    expires_at: int) -> bool:
-        cursor = self._execute(
+        _, changed = self._execute(
             _SQL_CLAIM,
             {"key": key, "run_id": run_id, "token": token, "now": now, "expires_at": expires_at,
              "abandoned_before": abandoned_before},
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
     def _settle(self, key: str, status: str, result_json: str | None, token: str | None, now: float,
                 expires_at: int) -> None:
@@ -329,21 +332,21 @@ class SqliteLedger(Ledger):
         )
 
     def _get_claim(self, key: str) -> dict[str, Any] | None:
-        found = self._execute(
+        rows, _ = self._execute(
             "SELECT status, claimed_by, claimed_at, expires_at, result FROM claims WHERE key = ?", (key,)
-        ).fetchone()
-        return _claim_view(key, *found) if found else None
+        )
+        return _claim_view(key, *rows[0]) if rows else None
 
     def results(self, run_id: str) -> Iterator[dict[str, Any]]:
-        rows = self._execute(
+        rows, _ = self._execute(
             "SELECT body FROM results WHERE run_id = ? ORDER BY recorded_at, finding_id", (run_id,)
-        ).fetchall()
+        )
         return (json.loads(body) for (body,) in rows)
 
     def find(self, finding_id: str) -> list[dict[str, Any]]:
-        rows = self._execute(
+        rows, _ = self._execute(
             "SELECT body FROM results WHERE finding_id = ? ORDER BY recorded_at, finding_id", (finding_id,)
-        ).fetchall()
+        )
         return [json.loads(body) for (body,) in rows]
 
 
