@@ -31,7 +31,7 @@ from typing import Any
 
 from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.catalog import CATALOG, CatalogEntry, rule_rows
-from functions.remediators.base import MODES, Remediator
+from functions.remediators.base import AUTOMATION_CALLS, MODES, Remediator
 from functions.remediators.ec2 import VpcFlowLogs
 
 Json = dict[str, Any]
@@ -55,7 +55,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 CONTROL_ID = re.compile(r"^[A-Za-z0-9]+\.\d+$")  # a Security Hub control id, as EventBridge findings carry it
 
 # What the SSM executor (functions/automation.py) calls with the target role: start a runbook, read its status.
-SSM_EXECUTOR_ACTIONS = ("ssm:StartAutomationExecution", "ssm:GetAutomationExecution")
+SSM_EXECUTOR_ACTIONS = AUTOMATION_CALLS  # the remediation role starts runbooks and reads their status
 
 # Limits the generator checks: a managed policy holds 6,144 non-whitespace characters, a role's inline policies
 # 10,240 together; a role takes 10 managed policies (default quota); Fn::Or takes 2..10 conditions; a Lambda's

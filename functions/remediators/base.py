@@ -21,6 +21,8 @@ from connectors.finding import Finding
 from functions.sessions import Target
 
 MODES = ("off", "notify", "dry-run", "enforce")
+# What every runbook's AutomationAssumeRole needs besides the runbook's own calls (per AWS's runbook reference).
+AUTOMATION_CALLS = ("ssm:StartAutomationExecution", "ssm:GetAutomationExecution")
 EXECUTORS = ("boto3", "ssm")
 
 

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from connectors.arns import ArnError, parse_arn
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.remediators.kms import create_cloudtrail_key, find_key
 from functions.remediators.s3 import (
     POLICY_VERSION,
@@ -31,8 +31,6 @@ from functions.remediators.s3 import (
     secure_transport_statement,
 )
 from functions.sessions import Target
-
-_AUTOMATION_CALLS = ("ssm:StartAutomationExecution", "ssm:GetAutomationExecution")
 
 # -- trails --------------------------------------------------------------------------------------------------------
 
@@ -391,7 +389,7 @@ class TrailLogFileValidation(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-EnableCloudTrailLogFileValidation",
         parameters=_log_validation_parameters,
-        permissions=(*_AUTOMATION_CALLS, "cloudtrail:GetTrail", "cloudtrail:UpdateTrail"),
+        permissions=(*AUTOMATION_CALLS, "cloudtrail:GetTrail", "cloudtrail:UpdateTrail"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -583,7 +581,7 @@ class TrailBucketAccessLogging(Remediator):
     runbook = Runbook(
         document="AWS-ConfigureS3BucketLogging",
         parameters=_access_logging_parameters,
-        permissions=(*_AUTOMATION_CALLS, "s3:PutBucketLogging"),
+        permissions=(*AUTOMATION_CALLS, "s3:PutBucketLogging"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
 
 # --------------------------------------------------------------------------------------------------------------
@@ -223,8 +223,7 @@ class PasswordPolicy(Remediator):
         document="AWSConfigRemediation-SetIAMPasswordPolicy",
         parameters=_runbook_parameters,
         permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
+            *AUTOMATION_CALLS,
             "iam:GetAccountPasswordPolicy",
             "iam:UpdateAccountPasswordPolicy",
         ),
@@ -415,8 +414,7 @@ class UnusedCredentials(Remediator):
         document="AWSConfigRemediation-RevokeUnusedIAMUserCredentials",
         parameters=_unused_credentials_runbook_parameters,
         permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
+            *AUTOMATION_CALLS,
             "config:ListDiscoveredResources",
             "iam:DeleteAccessKey",
             "iam:DeleteLoginProfile",
@@ -975,8 +973,7 @@ class AccessAnalyzer(Remediator):
         document="AWSConfigRemediation-EnableAccountAccessAnalyzer",
         parameters=_analyzer_runbook_parameters,
         permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
+            *AUTOMATION_CALLS,
             "access-analyzer:CreateAnalyzer",
             "access-analyzer:GetAnalyzer",
             "iam:CreateServiceLinkedRole",

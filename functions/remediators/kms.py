@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
 
 
@@ -154,8 +154,7 @@ class KeyRotation(Remediator):
         document="AWSConfigRemediation-EnableKeyRotation",
         parameters=_enable_key_rotation_parameters,
         permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
+            *AUTOMATION_CALLS,
             "kms:EnableKeyRotation",
             "kms:GetKeyRotationStatus",
         ),

@@ -24,12 +24,11 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
 
 _RUNBOOK_PERMISSIONS = (
-    "ssm:StartAutomationExecution",
-    "ssm:GetAutomationExecution",
+    *AUTOMATION_CALLS,
     "rds:DescribeDBInstances",
     "rds:ModifyDBInstance",
 )

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
 
 
@@ -33,8 +33,7 @@ class ClusterNotPublic(Remediator):
         document="AWSConfigRemediation-DisablePublicAccessToRedshiftCluster",
         parameters=_runbook_parameters,
         permissions=(
-            "ssm:StartAutomationExecution",
-            "ssm:GetAutomationExecution",
+            *AUTOMATION_CALLS,
             "redshift:DescribeClusters",
             "redshift:ModifyCluster",
         ),

@@ -18,13 +18,12 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.sessions import Target
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_BLOCKED: dict[str, bool] = dict.fromkeys(SETTINGS, True)
 _SSM_ALL_BLOCKED = {name: ["true"] for name in SETTINGS}
-_AUTOMATION_CALLS = ("ssm:StartAutomationExecution", "ssm:GetAutomationExecution")
 
 POLICY_VERSION = "2012-10-17"
 TLS_SID = "DenyInsecureTransport"
@@ -213,7 +212,7 @@ class BucketPublicAccessBlock(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3BucketPublicAccessBlock",
         parameters=_bucket_runbook_parameters,
-        permissions=(*_AUTOMATION_CALLS, "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+        permissions=(*AUTOMATION_CALLS, "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -248,7 +247,7 @@ class AccountPublicAccessBlock(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3PublicAccessBlock",
         parameters=_account_runbook_parameters,
-        permissions=(*_AUTOMATION_CALLS, "s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
+        permissions=(*AUTOMATION_CALLS, "s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -303,7 +302,7 @@ class BucketSecureTransportPolicy(Remediator):
         document="AWSConfigRemediation-RestrictBucketSSLRequestsOnly",
         parameters=_ssl_runbook_parameters,
         permissions=(
-            *_AUTOMATION_CALLS,
+            *AUTOMATION_CALLS,
             "s3:DeleteBucketPolicy",
             "s3:GetBucketPolicy",
             "s3:PutEncryptionConfiguration",
