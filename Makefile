@@ -25,16 +25,16 @@ test: lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m functions.templates --check
+	$(PY) -m tools.templates --check
 	@if [ -n "$(TEMPLATES)" ]; then $(VENV)/bin/cfn-lint $(TEMPLATES); fi
 
 ## Regenerate cloudformation/*.yaml from the catalog (after adding a remediator).
 templates: $(STAMP)
-	$(PY) -m functions.templates
+	$(PY) -m tools.templates
 
 ## dist/cspm-remediation.zip (code + non-boto3 deps, reproducible) and dist/admin-packaged.yaml.
 package: $(STAMP)
-	$(PY) scripts/package.py $(PACKAGE_ARGS)
+	$(PY) tools/package.py $(PACKAGE_ARGS)
 
 ## Throughput and API economy against budgets (DESIGN §7): moto + fake Netskope, 50 accounts, 1k/10k findings.
 ## Not part of `make test`; exits non-zero when a budget is broken.

@@ -23,7 +23,7 @@ from bench.phases import PhaseRun, import_time, run_engine, run_memory, run_pull
 from bench.synth import BENCH_RULES, fixed_findings
 from demo.__main__ import TOKEN_SECRET, _isolate_from_real_aws
 from demo.org import HOME, OTHER
-from functions.catalog import CATALOG
+from functions.engine.catalog import CATALOG
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from bench.budgets import RuleEconomy
-from functions.engine import Result
+from functions.model import Result
 
 
 class CallTally:

@@ -22,9 +22,9 @@ from bench.measure import measured
 from bench.phases import MAX_WORKERS, bench_config
 from connectors.finding import FindingError
 from demo.__main__ import TOKEN_SECRET
-from functions.engine import Engine
-from functions.pipeline import PullStats, pull_netskope
-from functions.sessions import AssumedSessions
+from functions.engine.engine import Engine
+from functions.engine.pipeline import PullStats, pull_netskope
+from functions.engine.sessions import AssumedSessions
 
 
 def probe(netskope_url: str, n: int) -> dict[str, object]:

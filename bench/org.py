@@ -19,7 +19,7 @@ import boto3
 
 from bench import synth
 from demo.org import HOME, WORLD_V4, WORLD_V6, _asff, _create_remediation_roles, _permission, _violation
-from functions.sessions import AssumedSessions
+from functions.engine.sessions import AssumedSessions
 
 BUILD_WORKERS = 8
 IMPORT_BATCH = 100  # BatchImportFindings maximum

@@ -8,7 +8,6 @@ results in a list, so the memory measured is the pipeline's own.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -31,10 +30,11 @@ from connectors.netskope import DEFAULT_PAGE_SIZE
 from connectors.securityhub import FILTER_VALUES_MAX
 from demo.__main__ import TOKEN_SECRET
 from demo.org import HOME, REMEDIATION_ROLE
-from functions.config import Config, config_from_dict
-from functions.engine import Engine, Stage
-from functions.pipeline import PullStats, pull_netskope, pull_securityhub
-from functions.sessions import AssumedSessions
+from functions.engine.config import Config, config_from_dict
+from functions.engine.engine import Engine
+from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.engine.sessions import AssumedSessions
+from functions.model import Stage
 
 _ROOT = Path(__file__).resolve().parent.parent
 MAX_WORKERS = 8  # the CLI's default --max-workers
@@ -163,8 +163,7 @@ def run_memory(n: int, netskope_url: str) -> PhaseRun:
 def import_time(runs: int = 5) -> dict[str, Any]:
     """A fresh interpreter importing the Lambda handler module (cold start proxy), minus a bare interpreter's
     start: wall time, and the child's CPU time (steadier when the machine is busy). Medians of `runs`."""
-    has_handlers = importlib.util.find_spec("functions.handlers") is not None
-    modules = ["functions.handlers"] if has_handlers else ["functions.engine", "functions.pipeline"]
+    modules = ["functions.aws_lambda.handlers"]
     code = "import " + ", ".join(modules)
     env = _child_env()
 
@@ -182,7 +181,7 @@ def import_time(runs: int = 5) -> dict[str, Any]:
     loaded = [timed(code) for _ in range(runs)]
     wall = median([w for w, _ in loaded]) - median([w for w, _ in bare])
     cpu = median([c for _, c in loaded]) - median([c for _, c in bare])
-    return {"modules": modules, "handlers_module_exists": has_handlers, "runs": runs,
+    return {"modules": modules, "runs": runs,
             "interpreter_s": round(median([w for w, _ in bare]), 3), "import_s": round(wall, 3),
             "import_cpu_s": round(cpu, 3)}
 

@@ -16,7 +16,7 @@ from bench.budgets import Budget, RuleEconomy
 from bench.measure import median
 from bench.phases import PhaseRun
 from bench.synth import BENCH_RULES
-from functions.catalog import CATALOG
+from functions.engine.catalog import CATALOG
 
 
 @dataclass

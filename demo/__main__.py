@@ -24,11 +24,12 @@ import boto3
 from connectors.finding import Finding, FindingError
 from demo.fake_netskope import FakeNetskope
 from demo.org import HOME, REMEDIATION_ROLE, Org, build_org
-from functions.config import config_from_dict
-from functions.engine import Engine, Result
-from functions.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.engine.config import config_from_dict
+from functions.engine.engine import Engine
+from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.engine.sessions import AssumedSessions
+from functions.model import Result
 from functions.report import render_text
-from functions.sessions import AssumedSessions
 
 TOKEN_SECRET = "cspm-remediation/netskope-token"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from functions.sessions import AssumedSessions
+from functions.engine.sessions import AssumedSessions
 
 HOME = "us-east-1"
 OTHER = "eu-west-1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from functions.engine import OUTCOMES, Result
+from functions.model import OUTCOMES, Result
 
 _COLUMNS = ("remediated", "started", "planned", "noop", "notified", "excluded", "skipped", "failed")
 _EXPLAINED = ("planned", "notified", "excluded", "skipped", "failed", "started")

@@ -7,7 +7,8 @@ import os
 import pytest
 from moto import mock_aws
 
-from functions.sessions import AssumedSessions, Target
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from tests import permission_recorder
 
 ACCOUNT = "123456789012"  # moto's default account for unassumed credentials

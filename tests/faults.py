@@ -41,9 +41,9 @@ from botocore.stub import ANY, Stubber
 
 from connectors import backoff, netskope, securityhub
 from demo.fake_netskope import FakeNetskope
-from functions import handlers
-from functions.ledger import create_table
-from functions.sessions import AssumedSessions
+from functions.aws_lambda import handlers
+from functions.engine.ledger import create_table
+from functions.engine.sessions import AssumedSessions
 from tests.e2e.test_handlers import asff_for, receive_all
 
 ANY_OPERATION = "*"

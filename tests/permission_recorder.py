@@ -16,8 +16,8 @@ from contextvars import ContextVar
 from botocore.client import BaseClient
 
 import functions.remediators as remediators_package
-from functions.iam_actions import iam_action
 from functions.remediators.base import NotifyOnlyRemediator, Remediator
+from tests.iam_actions import iam_action
 
 CALLED: dict[type[Remediator], set[str]] = defaultdict(set)
 _ACTIVE: ContextVar[type[Remediator] | None] = ContextVar("active_remediator", default=None)

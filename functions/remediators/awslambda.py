@@ -18,9 +18,9 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
 from functions.remediators.policies import as_list, describe_statement, split_public, statement_list
-from functions.sessions import Target
 
 # (condition operator, key) as AddPermission writes them, lower case → the AddPermission argument.
 _CONDITION_ARGUMENTS = {

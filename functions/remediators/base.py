@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from connectors.finding import Finding
-from functions.sessions import Target
+from functions.model import Target
 
 MODES = ("off", "notify", "dry-run", "enforce")
 # What every runbook's AutomationAssumeRole needs besides the runbook's own calls (per AWS's runbook reference).

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from connectors.arns import ArnError, parse_arn
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.model import Target
 from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
 from functions.remediators.kms import create_cloudtrail_key, find_key
 from functions.remediators.s3 import (
@@ -30,7 +31,6 @@ from functions.remediators.s3 import (
     secure_bucket_changes,
     secure_transport_statement,
 )
-from functions.sessions import Target
 
 # -- trails --------------------------------------------------------------------------------------------------------
 

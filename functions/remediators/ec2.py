@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from connectors.netskope_rules import NACL_RULE_ID
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
-from functions.sessions import Target
 
 IPV4_ANY = "0.0.0.0/0"
 IPV6_ANY = "::/0"

@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.model import Target
 from functions.remediators.base import Assessment, NotifyOnlyRemediator, RemediationError, Rule
-from functions.sessions import Target
 
 GUIDANCE = (
     "Encryption cannot be turned on for an existing file system. "

@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.model import Target
 from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
-from functions.sessions import Target
 
 
 def _runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:

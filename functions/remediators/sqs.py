@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
 from functions.remediators.policies import describe_statement, policy_text, split_public
-from functions.sessions import Target
 
 _NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 

@@ -1,4 +1,4 @@
-"""`cspm-remediate` as a user runs it (DESIGN §5): `functions.cli.main` in-process, against moto and the fake
+"""`cspm-remediate` as a user runs it (DESIGN §5): `functions.cli.main:main` in-process, against moto and the fake
 Netskope API on 127.0.0.1. JSON on stdout, logs, progress and the report on stderr, exit codes 0 / 1 / 2.
 """
 
@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 
 from connectors.netskope_rules import RULES as NETSKOPE_RULES
 from demo.fake_netskope import FakeNetskope
-from functions.cli import main
-from functions.sessions import AssumedSessions
+from functions.cli.main import main
+from functions.engine.sessions import AssumedSessions
 from tests.factories import make_finding
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

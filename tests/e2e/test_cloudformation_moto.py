@@ -33,8 +33,8 @@ import yaml
 from moto import mock_aws
 from moto.cloudformation import parsing
 
-from functions.catalog import CATALOG
-from functions.templates import SSM_EXECUTOR_ACTIONS, TEMPLATE_DIR, ledger_schema, toggle_name
+from functions.engine.catalog import CATALOG
+from tools.templates import SSM_EXECUTOR_ACTIONS, TEMPLATE_DIR, ledger_schema, toggle_name
 
 ACCOUNT = "123456789012"
 ORG = "o-abcdefghij"
@@ -204,7 +204,7 @@ class TestAdminStack:
     def test_stack_functions_and_environment(self, admin_outputs):
         outputs = admin_outputs
         functions = functions_by_handler()
-        assert set(functions) == {f"functions.handlers.{name}" for name in ("pull", "remediate", "events")}
+        assert set(functions) == {f"functions.aws_lambda.handlers.{name}" for name in ("pull", "remediate", "events")}
         expected_modes = {rule_id: entry.rule.default_mode for rule_id, entry in CATALOG.items()}
         expected_modes.update({"EC2.53": "enforce", "IAM.3": "off"})
         for function in functions.values():
@@ -231,7 +231,7 @@ class TestAdminStack:
             QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         attributes = sqs.get_queue_attributes(QueueUrl=outputs["WorkQueueUrl"], AttributeNames=["All"])["Attributes"]
         assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 5}
-        remediate = functions_by_handler()["functions.handlers.remediate"]
+        remediate = functions_by_handler()["functions.aws_lambda.handlers.remediate"]
         assert int(attributes["VisibilityTimeout"]) >= 6 * remediate["Timeout"]
         assert attributes.get("KmsMasterKeyId")
         work_queue_arn = attributes["QueueArn"]
@@ -257,7 +257,7 @@ class TestAdminStack:
         assert "EC2.53" in controls and "IAM.3" not in controls
         custom = next(p for p in rules.values() if p["detail-type"] == ["Security Hub Findings - Custom Action"])
         assert custom["resources"] == [f"arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/RemediateNow"]
-        events_function = functions_by_handler()["functions.handlers.events"]["FunctionArn"]
+        events_function = functions_by_handler()["functions.aws_lambda.handlers.events"]["FunctionArn"]
         for name in rules:
             assert [t["Arn"] for t in events.list_targets_by_rule(Rule=name)["Targets"]] == [events_function]
 
@@ -281,7 +281,7 @@ def test_admin_with_security_hub_only_and_every_rule_off(aws):
 
 
 def _role_of(handler: str) -> str:
-    return functions_by_handler()[f"functions.handlers.{handler}"]["Role"].rsplit("/", 1)[1]
+    return functions_by_handler()[f"functions.aws_lambda.handlers.{handler}"]["Role"].rsplit("/", 1)[1]
 
 
 # -- target-account.yaml ---------------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from connectors.finding import Finding
-from functions.config import Config, Limits, config_from_dict
-from functions.engine import Engine
+from functions.engine.config import Config, Limits, config_from_dict
+from functions.engine.engine import Engine
+from functions.engine.sessions import AssumedSessions
 from functions.remediators.ec2 import SecurityGroupAdminPorts
-from functions.sessions import AssumedSessions
 from tests.factories import make_finding
 
 REGION = "us-east-1"

@@ -59,12 +59,13 @@ from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeConnector, NetskopeError
 from connectors.securityhub import SecurityHubConnector
 from demo.fake_netskope import FakeNetskope
-from functions import handlers
-from functions.config import Config, config_from_dict
-from functions.engine import Engine, Result
-from functions.ledger import LedgerGuard, SqliteLedger
+from functions.aws_lambda import handlers
+from functions.engine.config import Config, config_from_dict
+from functions.engine.engine import Engine
+from functions.engine.ledger import LedgerGuard, SqliteLedger
+from functions.engine.sessions import CLIENT_CONFIG
+from functions.model import Result
 from functions.report import outcome_counts
-from functions.sessions import CLIENT_CONFIG
 from tests.e2e.test_handlers import asff_for
 from tests.factories import make_finding
 from tests.faults import (

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from functions import handlers
-from functions.ledger import create_table, result_from_row
+from functions.aws_lambda import handlers
+from functions.engine.ledger import create_table, result_from_row
 from tests.e2e.test_engine import open_ssh_group, world_ssh_open
 
 ADMIN = "123456789012"

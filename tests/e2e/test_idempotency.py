@@ -29,10 +29,11 @@ import boto3
 import pytest
 
 from connectors.finding import Finding
-from functions import handlers
-from functions.config import config_from_dict
-from functions.engine import ActionGuard, Engine, Result
-from functions.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, create_table
+from functions.aws_lambda import handlers
+from functions.engine.config import config_from_dict
+from functions.engine.engine import ActionGuard, Engine
+from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, create_table
+from functions.model import Result
 from tests.e2e.test_handlers import asff_for
 from tests.factories import make_finding
 from tests.faults import LEDGER_TABLE, REGION, LambdaStack, Org, assumed_sessions, lambda_stack

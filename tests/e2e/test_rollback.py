@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from functions import cli
+from functions.cli import main as cli
 from tests.factories import make_finding
 
 ACCOUNT = "123456789012"
@@ -61,9 +61,9 @@ def test_rollback_of_one_finding(weak_password_policy):
 
 
 def test_irreversible_actions_are_refused(moto_aws, tmp_path):
-    from functions.ledger import SqliteLedger
-    from functions.rollback import rollback
-    from functions.sessions import AssumedSessions
+    from functions.engine.ledger import SqliteLedger
+    from functions.engine.rollback import rollback
+    from functions.engine.sessions import AssumedSessions
 
     row = {"finding_id": "f", "rule_id": "IAM.26", "account_id": ACCOUNT, "region": "us-east-1",
            "resource_type": "AwsAccount", "resource_id": ACCOUNT, "outcome": "remediated",

@@ -14,7 +14,7 @@ import pytest
 
 from connectors import netskope
 from demo.fake_netskope import FakeNetskope
-from functions import cli
+from functions.cli import main as cli
 
 TOKEN = "NSKTOKEN-5f0c-hygiene-canary-9d1e"
 ACCOUNT = "123456789012"

@@ -5,9 +5,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from functions.automation import TERMINAL_STATUSES, client_token, execution_status, start_runbook
+from functions.engine.automation import TERMINAL_STATUSES, client_token, execution_status, start_runbook
+from functions.model import Target
 from functions.remediators.cloudtrail import TrailLogFileValidation
-from functions.sessions import Target
 from tests.factories import make_finding
 
 ACCOUNT = "111111111111"

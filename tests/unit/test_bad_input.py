@@ -32,9 +32,10 @@ from connectors import asff, netskope
 from connectors.arns import PARTITIONS
 from connectors.finding import Finding, FindingError
 from connectors.netskope_rules import RULES as NETSKOPE_RULES
-from functions.catalog import CATALOG, CatalogEntry
-from functions.config import DEFAULT_EXCLUDE_TAG, config_from_dict
-from functions.engine import OUTCOMES, Engine
+from functions.engine.catalog import CATALOG, CatalogEntry
+from functions.engine.config import DEFAULT_EXCLUDE_TAG, config_from_dict
+from functions.engine.engine import Engine
+from functions.model import OUTCOMES
 from functions.remediators.base import Assessment, Remediator
 
 EXAMPLES_PER_SOURCE = 5_000

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from functions.catalog import CATALOG, REMEDIATORS, rule_rows
+from functions.engine.catalog import CATALOG, REMEDIATORS, rule_rows
 from functions.remediators.base import MODES, NotifyOnlyRemediator
 from tests import permission_recorder
 
@@ -13,7 +13,7 @@ IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 def test_every_remediator_is_registered_in_the_catalog():
     unregistered = [c.__name__ for c in permission_recorder.remediator_classes() if c not in REMEDIATORS]
-    assert not unregistered, f"not in functions/catalog.py REMEDIATORS: {unregistered}"
+    assert not unregistered, f"not in functions/engine/catalog.py REMEDIATORS: {unregistered}"
 
 
 @pytest.mark.parametrize("remediator", REMEDIATORS, ids=lambda c: c.__name__)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from functions.config import Config, ConfigError, config_from_dict, load_config
+from functions.engine.config import Config, ConfigError, config_from_dict, load_config
 
 DESIGN_EXAMPLE = {
     "mode": "dry-run",

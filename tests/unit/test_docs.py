@@ -1,12 +1,12 @@
 """The README's rule table is generated from the declarations; this fails when it is stale."""
 
-from functions.catalog import CATALOG
-from functions.docs import README, catalog_markdown, render_readme
+from functions.engine.catalog import CATALOG
+from tools.docs import README, catalog_markdown, render_readme
 
 
 def test_readme_rule_table_is_current():
     text = README.read_text(encoding="utf-8")
-    assert render_readme(text) == text, "README is stale: run `python -m functions.docs`"
+    assert render_readme(text) == text, "README is stale: run `python -m tools.docs`"
 
 
 def test_every_rule_has_a_row():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from functions.catalog import build_catalog
-from functions.config import config_from_dict
-from functions.engine import Engine
+from functions.engine.catalog import build_catalog
+from functions.engine.config import config_from_dict
+from functions.engine.engine import Engine
+from functions.model import Target
 from functions.remediators.base import Assessment, Remediator, Rule
-from functions.sessions import Target
 from tests.factories import make_finding
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.engine import ActionGuard, Result
-from functions.ledger import (
+from functions.engine.engine import ActionGuard
+from functions.engine.ledger import (
     TABLE_SCHEMA,
     DynamoDbLedger,
     Ledger,
@@ -22,6 +22,7 @@ from functions.ledger import (
     idempotency_key,
     result_from_row,
 )
+from functions.model import Result
 from tests.factories import make_finding
 
 TABLE = "cspm-ledger"

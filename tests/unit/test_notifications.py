@@ -10,14 +10,14 @@ import pytest
 from botocore.stub import Stubber
 
 from connectors.backoff import aws_retrying
-from functions.engine import Result
-from functions.notifications import (
+from functions.aws_lambda.notifications import (
     MESSAGE_MAX_BYTES,
     SUBJECT_MAX_CHARS,
     notify_message,
     publish,
     summary_message,
 )
+from functions.model import Result
 
 RUN = "20240501T100000Z-abcd1234"
 

@@ -6,9 +6,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.cloudtrail import TrailLogFileValidation
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import (
     create_trail,

@@ -9,10 +9,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.cloudtrail import TrailKmsEncryption
 from functions.remediators.kms import cloudtrail_key_policy
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import (
     create_trail,

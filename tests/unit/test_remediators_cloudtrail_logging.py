@@ -9,10 +9,11 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.cloudtrail import TrailBucketAccessLogging, access_log_bucket_policy
 from functions.remediators.s3 import ALL_BLOCKED
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import (
     bucket_policy,

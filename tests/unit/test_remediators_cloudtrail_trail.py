@@ -11,10 +11,11 @@ import pytest
 from botocore.stub import Stubber
 from moto.s3.models import s3_backends
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.cloudtrail import DEFAULT_EVENT_SELECTOR, MultiRegionTrail
 from functions.remediators.s3 import ALL_BLOCKED, secure_transport_statement
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import (
     bucket_policy,

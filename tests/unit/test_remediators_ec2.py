@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
 from functions.remediators.ec2 import (
     EXPOSURES,
@@ -28,7 +29,6 @@ from functions.remediators.ec2 import (
     SecurityGroupHighRiskPorts,
     VpcFlowLogs,
 )
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/CSPMAutomation"

@@ -12,9 +12,9 @@ import pytest
 from botocore.stub import Stubber
 
 from connectors.netskope_rules import NACL_RULE_ID
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError
 from functions.remediators.ec2 import DefaultSecurityGroupClosed, NetworkAclOpenIngress
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_ec2 import (
     assert_restores,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.efs import FileSystemEncryption
-from functions.sessions import Target
 from tests.factories import REGION, make_finding
 
 

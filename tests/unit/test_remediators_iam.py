@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from moto.core.utils import utcnow
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
 from functions.remediators.iam import (
     REQUIREMENTS,
@@ -28,7 +29,6 @@ from functions.remediators.iam import (
     UnusedCredentials,
     UserPoliciesToGroup,
 )
-from functions.sessions import Target
 from tests.factories import ACCOUNT, make_finding
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/cspm-automation"

@@ -20,9 +20,9 @@ from botocore.stub import ANY, Stubber
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, iam_backends
 
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.iam import AccessAnalyzer, CloudShellFullAccess, ExpiredServerCertificates, SupportRole
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit import test_remediators_iam as iam_tests
 from tests.unit.test_remediators_iam import ROLE, engine_pre_state, record_calls, remediate, restore_twice

@@ -11,9 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError
 from functions.remediators.kms import KeyRotation, cloudtrail_key_policy, create_cloudtrail_key, find_key
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import iam_actions, record_calls, recorded_pre_state
 

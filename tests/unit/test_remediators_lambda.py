@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from functions.model import Target
 from functions.remediators.awslambda import FunctionPolicyNotPublic, permission_arguments
 from functions.remediators.base import RemediationError
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 
 FUNCTION = "thumbnailer"

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError
 from functions.remediators.rds import (
     AutoMinorVersionUpgrade,
@@ -15,7 +16,6 @@ from functions.remediators.rds import (
     InstanceNotPublic,
     SnapshotNotPublic,
 )
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 
 DB = "orders-db"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.redshift import ClusterNotPublic
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 
 CLUSTER = "analytics-cluster"

@@ -9,9 +9,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.s3 import ALL_BLOCKED, AccountPublicAccessBlock, BucketPublicAccessBlock
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import iam_actions, record_calls, recorded_pre_state
 

@@ -8,9 +8,10 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.engine.sessions import AssumedSessions
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.cloudtrail import DEFAULT_EVENT_SELECTOR, S3DataEvents
-from functions.sessions import AssumedSessions, Target
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_s3_helpers import (
     create_trail,

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from functions.iam_actions import iam_action
 from functions.remediators.base import Assessment
 from tests.factories import ACCOUNT, REGION
+from tests.iam_actions import iam_action
 
 
 def iam_actions(api_calls: Iterable[str]) -> set[str]:

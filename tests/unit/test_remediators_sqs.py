@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.model import Target
 from functions.remediators.base import RemediationError
 from functions.remediators.sqs import QueuePolicyNotPublic
-from functions.sessions import Target
 from tests.factories import ACCOUNT, REGION, make_finding
 
 QUEUE = "orders-events"

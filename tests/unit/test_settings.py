@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from functions.config import ConfigError
-from functions.settings import Settings
+from functions.engine.config import ConfigError
+from functions.engine.settings import Settings
 
 
 def test_reads_every_variable(tmp_path):

@@ -17,7 +17,7 @@ from connectors.standards import (
     STANDARD_TABLES,
     security_control_id,
 )
-from functions.catalog import CATALOG
+from functions.engine.catalog import CATALOG
 
 # /work/shared/CATALOG.md, sections A and B: (CIS v3.0.0 number, rule_id).
 CATALOG_MD_CIS_V300 = [
@@ -224,4 +224,4 @@ def test_catalog_md_cis_numbers_agree_with_aws():
 def test_catalog_md_sections_a_to_d_are_in_the_catalog():
     assert len(CATALOG_MD_CIS_V300) == 36  # 30 in section A, 6 in section B
     missing = [rule_id for rule_id in CATALOG_MD_RULES if rule_id not in CATALOG]
-    assert not missing, f"CATALOG.md rules missing from functions.catalog.CATALOG: {missing}"
+    assert not missing, f"CATALOG.md rules missing from functions.engine.catalog.CATALOG: {missing}"

@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from functions import templates
-from functions.catalog import CATALOG, CatalogEntry
+from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.remediators.base import MODES, Rule
 from functions.remediators.ec2 import EbsDefaultEncryption
-from functions.templates import (
+from tools import templates
+from tools.templates import (
     SERVICE_ROLES,
     SSM_EXECUTOR_ACTIONS,
     TEMPLATE_DIR,
@@ -110,7 +110,7 @@ BY_CONDITION = {enabled_condition(rule_id): rule_id for rule_id in CATALOG}
 
 # -- generated and current -------------------------------------------------------------------------------------------
 def test_committed_templates_are_current():
-    assert templates.stale_files() == [], "templates are stale: run `python -m functions.templates`"
+    assert templates.stale_files() == [], "templates are stale: run `python -m tools.templates`"
 
 
 def test_check_and_write(tmp_path):
@@ -340,11 +340,11 @@ def function_properties(name: str) -> dict[str, Any]:
 
 
 def test_functions_run_the_handlers_with_the_cli_environment():
-    from functions.settings import ENV  # the lead's table of variable names (DESIGN §5)
+    from functions.engine.settings import ENV  # the lead's table of variable names (DESIGN §5)
 
     for name, handler in (("Pull", "pull"), ("Remediate", "remediate"), ("Events", "events")):
         properties = function_properties(name)
-        assert properties["Handler"] == f"functions.handlers.{handler}"
+        assert properties["Handler"] == f"functions.aws_lambda.handlers.{handler}"
         assert properties["Architectures"] == ["arm64"]
         assert properties["Runtime"].startswith("python3.")
         variables = properties["Environment"]["Variables"]
@@ -501,7 +501,7 @@ def test_statements_are_packed_into_policies_that_fit():
 
 # -- the Lambda zip --------------------------------------------------------------------------------------------------
 def load_package_script():
-    spec = importlib.util.spec_from_file_location("package_script", ROOT / "scripts" / "package.py")
+    spec = importlib.util.spec_from_file_location("package_script", ROOT / "tools" / "package.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -525,7 +525,7 @@ class TestPackage:
             names = zipped.namelist()
             infos = zipped.infolist()
         assert names == sorted(names)
-        assert "functions/catalog.py" in names and "connectors/finding.py" in names
+        assert "functions/engine/catalog.py" in names and "connectors/finding.py" in names
         assert {name.split("/")[0] for name in names} == {"connectors", "functions"}
         assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
         assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}

@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from connectors.finding import Finding
-from functions.work_queue import (
+from functions.aws_lambda.work_queue import (
     MAX_MESSAGE_BYTES,
     _batches,
     decode,

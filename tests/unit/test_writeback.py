@@ -9,14 +9,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from functions.engine import Result
-from functions.writeback import (
+from functions.aws_lambda.writeback import (
     NOTE_MAX_CHARS,
     UPDATED_BY,
     SecurityHubWriteBack,
     note_text,
     update_for,
 )
+from functions.model import Result
 from tests.factories import make_finding
 
 PRODUCT = "arn:aws:securityhub:us-east-1::product/aws/securityhub"

@@ -8,8 +8,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME
-from functions.config import Config, ConfigError, RuleSettings, config_from_dict, load_config
+from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
+from functions.engine.config import Config, ConfigError, RuleSettings, config_from_dict, load_config
 
 # setting → environment variable
 ENV = {

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code, aws_retrying, call_with_retry
 from connectors.finding import Finding
-from functions.engine import Result
+from functions.model import Result
 
 log = logging.getLogger(__name__)
 

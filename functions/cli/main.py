@@ -20,17 +20,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors import asff, netskope
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
-from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
-from functions.catalog import CATALOG, rule_rows
-from functions.config import Config, ConfigError, load_config
-from functions.engine import Engine, Result
-from functions.ledger import LedgerGuard, SqliteLedger
-from functions.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
-from functions.progress import Progress
+from functions.cli.progress import Progress
+from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
+from functions.engine.catalog import CATALOG, rule_rows
+from functions.engine.config import Config, ConfigError, load_config
+from functions.engine.engine import Engine
+from functions.engine.ledger import LedgerGuard, SqliteLedger
+from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
+from functions.engine.rollback import rollback
+from functions.engine.sessions import AssumedSessions
+from functions.engine.settings import csv, env
+from functions.model import Result
 from functions.report import render_text
-from functions.rollback import rollback
-from functions.sessions import AssumedSessions
-from functions.settings import csv, env
 
 log = logging.getLogger("cspm_remediate")
 

@@ -16,10 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.catalog import CATALOG, CatalogEntry
-from functions.config import Config
+from functions.engine.catalog import CATALOG, CatalogEntry
+from functions.engine.config import Config
+from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.remediators.base import RemediationError
-from functions.sessions import AssumedSessions, TargetUnavailable
 
 log = logging.getLogger(__name__)
 

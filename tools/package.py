@@ -162,7 +162,7 @@ def packaged_template(key: str, bucket: str | None = None) -> str:
     template["Parameters"]["CodeS3Key"]["Default"] = key
     if bucket:
         template["Parameters"]["CodeS3Bucket"]["Default"] = bucket
-    header = f"# Packaged by scripts/package.py from cloudformation/admin.yaml: the Lambda code is {key}.\n"
+    header = f"# Packaged by tools/package.py from cloudformation/admin.yaml: the Lambda code is {key}.\n"
     return header + yaml.safe_dump(template, sort_keys=False, width=120, allow_unicode=True)
 
 

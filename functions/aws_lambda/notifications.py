@@ -15,7 +15,7 @@ from typing import Any
 from tenacity import Retrying
 
 from connectors.backoff import aws_retrying, call_with_retry
-from functions.engine import Result
+from functions.model import Result
 from functions.report import outcome_counts, render_text
 
 SUBJECT_PREFIX = "[cspm-remediation]"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from connectors.backoff import call_with_retry
 from connectors.finding import Finding
+from functions.model import Target
 from functions.remediators.base import Runbook
-from functions.sessions import Target
 
 DEFAULT_AUTOMATION_ROLE_NAME = "CSPMRemediationAutomation"
 

@@ -15,8 +15,8 @@ import boto3
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeConnector, secret_token_provider
 from connectors.securityhub import SecurityHubConnector
-from functions.catalog import CATALOG
-from functions.sessions import CLIENT_CONFIG
+from functions.engine.catalog import CATALOG
+from functions.engine.sessions import CLIENT_CONFIG
 
 log = logging.getLogger(__name__)
 

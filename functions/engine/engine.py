@@ -16,54 +16,22 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from connectors.securityhub import is_open_failed
-from functions.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status, start_runbook
-from functions.catalog import CATALOG, CatalogEntry
-from functions.config import Config
+from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status, start_runbook
+from functions.engine.catalog import CATALOG, CatalogEntry
+from functions.engine.config import Config
+from functions.engine.sessions import AssumedSessions, TargetUnavailable
+from functions.model import Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
-from functions.sessions import AssumedSessions, Target, TargetUnavailable
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = ("noop", "planned", "remediated", "started", "notified", "excluded", "skipped", "failed")
-Stage = Literal["plan", "apply"]
-
-
-@dataclass
-class Result:
-    """What happened to one finding (JSON output of plan/apply/run)."""
-
-    finding_id: str
-    source: str
-    rule_id: str
-    account_id: str
-    region: str
-    resource_type: str
-    resource_id: str
-    outcome: str
-    reason: str
-    mode: str | None = None
-    executor: str | None = None
-    changes: list[str] = field(default_factory=list)
-    pre_state: dict[str, Any] | None = None
-    execution_id: str | None = None
-    error: str | None = None
-    circuit_breaker: bool = False
-    run_id: str = ""
-    resource_arn: str | None = None
-    last_observed: str | None = None  # part of the ledger's idempotency key (a reappearance is a new action)
-    product_arn: str | None = None  # Security Hub write-back needs it
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class _Counters:

@@ -23,16 +23,17 @@ import boto3
 
 from connectors import asff
 from connectors.finding import Finding, FindingError
-from functions import work_queue
-from functions.catalog import CATALOG
-from functions.config import Config
-from functions.engine import Engine, Result, make_result, new_run_id
-from functions.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
-from functions.notifications import notify_message, publish
-from functions.pipeline import PullStats, pull_netskope, pull_securityhub
-from functions.sessions import CLIENT_CONFIG, AssumedSessions
-from functions.settings import Settings
-from functions.writeback import SecurityHubWriteBack
+from functions.aws_lambda import work_queue
+from functions.aws_lambda.notifications import notify_message, publish
+from functions.aws_lambda.writeback import SecurityHubWriteBack
+from functions.engine.catalog import CATALOG
+from functions.engine.config import Config
+from functions.engine.engine import Engine, make_result, new_run_id
+from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
+from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions
+from functions.engine.settings import Settings
+from functions.model import Result
 
 log = logging.getLogger("cspm_remediate.handlers")
 log.setLevel(logging.INFO)

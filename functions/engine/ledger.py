@@ -36,8 +36,8 @@ from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code, call_with_retry
 from connectors.finding import Finding
-from functions.engine import Result
-from functions.sessions import CLIENT_CONFIG
+from functions.engine.sessions import CLIENT_CONFIG
+from functions.model import Result
 
 IN_FLIGHT, COMPLETED, RELEASED = "in_flight", "completed", "released"
 # Outcomes that took an action on the finding: a duplicate of the same observation must not repeat them.

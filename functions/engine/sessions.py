@@ -14,7 +14,6 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,12 +25,9 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code, call_with_retry
-from connectors.finding import GLOBAL_REGION
+from functions.model import Target
 
 log = logging.getLogger(__name__)
-
-# Where "global" services (IAM, account-level S3 control) are called from, per partition.
-GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -112,24 +108,6 @@ class TargetUnavailable(Exception):
         """A fresh copy to raise: re-raising the cached instance would grow its traceback with every raise and
         keep every frame (and finding) of the run alive."""
         return TargetUnavailable(self.reason, self.skip)
-
-
-@dataclass
-class Target:
-    """Where a remediator acts: one account and region, with cached clients."""
-
-    account_id: str
-    region: str
-    partition: str
-    _client_for: Callable[[str, str], BaseClient] = field(repr=False)
-
-    @property
-    def api_region(self) -> str:
-        """The region to call: a finding in region "global" is served by the partition's home region."""
-        return GLOBAL_SERVICE_REGION[self.partition] if self.region == GLOBAL_REGION else self.region
-
-    def client(self, service: str) -> BaseClient:
-        return self._client_for(service, self.api_region)
 
 
 class AssumedSessions:

@@ -1,0 +1,1 @@
+"""The `cspm-remediate` command line."""

@@ -1,0 +1,1 @@
+"""The engine core: decisions, configuration, catalog, ledger, sessions, runbooks, rollback."""

@@ -1,0 +1,68 @@
+"""The types every layer shares: a finding's `Result` and its outcomes, and the `Target` a remediator acts in.
+
+Kept apart from the engine so the ledger, reports, write-back and remediators depend on data, not on the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from botocore.client import BaseClient
+
+from connectors.finding import GLOBAL_REGION
+
+OUTCOMES = ("noop", "planned", "remediated", "started", "notified", "excluded", "skipped", "failed")
+Stage = Literal["plan", "apply"]
+
+
+@dataclass
+class Result:
+    """What happened to one finding (JSON output of plan/apply/run)."""
+
+    finding_id: str
+    source: str
+    rule_id: str
+    account_id: str
+    region: str
+    resource_type: str
+    resource_id: str
+    outcome: str
+    reason: str
+    mode: str | None = None
+    executor: str | None = None
+    changes: list[str] = field(default_factory=list)
+    pre_state: dict[str, Any] | None = None
+    execution_id: str | None = None
+    error: str | None = None
+    circuit_breaker: bool = False
+    run_id: str = ""
+    resource_arn: str | None = None
+    last_observed: str | None = None  # part of the ledger's idempotency key (a reappearance is a new action)
+    product_arn: str | None = None  # Security Hub write-back needs it
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Where "global" services (IAM, account-level S3 control) are called from, per partition.
+GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+@dataclass
+class Target:
+    """Where a remediator acts: one account and region, with cached clients."""
+
+    account_id: str
+    region: str
+    partition: str
+    _client_for: Callable[[str, str], BaseClient] = field(repr=False)
+
+    @property
+    def api_region(self) -> str:
+        """The region to call: a finding in region "global" is served by the partition's home region."""
+        return GLOBAL_SERVICE_REGION[self.partition] if self.region == GLOBAL_REGION else self.region
+
+    def client(self, service: str) -> BaseClient:
+        return self._client_for(service, self.api_region)

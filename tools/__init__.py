@@ -1,0 +1,1 @@
+"""Build-time tools (template and docs generators, packaging): never shipped in the Lambda zip."""
