@@ -34,7 +34,10 @@ from moto import mock_aws
 from moto.cloudformation import parsing
 
 from functions.engine.catalog import CATALOG
-from tools.templates import SSM_EXECUTOR_ACTIONS, TEMPLATE_DIR, ledger_schema, toggle_name
+from tools.templates import TEMPLATE_DIR
+from tools.templates.rules import toggle_name
+from tools.templates.storage import ledger_schema
+from tools.templates.target import SSM_EXECUTOR_ACTIONS
 
 ACCOUNT = "123456789012"
 ORG = "o-abcdefghij"

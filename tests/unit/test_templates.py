@@ -17,14 +17,10 @@ from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.remediators.base import MODES, Rule
 from functions.remediators.ec2 import EbsDefaultEncryption
 from tools import templates
-from tools.templates import (
-    SERVICE_ROLES,
-    SSM_EXECUTOR_ACTIONS,
-    TEMPLATE_DIR,
-    active_condition,
-    enabled_condition,
-    toggle_name,
-)
+from tools.templates import TEMPLATE_DIR, cfn, defaults, iam, rules, storage
+from tools.templates.rules import active_condition, enabled_condition, toggle_name
+from tools.templates.service_roles import SERVICE_ROLES
+from tools.templates.target import SSM_EXECUTOR_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = templates.admin_template()
@@ -219,7 +215,7 @@ def test_every_managed_policy_fits_iam_limits_with_all_rules_enabled():
     for resource in TARGET["Resources"].values():
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             statements = [guarded(s)[1] for s in resource["Properties"]["PolicyDocument"]["Statement"]]
-            assert templates.policy_chars(templates.policy_document(statements)) <= 6144
+            assert iam.policy_chars(iam.policy_document(statements)) <= 6144
 
 
 # -- least privilege -------------------------------------------------------------------------------------------------
@@ -373,7 +369,7 @@ def test_queue_redrive_and_visibility():
 def test_ledger_table_follows_the_ledger_schema():
     table = ADMIN["Resources"]["LedgerTable"]
     properties = table["Properties"]
-    schema = templates.ledger_schema()
+    schema = storage.ledger_schema()
     assert properties["KeySchema"] == schema["KeySchema"]
     assert properties["AttributeDefinitions"] == schema["AttributeDefinitions"]
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -383,11 +379,11 @@ def test_ledger_table_follows_the_ledger_schema():
 
 
 def test_ledger_schema_shapes():
-    with_ttl = {**templates.DEFAULT_LEDGER_SCHEMA, "TimeToLiveSpecification": {"AttributeName": "ttl"}}
-    assert templates.ledger_table(with_ttl)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "ttl"
-    provisioned = {**templates.DEFAULT_LEDGER_SCHEMA, "GlobalSecondaryIndexes": [
-        {**templates.DEFAULT_LEDGER_SCHEMA["GlobalSecondaryIndexes"][0], "ProvisionedThroughput": {}}]}
-    index = templates.ledger_table(provisioned)["Properties"]["GlobalSecondaryIndexes"][0]
+    with_ttl = {**storage.DEFAULT_LEDGER_SCHEMA, "TimeToLiveSpecification": {"AttributeName": "ttl"}}
+    assert storage.ledger_table(with_ttl)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+    provisioned = {**storage.DEFAULT_LEDGER_SCHEMA, "GlobalSecondaryIndexes": [
+        {**storage.DEFAULT_LEDGER_SCHEMA["GlobalSecondaryIndexes"][0], "ProvisionedThroughput": {}}]}
+    index = storage.ledger_table(provisioned)["Properties"]["GlobalSecondaryIndexes"][0]
     assert "ProvisionedThroughput" not in index
 
 
@@ -399,8 +395,8 @@ def test_imported_findings_rule_filters_failed_new_findings_of_active_controls()
     assert findings["Compliance"]["Status"] == ["FAILED"]
     assert findings["RecordState"] == ["ACTIVE"] and findings["Workflow"]["Status"] == ["NEW"]
     controls = [guarded(item) for item in findings["Compliance"]["SecurityControlId"]]
-    assert controls == [(active_condition(r), r) for r in (e.rule_id for e in templates.catalog_entries())
-                        if templates.CONTROL_ID.match(r)]
+    assert controls == [(active_condition(r), r) for r in (e.rule_id for e in rules.catalog_entries())
+                        if rules.CONTROL_ID.match(r)]
     assert rule["Condition"] == "WatchImportedFindings"
 
 
@@ -468,7 +464,7 @@ def test_any_of_respects_fn_or_limits():
                 check(value)
 
     names = [f"C{i}" for i in range(123)]
-    condition = templates.any_of(names)
+    condition = cfn.any_of(names)
     check(condition)
     assert json.dumps(condition).count('"Condition"') == 123
     for template in ALL.values():
@@ -477,26 +473,26 @@ def test_any_of_respects_fn_or_limits():
 
 def test_define_any():
     conditions: dict[str, Any] = {}
-    assert templates.define_any(conditions, "X", []) is None
-    assert templates.define_any(conditions, "X", ["A"]) == "A" and conditions == {}
-    assert templates.define_any(conditions, "X", ["A", "B"]) == "X" and "X" in conditions
+    assert cfn.define_any(conditions, "X", []) is None
+    assert cfn.define_any(conditions, "X", ["A"]) == "A" and conditions == {}
+    assert cfn.define_any(conditions, "X", ["A", "B"]) == "X" and "X" in conditions
 
 
 def test_statements_are_packed_into_policies_that_fit():
-    guarded_statements = [(f"C{i}", templates.statement(f"S{i}", [f"ec2:Action{i}"], "*")) for i in range(40)]
+    guarded_statements = [(f"C{i}", iam.statement(f"S{i}", [f"ec2:Action{i}"], "*")) for i in range(40)]
     conditions: dict[str, Any] = {}
-    policies = templates.guarded_policies(conditions, "P", "Role", "test", guarded_statements, budget=600)
+    policies = iam.guarded_policies(conditions, "P", "Role", "test", guarded_statements, budget=600)
     assert len(policies) > 1
     seen = []
     for policy in policies.values():
         document = policy["Properties"]["PolicyDocument"]
-        assert sum(templates.policy_chars(guarded(s)[1]) + 1 for s in document["Statement"]) <= 600
+        assert sum(iam.policy_chars(guarded(s)[1]) + 1 for s in document["Statement"]) <= 600
         inside = [guarded(s)[0] for s in document["Statement"]]
         seen += inside
         assert condition_members(conditions, policy["Condition"]) == set(inside)
     assert seen == [c for c, _ in guarded_statements]
     with pytest.raises(ValueError, match="exceeds"):
-        templates.pack_guarded(guarded_statements, budget=10)
+        iam.pack_guarded(guarded_statements, budget=10)
 
 
 # -- the Lambda zip --------------------------------------------------------------------------------------------------
@@ -538,7 +534,7 @@ class TestPackage:
         assert not {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil"} & set(pinned)
 
     def test_lambda_target_comes_from_the_template(self):
-        assert self.package.lambda_target(ADMIN) == (templates.LAMBDA_RUNTIME.removeprefix("python"), "aarch64")
+        assert self.package.lambda_target(ADMIN) == (defaults.LAMBDA_RUNTIME.removeprefix("python"), "aarch64")
 
     def test_main_writes_the_packaged_template(self, tmp_path, capsys):
         assert self.package.main(["--dist", str(tmp_path), "--skip-deps", "--bucket", "code-bucket"]) == 0

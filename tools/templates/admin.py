@@ -1,0 +1,164 @@
+"""admin.yaml: the delegated security account (Lambdas, queue, ledger, schedules, events, alarms)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
+from functions.engine.catalog import CATALOG, CatalogEntry
+from tools.templates.cfn import Json, checked_parameters, define_any, equals, get_att, not_, pruned, ref
+from tools.templates.defaults import (
+    CODE_ZIP_NAME,
+    DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
+    DEFAULT_REMEDIATION_ROLE_NAME,
+    DEFAULT_SCHEDULE,
+    LOG_RETENTION_DAYS,
+    SOURCES,
+)
+from tools.templates.lambdas import LAMBDAS, event_resources, function_resources, queue_resources, schedule_resources
+from tools.templates.rules import (
+    active_condition,
+    active_conditions,
+    catalog_entries,
+    control_entries,
+    toggle_groups,
+    toggle_labels,
+    toggle_parameters,
+)
+from tools.templates.storage import storage_resources
+
+ADMIN_PARAMETERS: Json = {
+    "Source": {
+        "Type": "String", "Default": "securityhub", "AllowedValues": list(SOURCES),
+        "Description": "Where findings come from",
+    },
+    "NetskopeUrl": {
+        "Type": "String", "Default": "",
+        "Description": "Netskope tenant URL or FQDN (when Source includes netskope)",
+    },
+    "NetskopeToken": {
+        "Type": "String", "Default": "", "NoEcho": True,
+        "Description": "Netskope REST API v1 token, stored in Secrets Manager as {\"token\": ...} (when Source "
+                       "includes netskope; no quotes or backslashes)",
+        "AllowedPattern": r'^[^"\\]*$',
+    },
+    "ScheduleExpression": {
+        "Type": "String", "Default": DEFAULT_SCHEDULE,
+        "Description": "How often each source is pulled (EventBridge Scheduler rate() or cron())",
+    },
+    "Regions": {
+        "Type": "String", "Default": "", "AllowedPattern": r"^$|^[a-z0-9-]+(,[a-z0-9-]+)*$",
+        "Description": "Security Hub regions to pull, comma-separated (empty: this stack's region)",
+    },
+    "DefaultMode": {
+        "Type": "String", "Default": "dry-run", "AllowedValues": ["dry-run", "enforce"],
+        "Description": "Mode of rules without a toggle here (newer code than this stack); each toggle below is "
+                       "its rule's own mode. Disruptive rules never follow it",
+    },
+    "OrganizationId": {
+        "Type": "String", "AllowedPattern": r"^o-[a-z0-9]{10,32}$",
+        "Description": "AWS Organizations id (o-...): the only organization whose roles may be assumed",
+    },
+    "RemediationRoleName": {
+        "Type": "String", "Default": DEFAULT_REMEDIATION_ROLE_NAME,
+        "Description": "Role assumed in each target account (target-account.yaml RemediationRoleName)",
+    },
+    "AutomationRoleName": {
+        "Type": "String", "Default": DEFAULT_AUTOMATION_ROLE_NAME,
+        "Description": "Role SSM Automation runbooks run with in target accounts",
+    },
+    "ExternalId": {
+        "Type": "String", "Default": "", "NoEcho": True, "AllowedPattern": r"^$|^[\w+=,.@:/-]{2,1224}$",
+        "Description": "Optional sts:ExternalId required by the target roles",
+    },
+    "RemediateFunctionRoleName": {
+        "Type": "String", "Default": DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
+        "Description": "Name of the remediate Lambda's role, trusted by target-account.yaml AdminRemediateRoleName",
+    },
+    "NotificationEmail": {
+        "Type": "String", "Default": "", "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+$",
+        "Description": "Optional address subscribed to summaries and alarms",
+    },
+    "CodeS3Bucket": {"Type": "String", "Description": "Bucket holding the Lambda zip (`make package`)"},
+    "CodeS3Key": {"Type": "String", "Default": CODE_ZIP_NAME, "Description": "Key of the Lambda zip"},
+    "LogRetentionDays": {
+        "Type": "Number", "Default": 90, "AllowedValues": list(LOG_RETENTION_DAYS),
+        "Description": "Retention of the functions' logs",
+    },
+    "MaxReceiveCount": {
+        "Type": "Number", "Default": 3, "MinValue": 1, "MaxValue": 100,
+        "Description": "Deliveries of a work item before it goes to the dead-letter queue",
+    },
+}
+
+ADMIN_GROUPS = (
+    ("Sources", ["Source", "NetskopeUrl", "NetskopeToken", "ScheduleExpression", "Regions"]),
+    ("Remediation", ["DefaultMode", "OrganizationId", "RemediationRoleName", "AutomationRoleName", "ExternalId",
+                     "RemediateFunctionRoleName"]),
+    ("Operations", ["NotificationEmail", "CodeS3Bucket", "CodeS3Key", "LogRetentionDays", "MaxReceiveCount"]),
+)
+
+
+def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
+    conditions: Json = {
+        "UsesSecurityHub": not_(equals(ref("Source"), "netskope")),
+        "UsesNetskope": not_(equals(ref("Source"), "securityhub")),
+        "UsesBothSources": equals(ref("Source"), "both"),
+        "HasRegions": not_(equals(ref("Regions"), "")),
+        "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
+    }
+    conditions.update(active_conditions(entries))
+    controls = define_any(conditions, "AnyControlActive",
+                          [active_condition(e.rule_id) for e in control_entries(entries)])
+    if controls:
+        conditions["WatchImportedFindings"] = {"Fn::And": [{"Condition": "UsesSecurityHub"}, {"Condition": controls}]}
+    return conditions
+
+
+def admin_rules() -> Json:
+    """Parameter checks CloudFormation runs before creating anything."""
+    def required(name: str) -> Json:
+        return {"Assert": not_(equals(ref(name), "")), "AssertDescription": f"{name} is required for Netskope"}
+
+    return {"NetskopeSettings": {
+        "RuleCondition": not_(equals(ref("Source"), "securityhub")),
+        "Assertions": [required("NetskopeUrl"), required("NetskopeToken")],
+    }}
+
+
+
+def admin_outputs() -> Json:
+    return {
+        "RemediateFunctionRoleArn": {"Description": "Trusted by the target accounts' remediation role",
+                                     "Value": get_att("RemediateRole", "Arn")},
+        "WorkQueueUrl": {"Value": ref("WorkQueue")},
+        "DeadLetterQueueUrl": {"Value": ref("DeadLetterQueue")},
+        "LedgerTableName": {"Value": ref("LedgerTable")},
+        "NotificationTopicArn": {"Value": ref("NotificationTopic")},
+        "RemediateNowActionArn": {"Condition": "UsesSecurityHub", "Value": ref("RemediateNowAction")},
+    }
+
+
+def admin_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
+    entries = catalog_entries(catalog)
+    conditions = admin_conditions(entries)
+    resources: Json = storage_resources()
+    for function in LAMBDAS:
+        resources.update(function_resources(function, entries))
+    resources.update(queue_resources())
+    resources.update(schedule_resources())
+    resources.update(event_resources(entries, conditions))
+    return pruned({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "CSPM remediation: pull, queue, remediate and record findings (delegated security account)",
+        "Metadata": {"AWS::CloudFormation::Interface": {
+            "ParameterGroups": [{"Label": {"default": label}, "Parameters": names} for label, names in ADMIN_GROUPS]
+            + toggle_groups(entries),
+            "ParameterLabels": toggle_labels(entries),
+        }},
+        "Parameters": checked_parameters({**ADMIN_PARAMETERS, **toggle_parameters(entries)}),
+        "Rules": admin_rules(),
+        "Conditions": conditions,
+        "Resources": resources,
+        "Outputs": admin_outputs(),
+    })

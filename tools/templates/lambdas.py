@@ -1,0 +1,248 @@
+"""The admin stack's functions: roles (least privilege per handler), log groups, alarms, the queue's event
+source, schedules and Security Hub event rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from functions.engine.catalog import CatalogEntry
+from tools.templates.cfn import Json, get_att, if_, ref, sub
+from tools.templates.defaults import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+from tools.templates.iam import inline_policy, service_trust, statement
+from tools.templates.rules import active_condition, control_entries, rule_modes
+
+# An EventBridge pattern holds 4,096 characters.
+MAX_EVENT_PATTERN_CHARS = 4_096
+
+
+@dataclass(frozen=True)
+class Lambda:
+    """One of the admin stack's functions. `name` is the logical-id stem and handler name."""
+
+    name: str
+    handler: str
+    description: str
+    timeout: int
+    memory: int
+
+
+HANDLERS = "functions.aws_lambda.handlers"
+PULL = Lambda("Pull", f"{HANDLERS}.pull", "Pull open findings from the sources into the work queue", 900, 512)
+REMEDIATE = Lambda("Remediate", f"{HANDLERS}.remediate", "Remediate findings from the work queue", 300, 512)
+EVENTS = Lambda("Events", f"{HANDLERS}.events", "Security Hub events (imported, custom action) to the queue", 60, 256)
+LAMBDAS = (PULL, REMEDIATE, EVENTS)
+QUEUE_VISIBILITY_TIMEOUT = 6 * REMEDIATE.timeout  # AWS: at least 6 x the function timeout
+QUEUE_BATCH_SIZE = 10
+QUEUE_MAX_CONCURRENCY = 5  # bounds the parallel AssumeRole / API pressure on target accounts
+
+
+def function_environment(entries: Sequence[CatalogEntry]) -> Json:
+    """The CLI's environment variables (DESIGN §5) plus the AWS wiring; every function gets the same set."""
+    return {"Variables": {
+        "CSPM_MODE": ref("DefaultMode"),
+        "CSPM_RULE_MODES": rule_modes(entries),
+        "CSPM_SOURCE": if_("UsesBothSources", "securityhub,netskope", ref("Source")),
+        "CSPM_REGIONS": if_("HasRegions", ref("Regions"), ref("AWS::Region")),
+        "REMEDIATION_ROLE_NAME": ref("RemediationRoleName"),
+        "REMEDIATION_EXTERNAL_ID": ref("ExternalId"),
+        "REMEDIATION_AUTOMATION_ROLE_NAME": ref("AutomationRoleName"),
+        "NETSKOPE_URL": ref("NetskopeUrl"),
+        "NETSKOPE_TOKEN_SECRET": if_("UsesNetskope", ref("NetskopeTokenSecret"), ""),
+        "LEDGER_TABLE": ref("LedgerTable"),
+        "SNS_TOPIC_ARN": ref("NotificationTopic"),
+        "WORK_QUEUE_URL": ref("WorkQueue"),
+    }}
+
+
+
+def use_key(*services: str) -> Json:
+    """kms use of the stack key, only through the services that encrypt with it."""
+    via = [sub(f"{service}.${{AWS::Region}}.amazonaws.com") for service in services]
+    return statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], get_att("EncryptionKey", "Arn"),
+                     {"StringEquals": {"kms:ViaService": via}})
+
+
+def write_logs(function: Lambda) -> Json:
+    return statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                     get_att(f"{function.name}LogGroup", "Arn"))
+
+
+def send_work() -> Json:
+    return statement("SendWork", ["sqs:SendMessage"], get_att("WorkQueue", "Arn"))
+
+
+HUB_ARN = sub("arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:hub/default")
+
+
+def record_results() -> Json:
+    """The pull and events functions record what they decide without AWS calls (off, excluded, notify...)."""
+    return statement("RecordDecisions", ["dynamodb:PutItem"], get_att("LedgerTable", "Arn"))
+
+
+def notify() -> Json:
+    return statement("Notify", ["sns:Publish"], ref("NotificationTopic"))
+
+
+def function_statements(function: Lambda) -> list[Json]:
+    """Least privilege per function (what functions/aws_lambda/handlers.py and the modules it drives call)."""
+    if function is PULL:
+        return [
+            write_logs(PULL), send_work(), record_results(), notify(), use_key("sqs", "sns", "secretsmanager"),
+            statement("ReadFindings", ["securityhub:GetFindings"], HUB_ARN),
+            # aws-secretsmanager-caching describes the secret to notice a new version, then reads it.
+            if_("UsesNetskope", statement("ReadNetskopeToken", [
+                "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], ref("NetskopeTokenSecret"))),
+        ]
+    if function is REMEDIATE:
+        table = get_att("LedgerTable", "Arn")
+        return [
+            write_logs(REMEDIATE), notify(), use_key("sqs", "sns"),
+            statement("AssumeTargetRoles", ["sts:AssumeRole"],
+                      sub("arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"),
+                      {"StringEquals": {"aws:ResourceOrgID": ref("OrganizationId")}}),
+            statement("ConsumeWork", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                                      "sqs:ReceiveMessage", "sqs:SendMessage"], get_att("WorkQueue", "Arn")),
+            statement("Ledger", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+                      [table, {"Fn::Join": ["/", [table, "index", "*"]]}]),
+            statement("WriteBackFindings", ["securityhub:BatchUpdateFindings"], HUB_ARN),
+        ]
+    return [write_logs(EVENTS), send_work(), record_results(), notify(), use_key("sqs", "sns")]
+
+
+def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Json:
+    # The remediate role has a fixed name: the target accounts' trust policy names it.
+    role_name = {"RoleName": ref("RemediateFunctionRoleName")} if function is REMEDIATE else {}
+    return {
+        f"{function.name}Role": {"Type": "AWS::IAM::Role", "Properties": {
+            **role_name,
+            "Description": f"CSPM remediation {function.name.lower()} function",
+            "AssumeRolePolicyDocument": service_trust("lambda.amazonaws.com"),
+            "Policies": [inline_policy(function.name.lower(), function_statements(function))],
+        }},
+        f"{function.name}LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "RetentionInDays": ref("LogRetentionDays")}},
+        f"{function.name}Function": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Description": function.description,
+                "Runtime": LAMBDA_RUNTIME,
+                "Architectures": [LAMBDA_ARCHITECTURE],
+                "Handler": function.handler,
+                "Code": {"S3Bucket": ref("CodeS3Bucket"), "S3Key": ref("CodeS3Key")},
+                "Role": get_att(f"{function.name}Role", "Arn"),
+                "Timeout": function.timeout,
+                "MemorySize": function.memory,
+                "LoggingConfig": {"LogGroup": ref(f"{function.name}LogGroup"), "LogFormat": "Text"},
+                "Environment": function_environment(entries),
+            },
+        },
+        f"{function.name}ErrorsAlarm": alarm(
+            f"The {function.name.lower()} function failed", "AWS/Lambda", "Errors", "Sum",
+            [{"Name": "FunctionName", "Value": ref(f"{function.name}Function")}],
+        ),
+    }
+
+
+def alarm(description: str, namespace: str, metric: str, statistic: str, dimensions: list[Json]) -> Json:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": description,
+        "Namespace": namespace, "MetricName": metric, "Dimensions": dimensions, "Statistic": statistic,
+        "Period": 300, "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [ref("NotificationTopic")],
+    }}
+
+
+def queue_resources() -> Json:
+    return {
+        "WorkQueueEventSource": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+            "EventSourceArn": get_att("WorkQueue", "Arn"),
+            "FunctionName": ref("RemediateFunction"),
+            "BatchSize": QUEUE_BATCH_SIZE,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": QUEUE_MAX_CONCURRENCY},
+        }},
+        "DeadLetterQueueAlarm": alarm(
+            "Work items failed every delivery and are in the dead-letter queue", "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible", "Maximum",
+            [{"Name": "QueueName", "Value": get_att("DeadLetterQueue", "QueueName")}],
+        ),
+    }
+
+
+def schedule_resources() -> Json:
+    resources: Json = {"SchedulerRole": {"Type": "AWS::IAM::Role", "Properties": {
+        "Description": "EventBridge Scheduler invokes the CSPM remediation pull function",
+        "AssumeRolePolicyDocument": service_trust("scheduler.amazonaws.com"),
+        "Policies": [inline_policy("invoke-pull", [
+            statement("InvokePull", ["lambda:InvokeFunction"], get_att("PullFunction", "Arn"))])],
+    }}}
+    for source, condition in (("securityhub", "UsesSecurityHub"), ("netskope", "UsesNetskope")):
+        resources[f"{condition.removeprefix('Uses')}Schedule"] = {
+            "Type": "AWS::Scheduler::Schedule",
+            "Condition": condition,
+            "Properties": {
+                "Description": f"Pull {source} findings",
+                "ScheduleExpression": ref("ScheduleExpression"),
+                "FlexibleTimeWindow": {"Mode": "OFF"},
+                "State": "ENABLED",
+                "Target": {"Arn": get_att("PullFunction", "Arn"), "RoleArn": get_att("SchedulerRole", "Arn"),
+                           "Input": json.dumps({"source": source}),
+                           "RetryPolicy": {"MaximumRetryAttempts": 0}},
+            },
+        }
+    return resources
+
+
+def imported_findings_pattern(entries: Sequence[CatalogEntry]) -> Json:
+    """Failed, active, new findings of the active rules' controls."""
+    def pattern(controls: list[Any]) -> Json:
+        return {
+            "source": ["aws.securityhub"],
+            "detail-type": ["Security Hub Findings - Imported"],
+            "detail": {"findings": {
+                "Compliance": {"Status": ["FAILED"], "SecurityControlId": controls},
+                "RecordState": ["ACTIVE"],
+                "Workflow": {"Status": ["NEW"]},
+            }},
+        }
+
+    every_control = [e.rule_id for e in control_entries(entries)]
+    if len(json.dumps(pattern(every_control))) > MAX_EVENT_PATTERN_CHARS:
+        raise ValueError("the imported-findings event pattern would exceed EventBridge's limit")
+    return pattern([if_(active_condition(e.rule_id), e.rule_id) for e in control_entries(entries)])
+
+
+def event_rule(condition: str, description: str, pattern: Json) -> Json:
+    return {"Type": "AWS::Events::Rule", "Condition": condition, "Properties": {
+        "Description": description, "State": "ENABLED", "EventPattern": pattern,
+        "Targets": [{"Arn": get_att("EventsFunction", "Arn"), "Id": "events-function"}],
+    }}
+
+
+def invoke_permission(condition: str, rule: str) -> Json:
+    return {"Type": "AWS::Lambda::Permission", "Condition": condition, "Properties": {
+        "Action": "lambda:InvokeFunction", "FunctionName": ref("EventsFunction"),
+        "Principal": "events.amazonaws.com", "SourceArn": get_att(rule, "Arn"),
+    }}
+
+
+def event_resources(entries: Sequence[CatalogEntry], conditions: Json) -> Json:
+    resources: Json = {
+        "RemediateNowAction": {"Type": "AWS::SecurityHub::ActionTarget", "Condition": "UsesSecurityHub",
+                               "Properties": {"Name": "Remediate now", "Id": "RemediateNow",
+                                              "Description": "Send the selected findings to CSPM remediation"}},
+        "CustomActionRule": event_rule("UsesSecurityHub", "Findings sent with the Remediate now action", {
+            "source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Custom Action"],
+            "resources": [ref("RemediateNowAction")],
+        }),
+        "CustomActionPermission": invoke_permission("UsesSecurityHub", "CustomActionRule"),
+    }
+    if "WatchImportedFindings" in conditions:
+        resources["ImportedFindingsRule"] = event_rule(
+            "WatchImportedFindings", "New failed findings of the active rules", imported_findings_pattern(entries))
+        resources["ImportedFindingsPermission"] = invoke_permission("WatchImportedFindings", "ImportedFindingsRule")
+    return resources

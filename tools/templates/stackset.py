@@ -1,0 +1,63 @@
+"""organization-stackset.yaml: the StackSet that deploys target-account.yaml to the accounts of OUs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from functions.engine.catalog import CATALOG, CatalogEntry
+from tools.templates.cfn import Json, checked_parameters, ref
+from tools.templates.target import target_template
+
+STACKSET_PARAMETERS: Json = {
+    "StackSetName": {"Type": "String", "Default": "cspm-remediation-target-roles",
+                     "Description": "Name of the StackSet"},
+    "TemplateURL": {"Type": "String", "Description": "S3 URL of the uploaded target-account.yaml"},
+    "OrganizationalUnitIds": {"Type": "CommaDelimitedList",
+                              "Description": "OUs (or the root r-...) whose accounts get the roles"},
+    "DeploymentRegion": {"Type": "String", "Default": "us-east-1",
+                         "Description": "The one region the roles are deployed from (IAM is global)"},
+    "CallAs": {"Type": "String", "Default": "SELF", "AllowedValues": ["SELF", "DELEGATED_ADMIN"],
+               "Description": "DELEGATED_ADMIN when deploying from a delegated StackSets administrator account"},
+    "FailureTolerancePercentage": {"Type": "Number", "Default": 10, "MinValue": 0, "MaxValue": 100,
+                                   "Description": "Accounts per region that may fail before the operation stops"},
+    "MaxConcurrentPercentage": {"Type": "Number", "Default": 25, "MinValue": 1, "MaxValue": 100,
+                                "Description": "Accounts deployed at the same time"},
+}
+
+
+def stackset_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
+    target = target_template(catalog)
+    passed = target["Parameters"]
+    groups = [{"Label": {"default": "StackSet"}, "Parameters": list(STACKSET_PARAMETERS)},
+              *target["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]]
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "CSPM remediation: deploy target-account.yaml to every account of the given OUs "
+                       "(management account or delegated StackSets administrator)",
+        "Metadata": {"AWS::CloudFormation::Interface": {
+            "ParameterGroups": groups,
+            "ParameterLabels": target["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"],
+        }},
+        "Parameters": checked_parameters({**STACKSET_PARAMETERS, **passed}),
+        "Resources": {"TargetRolesStackSet": {"Type": "AWS::CloudFormation::StackSet", "Properties": {
+            "StackSetName": ref("StackSetName"),
+            "Description": "CSPM remediation roles in member accounts",
+            "PermissionModel": "SERVICE_MANAGED",
+            "CallAs": ref("CallAs"),
+            "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
+            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+            "ManagedExecution": {"Active": True},
+            "OperationPreferences": {
+                "FailureTolerancePercentage": ref("FailureTolerancePercentage"),
+                "MaxConcurrentPercentage": ref("MaxConcurrentPercentage"),
+                "RegionConcurrencyType": "PARALLEL",
+            },
+            "TemplateURL": ref("TemplateURL"),
+            "Parameters": [{"ParameterKey": name, "ParameterValue": ref(name)} for name in passed],
+            "StackInstancesGroup": [{
+                "DeploymentTargets": {"OrganizationalUnitIds": ref("OrganizationalUnitIds")},
+                "Regions": [ref("DeploymentRegion")],
+            }],
+        }}},
+        "Outputs": {"StackSetId": {"Value": ref("TargetRolesStackSet")}},
+    }
