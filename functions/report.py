@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -58,3 +60,28 @@ def render_text(results: Sequence[Result], title: str = "Remediation report", ma
 def _clip(text: str, width: int) -> str:
     """Unknown source rules can be long sentences (`netskope:<rule name>`); keep the table readable."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_TAG = re.compile(r"<[^>]+>")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def first_sentence(text: str, limit: int = 200) -> str:
+    """One line from a message that may be an HTML error page or a paragraph: tags and blank lines dropped,
+    cut at the first sentence end, at most `limit` characters."""
+    text = html.unescape(_TAG.sub(" ", text or ""))
+    text = " ".join(text.split())
+    text = _SENTENCE_END.split(text, maxsplit=1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summarize_error(error: BaseException) -> str:
+    """An error as one line: the HTTP status and error code when AWS sent them, then the first sentence."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = response.get("Error", {}).get("Message") or str(error)
+        head = " ".join(part for part in (code, f"(HTTP {status})" if status else None) if part)
+        return f"{head}: {first_sentence(message)}" if head else first_sentence(message)
+    return first_sentence(str(error)) or type(error).__name__

@@ -1,4 +1,4 @@
-"""`cspm-remediate`: the engine on the command line (DESIGN §5). JSON to stdout; progress and logs to stderr.
+"""`cspm-remediate`: auto-remediation of CSPM findings on AWS. JSON to stdout; progress, logs and reports to stderr.
 
 Every flag has an environment variable (the Lambda handlers read the same ones). AWS endpoints come from
 boto3's own AWS_ENDPOINT_URL, so the same commands run against a moto server or AWS.
@@ -12,6 +12,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
 from typing import Any, TextIO
 
 import boto3
@@ -20,108 +21,148 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors import asff, netskope
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
-from functions.cli.progress import Progress
+from functions.cli import preflight
+from functions.cli.errors import EXIT_CODES_HELP, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, UsageError
+from functions.cli.progress import Progress, clear_for_log
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
-from functions.engine.catalog import CATALOG, rule_rows
-from functions.engine.config import Config, ConfigError, load_config
+from functions.engine.catalog import rule_rows
+from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
-from functions.engine.ledger import LedgerGuard, SqliteLedger
+from functions.engine.ledger import LedgerGuard
 from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
 from functions.engine.rollback import rollback
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
 from functions.model import Result
-from functions.report import render_text
+from functions.report import render_text, summarize_error
 
 log = logging.getLogger("cspm_remediate")
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 PARSERS = {"securityhub": asff.parse_payload, "netskope": netskope.parse_payload}
 
 
 # -- argument parsing ---------------------------------------------------------------------------
+def _version() -> str:
+    try:
+        return metadata.version("cspm-remediate")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cspm-remediate", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="cspm-remediate", description=__doc__.splitlines()[0], epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="more logging on stderr (-v: debug; -vv: also the AWS SDK's debug log and full tracebacks)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def findings_file(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "file", nargs="?", default="-", metavar="FILE|-",
+            help="findings JSON (the output of normalize or pull); - or nothing: standard input",
+        )
 
     def engine_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", default=env("config"), help="JSON/YAML file: modes, exclusions, limits")
-        p.add_argument("--mode", default=env("mode"), help="global mode: off, notify, dry-run, enforce")
-        p.add_argument("--rules", default=env("rules"), help="comma-separated rule ids to act on")
-        p.add_argument("--role-name", default=env("role_name"), help="role assumed in target accounts")
-        p.add_argument("--external-id", default=env("external_id"), help="ExternalId for AssumeRole")
+        p.add_argument("--config", default=env("config"),
+                       help="JSON/YAML file: per-rule modes, exclusions, limits (env CSPM_CONFIG)")
+        p.add_argument("--mode", default=env("mode"),
+                       help="global mode for rules without their own: off, notify, dry-run, enforce (env CSPM_MODE)")
+        p.add_argument("--rules", default=env("rules"),
+                       help="comma-separated rule ids to act on; the others are skipped (env CSPM_RULES)")
+        role_flags(p)
         p.add_argument(
             "--automation-role-name",
             default=env("automation_role_name", DEFAULT_AUTOMATION_ROLE_NAME),
-            help="role SSM Automation assumes in target accounts",
+            help="role SSM Automation assumes in target accounts (env REMEDIATION_AUTOMATION_ROLE_NAME)",
         )
         p.add_argument(
             "--max-workers", type=int, default=int(env("max_workers", "8") or 8),
-            help="accounts processed in parallel",
+            help="accounts processed in parallel (env CSPM_MAX_WORKERS)",
         )
         ledger_flag(p)
+
+    def role_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--role-name", default=env("role_name"),
+                       help="role assumed in each target account; without it, only the caller's own account is "
+                            "acted on (env REMEDIATION_ROLE_NAME)")
+        p.add_argument("--external-id", default=env("external_id"),
+                       help="ExternalId for AssumeRole (env REMEDIATION_EXTERNAL_ID)")
 
     def ledger_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--ledger", default=env("ledger_path"),
-            help="SQLite file recording what was done (enables rollback and cross-run idempotency)",
+            help="SQLite file recording what was done: enables rollback and cross-run idempotency "
+                 "(env CSPM_LEDGER_PATH)",
         )
 
     def source_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--source", action="append", choices=SOURCES,
-            default=None, help="where findings come from (repeat for both); env CSPM_SOURCE (comma-separated)",
+            default=None, help="where findings come from (repeat for several; env CSPM_SOURCE, comma-separated)",
         )
-        p.add_argument("--regions", default=env("regions"), help="Security Hub regions (comma-separated)")
+        p.add_argument("--regions", default=env("regions"),
+                       help="Security Hub regions, comma-separated (env CSPM_REGIONS; default: your AWS region)")
         p.add_argument("--region", help="one Security Hub region (overrides --regions)")
-        p.add_argument("--netskope-url", default=env("netskope_url"), help="Netskope tenant URL or FQDN")
+        p.add_argument("--netskope-url", default=env("netskope_url"),
+                       help="Netskope tenant URL or FQDN (env NETSKOPE_URL)")
         p.add_argument(
             "--netskope-token-secret", default=env("netskope_token_secret"),
-            help="Secrets Manager secret holding the Netskope API token",
+            help="Secrets Manager secret holding the Netskope API token (env NETSKOPE_TOKEN_SECRET)",
         )
 
-    p = sub.add_parser("normalize", help="raw payload files → normalized findings (JSON array)")
-    p.add_argument("--source", required=True, choices=SOURCES)
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = command("normalize", "raw payload files → normalized findings (JSON array on stdout)")
+    p.add_argument("--source", required=True, choices=SOURCES, help="which product wrote the files")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="an ASFF finding, a list of them, a GetFindings response, an EventBridge event, "
+                        "or a Netskope response")
 
-    p = sub.add_parser("pull", help="pull open violations from a source → findings JSON")
+    p = command("pull", "pull open violations from a source → findings JSON on stdout")
     source_flags(p)
-    p.add_argument("--rules", default=env("rules"), help="comma-separated rule ids")
+    p.add_argument("--rules", default=env("rules"), help="comma-separated rule ids to pull (env CSPM_RULES)")
 
-    p = sub.add_parser("plan", help="dry-run: what would be done for each finding")
-    p.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+    p = command("plan", "dry-run: what would be done for each finding (never writes)")
+    findings_file(p)
     engine_flags(p)
 
-    p = sub.add_parser("apply", help="act on findings of rules in enforce mode (or all, with --enforce)")
-    p.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+    p = command("apply", "act on findings of rules in enforce mode (or all non-disruptive ones, with --enforce)")
+    findings_file(p)
     p.add_argument("--enforce", action="store_true", help="treat every non-disruptive rule as enforce")
     engine_flags(p)
 
-    p = sub.add_parser("run", help="pull + apply in one go, with progress on stderr")
+    p = command("run", "pull + apply in one go, with progress on stderr")
     source_flags(p)
     engine_flags(p)
     p.add_argument("--enforce", action="store_true", help="treat every non-disruptive rule as enforce")
     p.add_argument("--plan-only", action="store_true", help="pull and plan; never write")
 
-    p = sub.add_parser("rules", help="the rule catalog")
-    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p = command("rules", "the rule catalog")
+    p.add_argument("--json", action="store_true", help="every field as JSON instead of a table")
 
-    p = sub.add_parser("rollback", help="restore the recorded pre-state of a run's actions (dry-run first)")
+    p = command("rollback", "restore the recorded pre-state of a run's actions (dry-run first)")
     p.add_argument("--run", required=True, help="the run id (printed by apply/run)")
     p.add_argument("--finding", help="only this finding id")
     p.add_argument("--apply", action="store_true", help="restore for real (default: say what would be restored)")
-    p.add_argument("--role-name", default=env("role_name"))
-    p.add_argument("--external-id", default=env("external_id"))
-    p.add_argument("--config", default=env("config"), help="the config the run used (remediator params)")
+    role_flags(p)
+    p.add_argument("--config", default=env("config"),
+                   help="the config the run used: remediator params (env CSPM_CONFIG)")
     ledger_flag(p)
 
-    p = sub.add_parser("status", help="the outcome of an SSM Automation execution started by apply/run")
-    p.add_argument("execution_id")
-    p.add_argument("--account", required=True)
-    p.add_argument("--region", required=True)
-    p.add_argument("--role-name", default=env("role_name"))
-    p.add_argument("--external-id", default=env("external_id"))
+    p = command("status", "the outcome of an SSM Automation execution started by apply/run")
+    p.add_argument("execution_id", help="the execution id from the result's execution_id")
+    p.add_argument("--account", required=True, help="the target account the execution runs in")
+    p.add_argument("--region", required=True, help="the region the execution runs in")
+    role_flags(p)
     return parser
 
 
@@ -148,38 +189,44 @@ def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
-    stats = PullStats()
-    items = _pull(args, stats)
+    pull = _pull(args)
     with JsonArrayWriter(out) as writer:
-        for item in items:
+        for item in pull.items:
             if isinstance(item, FindingError):
                 log.error("rejected: %s", item)
             else:
                 writer.write(item.to_dict())
-    log.info("pulled %d finding(s), rejected %d; requests %s", stats.findings, stats.rejected, stats.requests)
-    return EXIT_REJECTED if stats.rejected else EXIT_OK
+        pull.raise_if_nothing_worked()
+    log.info("pulled %d finding(s), rejected %d; requests %s",
+             pull.stats.findings, pull.stats.rejected, pull.stats.requests)
+    return EXIT_REJECTED if pull.stats.rejected or pull.failures else EXIT_OK
 
 
 def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
+    config = _config(args)
     findings, rejected = _load_findings(args.file)
-    results = _run_engine(args, findings, stage, progress=False)
+    results = _run_engine(args, config, findings, stage)
     _write_results(results, out)
-    return EXIT_REJECTED if rejected else EXIT_OK
+    return EXIT_REJECTED if rejected or any(r.outcome == "failed" for r in results) else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    _config(args)  # a typo in the config fails now, not after a long pull
-    stats = PullStats()
+    config = _config(args)  # a typo in the config fails now, not after a long pull
+    pull = _pull(args)
     findings: list[Finding] = []
-    for item in _pull(args, stats):
-        if isinstance(item, FindingError):
-            log.error("rejected: %s", item)
-        else:
-            findings.append(item)
-    log.info("pulled %d finding(s), rejected %d", stats.findings, stats.rejected)
-    results = _run_engine(args, findings, "plan" if args.plan_only else "apply", progress=True)
+    with Progress(None, label="findings pulled") as bar:
+        for item in pull.items:
+            if isinstance(item, FindingError):
+                log.error("rejected: %s", item)
+            else:
+                findings.append(item)
+                bar.advance()
+    pull.raise_if_nothing_worked()
+    log.info("pulled %d finding(s), rejected %d", pull.stats.findings, pull.stats.rejected)
+    results = _run_engine(args, config, findings, "plan" if args.plan_only else "apply")
     _write_results(results, out)
-    return EXIT_REJECTED if stats.rejected or any(r.outcome == "failed" for r in results) else EXIT_OK
+    failed = pull.stats.rejected or pull.failures or any(r.outcome == "failed" for r in results)
+    return EXIT_REJECTED if failed else EXIT_OK
 
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
@@ -203,15 +250,18 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
     if not args.ledger:
         raise UsageError("rollback needs the ledger the run was recorded in: --ledger PATH (or CSPM_LEDGER_PATH)")
-    ledger = SqliteLedger(args.ledger)
+    config = preflight.check_config(args.config)
+    ledger = preflight.check_ledger(args.ledger)
     try:
         rows = list(ledger.results(args.run))
     finally:
         ledger.close()
     if not rows:
-        raise UsageError(f"run {args.run} is not in {args.ledger}")
+        raise UsageError(f"run {args.run} is not in {args.ledger} (the run id is printed by apply and run)")
+    preflight.default_region()
     sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
-    results = list(rollback(rows, sessions, apply=args.apply, finding_id=args.finding, config=load_config(args.config)))
+    preflight.check_credentials(sessions.caller_identity)
+    results = list(rollback(rows, sessions, apply=args.apply, finding_id=args.finding, config=config))
     with JsonArrayWriter(out) as writer:
         for result in results:
             writer.write(result.to_dict())
@@ -224,7 +274,9 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    preflight.check_regions([args.region])
     sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
+    preflight.check_credentials(sessions.caller_identity)
     status = execution_status(sessions.target(args.account, args.region), args.execution_id)
     json.dump(
         {"execution_id": status.execution_id, "status": status.status, "outcome": status.outcome,
@@ -236,30 +288,68 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # -- shared pieces ------------------------------------------------------------------------------
-def _pull(args: argparse.Namespace, stats: PullStats) -> Iterator[Finding | FindingError]:
-    """Checks the source flags now (a usage error must come before any output), then pulls lazily."""
+class Pull:
+    """A pull in progress: findings stream from `items`; a source or region that fails is logged in one line,
+    recorded in `failures`, and the others go on."""
+
+    def __init__(self, args: argparse.Namespace, sources: list[str], regions: list[str]) -> None:
+        self.args, self.sources, self.regions = args, sources, regions
+        self.stats = PullStats()
+        self.failures: list[str] = []
+        self.items = self._items()
+
+    def _items(self) -> Iterator[Finding | FindingError]:
+        rule_ids = csv(self.args.rules) or None
+        for source in self.sources:
+            if source == "securityhub":
+                for region in self.regions:
+                    yield from self._guarded(f"securityhub {region}",
+                                             lambda r=region: pull_securityhub([r], rule_ids, stats=self.stats))
+            else:
+                yield from self._guarded("netskope", lambda: _filter_rules(
+                    pull_netskope(self.args.netskope_url, self.args.netskope_token_secret, stats=self.stats),
+                    rule_ids))
+
+    def _guarded(self, name: str, pull: Any) -> Iterator[Finding | FindingError]:
+        try:
+            yield from pull()
+        except (ClientError, BotoCoreError, NetskopeError) as error:
+            self.failures.append(name)
+            log.error("%s: pull failed, its findings are missing from the output: %s", name, summarize_error(error))
+
+    def raise_if_nothing_worked(self) -> None:
+        """Every source and region failed: an environment problem, not a partial result."""
+        units = len(self.regions) * ("securityhub" in self.sources) + len(set(self.sources) - {"securityhub"})
+        if self.failures and len(self.failures) >= units:
+            raise UsageError(f"nothing could be pulled ({', '.join(self.failures)} failed; see above)")
+
+
+def _pull(args: argparse.Namespace) -> Pull:
+    """Checks the flags and the environment now (a usage error must come before any output), then pulls
+    lazily."""
     sources = list(dict.fromkeys(args.source or csv(env("sources"))))
     if not sources:
-        raise UsageError("--source is required (securityhub, netskope), or set CSPM_SOURCE")
+        raise UsageError(f"--source is required ({', '.join(SOURCES)}), or set CSPM_SOURCE")
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
         raise UsageError(f"unknown source(s) {', '.join(unknown)} (choose from {', '.join(SOURCES)})")
-    if "netskope" in sources and (not args.netskope_url or not args.netskope_token_secret):
-        raise UsageError("netskope needs --netskope-url and --netskope-token-secret (or NETSKOPE_URL, "
-                         "NETSKOPE_TOKEN_SECRET)")
-    return _pull_sources(args, sources, stats)
-
-
-def _pull_sources(args: argparse.Namespace, sources: list[str], stats: PullStats) -> Iterator[Finding | FindingError]:
-    rule_ids = csv(args.rules) or None
-    for source in sources:
-        if source == "securityhub":
-            default_region = boto3.Session().region_name or "us-east-1"
-            regions = [args.region] if args.region else csv(args.regions) or [default_region]
-            yield from pull_securityhub(regions, rule_ids, stats=stats)
+    preflight.check_rule_ids(csv(args.rules))
+    regions: list[str] = []
+    if "securityhub" in sources:
+        if args.region:
+            regions = preflight.check_regions([args.region], "--region")
+        elif csv(args.regions):
+            regions = preflight.check_regions(csv(args.regions), "--regions")
         else:
-            yield from _filter_rules(pull_netskope(args.netskope_url, args.netskope_token_secret, stats=stats),
-                                     rule_ids)
+            regions = [preflight.default_region("--region")]
+    elif not boto3.Session().region_name and "netskope" in sources:
+        preflight.default_region()  # the token secret is read from Secrets Manager in the caller's region
+    if "netskope" in sources and (not args.netskope_url or not args.netskope_token_secret):
+        preflight.check_netskope(args.netskope_url, args.netskope_token_secret)
+    preflight.check_credentials()
+    if "netskope" in sources:
+        preflight.check_netskope(args.netskope_url, args.netskope_token_secret)
+    return Pull(args, sources, regions)
 
 
 def _filter_rules(items: Iterable[Finding | FindingError], rule_ids: list[str] | None):
@@ -268,32 +358,35 @@ def _filter_rules(items: Iterable[Finding | FindingError], rule_ids: list[str] |
             yield item
 
 
-def _run_engine(args: argparse.Namespace, findings: list[Finding], stage: str, progress: bool) -> list[Result]:
-    config = _config(args)
-    sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
-    bar = Progress(len(findings)) if progress else None
-    ledger = SqliteLedger(args.ledger) if args.ledger else None
-
-    def on_result(result: Result) -> None:
-        if ledger is not None:
-            ledger.record(result)
-        if bar is not None:
-            bar.advance()
-
-    engine = Engine(
-        config, sessions, stage=stage, max_workers=args.max_workers,
-        automation_role_name=args.automation_role_name,
-        guard=LedgerGuard(ledger) if ledger is not None and stage == "apply" else None,
-        on_result=on_result,
-    )
-    log.info("run %s: %s of %d finding(s)", engine.run_id, stage, len(findings))
+def _run_engine(args: argparse.Namespace, config: Config, findings: list[Finding], stage: str) -> list[Result]:
+    preflight.default_region()
+    ledger = preflight.check_ledger(args.ledger) if args.ledger else None
     try:
-        results = engine.run(findings)
+        sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
+        preflight.check_credentials(sessions.caller_identity)
+        return _engine_run(args, config, sessions, ledger, findings, stage)
     finally:
         if ledger is not None:
             ledger.close()
-    if bar:
-        bar.close()
+
+
+def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessions, ledger: Any,
+                findings: list[Finding], stage: str) -> list[Result]:
+    with Progress(len(findings)) as bar:
+
+        def on_result(result: Result) -> None:
+            if ledger is not None:
+                ledger.record(result)
+            bar.advance()
+
+        engine = Engine(
+            config, sessions, stage=stage, max_workers=args.max_workers,
+            automation_role_name=args.automation_role_name,
+            guard=LedgerGuard(ledger) if ledger is not None and stage == "apply" else None,
+            on_result=on_result,
+        )
+        log.info("run %s: %s of %d finding(s)", engine.run_id, stage, len(findings))
+        results = engine.run(findings)
     if ledger is not None:
         log.info("recorded in %s; undo with: cspm-remediate rollback --run %s --ledger %s",
                  args.ledger, engine.run_id, args.ledger)
@@ -303,10 +396,8 @@ def _run_engine(args: argparse.Namespace, findings: list[Finding], stage: str, p
 
 
 def _config(args: argparse.Namespace) -> Config:
-    config = load_config(args.config)
-    unknown = sorted(set(config.rules) - set(CATALOG))
-    if unknown:
-        raise ConfigError(f"{args.config}: rules: unknown rule id(s) {', '.join(unknown)}")
+    config = preflight.check_config(args.config)
+    preflight.check_rule_ids(csv(args.rules))
     mode = "enforce" if getattr(args, "enforce", False) else args.mode
     only = frozenset(csv(args.rules)) or None
     return config.with_overrides(mode=mode, only_rules=only)
@@ -342,34 +433,35 @@ def _read_json(path: str) -> Any:
 
 
 class JsonArrayWriter:
-    """Writes a JSON array one element at a time, so output memory stays flat."""
+    """Writes a JSON array one element at a time, so output memory stays flat.
+
+    Nothing is written before the first element: when a command fails before producing anything, stdout stays
+    empty (an empty `[]` would read as "no findings" to the next command in a pipe)."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.count = 0
 
     def __enter__(self) -> JsonArrayWriter:
-        self.out.write("[")
         return self
 
     def write(self, item: Any) -> None:
-        self.out.write(("," if self.count else "") + "\n  " + json.dumps(item, default=str, ensure_ascii=False))
+        self.out.write(("," if self.count else "[") + "\n  " + json.dumps(item, default=str, ensure_ascii=False))
         self.count += 1
 
-    def __exit__(self, *exc: object) -> None:
-        self.out.write("\n]\n" if self.count else "]\n")
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and not self.count:
+            return
+        self.out.write("\n]\n" if self.count else "[]\n")
         self.out.flush()
-
-
-class UsageError(Exception):
-    pass
 
 
 _HANDLER: logging.Handler | None = None
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time of the record (a test harness may swap and close it)."""
+    """Writes to whatever sys.stderr is at the time of the record (a test harness may swap and close it), and
+    clears a progress bar being drawn on the terminal first, so log lines and the bar never share a line."""
 
     @property
     def stream(self) -> TextIO:
@@ -379,8 +471,37 @@ class _CurrentStderrHandler(logging.StreamHandler):
     def stream(self, _value: TextIO) -> None:
         pass
 
+    def emit(self, record: logging.LogRecord) -> None:
+        with clear_for_log():
+            super().emit(record)
 
-def _log_to_stderr(level: int) -> None:
+
+class _OneLineFormatter(logging.Formatter):
+    """Tracebacks are for developers: below -vv a record's exception is one line (its type and first line)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks or not record.exc_info:
+            return super().format(record)
+        error = record.exc_info[1]
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            line = super().format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
+        return f"{line} ({one_line(error)}; -vv for the traceback)" if error is not None else line
+
+
+def one_line(error: BaseException) -> str:
+    first = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {first[0]}" if first else type(error).__name__
+
+
+def _log_to_stderr(level: int, tracebacks: bool = False) -> None:
     """Log to the current sys.stderr. Replaces the handler a previous main() call installed, and leaves every
     other root handler alone (basicConfig(force=True) would close the host's, e.g. pytest's caplog)."""
     global _HANDLER
@@ -388,7 +509,7 @@ def _log_to_stderr(level: int) -> None:
     if _HANDLER is not None:
         root.removeHandler(_HANDLER)
     _HANDLER = _CurrentStderrHandler()
-    _HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    _HANDLER.setFormatter(_OneLineFormatter(tracebacks))
     root.addHandler(_HANDLER)
     root.setLevel(level)
 
@@ -408,7 +529,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Default INFO for our own loggers; -v adds our DEBUG; -vv also the AWS SDK's and urllib3's DEBUG.
-    _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO)
+    _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO, tracebacks=args.verbose >= 2)
     for noisy in ("botocore", "urllib3", "boto3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose >= 2 else logging.WARNING)
     try:
@@ -418,12 +539,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     except NetskopeError as error:  # messages name the HTTP status, never the token
         log.error("%s", error)
-        return EXIT_REJECTED
-    except (ClientError, BotoCoreError) as error:  # e.g. no credentials, AccessDenied on GetFindings
-        log.error("AWS: %s", error)
-        return EXIT_REJECTED
+        return EXIT_USAGE
+    except (ClientError, BotoCoreError) as error:  # e.g. AccessDenied on a call preflight cannot foresee
+        log.error("AWS: %s", summarize_error(error))
+        return EXIT_USAGE
     except (OSError, ValueError) as error:
-        log.error("%s: %s", type(error).__name__, error)
+        log.error("%s", one_line(error))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except Exception as error:  # a bug: one line for the user, the traceback with -vv
+        log.error("unexpected error: %s", one_line(error), exc_info=error)
         return EXIT_USAGE
 
 
