@@ -4,16 +4,35 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TEMPLATES := $(wildcard cloudformation/*.yaml)
+# The lock: requirements.txt = the runtime closure the Lambda zip bundles (boto3/botocore included);
+# requirements-dev.txt = that plus tests and linters, same versions. Both pinned with hashes; `make lock` writes them.
+LOCK     := requirements-dev.txt
+UV       := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock"
 
-.PHONY: install demo test lint bench package templates clean
+.PHONY: install demo test lint bench package templates lock clean
 
-$(STAMP): pyproject.toml
+# Exactly the lock, hash-checked, nothing resolved at install time; then the project itself (editable, no deps).
+# `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check || { echo "pyproject.toml and $(LOCK) disagree: run make lock"; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve the lock after editing dependencies in pyproject.toml; keeps every other pin as it is.
+## `make lock UPGRADE=boto3` (or "boto3 botocore") moves those packages to their newest allowed release;
+## `make lock UPGRADE=all` moves everything (exact pins in pyproject.toml — linters, moto — stay: edit them).
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) \
+		$(if $(filter all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) -o requirements-dev.txt
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --constraint requirements-dev.txt -o requirements.txt
 
 ## The main job on the embedded default: moto server + fake Netskope, plan then apply, verify, report.
 demo: $(STAMP)
@@ -32,7 +51,8 @@ lint: $(STAMP)
 templates: $(STAMP)
 	$(PY) -m tools.templates
 
-## dist/cspm-remediation.zip (code + non-boto3 deps, reproducible) and dist/admin-packaged.yaml.
+## dist/cspm-remediation.zip (code + the locked runtime deps of requirements.txt, boto3/botocore included,
+## reproducible) and dist/admin-packaged.yaml.
 package: $(STAMP)
 	$(PY) tools/package.py $(PACKAGE_ARGS)
 

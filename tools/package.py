@@ -1,9 +1,10 @@
 """Build the Lambda zip and a template ready for `aws cloudformation deploy` (`make package`).
 
-    dist/cspm-remediation.zip   connectors/ and functions/ plus the runtime dependencies the Lambda runtime
-                                does not provide (boto3, botocore and s3transfer are left to the runtime),
-                                at the versions pinned in the current environment, as wheels for the
-                                functions' runtime and architecture (read from cloudformation/admin.yaml).
+    dist/cspm-remediation.zip   connectors/ and functions/ plus exactly the locked runtime dependencies
+                                (requirements.txt, hash-checked), boto3 and botocore included: the functions
+                                run the SDK the tests ran with, not whichever one the Lambda runtime ships
+                                that day. Wheels for the functions' runtime and architecture (read from
+                                cloudformation/admin.yaml).
     dist/admin-packaged.yaml    cloudformation/admin.yaml with CodeS3Key defaulting to
                                 cspm-remediation-<sha256>.zip, so a new build updates the functions.
 
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,13 +32,12 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TEMPLATE = ROOT / "cloudformation" / "admin.yaml"
-PROJECT = "cspm-remediate"
+RUNTIME_LOCK = ROOT / "requirements.txt"  # written by `make lock`
 PACKAGES = ("connectors", "functions")
 PACKAGE_DATA = (".py", ".json")
 ZIP_NAME = "cspm-remediation.zip"
 PACKAGED_TEMPLATE = "admin-packaged.yaml"
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})  # the Lambda Python runtime ships these
-MAX_ZIP_BYTES = 10 * 1024 * 1024
+MAX_ZIP_BYTES = 30 * 1024 * 1024  # botocore is most of it; Lambda accepts 50 MiB zipped, 250 MiB unzipped
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 SKIPPED_PARTS = frozenset({"__pycache__", "bin", "tests"})
@@ -66,35 +67,77 @@ def marker_environment(python_version: str, machine: str) -> dict[str, str]:
     }
 
 
-def runtime_requirements(python_version: str, machine: str) -> list[str]:
-    """`name==version` for the project's runtime dependencies and theirs, as installed here, minus what the
-    Lambda runtime provides (and whatever only they need)."""
-    environment = marker_environment(python_version, machine)
-    pinned: dict[str, str] = {}
-    pending = [Requirement(text) for text in metadata.requires(PROJECT) or []]
-    while pending:
-        requirement = pending.pop()
-        name = canonical(requirement.name)
-        if name in RUNTIME_PROVIDED or name in pinned:
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}"
+
+    def requirement_line(self) -> str:
+        return " ".join([str(self), *(f"--hash={h}" for h in self.hashes)])
+
+
+def read_lock(path: Path = RUNTIME_LOCK) -> list[tuple[Requirement, tuple[str, ...]]]:
+    """(requirement, hashes) per entry of a `uv pip compile --generate-hashes` file (pip's requirements format:
+    backslash continuations, `# via` comments)."""
+    entries: list[tuple[Requirement, tuple[str, ...]]] = []
+    text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()  # hashes hold no "#": what follows one is a comment
+        if not line:
             continue
+        words = line.split()
+        hashes = tuple(w.removeprefix("--hash=") for w in words if w.startswith("--hash="))
+        requirement = Requirement(" ".join(w for w in words if not w.startswith("--hash=")))
+        entries.append((requirement, hashes))
+    return entries
+
+
+def runtime_requirements(python_version: str, machine: str, lock: Path = RUNTIME_LOCK) -> list[Pin]:
+    """The locked runtime closure for the functions' platform (markers evaluated for it, not for this machine).
+    Fails when this environment holds another version: the zip must hold what the tests ran with."""
+    environment = marker_environment(python_version, machine)
+    pins: list[Pin] = []
+    for requirement, hashes in read_lock(lock):
         if requirement.marker and not requirement.marker.evaluate(environment):
             continue
-        pinned[name] = metadata.version(name)
-        pending.extend(Requirement(text) for text in metadata.requires(name) or [])
-    return [f"{name}=={version}" for name, version in sorted(pinned.items())]
+        (specifier,) = requirement.specifier
+        if specifier.operator != "==" or not hashes:
+            raise SystemExit(f"{lock.name}: {requirement} is not pinned with hashes: run `make lock`")
+        pins.append(Pin(canonical(requirement.name), specifier.version, hashes))
+    return sorted(pins, key=lambda pin: pin.name)
 
 
-def install_dependencies(requirements: list[str], target: Path, python_version: str, machine: str) -> None:
-    """Wheels for the Lambda platform (never the build machine's): pip install --target, no dependency
-    resolution (the list is already the closure), no bytecode."""
+def check_installed(pins: list[Pin]) -> None:
+    """The build (and test) environment must be the lock: `make install` makes it so."""
+    stale = []
+    for pin in pins:
+        try:
+            installed = metadata.version(pin.name)
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed != pin.version:
+            stale.append(f"{pin} (here: {installed})")
+    if stale:
+        raise SystemExit(f"this environment is not {RUNTIME_LOCK.name}: {', '.join(stale)}; run `make install`")
+
+
+def install_dependencies(pins: list[Pin], target: Path, python_version: str, machine: str) -> None:
+    """Wheels for the Lambda platform (never the build machine's): pip install --target, hash-checked, no
+    dependency resolution (the lock is already the closure), no bytecode."""
+    requirements = target.parent / "requirements.txt"
+    requirements.write_text("".join(pin.requirement_line() + "\n" for pin in pins), encoding="utf-8")
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--no-deps", "--only-binary=:all:", "--target", str(target),
+        "--no-deps", "--require-hashes", "--only-binary=:all:", "--target", str(target),
         "--implementation", "cp", "--python-version", python_version,
         "--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_28_{machine}",
-        *requirements,
+        "-r", str(requirements),
     ]
-    subprocess.run(command, check=True)  # noqa: S603 - our own interpreter, arguments from our metadata
+    subprocess.run(command, check=True)  # noqa: S603 - our own interpreter, arguments from our lock
 
 
 # -- the zip ---------------------------------------------------------------------------------------------------------
@@ -134,16 +177,18 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_zip(destination: Path, skip_deps: bool = False) -> list[str]:
+def build_zip(destination: Path, skip_deps: bool = False) -> list[Pin]:
     """Build the zip; returns the pinned requirements it contains."""
     template = yaml.safe_load(ADMIN_TEMPLATE.read_text(encoding="utf-8"))
     python_version, machine = lambda_target(template)
     requirements = [] if skip_deps else runtime_requirements(python_version, machine)
+    check_installed(requirements)
     with tempfile.TemporaryDirectory(prefix="cspm-package-") as scratch:
         entries = list(source_files())
         if requirements:
-            install_dependencies(requirements, Path(scratch), python_version, machine)
-            entries += list(dependency_files(Path(scratch)))
+            site = Path(scratch) / "site"
+            install_dependencies(requirements, site, python_version, machine)
+            entries += list(dependency_files(site))
         write_zip(entries, destination)
     size = destination.stat().st_size
     if size > MAX_ZIP_BYTES:
@@ -181,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     template.write_text(packaged_template(key, args.bucket), encoding="utf-8")
 
     print(f"{archive}  {archive.stat().st_size} bytes  sha256 {digest}")
-    print(f"  dependencies: {', '.join(requirements) if requirements else 'none (--skip-deps)'}")
+    print(f"  dependencies: {', '.join(map(str, requirements)) if requirements else 'none (--skip-deps)'}")
     print(f"{template}  CodeS3Key default {key}")
     print(f"next: aws s3 cp {archive} s3://{args.bucket or '<bucket>'}/{key}")
     return 0

@@ -1,14 +1,12 @@
-"""The CloudFormation templates are generated from the catalog, current, and least-privilege; the Lambda zip is
-reproducible."""
+"""The CloudFormation templates are generated from the catalog, current, and least-privilege (the Lambda zip:
+tests/unit/test_package.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +15,7 @@ from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.remediators.base import MODES, Rule
 from functions.remediators.ec2 import EbsDefaultEncryption
 from tools import templates
-from tools.templates import TEMPLATE_DIR, cfn, defaults, iam, rules, storage
+from tools.templates import TEMPLATE_DIR, cfn, iam, rules, storage
 from tools.templates.rules import active_condition, enabled_condition, toggle_name
 from tools.templates.service_roles import SERVICE_ROLES
 from tools.templates.target import SSM_EXECUTOR_ACTIONS
@@ -493,58 +491,3 @@ def test_statements_are_packed_into_policies_that_fit():
     assert seen == [c for c, _ in guarded_statements]
     with pytest.raises(ValueError, match="exceeds"):
         iam.pack_guarded(guarded_statements, budget=10)
-
-
-# -- the Lambda zip --------------------------------------------------------------------------------------------------
-def load_package_script():
-    spec = importlib.util.spec_from_file_location("package_script", ROOT / "tools" / "package.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class TestPackage:
-    package = load_package_script()
-    RUNTIME_DEPS: ClassVar[set[str]] = {"requests", "tenacity", "aws-secretsmanager-caching"}
-
-    def test_two_builds_are_byte_identical(self, tmp_path):
-        first, second = tmp_path / "a.zip", tmp_path / "b.zip"
-        self.package.build_zip(first, skip_deps=True)
-        self.package.build_zip(second, skip_deps=True)
-        assert first.read_bytes() == second.read_bytes()
-        assert first.stat().st_size < 10 * 1024 * 1024
-
-    def test_zip_holds_the_packages_and_nothing_else(self, tmp_path):
-        archive = tmp_path / "code.zip"
-        self.package.build_zip(archive, skip_deps=True)
-        with zipfile.ZipFile(archive) as zipped:
-            names = zipped.namelist()
-            infos = zipped.infolist()
-        assert names == sorted(names)
-        assert "functions/engine/catalog.py" in names and "connectors/finding.py" in names
-        assert {name.split("/")[0] for name in names} == {"connectors", "functions"}
-        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
-        assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
-        assert {info.external_attr >> 16 for info in infos} == {0o100644}
-
-    def test_runtime_requirements_leave_out_what_lambda_provides(self):
-        pinned = dict(line.split("==") for line in self.package.runtime_requirements("3.13", "aarch64"))
-        assert set(pinned) >= self.RUNTIME_DEPS
-        assert {"urllib3", "idna", "certifi", "charset-normalizer"} <= set(pinned)
-        assert not {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil"} & set(pinned)
-
-    def test_lambda_target_comes_from_the_template(self):
-        assert self.package.lambda_target(ADMIN) == (defaults.LAMBDA_RUNTIME.removeprefix("python"), "aarch64")
-
-    def test_main_writes_the_packaged_template(self, tmp_path, capsys):
-        assert self.package.main(["--dist", str(tmp_path), "--skip-deps", "--bucket", "code-bucket"]) == 0
-        archive = tmp_path / "cspm-remediation.zip"
-        digest = self.package.sha256(archive)
-        packaged = yaml.safe_load((tmp_path / "admin-packaged.yaml").read_text())
-        assert packaged["Parameters"]["CodeS3Key"]["Default"] == f"cspm-remediation-{digest}.zip"
-        assert packaged["Parameters"]["CodeS3Bucket"]["Default"] == "code-bucket"
-        packaged["Parameters"]["CodeS3Key"] = ADMIN["Parameters"]["CodeS3Key"]
-        packaged["Parameters"]["CodeS3Bucket"] = ADMIN["Parameters"]["CodeS3Bucket"]
-        assert packaged == ADMIN
-        out = capsys.readouterr().out
-        assert str(archive) in out and digest in out and "bytes" in out
