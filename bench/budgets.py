@@ -78,11 +78,12 @@ def get_findings(calls: int, findings: int, queries: int, label: str) -> Budget:
 
 
 def netskope_requests(requests: int, items: int, page_size: int, label: str) -> Budget:
-    """A short page is the last one: no extra request after it (an exactly full last page costs one empty one)."""
-    limit = items // page_size + 1
+    """Full pages, then one empty page: a short page is not proof of the end (a tenant may cap pages below the
+    size asked), so paging stops only at an empty one — and never costs more than that one request."""
+    limit = math.ceil(items / page_size) + 1
     return Budget(f"Netskope requests ({label})", requests <= limit,
                   f"{requests} requests for {items} items",
-                  f"<= floor({items}/{page_size}) + 1 = {limit}")
+                  f"<= ceil({items}/{page_size}) + 1 = {limit}")
 
 
 def describe_before_write(economy: Mapping[str, RuleEconomy]) -> list[Budget]:

@@ -1,10 +1,24 @@
 """Netskope CSPM connector: REST API v1 "View Security Assessment Violations" → Finding.
 
-`POST {tenant}/api/v1/security_assessment` with form parameters `token`, `cloud_provider=aws`, `status=Failed`,
-`muted=No`, optional `rule_name` / `account_id`, and `limit` (≤ 10,000) / `skip` for paging. The token goes in
-the request body, never in the URL (URLs end up in proxy and server logs), and never in a log line or an
-exception message. The API allows ~24 requests per 5 s and answers 429 past that: requests are retried with
-jittered exponential backoff that honours `Retry-After`.
+`POST {tenant}/api/v1/security_assessment` with form parameters `cloud_provider=aws`, `status=Failed`, `muted=No`,
+optional `rule_name` / `account_id`, `limit` / `skip` for paging and `as_of` (one snapshot time for a whole pull).
+
+Authentication (`NETSKOPE_AUTH`): `v1-body` (default) sends the v1 token as the `token` form field, as the v1 docs
+recommend; `header` sends it as the `Netskope-Api-Token` header, which is how RBACv3 service-account tokens (the
+REST v2 style) travel. Either way the token is never in the URL (URLs end up in proxy and server logs), nor in a
+log line or an exception message.
+
+Paging: the v1 docs require `limit` below 10,000, so a page is at most 9,999. A tenant may cap pages below what
+was asked, so a short page proves nothing: paging goes on until an empty page (the API documents no total).
+Every page of one pull carries the same `as_of`, so items that change during the pull neither shift the
+offsets nor appear twice. The API allows ~24 requests per 5 s and answers 429 past that: requests are retried
+with jittered exponential backoff that honours `Retry-After`.
+
+Rule names map to rule ids through `netskope_rules` plus the config file's `netskope.rules`; an unknown name
+falls back to the item's `compliance_standards` (a CIS/PCI/FSBP control that maps to exactly one Security Hub
+control id), else `netskope:<rule name>`. The server-side filters are re-checked here: a muted or non-failed
+item is never yielded by a pull, and a saved one parses as SUPPRESSED / not FAILED so the engine skips it. The
+item's `tags` are kept, so tag exclusions work for Netskope findings too.
 
 Netskope has no finding id: the id is a stable hash of rule, account, region and resource (for dedupe), unless
 a violation carries its own `_id`. Severity outside Netskope's four levels (or missing) becomes MEDIUM: a
@@ -35,7 +49,13 @@ from connectors import log_hygiene
 from connectors.arns import ArnError, parse_arn, resolve_resource
 from connectors.backoff import retry_after_seconds
 from connectors.finding import Finding, FindingError, stable_finding_id
-from connectors.netskope_rules import ARN_RESOURCE_TYPES, normalize_rule_name, resource_type_for, rule_id_for
+from connectors.netskope_rules import (
+    ARN_RESOURCE_TYPES,
+    normalize_rule_name,
+    resource_type_for,
+    rule_id_for,
+    rule_id_from_standards,
+)
 from connectors.regions import region_code
 
 log = logging.getLogger(__name__)
@@ -44,7 +64,10 @@ log_hygiene.install()  # botocore would log GetSecretValue's response body (the 
 SOURCE = "netskope"
 ENDPOINT_PATH = "/api/v1/security_assessment"
 DEFAULT_PAGE_SIZE = 5000
-MAX_PAGE_SIZE = 10000
+MAX_PAGE_SIZE = 9999  # the v1 docs: `limit` is a positive integer below 10,000
+AUTH_STYLES = ("v1-body", "header")
+DEFAULT_AUTH = "v1-body"
+TOKEN_HEADER = "Netskope-Api-Token"  # noqa: S105 - a header name, not a secret
 DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -79,6 +102,19 @@ class _TransientError(NetskopeError):
 
 
 # ---------------------------------------------------------------------------------------------- configuration
+
+
+def auth_style(value: str | None) -> str:
+    """`v1-body` (default: the v1 `token` form field) or `header` (`Netskope-Api-Token`, RBACv3 tokens)."""
+    style = (value or DEFAULT_AUTH).strip().lower()
+    if style not in AUTH_STYLES:
+        raise NetskopeError(f"NETSKOPE_AUTH must be one of {', '.join(AUTH_STYLES)}, got {value!r}")
+    return style
+
+
+def is_open(finding: Finding) -> bool:
+    """Client-side twin of the query's `status=Failed&muted=No`."""
+    return finding.compliance_status == "FAILED" and finding.workflow_status != "SUPPRESSED"
 
 
 def normalize_base_url(url: str) -> str:
@@ -199,11 +235,15 @@ class NetskopeConnector:
         max_attempts: int = 6,
         extra_rules: Mapping[str, str] | None = None,
         max_wait: float = 60.0,
+        auth: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size!r}")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        self.auth = auth_style(auth)
+        self._clock = clock
         self.base_url = normalize_base_url(base_url)
         self.endpoint = self.base_url + ENDPOINT_PATH
         self.page_size = page_size
@@ -245,6 +285,10 @@ class NetskopeConnector:
             except FindingError as exc:
                 yield FindingError(f"Netskope violation #{index}: {exc}")
                 continue
+            if not is_open(finding):  # the server was asked for failed, unmuted items only: re-check
+                log.debug("Netskope violation #%d dropped: %s/%s", index, finding.compliance_status,
+                          finding.workflow_status)
+                continue
             if wanted_region and finding.region != wanted_region:
                 continue
             if wanted_account and finding.account_id != wanted_account:
@@ -254,6 +298,7 @@ class NetskopeConnector:
     def violations(self, rule_names: Iterable[str] | str | None = None, account_id: str | None = None) -> Iterator[Any]:
         """The raw violation objects, as Netskope returns them."""
         token = self._token()
+        as_of = str(int(self._clock()))  # one snapshot for every page of every query of this pull
         if rule_names is None:
             names: list[str | None] = [None]
         elif isinstance(rule_names, str):
@@ -261,7 +306,7 @@ class NetskopeConnector:
         else:
             names = list(dict.fromkeys(rule_names))
         for name in names:
-            yield from self._pages(token, name, account_id)
+            yield from self._pages(token, name, account_id, as_of)
 
     def _token(self) -> str:
         token = self._token_provider()
@@ -269,21 +314,24 @@ class NetskopeConnector:
             raise NetskopeError("the Netskope token provider returned an empty token")
         return token.strip()
 
-    def _pages(self, token: str, rule_name: str | None, account_id: str | None) -> Iterator[Any]:
-        """Pages of `page_size`; a short page is the last one, so N items cost ⌊N/page⌋+1 requests."""
-        skip = 0
+    def _pages(self, token: str, rule_name: str | None, account_id: str | None, as_of: str) -> Iterator[Any]:
+        """Pages until an empty one: a tenant that caps pages below `page_size` loses nothing, and N items cost
+        ⌈N/served⌉+1 requests (served = what the tenant really returns per page)."""
+        skip, previous = 0, None
         while True:
             params: dict[str, str] = {"cloud_provider": "aws", "status": "Failed", "muted": "No"}
             if rule_name is not None:
                 params["rule_name"] = rule_name
             if account_id is not None:
                 params["account_id"] = account_id
-            params.update(limit=str(self.page_size), skip=str(skip))
+            params.update(limit=str(self.page_size), skip=str(skip), as_of=as_of)
             data = self._post(params, token)
-            yield from data
-            if len(data) < self.page_size:
+            if not data:
                 return
-            skip += len(data)
+            if data == previous:  # a server that ignores `skip` would otherwise be paged forever
+                raise NetskopeError(f"Netskope API returned the same page again at skip={skip}: it ignores skip")
+            yield from data
+            skip, previous = skip + len(data), data
 
     def _post(self, params: dict[str, str], token: str) -> list[Any]:
         retrying = Retrying(
@@ -303,12 +351,17 @@ class NetskopeConnector:
 
     def _post_once(self, params: dict[str, str], token: str) -> list[Any]:
         self.requests_made += 1
-        log.debug("POST %s %s", self.endpoint, {k: v for k, v in params.items() if k != "token"})
+        log.debug("POST %s %s (auth %s)", self.endpoint, params, self.auth)
+        headers = {"Accept": "application/json"}
+        if self.auth == "header":
+            body, headers[TOKEN_HEADER] = dict(params), token
+        else:
+            body = {**params, "token": token}
         try:
             response = self._http.post(
                 self.endpoint,
-                data={**params, "token": token},
-                headers={"Accept": "application/json"},
+                data=body,
+                headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,  # a redirected POST would be replayed as GET, or carry the token elsewhere
             )
@@ -449,6 +502,8 @@ def parse_violation(item: Any, extra_rules: Mapping[str, str] | None = None) -> 
 def _parse_violation(item: Mapping[str, Any], extra_rules: Mapping[str, str] | None) -> Finding:
     rule_name = _required_text(item, "rule_name")
     rule_id = rule_id_for(rule_name, extra_rules)
+    if rule_id.startswith(SOURCE + ":"):
+        rule_id = rule_id_from_standards(item.get("compliance_standards")) or rule_id
     netskope_type = item.get("resource_type") or item.get("object_type")
     resource_type = resource_type_for(rule_id, netskope_type)
     raw_resource = _resource_text(item)
@@ -481,12 +536,12 @@ def _parse_violation(item: Mapping[str, Any], extra_rules: Mapping[str, str] | N
         severity=_severity(item.get("severity")),
         title=_title(rule_name, item),
         compliance_status=_compliance_status(item.get("status")),
-        workflow_status=None,
+        workflow_status="SUPPRESSED" if _muted(item.get("muted")) else None,
         record_state=None,
         standards=_standards(item.get("compliance_standards")),
         first_observed=None,
         last_observed=_last_observed(item),
-        tags={},
+        tags=_tags(item.get("tags")),
         product_arn=None,
         raw=item,
     )
@@ -546,6 +601,50 @@ def _region(item: Mapping[str, Any], arn_region: str | None) -> str:
     if code is None:
         raise FindingError(f"region_name: unknown region {value.strip()[:80]!r}")
     return code
+
+
+_NOT_MUTED = frozenset({"no", "false", "0", ""})
+_MUTED = frozenset({"yes", "true", "1"})
+
+
+def _muted(value: Any) -> bool:
+    """Netskope's `muted` ("Yes"/"No"; booleans accepted). A value that says neither is an error, not a guess:
+    treating an unreadable mute as unmuted could remediate what someone deliberately muted."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    if isinstance(value, str) and value.strip().casefold() in _NOT_MUTED | _MUTED:
+        return value.strip().casefold() in _MUTED
+    raise FindingError(f"muted: expected Yes or No, got {_kind(value)}")
+
+
+def _tags(value: Any) -> dict[str, str]:
+    """Resource tags: `{"k": "v"}` or `[{"key"|"Key": k, "value"|"Value": v}, ...]`. Unreadable tags reject the
+    violation: dropping them silently would bypass the exclusion tag."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = []
+        for entry in value:
+            if not isinstance(entry, Mapping):
+                raise FindingError(f"tags: each entry must be an object with key and value, got {_kind(entry)}")
+            key = entry.get("key", entry.get("Key"))
+            pairs.append((key, entry.get("value", entry.get("Value", ""))))
+    else:
+        raise FindingError(f"tags: expected an object or a list of key/value objects, got {_kind(value)}")
+    tags: dict[str, str] = {}
+    for key, tag_value in pairs:
+        if not isinstance(key, str) or not key:
+            raise FindingError(f"tags: a tag key must be a non-empty string, got {_kind(key)}")
+        if tag_value is None:
+            tag_value = ""
+        if not isinstance(tag_value, str | int | float) or isinstance(tag_value, bool):
+            raise FindingError(f"tags: the value of {key[:60]!r} must be a string, got {_kind(tag_value)}")
+        tags[key] = str(tag_value)
+    return tags
 
 
 def _own_id(item: Mapping[str, Any]) -> str | None:
@@ -634,10 +733,13 @@ def _kind(value: Any) -> str:
 
 
 __all__ = [
+    "AUTH_STYLES",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "NetskopeConnector",
     "NetskopeError",
+    "auth_style",
+    "is_open",
     "normalize_base_url",
     "parse_payload",
     "parse_violation",

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from connectors.standards import CIS_V120, CIS_V140, CIS_V300, CIS_V500, FSBP_V100, PCI_V321, security_control_id
 
 NACL_RULE_ID = "netskope:nacl-allow-all-ingress"
 
@@ -143,3 +146,48 @@ def resource_type_for(rule_id: str, netskope_type: object = None) -> str | None:
 _TYPES_BY_KEY: dict[str, str] = {
     _NOT_ALNUM.sub("", name.casefold()): asff for name, asff in NETSKOPE_RESOURCE_TYPES.items()
 }
+
+
+# Netskope's `compliance_standards[].standard` names (compared without case or punctuation) → the Security Hub
+# standard whose control ids `connectors.standards` maps, for the fallback below.
+NETSKOPE_STANDARDS: dict[str, str] = {
+    "CIS-AWS-1.2.0": CIS_V120,
+    "CIS-AWS-1.4.0": CIS_V140,
+    "CIS-AWS-3.0.0": CIS_V300,
+    "CIS-AWS-5.0.0": CIS_V500,
+    "PCI-DSS-3.2.1": PCI_V321,
+    "AWS-FSBP": FSBP_V100,
+    "AWS Foundational Security Best Practices": FSBP_V100,
+}
+_STANDARDS_BY_KEY = {_NOT_ALNUM.sub("", name.casefold()): std for name, std in NETSKOPE_STANDARDS.items()}
+_CONTROL_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*\.[0-9]+")  # a Security Hub control id such as "EC2.13"
+
+
+def rule_id_from_standards(value: Any) -> str | None:
+    """The Security Hub control id an unknown rule's `compliance_standards` point to, when they agree on exactly
+    one; None otherwise (several candidates would be a guess, and a guess sends a finding to the wrong fixer).
+
+    An entry `{"standard": "CIS-AWS-1.2.0", "section": "4", "control": "1"}` is CIS v1.2.0 4.1 → EC2.13; an FSBP
+    entry whose control is already a control id (`"EC2.13"`) is taken as it is.
+    """
+    if not isinstance(value, list):
+        return None
+    found: set[str] = set()
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            continue
+        standard = _STANDARDS_BY_KEY.get(_NOT_ALNUM.sub("", str(entry.get("standard") or "").casefold()))
+        if standard is None:
+            continue
+        parts = [str(entry.get(k)).strip() for k in ("section", "control")
+                 if isinstance(entry.get(k), str | int) and not isinstance(entry.get(k), bool)
+                 and str(entry.get(k)).strip()]
+        number = ".".join(parts)
+        if standard == FSBP_V100:
+            control = parts[-1] if parts else ""
+            mapped = security_control_id(standard, control) or (control if _CONTROL_ID.fullmatch(control) else None)
+        else:
+            mapped = security_control_id(standard, number) if number else None
+        if mapped:
+            found.add(mapped)
+    return found.pop() if len(found) == 1 else None

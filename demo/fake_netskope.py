@@ -4,10 +4,12 @@ A real HTTP server on 127.0.0.1 (free port, background thread) so the connector 
 `requests`, sockets and all. It implements what the connector relies on:
 
 * `POST` (form-encoded or JSON body) and `GET` on `/api/v1/security_assessment`;
-* the token: missing or wrong → 403 with Netskope's error envelope; a token in the URL query string → 400,
-  so a test proves the client never puts it there;
+* the token, in the `token` body field (v1) or the `Netskope-Api-Token` header (RBACv3 / REST v2 style): missing
+  or wrong → 403 with Netskope's error envelope; a token in the URL query string → 400, so a test proves the
+  client never puts it there; `fake.auth_seen` records which style each request used;
 * filters `cloud_provider`, `status`, `muted` (exact, case-insensitive), `rule_name`, `account_id` (exact);
-* paging with `limit` (1..page_limit_max, else 400) and `skip`;
+* paging with `limit` (1..page_limit_max, else 400; the v1 docs say below 10,000) and `skip`; `page_cap` makes
+  the tenant serve fewer items per page than asked (a tenant-side cap); `as_of` is accepted and recorded;
 * `{"status": "success", "msg": "", "data": [...]}` responses, and 429 + `Retry-After: 0` for the first
   `fail_first` requests.
 
@@ -36,13 +38,16 @@ class FakeNetskope:
         self,
         violations: list[dict[str, Any]],
         token: str,
-        page_limit_max: int = 10000,
+        page_limit_max: int = 9999,
         fail_first: int = 0,
         fail_status: int = 429,
+        page_cap: int | None = None,
     ) -> None:
         self.violations = list(violations)
         self.token = token
         self.page_limit_max = page_limit_max
+        self.page_cap = page_cap
+        self.auth_seen: list[str] = []  # "body" | "header" | "none", per authenticated request
         self.fail_first = fail_first
         self.fail_status = fail_status
         self.requests: list[dict[str, str]] = []  # params of every request received, token removed
@@ -83,7 +88,9 @@ class FakeNetskope:
 
     # ----------------------------------------------------------------------------------- request handling
 
-    def handle(self, method: str, path: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, body: bytes, content_type: str, header_token: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body) for one request; separate from the socket code so it is easy to read."""
         parts = urllib.parse.urlsplit(path)
         query = _flatten(urllib.parse.parse_qs(parts.query, keep_blank_values=True))
@@ -100,8 +107,12 @@ class FakeNetskope:
         except ValueError as exc:
             return 400, {}, _error("Bad Request", str(exc))
         token = params.pop("token", None)
+        style = "body" if token is not None else "header" if header_token is not None else "none"
+        if token is None:
+            token = header_token
         with self._lock:
             self.requests.append(dict(params))
+            self.auth_seen.append(style)
             failing = self.fail_first > 0
             if failing:
                 self.fail_first -= 1
@@ -114,6 +125,8 @@ class FakeNetskope:
             skip = _int_param(params, "skip", 0, 0, None)
         except ValueError as exc:
             return 400, {}, _error("Bad Request", str(exc))
+        if self.page_cap is not None:
+            limit = min(limit, self.page_cap)
         matching = [v for v in self.violations if _matches(v, params)]
         return 200, {}, {"status": "success", "msg": "", "data": matching[skip : skip + limit]}
 
@@ -125,7 +138,8 @@ def _handler_for(fake: FakeNetskope) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, headers, payload = fake.handle(self.command, self.path, body, self.headers.get("Content-Type", ""))
+            status, headers, payload = fake.handle(self.command, self.path, body, self.headers.get("Content-Type", ""),
+                                                   self.headers.get("Netskope-Api-Token"))
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -131,7 +131,8 @@ def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats) -> Iterator
         elif source == "netskope":
             if not settings.netskope_url or not settings.netskope_token_secret:
                 raise RuntimeError("netskope needs NETSKOPE_URL and NETSKOPE_TOKEN_SECRET")
-            yield from pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats)
+            yield from pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats,
+                                     auth=settings.netskope_auth, extra_rules=rt.config.netskope_rules)
         else:
             raise RuntimeError(f"unknown source {source!r} (securityhub, netskope)")
 

@@ -120,9 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--netskope-token-secret", default=env("netskope_token_secret"),
             help="Secrets Manager secret holding the Netskope API token (env NETSKOPE_TOKEN_SECRET)",
         )
+        p.add_argument(
+            "--netskope-auth", default=env("netskope_auth"), choices=netskope.AUTH_STYLES,
+            help="how the token is sent: v1-body (the v1 token field, default) or header (Netskope-Api-Token)",
+        )
 
     p = command("normalize", "raw payload files → normalized findings (JSON array on stdout)")
     p.add_argument("--source", required=True, choices=SOURCES, help="which product wrote the files")
+    p.add_argument("--config", default=env("config"), help="config file (its netskope.rules map rule names)")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="an ASFF finding, a list of them, a GetFindings response, an EventBridge event, "
                         "or a Netskope response")
@@ -130,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("pull", "pull open violations from a source → findings JSON on stdout")
     source_flags(p)
     p.add_argument("--rules", default=env("rules"), help="comma-separated rule ids to pull (env CSPM_RULES)")
+    p.add_argument("--config", default=env("config"), help="config file (its netskope.rules map rule names)")
 
     p = command("plan", "dry-run: what would be done for each finding (never writes)")
     findings_file(p)
@@ -169,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands -----------------------------------------------------------------------------------
 def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
     parse = PARSERS[args.source]
+    if args.source == "netskope" and args.config:
+        extra = preflight.check_config(args.config).netskope_rules
+        parse = lambda payload: netskope.parse_payload(payload, extra)  # noqa: E731
     rejected = 0
     with JsonArrayWriter(out) as writer:
         for path in args.files:
@@ -307,7 +316,8 @@ class Pull:
                                              lambda r=region: pull_securityhub([r], rule_ids, stats=self.stats))
             else:
                 yield from self._guarded("netskope", lambda: _filter_rules(
-                    pull_netskope(self.args.netskope_url, self.args.netskope_token_secret, stats=self.stats),
+                    pull_netskope(self.args.netskope_url, self.args.netskope_token_secret, stats=self.stats,
+                                  auth=self.args.netskope_auth, extra_rules=_netskope_rules(self.args)),
                     rule_ids))
 
     def _guarded(self, name: str, pull: Any) -> Iterator[Finding | FindingError]:
@@ -350,6 +360,11 @@ def _pull(args: argparse.Namespace) -> Pull:
     if "netskope" in sources:
         preflight.check_netskope(args.netskope_url, args.netskope_token_secret)
     return Pull(args, sources, regions)
+
+
+def _netskope_rules(args: argparse.Namespace) -> dict[str, str] | None:
+    """The config file's `netskope.rules` (rule name → rule id), when a config is given."""
+    return dict(preflight.check_config(args.config).netskope_rules) if getattr(args, "config", None) else None
 
 
 def _filter_rules(items: Iterable[Finding | FindingError], rule_ids: list[str] | None):

@@ -69,6 +69,7 @@ class Config:
     exclude: Exclusions = field(default_factory=Exclusions)
     limits: Limits = field(default_factory=Limits)
     only_rules: frozenset[str] | None = None  # --rules / CSPM_RULES
+    netskope_rules: Mapping[str, str] = field(default_factory=dict)  # `netskope.rules`: rule name → rule id
 
     def rule(self, rule_id: str) -> RuleSettings:
         return self.rules.get(rule_id, RuleSettings())
@@ -100,6 +101,7 @@ class Config:
             exclude=self.exclude,
             limits=self.limits,
             only_rules=only_rules if only_rules is not None else self.only_rules,
+            netskope_rules=self.netskope_rules,
         )
 
 
@@ -127,7 +129,7 @@ def load_config(path: str | Path | None) -> Config:
 def config_from_dict(data: Any, known_rules: Mapping[str, Any] | None = None) -> Config:
     if not isinstance(data, Mapping):
         raise ConfigError("the config must be an object")
-    _only_keys(data, {"mode", "rules", "exclude", "limits"}, "config")
+    _only_keys(data, {"mode", "rules", "exclude", "limits", "netskope"}, "config")
     mode = data.get("mode")
     if mode is not None:
         _check_mode(mode, "mode")
@@ -141,7 +143,23 @@ def config_from_dict(data: Any, known_rules: Mapping[str, Any] | None = None) ->
         rules=rules,
         exclude=_exclusions(data.get("exclude") or {}),
         limits=_limits(data.get("limits") or {}),
+        netskope_rules=_netskope_rules(data.get("netskope", {})),
     )
+
+
+def _netskope_rules(data: Any) -> dict[str, str]:
+    """`{"rules": {"<Netskope rule name>": "<rule id>"}}`: extends (and overrides) the built-in name table."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("netskope must be an object")
+    _only_keys(data, {"rules"}, "netskope")
+    rules = data.get("rules", {})
+    if not isinstance(rules, Mapping) or not all(
+        isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in rules.items()
+    ):
+        raise ConfigError('netskope.rules must map Netskope rule names to rule ids, e.g. {"<rule name>": "EC2.13"}')
+    return {k: v.strip() for k, v in rules.items()}
 
 
 def _rule_settings(rule_id: str, entry: Any) -> RuleSettings:

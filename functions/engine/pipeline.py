@@ -7,7 +7,7 @@ FindingError so the caller reports them and goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import boto3
@@ -56,8 +56,12 @@ def pull_netskope(
     rule_names: Iterable[str] | None = None,
     secrets_client: object | None = None,
     stats: PullStats | None = None,
+    auth: str | None = None,
+    extra_rules: Mapping[str, str] | None = None,
 ) -> Iterator[Finding | FindingError]:
-    connector = NetskopeConnector(base_url, secret_token_provider(token_secret, client=secrets_client))
+    """`auth`: NETSKOPE_AUTH (`v1-body` | `header`); `extra_rules`: the config file's `netskope.rules`."""
+    connector = NetskopeConnector(base_url, secret_token_provider(token_secret, client=secrets_client),
+                                  auth=auth, extra_rules=extra_rules)
     log.info("pulling Netskope violations from %s", connector.base_url)
     yield from _counted(connector.fetch(rule_names=list(rule_names) if rule_names else None), stats)
     if stats is not None:

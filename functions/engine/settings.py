@@ -3,6 +3,7 @@ Lambda handlers alike (DESIGN §5 ★)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from functions.engine.config import Config, ConfigError, RuleSettings, config_fr
 ENV = {
     "netskope_url": "NETSKOPE_URL",
     "netskope_token_secret": "NETSKOPE_TOKEN_SECRET",
+    "netskope_auth": "NETSKOPE_AUTH",  # v1-body (default) | header
     "role_name": "REMEDIATION_ROLE_NAME",
     "external_id": "REMEDIATION_EXTERNAL_ID",
     "automation_role_name": "REMEDIATION_AUTOMATION_ROLE_NAME",
@@ -68,6 +70,7 @@ class Settings:
     max_workers: int = 8
     netskope_url: str | None = None
     netskope_token_secret: str | None = None
+    netskope_auth: str | None = None
     ledger_table: str | None = None
     ledger_path: str | None = None
     sns_topic_arn: str | None = None
@@ -101,6 +104,7 @@ class Settings:
             max_workers=max_workers,
             netskope_url=get("netskope_url"),
             netskope_token_secret=get("netskope_token_secret"),
+            netskope_auth=get("netskope_auth"),
             ledger_table=get("ledger_table"),
             ledger_path=get("ledger_path"),
             sns_topic_arn=get("sns_topic_arn"),
@@ -118,7 +122,7 @@ class Settings:
                 rules[rule_id] = RuleSettings(mode=mode, executor=current.executor, params=current.params)
             # Validate the toggles' modes exactly as a config file's would be.
             config_from_dict({"rules": {r: {"mode": s.mode} for r, s in rules.items() if s.mode}})
-            config = Config(mode=config.mode, rules=rules, exclude=config.exclude, limits=config.limits)
+            config = dataclasses.replace(config, rules=rules)
         if known_rules is not None:
             unknown = sorted(set(config.rules) - set(known_rules))
             if unknown:

@@ -53,21 +53,22 @@ def fake() -> Iterator[FakeNetskope]:
 
 
 def test_pull_every_catalog_rule_through_the_fake(fake: FakeNetskope) -> None:
-    conn = NetskopeConnector(fake.url, lambda: TOKEN)
+    conn = NetskopeConnector(fake.url, lambda: TOKEN, clock=lambda: 1718000000)
     findings = list(conn.fetch())
     assert all(isinstance(f, Finding) for f in findings)
     assert {f.source_rule for f in findings} >= set(RULES)
     assert len(findings) == 11
-    assert conn.requests_made == 1
-    assert fake.requests == [{"cloud_provider": "aws", "status": "Failed", "muted": "No", "limit": "5000", "skip": "0"}]
+    assert conn.requests_made == 2  # the page, then the empty page that proves it was the last
+    query = {"cloud_provider": "aws", "status": "Failed", "muted": "No", "limit": "5000", "as_of": "1718000000"}
+    assert fake.requests == [{**query, "skip": "0"}, {**query, "skip": "11"}]
 
 
 def test_paging_against_the_fake() -> None:
     with FakeNetskope(bulk(2001), TOKEN) as server:
         conn = NetskopeConnector(server.url, TOKEN, page_size=1000)
         assert len(list(conn.fetch())) == 2001
-        assert conn.requests_made == 3
-        assert [r["skip"] for r in server.requests] == ["0", "1000", "2000"]
+        assert conn.requests_made == 4
+        assert [r["skip"] for r in server.requests] == ["0", "1000", "2000", "2001"]
         assert all("token" not in r for r in server.requests)
 
 
@@ -101,7 +102,7 @@ def test_429_with_retry_after_then_success() -> None:
         conn = NetskopeConnector(server.url, TOKEN, sleep=sleeps)
         assert len(list(conn.fetch())) == 3
         assert sleeps == [0.0, 0.0]  # Retry-After: 0, honoured instead of the exponential backoff
-        assert conn.requests_made == 3 == len(server.requests)
+        assert conn.requests_made == 4 == len(server.requests)
 
 
 def test_503_then_success() -> None:
@@ -132,7 +133,7 @@ def test_token_never_in_urls_or_debug_logs(fake: FakeNetskope, caplog: pytest.Lo
     logging.getLogger("urllib3").setLevel(logging.DEBUG)
     conn = NetskopeConnector(fake.url, TOKEN, page_size=5)
     assert len(list(conn.fetch())) == 11
-    assert conn.requests_made == 3
+    assert conn.requests_made == 4
     urllib3_lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
     assert any("/api/v1/security_assessment" in line for line in urllib3_lines), "urllib3 debug logging was captured"
     assert all("?" not in line.split("security_assessment", 1)[-1].split(" ")[0] for line in urllib3_lines)

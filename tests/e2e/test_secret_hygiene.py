@@ -37,8 +37,14 @@ def tenant(moto_aws, monkeypatch):
         yield fake, secret
 
 
-def test_the_token_is_nowhere_but_the_request_body(tenant, tmp_path, caplog, capsys):
+@pytest.mark.parametrize("auth", ["v1-body", "header"])
+def test_the_token_is_nowhere_but_the_request_body_or_its_header(auth, tenant, tmp_path, caplog, capsys,
+                                                                 monkeypatch):
+    """NETSKOPE_AUTH=v1-body (default) puts the token in the `token` form field, =header in `Netskope-Api-Token`;
+    in neither style may it reach a URL, a log, the output, the report or the ledger."""
     fake, secret = tenant
+    if auth == "header":
+        monkeypatch.setenv("NETSKOPE_AUTH", "header")  # the variable, as the Lambda reads it
     caplog.set_level(logging.DEBUG)
     for name in ("botocore", "urllib3", "cspm_remediate", "connectors", "functions"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -63,6 +69,7 @@ def test_the_token_is_nowhere_but_the_request_body(tenant, tmp_path, caplog, cap
         "request URLs": "\n".join(json.dumps(r) for r in fake.requests),
     }
     assert rows and fake.requests  # each place really was looked at
+    assert set(fake.auth_seen) == {"header" if auth == "header" else "body"}
     leaked = [place for place, text in places.items() if TOKEN in text]
     assert not leaked, f"token found in: {leaked}"
 

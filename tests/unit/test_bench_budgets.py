@@ -55,13 +55,13 @@ def test_get_findings_pages_at_100(calls: int, findings: int, queries: int, ok: 
     [
         (21, 100_000, 5_000, True),  # 20 full pages, then one empty page
         (22, 100_000, 5_000, False),
-        (1, 2_999, 5_000, True),  # a short first page is the last one
-        (2, 2_999, 5_000, False),  # an extra request after a short page
-        (11, 100_000, 10_000, True),
+        (2, 2_999, 5_000, True),  # a short page, then the empty page that proves it was the last
+        (3, 2_999, 5_000, False),  # anything beyond that empty page
+        (12, 100_000, 9_999, True),
         (1, 0, 5_000, True),
     ],
 )
-def test_netskope_stops_after_a_short_page(requests: int, items: int, page: int, ok: bool) -> None:
+def test_netskope_stops_at_the_first_empty_page(requests: int, items: int, page: int, ok: bool) -> None:
     assert budgets.netskope_requests(requests, items, page, "N").ok is ok
 
 

@@ -21,6 +21,8 @@ from moto import mock_aws
 from connectors import netskope
 from connectors.finding import Finding, FindingError, stable_finding_id
 from connectors.netskope import (
+    MAX_PAGE_SIZE,
+    TOKEN_HEADER,
     NetskopeConnector,
     NetskopeError,
     normalize_base_url,
@@ -80,6 +82,12 @@ def serve_pages(items: list[dict[str, Any]]) -> None:
 
 def ok(data: list[Any]) -> dict[str, Any]:
     return {"json": {"status": "success", "msg": "", "data": data}, "status": 200}
+
+
+def serve_once(data: list[Any]) -> None:
+    """One page of `data`, then the empty page that ends the pull (the connector pages until an empty one)."""
+    responses.add(responses.POST, URL, **ok(data))
+    responses.add(responses.POST, URL, **ok([]))
 
 
 class Sleeps(list):
@@ -142,13 +150,13 @@ def test_base_url_with_secrets_is_refused_without_echoing_them(bad: str) -> None
 
 
 def test_constructor_validates_page_size_and_attempts() -> None:
-    for bad in (0, 10001, -5):
+    for bad in (0, 10000, 10001, -5):  # the v1 docs: limit below 10,000
         with pytest.raises(ValueError, match="page_size"):
             connector(page_size=bad)
     with pytest.raises(ValueError, match="max_attempts"):
         connector(max_attempts=0)
     assert connector().page_size == 5000
-    assert connector(page_size=10000).page_size == 10000
+    assert connector(page_size=9999).page_size == MAX_PAGE_SIZE == 9999
 
 
 # ------------------------------------------------------------------------------------------------- paging
@@ -156,7 +164,7 @@ def test_constructor_validates_page_size_and_attempts() -> None:
 
 @pytest.mark.parametrize(
     ("n_items", "expected_requests"),
-    [(0, 1), (1, 1), (999, 1), (1000, 2), (1001, 2), (2000, 3), (2001, 3)],
+    [(0, 1), (1, 2), (999, 2), (1000, 2), (1001, 3), (2000, 3), (2001, 4)],  # ⌈n/1000⌉ pages + the empty one
 )
 @responses.activate
 def test_paging_request_count(n_items: int, expected_requests: int) -> None:
@@ -167,14 +175,14 @@ def test_paging_request_count(n_items: int, expected_requests: int) -> None:
     assert all(isinstance(f, Finding) for f in findings)
     assert conn.requests_made == expected_requests == len(responses.calls)
     skips = [int(_params(call.request)["skip"]) for call in responses.calls]
-    assert skips == [1000 * i for i in range(expected_requests)]
+    assert skips == [min(1000 * i, n_items) for i in range(expected_requests)]
     assert {_params(call.request)["limit"] for call in responses.calls} == {"1000"}
 
 
 @responses.activate
 def test_request_shape_token_in_body_never_in_url() -> None:
-    responses.add(responses.POST, URL, **ok([violation()]))
-    list(connector().fetch(rule_names=SG_RULE, account_id=123456789012))
+    serve_once([violation()])
+    list(connector(clock=lambda: 1718000000.7).fetch(rule_names=SG_RULE, account_id=123456789012))
     request = responses.calls[0].request
     assert request.method == "POST"
     assert request.url == URL  # no query string at all
@@ -187,22 +195,25 @@ def test_request_shape_token_in_body_never_in_url() -> None:
         "account_id": "123456789012",
         "limit": "5000",
         "skip": "0",
+        "as_of": "1718000000",
         "token": TOKEN,
     }
+    assert TOKEN_HEADER not in request.headers
 
 
 @responses.activate
 def test_one_query_per_rule_name_and_none_means_all() -> None:
-    responses.add(responses.POST, URL, **ok([violation()]))
+    serve_pages([violation()])
     names = [SG_RULE, "Ensure S3 Bucket is not publicly accessible.", SG_RULE]
     conn = connector()
     list(conn.fetch(rule_names=names))
-    assert [_params(c.request)["rule_name"] for c in responses.calls] == names[:2]
-    assert conn.requests_made == 2
+    # each query: one page, then the empty page that ends it
+    assert [_params(c.request)["rule_name"] for c in responses.calls] == [names[0]] * 2 + [names[1]] * 2
+    assert conn.requests_made == 4
     list(conn.fetch())
     assert "rule_name" not in _params(responses.calls[-1].request)
     list(conn.fetch(rule_names=[]))
-    assert conn.requests_made == 3
+    assert conn.requests_made == 6
 
 
 @responses.activate
@@ -228,7 +239,7 @@ def test_region_and_account_filters_are_checked_client_side() -> None:
         violation(3, account_id="210987654321"),
         violation(4, region_name="Atlantis (Central)"),
     ]
-    responses.add(responses.POST, URL, **ok(items))
+    serve_pages(items)
     results = list(connector().fetch(region="us-east-1"))
     assert [r.resource_id for r in results if isinstance(r, Finding)] == [
         violation(1)["resource_id"],
@@ -245,7 +256,7 @@ def test_region_and_account_filters_are_checked_client_side() -> None:
 
 @responses.activate
 def test_bad_items_in_the_stream_become_errors_and_the_stream_goes_on() -> None:
-    responses.add(responses.POST, URL, **ok([violation(1), "junk", violation(2, account_id="12"), violation(3)]))
+    serve_once([violation(1), "junk", violation(2, account_id="12"), violation(3)])
     results = list(connector().fetch())
     assert [type(r) for r in results] == [Finding, FindingError, FindingError, Finding]
     assert "#1" in str(results[1]) and "#2" in str(results[2]) and "account_id" in str(results[2])
@@ -257,12 +268,12 @@ def test_bad_items_in_the_stream_become_errors_and_the_stream_goes_on() -> None:
 @responses.activate
 def test_429_then_success_honours_retry_after() -> None:
     responses.add(responses.POST, URL, status=429, headers={"Retry-After": "7"}, json={"status": "error"})
-    responses.add(responses.POST, URL, **ok([violation()]))
+    serve_once([violation()])
     sleeps = Sleeps()
     conn = connector(sleep=sleeps)
     assert len(list(conn.fetch())) == 1
     assert sleeps == [7.0]
-    assert conn.requests_made == 2
+    assert conn.requests_made == 3  # 429, the page, the empty page
 
 
 @responses.activate
@@ -279,11 +290,11 @@ def test_retry_after_is_capped() -> None:
 def test_5xx_is_retried_with_jittered_backoff(status: int) -> None:
     responses.add(responses.POST, URL, status=status, body="<html>maintenance</html>")
     responses.add(responses.POST, URL, status=status, body="")
-    responses.add(responses.POST, URL, **ok([violation()]))
+    serve_once([violation()])
     sleeps = Sleeps()
     conn = connector(sleep=sleeps)
     assert len(list(conn.fetch())) == 1
-    assert conn.requests_made == 3
+    assert conn.requests_made == 4
     assert len(sleeps) == 2 and all(0 <= s <= 60 for s in sleeps)
 
 
@@ -293,11 +304,11 @@ def test_5xx_is_retried_with_jittered_backoff(status: int) -> None:
 @responses.activate
 def test_connection_errors_and_timeouts_are_retried(error: Exception) -> None:
     responses.add(responses.POST, URL, body=error)
-    responses.add(responses.POST, URL, **ok([violation()]))
+    serve_once([violation()])
     sleeps = Sleeps()
     conn = connector(sleep=sleeps)
     assert len(list(conn.fetch())) == 1
-    assert conn.requests_made == 2 and len(sleeps) == 1
+    assert conn.requests_made == 3 and len(sleeps) == 1
 
 
 @responses.activate
