@@ -14,7 +14,7 @@ from botocore.client import BaseClient
 from connectors.finding import GLOBAL_REGION
 
 OUTCOMES = ("noop", "planned", "remediated", "started", "notified", "excluded", "skipped", "failed")
-Stage = Literal["plan", "apply"]
+Stage = Literal["plan", "apply", "rollback"]
 
 
 @dataclass
@@ -41,6 +41,10 @@ class Result:
     resource_arn: str | None = None
     last_observed: str | None = None  # part of the ledger's idempotency key (a reappearance is a new action)
     product_arn: str | None = None  # Security Hub write-back needs it
+    stage: str | None = None  # plan / apply / rollback: the kind of run it belongs to (history)
+    # At verification, the values of the fields the action changed (rollback restores a field only while it still
+    # holds them). Same shape as pre_state, reduced to those fields.
+    post_state: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

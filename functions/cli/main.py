@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from typing import Any, TextIO
@@ -21,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors import asff, netskope
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
-from functions.cli import preflight
+from functions.cli import audit, preflight
 from functions.cli.errors import EXIT_CODES_HELP, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, UsageError
 from functions.cli.progress import Progress, clear_for_log
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
@@ -30,7 +29,6 @@ from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
 from functions.engine.ledger import LedgerGuard
 from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
-from functions.engine.rollback import rollback
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
 from functions.model import Result
@@ -99,12 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--external-id", default=env("external_id"),
                        help="ExternalId for AssumeRole (env REMEDIATION_EXTERNAL_ID)")
 
-    def ledger_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--ledger", default=env("ledger_path"),
-            help="SQLite file recording what was done: enables rollback and cross-run idempotency "
-                 "(env CSPM_LEDGER_PATH)",
-        )
+    ledger_flag = audit.add_ledger_flag  # a SQLite path or dynamodb://TABLE
 
     def source_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -155,14 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("rules", "the rule catalog")
     p.add_argument("--json", action="store_true", help="every field as JSON instead of a table")
 
-    p = command("rollback", "restore the recorded pre-state of a run's actions (dry-run first)")
-    p.add_argument("--run", required=True, help="the run id (printed by apply/run)")
-    p.add_argument("--finding", help="only this finding id")
-    p.add_argument("--apply", action="store_true", help="restore for real (default: say what would be restored)")
-    role_flags(p)
-    p.add_argument("--config", default=env("config"),
-                   help="the config the run used: remediator params (env CSPM_CONFIG)")
-    ledger_flag(p)
+    audit.add_commands(command)  # history, show, rollback (functions/cli/audit.py)
 
     p = command("status", "the outcome of an SSM Automation execution started by apply/run")
     p.add_argument("execution_id", help="the execution id from the result's execution_id")
@@ -254,32 +240,6 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
     for row in [header, *table]:
         out.write("  ".join(str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] + "\n")
     return EXIT_OK
-
-
-def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
-    if not args.ledger:
-        raise UsageError("rollback needs the ledger the run was recorded in: --ledger PATH (or CSPM_LEDGER_PATH)")
-    config = preflight.check_config(args.config)
-    ledger = preflight.check_ledger(args.ledger)
-    try:
-        rows = list(ledger.results(args.run))
-    finally:
-        ledger.close()
-    if not rows:
-        raise UsageError(f"run {args.run} is not in {args.ledger} (the run id is printed by apply and run)")
-    preflight.default_region()
-    sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
-    preflight.check_credentials(sessions.caller_identity)
-    results = list(rollback(rows, sessions, apply=args.apply, finding_id=args.finding, config=config))
-    with JsonArrayWriter(out) as writer:
-        for result in results:
-            writer.write(result.to_dict())
-    counts = Counter(r.outcome for r in results)
-    sys.stderr.write(f"\nRollback of run {args.run}{'' if args.apply else ' (dry-run)'}: "
-                     + (", ".join(f"{n} {o}" for o, n in counts.items()) or "no actions to undo") + "\n")
-    for r in results:
-        sys.stderr.write(f"  {r.outcome:<9} [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}\n")
-    return EXIT_REJECTED if counts.get("failed") else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
@@ -536,7 +496,7 @@ COMMANDS = {
     "apply": lambda a, o: cmd_plan_apply(a, o, "apply"),
     "run": cmd_run,
     "rules": cmd_rules,
-    "rollback": cmd_rollback,
+    **audit.COMMANDS,
     "status": cmd_status,
 }
 

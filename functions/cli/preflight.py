@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import sqlite3
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -80,19 +79,19 @@ def check_config(path: str | None) -> Config:
     return config
 
 
-def check_ledger(path: str) -> Any:
-    """Opens the SQLite ledger, or says in one line why it cannot be one."""
-    from functions.engine.ledger import SqliteLedger
+def check_ledger(address: str, create: bool = True) -> Any:
+    """Opens the ledger (a SQLite path or dynamodb://TABLE), or says in one line why it cannot be one.
+    create=False for commands that only read one: nothing is created then."""
+    from functions.engine.ledger import DYNAMODB_SCHEME, LedgerError, open_ledger
 
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"--ledger {path}: is a directory; give a file path, e.g. {target / 'ledger.db'}")
-    if not target.parent.exists():
-        raise UsageError(f"--ledger {path}: directory {target.parent} does not exist")
+    if address.startswith(DYNAMODB_SCHEME):
+        default_region()
     try:
-        return SqliteLedger(path)
+        return open_ledger(address, create=create)
+    except LedgerError as error:
+        raise UsageError(f"--ledger {error}") from None
     except sqlite3.DatabaseError as error:
-        raise UsageError(f"--ledger {path}: not a ledger database ({error}); give a new path or the file a "
+        raise UsageError(f"--ledger {address}: not a ledger database ({error}); give a new path or the file a "
                          "previous run created") from None
 
 

@@ -334,7 +334,7 @@ class Engine:
         return result
 
     def _result(self, finding: Finding, outcome: str, reason: str, **extra: Any) -> Result:
-        return make_result(finding, outcome, reason, self.run_id, **extra)
+        return make_result(finding, outcome, reason, self.run_id, stage=self.stage, **extra)
 
     def follow_up(self, finding: Finding, execution_id: str) -> Result | None:
         """The outcome of a runbook this engine started: None while it runs; `remediated` only when the

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,6 +166,10 @@ class Ledger(ABC):
     @abstractmethod
     def find(self, finding_id: str) -> list[dict[str, Any]]:
         """Every result recorded for a finding, oldest first."""
+
+    @abstractmethod
+    def all_results(self) -> Iterator[dict[str, Any]]:
+        """Every result of every run, oldest first (history: ``run_summaries``). Read-only."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (a database connection)."""
@@ -349,6 +354,10 @@ class SqliteLedger(Ledger):
         )
         return [json.loads(body) for (body,) in rows]
 
+    def all_results(self) -> Iterator[dict[str, Any]]:
+        rows, _ = self._execute("SELECT body FROM results ORDER BY recorded_at, run_id, finding_id")
+        return (json.loads(body) for (body,) in rows)
+
 
 # -- DynamoDB -------------------------------------------------------------------------------------------
 
@@ -455,6 +464,19 @@ class DynamoDbLedger(Ledger):
     def find(self, finding_id: str) -> list[dict[str, Any]]:
         return list(self._query(FINDING_INDEX, "finding_id", finding_id))
 
+    def all_results(self) -> Iterator[dict[str, Any]]:
+        """A Scan of the result items (the filter skips claims): read-only, one pass over the table."""
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="begins_with(#pk, :result)",
+            ProjectionExpression="#result",
+            ExpressionAttributeNames={"#pk": "pk", "#result": "result"},
+            ExpressionAttributeValues={":result": {"S": "result#"}},
+        )
+        rows = [json.loads(item["result"]["S"]) for page in pages for item in page["Items"]]
+        rows.sort(key=lambda r: (str(r.get("recorded_at") or ""), r.get("run_id") or "", r.get("finding_id") or ""))
+        return iter(rows)
+
     def _query(self, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
         pages = self._client.get_paginator("query").paginate(
             TableName=self.table_name,
@@ -487,3 +509,120 @@ def _plain(item: dict[str, dict[str, str]]) -> dict[str, Any]:
 
 def _used_names(expression: str) -> dict[str, str]:
     return {placeholder: name for placeholder, name in _NAMES.items() if placeholder in expression}
+
+
+# -- addresses and the read side (history, show, rollback) ------------------------------------------
+
+DYNAMODB_SCHEME = "dynamodb://"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class LedgerError(ValueError):
+    """The ledger address names nothing usable (no such table, not a ledger file). Message is one line."""
+
+
+def ledger_address(explicit: str | None, environ: Any = None) -> str | None:
+    """The ledger a command uses: --ledger, else CSPM_LEDGER_PATH, else LEDGER_TABLE (the deployed stack's
+    table, as dynamodb://TABLE), so the CLI reads the same table as the Lambda handlers."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return explicit
+    if environ.get("CSPM_LEDGER_PATH"):
+        return environ["CSPM_LEDGER_PATH"]
+    table = environ.get("LEDGER_TABLE")
+    return DYNAMODB_SCHEME + table if table else None
+
+
+def open_ledger(address: str, *, create: bool = False, client: Any = None, **kwargs: Any) -> Ledger:
+    """The ledger at a SQLite path or ``dynamodb://TABLE``.
+
+    create=False (history, show, rollback): the ledger must exist; nothing is created. create=True (apply,
+    run): a missing SQLite file starts a new ledger, but an existing file that is not one is still refused, so
+    a mistyped address never turns into a new empty file or damages one. DynamoDB tables are never created
+    here (the stack owns the table); opening one reads only its description (read-only credentials do).
+    """
+    if address.startswith(DYNAMODB_SCHEME):
+        table = address[len(DYNAMODB_SCHEME):].strip("/")
+        if not table:
+            raise LedgerError(f"{address}: name the table: dynamodb://TABLE")
+        client = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+        try:
+            description = call_with_retry(client.describe_table, TableName=table)["Table"]
+        except ClientError as error:
+            if aws_error_code(error) == "ResourceNotFoundException":
+                raise LedgerError(f"{address}: no DynamoDB table {table} in this account and region") from None
+            raise
+        keys = [k["AttributeName"] for k in description.get("KeySchema", [])]
+        if keys != ["pk"]:
+            raise LedgerError(f"{address}: table {table} is not a CSPM ledger (its key is {', '.join(keys)})")
+        return DynamoDbLedger(table, client=client, **kwargs)
+    path = Path(address)
+    if path.is_dir():
+        raise LedgerError(f"{address}: is a directory, not a ledger file")
+    if not path.exists():
+        if not create:
+            hint = f" (a DynamoDB table? use {DYNAMODB_SCHEME}{path.name})" if not path.suffix else ""
+            raise LedgerError(f"{address}: no ledger there{hint}")
+        if not path.parent.is_dir():
+            raise LedgerError(f"{address}: directory {path.parent} does not exist")
+        return SqliteLedger(path, **kwargs)
+    if not _is_sqlite_ledger(path, allow_empty=create):
+        raise LedgerError(f"{address}: not a CSPM ledger (a SQLite file written by apply/run --ledger)")
+    return SqliteLedger(path, **kwargs)
+
+
+def _is_sqlite_ledger(path: Path, allow_empty: bool) -> bool:
+    """Without writing: the file is SQLite and holds our results table (or is empty, when allowed)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return False
+    if not head:
+        return allow_empty
+    if head != _SQLITE_MAGIC:
+        return False
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+    return {"claims", "results"} <= tables
+
+
+def run_stage(rows: Iterable[Mapping[str, Any]]) -> str:
+    """A run's stage: recorded on each result (``stage``); rows older than that field are inferred."""
+    stages = {row.get("stage") for row in rows}
+    stages.discard(None)
+    if stages:
+        return "+".join(sorted(stages))
+    return "apply" if any(r.get("outcome") in ACTION_OUTCOMES or r.get("mode") == "enforce" for r in rows) \
+        else "plan"
+
+
+def run_summaries(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One summary per run id, newest first: run_id, started/finished (first/last recorded_at), sources,
+    stage, results, counts per outcome. Rows from ``Ledger.all_results``."""
+    by_run: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_run.setdefault(row.get("run_id") or "-", []).append(row)
+    summaries = []
+    for run_id, run_rows in by_run.items():
+        times = sorted(str(r.get("recorded_at") or "") for r in run_rows)
+        counts: dict[str, int] = {}
+        for r in run_rows:
+            counts[r.get("outcome") or "?"] = counts.get(r.get("outcome") or "?", 0) + 1
+        summaries.append({
+            "run_id": run_id,
+            "started": times[0] or None,
+            "finished": times[-1] or None,
+            "sources": sorted({r.get("source") or "?" for r in run_rows}),
+            "stage": run_stage(run_rows),
+            "results": len(run_rows),
+            "counts": dict(sorted(counts.items())),
+        })
+    summaries.sort(key=lambda s: (s["started"] or "", s["run_id"]), reverse=True)
+    return summaries
