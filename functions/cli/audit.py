@@ -21,6 +21,7 @@ from functions.engine.rollback import rollback
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import env
 
+
 def add_ledger_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ledger", default=ledger_address(None),
