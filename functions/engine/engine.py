@@ -235,8 +235,11 @@ class Engine:
             finding, "planned", "", mode=mode, executor=executor, changes=assessment.changes,
             pre_state=assessment.pre_state,
         )
-        if self.stage == "plan" or mode != "enforce":
+        held = self._held_as_disruptive(finding, entry, mode, assessment)
+        if self.stage == "plan" or mode != "enforce" or held:
             planned.reason = "dry-run: would " + "; ".join(assessment.changes or ["remediate"])
+            if assessment.disruptive:
+                planned.reason += f" (disruptive for this finding: {assessment.disruptive}{held})"
             return planned
         if self.guard is not None:
             refusal = self.guard.acquire(finding, self.run_id)
@@ -249,6 +252,15 @@ class Engine:
             if self.guard is not None:
                 self.guard.finish(finding, result)
         return result
+
+    def _held_as_disruptive(self, finding: Finding, entry: CatalogEntry, mode: str, assessment: Assessment) -> str:
+        """A change its remediator found disruptive for this finding (no narrow change exists) acts only when the
+        rule's own entry (or an analyst's request for this finding) says enforce. Returns why it is held, or ""."""
+        if not assessment.disruptive or mode != "enforce":
+            return ""
+        if self.config.rule(entry.rule_id).mode == "enforce" or finding.finding_id in self.enforce_findings:
+            return ""
+        return f"; acts only when rule {entry.rule_id}'s own entry says enforce"
 
     def _act(
         self, target: Target, finding: Finding, entry: CatalogEntry, remediator: Remediator,

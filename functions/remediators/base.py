@@ -66,6 +66,9 @@ class Assessment:
     pre_state: the values apply would overwrite, recorded for rollback.
     tags: the resource's live tags when the read returned them (for exclusion by tag).
     context: whatever apply needs from the read, so it never reads twice.
+    disruptive: why this particular change is disruptive although its rule is not (no narrow change exists: all
+        traffic loses the protocols a security group cannot keep, …); non-empty → the engine acts only when the
+        rule's own config entry says `enforce`, as for a disruptive rule, and the plan says why.
     """
 
     compliant: bool
@@ -73,6 +76,7 @@ class Assessment:
     pre_state: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    disruptive: str = ""
 
 
 class RemediationError(Exception):

@@ -3,7 +3,9 @@ network ACLs open to the world (EC2.21, Netskope allow-all ingress), IMDSv2 (EC2
 VPC flow logs (EC2.6) and EBS default encryption (EC2.7).
 
 Network rules are changed surgically: only the entries a rule counts as offending are removed; other CIDRs of the
-same permission, other permissions and other ACL entries stay. The exact removed entries are kept in pre_state so a
+same permission, other permissions and other ACL entries stay, and a wide security group permission (a port range,
+all traffic) is narrowed rather than revoked: the ports and protocols the rule does not object to are re-authorized
+for the same source before the wide one goes. The exact removed entries are kept in pre_state so a
 rollback (restore) can put them back as they were, descriptions included. Every restore is idempotent.
 """
 
@@ -25,7 +27,8 @@ IPV4_ANY = "0.0.0.0/0"
 IPV6_ANY = "::/0"
 WORLD = (IPV4_ANY, IPV6_ANY)
 ALL_TRAFFIC = "-1"
-_PROTOCOL_NAMES = {"6": "tcp", "17": "udp"}  # the API may echo protocol numbers; compare by name
+_PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}  # the API may echo numbers; compare names
+PORTS = (0, 65535)
 
 
 def _protocol_name(protocol: object) -> str:
@@ -157,6 +160,72 @@ def offending_permissions(permissions: list[dict[str, Any]], exposure: Exposure)
     return offending
 
 
+def remaining_ranges(low: int, high: int, blocked: tuple[int, ...]) -> list[tuple[int, int]]:
+    """[low, high] without the blocked ports, as ranges: (0, 65535) without 22 and 3389 → 0-21, 23-3388, 3390-65535."""
+    pieces, start = [], low
+    for port in sorted({p for p in blocked if low <= p <= high}):
+        if port > start:
+            pieces.append((start, port - 1))
+        start = port + 1
+    if start <= high:
+        pieces.append((start, high))
+    return pieces
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """How one offending permission is replaced: `keep` re-authorizes every port and protocol the rule does not
+    object to, for the same sources (descriptions kept); `lost` names what no security group rule can keep (a group
+    cannot deny, so all traffic loses the IP protocols beyond TCP, UDP and ICMP), which makes the change disruptive.
+    """
+
+    revoke: dict[str, Any]
+    keep: list[dict[str, Any]]
+    lost: str = ""
+
+
+def narrow(permission: dict[str, Any], exposure: Exposure) -> Narrowing:
+    """The narrowest replacement of an offending permission (reduced to its open CIDRs by offending_permissions)."""
+    protocol = _protocol_name(permission.get("IpProtocol", ""))
+    sources = {k: permission[k] for k in ("IpRanges", "Ipv6Ranges") if permission.get(k)}
+    if protocol == ALL_TRAFFIC:
+        keep = [
+            _compact({"IpProtocol": name, "FromPort": low, "ToPort": high, **sources})
+            for name in ("tcp", "udp")
+            for low, high in (remaining_ranges(*PORTS, exposure.ports) if name in exposure.protocols else [PORTS])
+        ]
+        if sources.get("IpRanges"):
+            keep.append({"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": sources["IpRanges"]})
+        if sources.get("Ipv6Ranges"):
+            keep.append({"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": sources["Ipv6Ranges"]})
+        cidrs = ", ".join(e.get("CidrIp") or e.get("CidrIpv6") for k in sources for e in sources[k])
+        lost = f"IP protocols other than TCP, UDP and ICMP (GRE, ESP, SCTP, …) from {cidrs} are no longer allowed"
+        return Narrowing(permission, keep, lost)
+    port_range = _port_range(permission)
+    if port_range is None:  # a protocol the rule counts without ports: nothing narrower exists
+        return Narrowing(permission, [], f"{_traffic_text(protocol, None)} is revoked whole")
+    keep = [
+        {**permission, "FromPort": low, "ToPort": high} for low, high in remaining_ranges(*port_range, exposure.ports)
+    ]
+    return Narrowing(permission, keep)
+
+
+def narrowing_lines(narrowing: Narrowing) -> list[str]:
+    """Per source, e.g. "narrow tcp 0-65535 from 0.0.0.0/0 to tcp 0-21, 23-3388, 3390-65535", or a plain revoke."""
+    lines = []
+    for entry in _single_entries([narrowing.revoke]):
+        source = _entry_identity(entry)[2:]
+        kept: dict[str, list[str]] = {}
+        for item in _single_entries(narrowing.keep):
+            if _entry_identity(item)[2:] == source:
+                protocol, port_range = _protocol_name(item["IpProtocol"]), _port_range(item)
+                kept.setdefault(protocol, []).append("" if port_range is None else f"{port_range[0]}-{port_range[1]}")
+        text = "; ".join(f"{p} {', '.join(r for r in ranges)}".strip() for p, ranges in kept.items())
+        (line,) = rule_lines("revoke", entry)
+        lines.append(line.replace("revoke", "narrow", 1) + f" to {text}" if kept else line)
+    return lines
+
+
 def rule_lines(verb: str, permission: Mapping[str, Any], direction: _Direction = INGRESS) -> list[str]:
     """Human-readable lines for one IpPermissions item, e.g. "revoke tcp 22 from 0.0.0.0/0"."""
     what = _traffic_text(_protocol_name(permission.get("IpProtocol", "")), _port_range(permission))
@@ -215,22 +284,28 @@ def _raise_if_group_missing(error: ClientError, group_id: str) -> None:
 
 
 def _change_rules(
-    call: Callable[..., Any], group_id: str, permissions: list[dict[str, Any]], already_done: str
+    call: Callable[..., Any],
+    group_id: str,
+    permissions: list[dict[str, Any]],
+    already_done: str,
+    changed: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Send `permissions` to `call` (a revoke or authorize) in one request. When that is refused because part of it
     is already done (error code `already_done`: gone for a revoke, present for an authorize — another finding on the
-    same group, or a person), send one source entry at a time and skip those. Returns what this call changed.
+    same group, or a person), send one source entry at a time and skip those. Returns what this call changed, also
+    appended to `changed` as it goes (so a caller knows what was done when a later entry fails).
     """
+    changed = [] if changed is None else changed
     if not permissions:
-        return []
+        return changed
     try:
         call(GroupId=group_id, IpPermissions=permissions)
-        return permissions
+        changed.extend(permissions)
+        return changed
     except ClientError as error:
         _raise_if_group_missing(error, group_id)
         if not _error_is(error, already_done):
             raise
-    changed = []
     for entry in _single_entries(permissions):
         try:
             call(GroupId=group_id, IpPermissions=[entry])
@@ -266,7 +341,12 @@ def _entry_identity(entry: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 class SecurityGroupAdminPorts(Remediator):
-    """Revoke world-open ingress to SSH/RDP, exactly the entries the rule objects to and nothing else."""
+    """Take world-open SSH/RDP out of a group: exactly the CIDR-and-port combinations the rule objects to.
+
+    tcp 0-65535 from 0.0.0.0/0 becomes tcp 0-21, 23-3388, 3390-65535 from 0.0.0.0/0; all traffic becomes the TCP and
+    UDP pieces plus ICMP. All traffic also carried other IP protocols, which no group rule short of all traffic can
+    keep: that finding's change is disruptive (Assessment.disruptive) and needs the rule's own enforce.
+    """
 
     rules = (
         Rule(
@@ -304,20 +384,53 @@ class SecurityGroupAdminPorts(Remediator):
         revoke = offending_permissions(group.get("IpPermissions", []), exposure)
         if not revoke:
             return Assessment(compliant=True, tags=_tags(group))
+        narrowings = [narrow(permission, exposure) for permission in revoke]
+        # Each piece once, and none the group already has: one authorize call, and only our own pieces recorded.
+        present = {_entry_identity(e) for e in _single_entries(group.get("IpPermissions", []))}
+        keep = {_entry_identity(e): e for n in narrowings for e in _single_entries(n.keep)}
         return Assessment(
             compliant=False,
-            changes=[line for permission in revoke for line in rule_lines("revoke", permission)],
+            changes=[line for narrowing in narrowings for line in narrowing_lines(narrowing)],
             pre_state={"GroupId": finding.resource_id, "IpPermissions": revoke},
             tags=_tags(group),
-            context={"revoke": revoke},
+            context={"revoke": revoke, "keep": [e for key, e in keep.items() if key not in present]},
+            disruptive="; ".join(n.lost for n in narrowings if n.lost),
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        """Authorize the kept pieces first, then revoke the wide permission: the allowed ports never have a gap.
+
+        Only the pieces this call added are recorded (context["created"], kept by the engine for rollback); a piece
+        someone already had stays theirs. When a piece cannot be added (the group's rule quota), the pieces added so
+        far are revoked again and nothing is revoked: the group is left exactly as it was.
+        """
+        created: dict[str, Any] = {"IpPermissions": []}
+        assessment.context["created"] = created
+        authorize = target.client("ec2").authorize_security_group_ingress
+        try:
+            _change_rules(
+                authorize, finding.resource_id, assessment.context["keep"], "InvalidPermission.Duplicate",
+                created["IpPermissions"],
+            )
+        except ClientError as error:
+            _revoke(target, finding.resource_id, INGRESS, created["IpPermissions"])
+            created["IpPermissions"] = []
+            raise RemediationError(
+                f"cannot keep the rest of the range open on {finding.resource_id} ({aws_error_code(error)}); "
+                "nothing was revoked"
+            ) from error
         _revoke(target, finding.resource_id, INGRESS, assessment.context["revoke"])
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        """Put back each original permission, then remove the narrower pieces apply added: exactly the original."""
         group = _describe_group(target, finding.resource_id)
         lines = _reauthorize(target, group, INGRESS, pre_state["IpPermissions"])
+        added = (pre_state.get("created") or {}).get("IpPermissions", [])
+        present = {_entry_identity(entry) for entry in _single_entries(group.get("IpPermissions", []))}
+        added = [entry for entry in _single_entries(added) if _entry_identity(entry) in present]
+        _revoke(target, finding.resource_id, INGRESS, added)
+        if added:
+            lines.append(f"revoked the {len(added)} narrower ingress rule(s) added in their place")
         return lines or [f"{finding.resource_id}: every revoked entry is present; nothing to restore"]
 
 

@@ -28,6 +28,7 @@ from functions.remediators.ec2 import (
     SecurityGroupAdminPorts,
     SecurityGroupHighRiskPorts,
     VpcFlowLogs,
+    remaining_ranges,
 )
 from tests.factories import ACCOUNT, REGION, make_finding
 
@@ -142,19 +143,29 @@ def test_ec2_53_revokes_only_the_open_ssh_entry(target: Target, ec2: Any) -> Non
 
 
 @pytest.mark.parametrize(
-    ("rule_id", "permission", "change"),
+    ("rule_id", "permission", "change", "left"),
     [
-        ("EC2.53", perm("tcp", 0, 65535, "0.0.0.0/0"), "revoke tcp 0-65535 from 0.0.0.0/0"),
-        ("EC2.53", perm("-1", None, None, "0.0.0.0/0"), "revoke all traffic from 0.0.0.0/0"),
-        ("EC2.53", perm("udp", 3380, 3390, "0.0.0.0/0"), "revoke udp 3380-3390 from 0.0.0.0/0"),
-        ("EC2.54", perm("tcp", 3389, 3389, "::/0"), "revoke tcp 3389 from ::/0"),
-        ("EC2.54", perm("-1", None, None, "::/0"), "revoke all traffic from ::/0"),
-        ("EC2.13", perm("tcp", 22, 22, "::/0"), "revoke tcp 22 from ::/0"),
-        ("EC2.14", perm("tcp", 1024, 4000, "0.0.0.0/0"), "revoke tcp 1024-4000 from 0.0.0.0/0"),
+        (
+            "EC2.53", perm("tcp", 0, 65535, "0.0.0.0/0"),
+            "narrow tcp 0-65535 from 0.0.0.0/0 to tcp 0-21, 23-3388, 3390-65535",
+            {("tcp", 0, 21, "0.0.0.0/0"), ("tcp", 23, 3388, "0.0.0.0/0"), ("tcp", 3390, 65535, "0.0.0.0/0")},
+        ),
+        (
+            "EC2.53", perm("udp", 3380, 3390, "0.0.0.0/0"),
+            "narrow udp 3380-3390 from 0.0.0.0/0 to udp 3380-3388, 3390-3390",
+            {("udp", 3380, 3388, "0.0.0.0/0"), ("udp", 3390, 3390, "0.0.0.0/0")},
+        ),
+        ("EC2.54", perm("tcp", 3389, 3389, "::/0"), "revoke tcp 3389 from ::/0", set()),
+        ("EC2.13", perm("tcp", 22, 22, "::/0"), "revoke tcp 22 from ::/0", set()),
+        (
+            "EC2.14", perm("tcp", 1024, 4000, "0.0.0.0/0"),
+            "narrow tcp 1024-4000 from 0.0.0.0/0 to tcp 1024-3388, 3390-4000",
+            {("tcp", 1024, 3388, "0.0.0.0/0"), ("tcp", 3390, 4000, "0.0.0.0/0")},
+        ),
     ],
-)
-def test_offending_shapes_are_revoked(
-    target: Target, ec2: Any, rule_id: str, permission: dict[str, Any], change: str
+)  # fmt: skip
+def test_offending_shapes_are_revoked_or_narrowed(
+    target: Target, ec2: Any, rule_id: str, permission: dict[str, Any], change: str, left: set[Any]
 ) -> None:
     group_id = make_group(ec2, [permission])
     assert len(entries(ec2, group_id)) == 1
@@ -162,7 +173,8 @@ def test_offending_shapes_are_revoked(
     before = run_cycle(SecurityGroupAdminPorts(), target, sg_finding(rule_id, group_id))
 
     assert before.changes == [change]
-    assert entries(ec2, group_id) == set()
+    assert before.disruptive == ""
+    assert entries(ec2, group_id) == left
 
 
 @pytest.mark.parametrize(
@@ -320,8 +332,14 @@ def test_ec2_19_revokes_open_high_risk_ports_and_leaves_the_rest(target: Target,
 
     before = run_cycle(SecurityGroupHighRiskPorts(), target, sg_finding("EC2.19", group_id))
 
-    assert before.changes == ["revoke tcp 3306 from 0.0.0.0/0", "revoke tcp 5400-5600 from ::/0"]
+    assert before.changes == [
+        "revoke tcp 3306 from 0.0.0.0/0",
+        "narrow tcp 5400-5600 from ::/0 to tcp 5400-5431, 5433-5499, 5501-5600",
+    ]
     assert entries(ec2, group_id) == {
+        ("tcp", 5400, 5431, "::/0"),
+        ("tcp", 5433, 5499, "::/0"),
+        ("tcp", 5501, 5600, "::/0"),
         ("tcp", 3306, 3306, "10.0.0.0/8"),
         ("tcp", 443, 443, "0.0.0.0/0"),
         ("tcp", 6000, 7000, "0.0.0.0/0"),
@@ -339,7 +357,12 @@ def test_ec2_19_restore(target: Target, ec2: Any) -> None:
         lambda: normalized_rules(ingress(ec2, group_id)),
     )
 
-    assert first == ["re-authorized ingress all traffic from 0.0.0.0/0", "re-authorized ingress tcp 8080 from ::/0"]
+    pieces = len(remaining_ranges(0, 65535, HIGH_RISK_PORTS)) + 2
+    assert first == [
+        "re-authorized ingress all traffic from 0.0.0.0/0",
+        "re-authorized ingress tcp 8080 from ::/0",
+        f"revoked the {pieces} narrower ingress rule(s) added in their place",
+    ]  # the tcp pieces, udp and icmp that kept the rest of all traffic open
 
 
 def test_each_security_group_class_handles_only_its_rules(target: Target, ec2: Any) -> None:
