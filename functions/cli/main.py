@@ -22,6 +22,7 @@ from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
 from functions.cli import audit, preflight
 from functions.cli.errors import EXIT_CODES_HELP, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, UsageError
+from functions.cli.inputs import InputError, load_findings, read_json
 from functions.cli.progress import Progress, clear_for_log
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status
 from functions.engine.catalog import rule_rows
@@ -168,9 +169,13 @@ def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
     with JsonArrayWriter(out) as writer:
         for path in args.files:
             try:
-                payload = _read_json(path)
+                payload = read_json(path)
                 items = list(parse(payload))
-            except (OSError, ValueError) as error:  # FindingError and JSONDecodeError are ValueErrors
+            except InputError as error:  # names the file and the position itself
+                rejected += 1
+                log.error("rejected: %s", error)
+                continue
+            except ValueError as error:  # FindingError: not a payload of this source
                 rejected += 1
                 log.error("%s: rejected: %s", path, error)
                 continue
@@ -199,7 +204,7 @@ def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
     config = _config(args)
-    findings, rejected = _load_findings(args.file)
+    findings, rejected = load_findings(args.file)
     results = _run_engine(args, config, findings, stage)
     _write_results(results, out)
     return EXIT_REJECTED if rejected or any(r.outcome == "failed" for r in results) else EXIT_OK
@@ -378,33 +383,10 @@ def _config(args: argparse.Namespace) -> Config:
     return config.with_overrides(mode=mode, only_rules=only)
 
 
-def _load_findings(path: str) -> tuple[list[Finding], int]:
-    payload = _read_json(path)
-    if not isinstance(payload, list):
-        raise UsageError(f"{path}: expected a JSON array of findings (the output of normalize or pull)")
-    findings, rejected = [], 0
-    for index, item in enumerate(payload):
-        try:
-            findings.append(Finding.from_dict(item))
-        except (FindingError, TypeError) as error:
-            rejected += 1
-            log.error("%s: finding #%d rejected: %s", path, index, error)
-    return findings, rejected
-
-
 def _write_results(results: Sequence[Result], out: TextIO) -> None:
     with JsonArrayWriter(out) as writer:
         for result in results:
             writer.write(result.to_dict())
-
-
-def _read_json(path: str) -> Any:
-    if path == "-":
-        if sys.stdin.isatty():
-            log.info("reading findings from standard input (pipe them in, or give a FILE)")
-        return json.load(sys.stdin)
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
 
 
 class JsonArrayWriter:

@@ -47,7 +47,9 @@ def check_regions(regions: Iterable[str], flag: str = "--region") -> list[str]:
     known = known_regions()
     for region in regions:
         if region != GLOBAL_REGION and region not in known:
-            raise UsageError(f"{flag}: unknown AWS region {region!r}{suggest(region, known)}")
+            siblings = sorted(r for r in known if r.rsplit("-", 1)[0] == region.rsplit("-", 1)[0])
+            hint = f" (known: {', '.join(siblings)})" if siblings else suggest(region, known)
+            raise UsageError(f"{flag}: unknown AWS region {region!r}{hint}")
     return regions
 
 

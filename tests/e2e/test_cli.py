@@ -197,7 +197,7 @@ def test_normalize_netskope_maps_catalog_rules_and_keeps_unknown_ones():
 @pytest.mark.parametrize(
     ("source", "content", "message"),
     [
-        ("securityhub", "{not json", "Expecting property name"),
+        ("securityhub", "{not json", "not valid JSON at line 1 column 2: Expecting property name"),
         ("securityhub", '{"hello": "world"}', "not an ASFF payload"),
         ("netskope", '{"hello": "world"}', "not a Netskope payload"),
         ("netskope", '{"data": {"rule_name": "x"}}', "'data' must be a list"),
@@ -211,7 +211,7 @@ def test_normalize_rejects_a_bad_file_and_goes_on_with_the_others(tmp_path, caps
     code, findings = cli_json("normalize", "--source", source, bad, good)
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{bad}: rejected" in err and message in err
+    assert (f"rejected: {bad}" in err or f"{bad}: rejected" in err) and message in err
     assert findings and all(f["source"] == source for f in findings)
 
 
@@ -230,7 +230,7 @@ def test_normalize_missing_file_is_reported_and_the_others_still_print(tmp_path,
     code, findings = cli_json("normalize", "--source", "securityhub", missing, FIXTURES / "asff_list.json")
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{missing}: rejected" in err and "No such file" in err
+    assert f"rejected: {missing}: no such file" in err
     assert len(findings) == 1
 
 
@@ -377,7 +377,7 @@ def test_plan_of_a_file_that_is_not_a_findings_array(tmp_path, capsys, moto_aws)
     raw = FIXTURES / "asff_ec2_53.json"  # raw ASFF, not normalize output
     code, out = cli("plan", raw)
     assert code == 2
-    assert "expected a JSON array of findings" in capsys.readouterr().err
+    assert "not a findings array: this is raw Security Hub (ASFF) data" in capsys.readouterr().err
     assert out == ""
 
 
@@ -562,3 +562,194 @@ def test_unknown_source_is_rejected_by_the_parser(capsys):
         main(["normalize", "--source", "splunk", "x.json"], out=io.StringIO())
     assert exit_info.value.code == 2
     assert "invalid choice: 'splunk'" in capsys.readouterr().err
+
+
+# -- what a new user runs into (issue #18): the exit code and the one line on stderr -----------------------
+def one_error_line(err: str) -> str:
+    """stderr holds exactly one ERROR line and no traceback; return its message."""
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 1, err
+    return errors[0].split(": ", 1)[1]
+
+
+def missing_bucket_findings(tmp_path: Path, count: int = 3) -> Path:
+    findings = [make_finding("S3.8", "AwsS3Bucket", f"no-such-bucket-{i}").to_dict() for i in range(count)]
+    return write_json(tmp_path / "findings.json", findings)
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_plan_and_apply_exit_1_when_every_finding_failed(moto_aws, tmp_path, command):
+    code, results = cli_json(command, "--enforce" if command == "apply" else "--mode=dry-run",
+                             missing_bucket_findings(tmp_path))
+    assert code == 1
+    assert {r["outcome"] for r in results} == {"failed"}
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_no_credentials_is_one_line_and_exit_2(findings_file, monkeypatch, capsys, command):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, out = cli(command, findings_file)
+    assert code == 2 and out == ""
+    assert one_error_line(capsys.readouterr().err).startswith("no AWS credentials found: run `aws configure`")
+
+
+@pytest.mark.parametrize("argv", [["pull", "--source", "securityhub"], ["plan"], ["apply", "--enforce"]])
+def test_no_region_is_one_line_and_exit_2_never_a_silent_us_east_1(findings_file, monkeypatch, capsys, argv):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    code, out = cli(*argv, *([] if argv[0] == "pull" else [findings_file]))
+    assert code == 2 and out == ""
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("no AWS region configured: set AWS_REGION")
+    assert ("--region" in line) == (argv[0] == "pull")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["pull", "--source", "securityhub", "--region", "eu-west-9"],
+         "--region: unknown AWS region 'eu-west-9' (known: eu-west-1, eu-west-2, eu-west-3)"),
+        (["pull", "--source", "securityhub", "--regions", "us-east-1,us-wets-2"],
+         "--regions: unknown AWS region 'us-wets-2' (did you mean us-west-2?)"),
+        (["pull", "--source", "securityhub", "--region", REGION, "--rules", "EC2.99"],
+         "--rules: unknown rule id 'EC2.99' (did you mean EC2.1"),
+        (["plan", "--rules", "ec2.53"], "--rules: unknown rule id 'ec2.53' (did you mean EC2.53?)"),
+        (["apply", "--rules", "Nope.1"], "--rules: unknown rule id 'Nope.1' (cspm-remediate rules lists them)"),
+    ],
+    ids=["region", "regions", "pull-rules", "plan-rules-case", "apply-rules-unknown"],
+)
+def test_unknown_region_or_rule_is_one_line_with_a_suggestion(findings_file, world, capsys, argv, message):
+    code, out = cli(*argv, *([] if argv[0] == "pull" else [findings_file]))
+    assert code == 2 and out == ""
+    assert one_error_line(capsys.readouterr().err).startswith(message)
+    assert ssh_open(world["group"])
+
+
+def test_raw_asff_given_to_plan_says_normalize_first(moto_aws, tmp_path, capsys):
+    raw = write_json(tmp_path / "raw.json", [json.loads((FIXTURES / "asff_ec2_53.json").read_text())] * 3)
+    code, out = cli("plan", raw)
+    assert code == 2 and out == ""
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"{raw}: not a findings array: these are raw Security Hub (ASFF) findings")
+    assert f"cspm-remediate normalize --source securityhub {raw}" in line
+
+
+@pytest.mark.parametrize(
+    ("fixture", "source"),
+    [("asff_cis120_4_1_getfindings.json", "securityhub"), ("eventbridge_imported.json", "securityhub"),
+     ("netskope_violations.json", "netskope")],
+)
+def test_raw_payloads_given_to_plan_name_the_normalize_command(moto_aws, capsys, fixture, source):
+    code, _ = cli("plan", FIXTURES / fixture)
+    assert code == 2
+    assert f"run `cspm-remediate normalize --source {source} {FIXTURES / fixture}` first" in one_error_line(
+        capsys.readouterr().err)
+
+
+def test_plan_output_given_to_apply_says_it_is_a_results_file(findings_file, world, tmp_path, capsys):
+    code, text = cli("plan", findings_file)
+    assert code == 0
+    results = tmp_path / "results.json"
+    results.write_text(text)
+    capsys.readouterr()
+    code, out = cli("apply", "--enforce", results)
+    assert code == 2 and out == ""
+    assert "that is a results file (the output of plan, apply or run), not findings" in one_error_line(
+        capsys.readouterr().err)
+    assert ssh_open(world["group"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[\n  {\"source\": \"securityhub\",\n  oops\n]", "not valid JSON at line 3 column 3: Expecting property name"),
+     ("", "empty; expected JSON")],
+    ids=["bad-json", "empty"],
+)
+def test_a_findings_file_that_is_not_json_names_the_file_and_position(moto_aws, tmp_path, capsys, content, message):
+    path = tmp_path / "findings.json"
+    path.write_text(content)
+    code, out = cli("plan", path)
+    assert code == 2 and out == ""
+    assert one_error_line(capsys.readouterr().err).startswith(f"{path}: {message}")
+
+
+def test_a_missing_findings_file_is_one_line(moto_aws, tmp_path, capsys):
+    code, _ = cli("plan", tmp_path / "nope.json")
+    assert code == 2
+    assert one_error_line(capsys.readouterr().err) == f"{tmp_path / 'nope.json'}: no such file"
+
+
+def test_a_missing_config_names_the_path(findings_file, world, tmp_path, capsys):
+    code, out = cli("apply", "--config", tmp_path / "cfg.json", findings_file)
+    assert code == 2 and out == ""
+    assert one_error_line(capsys.readouterr().err).startswith(
+        f"--config {tmp_path / 'cfg.json'}: cannot read it (No such file or directory)")
+
+
+def test_an_unknown_rule_in_the_config_suggests_the_near_one(findings_file, world, tmp_path, capsys):
+    config = write_json(tmp_path / "cfg.json", {"rules": {"EC2.533": {"mode": "enforce"}}})
+    code, _ = cli("apply", "--config", config, findings_file)
+    assert code == 2
+    assert one_error_line(capsys.readouterr().err) == (
+        f"{config}: rules: unknown rule id(s) EC2.533 (did you mean EC2.53?)")
+
+
+@pytest.mark.parametrize("kind", ["text", "directory"])
+def test_a_ledger_that_is_not_a_database_is_one_line(findings_file, world, tmp_path, capsys, kind):
+    ledger = tmp_path / "ledger.db"
+    if kind == "text":
+        ledger.write_text("these are my notes, not a database\n" * 100)
+    else:
+        ledger.mkdir()
+    code, out = cli("apply", "--enforce", "--ledger", ledger, findings_file)
+    assert code == 2 and out == ""
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"--ledger {ledger}: ")
+    assert ("not a ledger database" if kind == "text" else "is a directory") in line
+    assert ssh_open(world["group"])
+    if kind == "text":
+        assert ledger.read_text().startswith("these are my notes")  # nothing written into the user's file
+
+
+def test_pull_names_the_region_that_failed_and_keeps_the_others(world, monkeypatch, capsys):
+    import functions.cli.main as cli_main
+
+    import_to_security_hub(asff_for(world["group"]))
+    real = cli_main.pull_securityhub
+
+    def flaky(regions, *args, **kwargs):  # fault injection: Security Hub is not enabled in eu-west-1
+        if regions == ["eu-west-1"]:
+            raise ClientError({"Error": {"Code": "InvalidAccessException", "Message": "Account is not subscribed "
+                               "to AWS Security Hub. Enable it first."},
+                               "ResponseMetadata": {"HTTPStatusCode": 401}}, "GetFindings")
+        return real(regions, *args, **kwargs)
+
+    monkeypatch.setattr(cli_main, "pull_securityhub", flaky)
+    code, findings = cli_json("pull", "--source", "securityhub", "--regions", f"eu-west-1,{REGION}")
+    assert code == 1
+    assert [f["region"] for f in findings] == [REGION]
+    assert one_error_line(capsys.readouterr().err) == (
+        "securityhub eu-west-1: pull failed, its findings are missing from the output: InvalidAccessException "
+        "(HTTP 401): Account is not subscribed to AWS Security Hub.")
+
+    monkeypatch.setattr(cli_main, "pull_securityhub", lambda *a, **k: flaky(["eu-west-1"]))
+    code, out = cli("pull", "--source", "securityhub", "--regions", "eu-west-1")
+    assert code == 2 and out == ""  # not `[]`: the next command must not read it as "no findings"
+    assert "nothing could be pulled (securityhub eu-west-1 failed" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_needs_vv(findings_file, world, monkeypatch, capsys):
+    import functions.cli.main as cli_main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke\nsecond line")
+
+    monkeypatch.setattr(cli_main, "render_text", broken)
+    code, _ = cli("plan", findings_file)
+    assert code == 2
+    assert one_error_line(capsys.readouterr().err).startswith(
+        "unexpected error: RuntimeError: something inside broke (")
+    code, _ = cli("-vv", "plan", findings_file)
+    assert "Traceback" in capsys.readouterr().err
