@@ -707,7 +707,7 @@ def test_a_ledger_that_is_not_a_database_is_one_line(findings_file, world, tmp_p
     assert code == 2 and out == ""
     line = one_error_line(capsys.readouterr().err)
     assert line.startswith(f"--ledger {ledger}: ")
-    assert ("not a ledger database" if kind == "text" else "is a directory") in line
+    assert ("not a CSPM ledger" if kind == "text" else "is a directory") in line
     assert ssh_open(world["group"])
     if kind == "text":
         assert ledger.read_text().startswith("these are my notes")  # nothing written into the user's file
