@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -85,3 +86,32 @@ def summarize_error(error: BaseException) -> str:
         head = " ".join(part for part in (code, f"(HTTP {status})" if status else None) if part)
         return f"{head}: {first_sentence(message)}" if head else first_sentence(message)
     return first_sentence(str(error)) or type(error).__name__
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None = None,
+                 flex: int | None = None, key_width: int | None = None) -> list[str]:
+    """Aligned columns. With `width`, the `flex` column is wrapped so each line fits in it (nothing is cut). A
+    first cell longer than `key_width` (an id too long for its column) stands on a line of its own, the row's
+    other cells below it, so ids are never cut and the table stays narrow."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    if key_width is not None:
+        widths[0] = max(len(header[0]), min(widths[0], key_width))
+    if width is not None and flex is not None:
+        others = sum(w for i, w in enumerate(widths) if i != flex) + 2 * (len(widths) - 1)
+        widths[flex] = max(len(header[flex]), min(widths[flex], width - others), 12)
+
+    def lines(row: Sequence[str]) -> list[str]:
+        cells = [str(c) for c in row]
+        out = []
+        if len(cells[0]) > widths[0]:
+            out.append(cells[0])
+            cells[0] = ""
+        wrapped = textwrap.wrap(cells[flex], widths[flex]) or [""] if flex is not None else []
+        if flex is not None:
+            cells[flex] = wrapped[0]
+        out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        indent = sum(widths[:flex]) + 2 * flex if flex is not None else 0
+        out.extend(" " * indent + more for more in wrapped[1:])
+        return out
+
+    return [*lines(header), "  ".join("-" * w for w in widths), *(line for r in rows for line in lines(r))]

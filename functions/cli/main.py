@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
@@ -33,7 +34,7 @@ from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_se
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
 from functions.model import Result
-from functions.report import render_text, summarize_error
+from functions.report import render_table, render_text, summarize_error
 
 log = logging.getLogger("cspm_remediate")
 
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0,
         help="more logging on stderr (-v: debug; -vv: also the AWS SDK's debug log and full tracebacks)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -235,15 +236,16 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
         json.dump(rows, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    header = ("rule_id", "mode", "executor", "reversible", "cis", "title", "permissions")
+    # The table fits the terminal (titles wrap); --json has every field, permissions included.
+    header = ("rule_id", "mode", "disruptive", "reversible", "executor", "cis", "title")
     table = [
-        (r["rule_id"], r["mode"], "+".join(r["executor"]), "yes" if r["reversible"] else "no", ",".join(r["cis"]),
-         r["title"], ",".join(r["permissions"]))
+        (r["rule_id"], r["mode"], "yes" if r["disruptive"] else "no", "yes" if r["reversible"] else "no",
+         "+".join(r["executor"]), ",".join(r["cis"]) or "-", r["title"])
         for r in rows
     ]
-    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header) - 1)]
-    for row in [header, *table]:
-        out.write("  ".join(str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] + "\n")
+    width = shutil.get_terminal_size((100, 24)).columns
+    lines = render_table(header, table, width=width, flex=len(header) - 1, key_width=12)
+    out.write("\n".join(lines) + "\n")
     return EXIT_OK
 
 
