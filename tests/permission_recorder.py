@@ -1,7 +1,10 @@
-"""Records every AWS API call a remediator makes during the test run, as IAM actions, per remediator class.
+"""Records every AWS API call a remediator makes during the test run, as IAM actions, per remediator class and
+method (assess, apply, restore).
 
-The meta-test in tests/unit/test_catalog.py compares these with each remediator's declared `permissions`:
-an action called but not declared would be missing from the generated target-account role and fail in AWS.
+The meta-test in tests/unit/test_catalog.py checks each against the declaration of the role that makes it: assess
+calls against `read_permissions` (all the dry-run role holds), apply calls against read + write (enforce), restore
+calls against read + restore (the rollback role). An action called but not declared for its stage would be
+missing from that generated role and fail in AWS.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import functions.remediators as remediators_package
 from functions.remediators.base import NotifyOnlyRemediator, Remediator
 from tests.iam_actions import iam_action
 
-CALLED: dict[type[Remediator], set[str]] = defaultdict(set)
-_ACTIVE: ContextVar[type[Remediator] | None] = ContextVar("active_remediator", default=None)
+# remediator class → method name (assess / apply / restore) → IAM actions called inside it
+CALLED: dict[type[Remediator], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+_ACTIVE: ContextVar[tuple[type[Remediator], str] | None] = ContextVar("active_remediator", default=None)
 _WRAPPED_METHODS = ("assess", "apply", "restore")
 
 
@@ -54,7 +58,8 @@ def install() -> callable:
         active = _ACTIVE.get()
         if active is not None:
             model = self.meta.service_model
-            CALLED[active].add(iam_action(model.service_name, model.signing_name, operation_name))
+            cls, method = active
+            CALLED[cls][method].add(iam_action(model.service_name, model.signing_name, operation_name))
         return original_call(self, operation_name, api_params)
 
     undo = [(BaseClient, "_make_api_call", original_call)]
@@ -63,7 +68,7 @@ def install() -> callable:
         for name in _WRAPPED_METHODS:
             if name in cls.__dict__:
                 undo.append((cls, name, cls.__dict__[name]))
-                setattr(cls, name, _attributing(cls.__dict__[name]))
+                setattr(cls, name, _attributing(cls.__dict__[name], name))
 
     def uninstall() -> None:
         for owner, name, original in reversed(undo):
@@ -72,12 +77,13 @@ def install() -> callable:
     return uninstall
 
 
-def _attributing(method):
-    """Calls made inside the method count for the runtime class of the remediator (subclasses included)."""
+def _attributing(method, name: str):
+    """Calls made inside the method count for the runtime class of the remediator (subclasses included) and that
+    method; a method called from another (apply re-reading through assess) counts as the inner one."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        token = _ACTIVE.set(type(self))
+        token = _ACTIVE.set((type(self), name))
         try:
             return method(self, *args, **kwargs)
         finally:

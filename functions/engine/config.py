@@ -175,7 +175,26 @@ def _rule_settings(rule_id: str, entry: Any) -> RuleSettings:
     params = entry.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"rules.{rule_id}.params must be an object")
+    _check_params(rule_id, params)
     return RuleSettings(mode=mode, executor=executor, params=dict(params))
+
+
+def _check_params(rule_id: str, params: Mapping[str, Any]) -> None:
+    """The rule's remediator judges its params (its params_schema, then its own construction checks), so a typo
+    or a wrong type stops the run at load time with one line. Unknown rule ids are reported elsewhere."""
+    from functions.engine.catalog import CATALOG  # the catalog imports every remediator: only when params exist
+
+    entry = CATALOG.get(rule_id)
+    if entry is None or not params:
+        return
+    problem = entry.remediator.params_problem(params)
+    if problem is None:
+        try:
+            entry.remediator(params)
+        except (TypeError, ValueError) as error:
+            problem = str(error).removeprefix(f"{entry.remediator.__name__}: ")
+    if problem:
+        raise ConfigError(f"rules.{rule_id}.params: {problem}")
 
 
 def _exclusions(data: Any) -> Exclusions:

@@ -67,7 +67,9 @@ class FunctionPolicyNotPublic(Remediator):
 
     rules = (Rule("Lambda.1", "Lambda function policies should prohibit public access"),)
     resource_types = ("AwsLambdaFunction",)
-    permissions = ("lambda:GetPolicy", "lambda:RemovePermission", "lambda:AddPermission")
+    read_permissions = ("lambda:GetPolicy",)
+    write_permissions = ("lambda:RemovePermission",)
+    restore_permissions = ("lambda:AddPermission",)
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

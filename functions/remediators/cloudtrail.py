@@ -19,7 +19,7 @@ from connectors.arns import ArnError, parse_arn
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import BUCKET_NAME, Assessment, Param, RemediationError, Remediator, Rule, Runbook
 from functions.remediators.kms import create_cloudtrail_key, find_key
 from functions.remediators.s3 import (
     POLICY_VERSION,
@@ -113,6 +113,7 @@ def _read_trail(target: Target, trail: Mapping[str, Any], operation: str, **kwar
             f"({aws_error_code(error)}); not acting on a guess"
         ) from error
 
+TRAIL_NAME = r"[A-Za-z0-9][\w.-]{2,127}"  # CloudTrail's trail-name rule (params_schema)
 
 # -- event selectors -----------------------------------------------------------------------------------------------
 
@@ -262,22 +263,29 @@ class MultiRegionTrail(Remediator):
         ),
     )
     resource_types = ("AwsAccount",)
-    permissions = (
+    read_permissions = (
         "cloudtrail:DescribeTrails",
         "cloudtrail:GetTrailStatus",
         "cloudtrail:GetEventSelectors",
         "s3:ListBucket",  # HeadBucket: does the log bucket exist?
+    )
+    write_permissions = (
         "s3:CreateBucket",
         "s3:PutBucketPublicAccessBlock",
         "s3:PutEncryptionConfiguration",
         "s3:PutBucketPolicy",
         "cloudtrail:CreateTrail",
         "cloudtrail:StartLogging",
+    )
+    restore_permissions = (
         "cloudtrail:StopLogging",  # rollback of a restart
         "cloudtrail:DeleteTrail",  # rollback of a creation
     )
     reversible = True
-    default_params = {"trail_name": "cspm-remediation-trail", "bucket_name": None}
+    params_schema = {
+        "trail_name": Param("cspm-remediation-trail", str, pattern=TRAIL_NAME),
+        "bucket_name": Param(None, str, pattern=BUCKET_NAME, description="log bucket (default: derived)"),
+    }
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         trails = _describe_trails(target)
@@ -384,12 +392,14 @@ class TrailLogFileValidation(Remediator):
 
     rules = (Rule("CloudTrail.4", "CloudTrail log file validation should be enabled", cis=("3.2",)),)
     resource_types = ("AwsCloudTrailTrail",)
-    permissions = ("cloudtrail:DescribeTrails", "cloudtrail:UpdateTrail")
+    read_permissions = ("cloudtrail:DescribeTrails",)
+    write_permissions = ("cloudtrail:UpdateTrail",)
+    restore_permissions = ("cloudtrail:UpdateTrail",)
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-EnableCloudTrailLogFileValidation",
         parameters=_log_validation_parameters,
-        permissions=(*AUTOMATION_CALLS, "cloudtrail:GetTrail", "cloudtrail:UpdateTrail"),
+        permissions=("cloudtrail:GetTrail", "cloudtrail:UpdateTrail"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -429,17 +439,11 @@ class TrailKmsEncryption(Remediator):
 
     rules = (Rule("CloudTrail.2", "CloudTrail should have encryption at-rest enabled", cis=("3.5",)),)
     resource_types = ("AwsCloudTrailTrail",)
-    permissions = (
-        "cloudtrail:DescribeTrails",
-        "s3:GetBucketLocation",
-        "kms:DescribeKey",
-        "kms:CreateKey",
-        "kms:CreateAlias",
-        "kms:EnableKeyRotation",
-        "cloudtrail:UpdateTrail",
-    )
+    read_permissions = ("cloudtrail:DescribeTrails", "s3:GetBucketLocation", "kms:DescribeKey")
+    write_permissions = ("kms:CreateKey", "kms:CreateAlias", "kms:EnableKeyRotation", "cloudtrail:UpdateTrail")
+    restore_permissions = ("cloudtrail:UpdateTrail",)
     reversible = True
-    default_params = {"key_alias": "alias/cspm-cloudtrail"}
+    params_schema = {"key_alias": Param("alias/cspm-cloudtrail", str)}  # its form is checked on construction
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -561,19 +565,25 @@ class TrailBucketAccessLogging(Remediator):
         ),
     )
     resource_types = ("AwsS3Bucket", "AwsCloudTrailTrail")
-    permissions = (
+    read_permissions = (
         "cloudtrail:DescribeTrails",  # trail findings: which bucket
         "s3:GetBucketLocation",
         "s3:GetBucketLogging",
         "s3:ListBucket",  # HeadBucket: does the target bucket exist?
+    )
+    write_permissions = (
         "s3:CreateBucket",
         "s3:PutBucketPublicAccessBlock",
         "s3:PutEncryptionConfiguration",
         "s3:PutBucketPolicy",
         "s3:PutBucketLogging",
     )
+    restore_permissions = ("s3:PutBucketLogging",)
     reversible = True
-    default_params = {"target_bucket": None, "target_prefix": None}
+    params_schema = {
+        "target_bucket": Param(None, str, pattern=BUCKET_NAME),
+        "target_prefix": Param(None, str, pattern=r"[^\x00-\x1f]{0,512}"),
+    }
     # The runbook's grant parameters are required, and S3 refuses any grant when the target bucket enforces
     # bucket-owner object ownership (the default for new buckets); it neither creates the target bucket nor lets
     # log delivery write to it. Only for an existing, ACL-enabled `<bucket>-access-logs`; the grant (READ on the
@@ -581,7 +591,7 @@ class TrailBucketAccessLogging(Remediator):
     runbook = Runbook(
         document="AWS-ConfigureS3BucketLogging",
         parameters=_access_logging_parameters,
-        permissions=(*AUTOMATION_CALLS, "s3:PutBucketLogging"),
+        permissions=("s3:PutBucketLogging",),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -702,9 +712,11 @@ class S3DataEvents(Remediator):
         ),
     )
     resource_types = ("AwsAccount",)
-    permissions = ("cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:PutEventSelectors")
+    read_permissions = ("cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors")
+    write_permissions = ("cloudtrail:PutEventSelectors",)
+    restore_permissions = ("cloudtrail:PutEventSelectors",)
     reversible = True
-    default_params = {"trail_name": None}
+    params_schema = {"trail_name": Param(None, str, pattern=TRAIL_NAME)}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         access = _DATA_ACCESS.get(finding.rule_id)

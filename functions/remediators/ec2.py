@@ -21,7 +21,16 @@ from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from connectors.netskope_rules import NACL_RULE_ID
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import (
+    ROLE_NAME,
+    Assessment,
+    Param,
+    RemediationError,
+    Remediator,
+    Rule,
+    Runbook,
+    ServiceRole,
+)
 
 IPV4_ANY = "0.0.0.0/0"
 IPV6_ANY = "::/0"
@@ -363,11 +372,9 @@ class SecurityGroupAdminPorts(Remediator):
         Rule("EC2.14", "Security groups should not allow ingress from 0.0.0.0/0 or ::/0 to port 3389"),
     )
     resource_types = ("AwsEc2SecurityGroup",)
-    permissions = (
-        "ec2:DescribeSecurityGroups",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:AuthorizeSecurityGroupIngress",  # restore
-    )
+    read_permissions = ("ec2:DescribeSecurityGroups",)
+    write_permissions = ("ec2:RevokeSecurityGroupIngress",)
+    restore_permissions = ("ec2:AuthorizeSecurityGroupIngress",)
     reversible = True
     # The runbook revokes 22 and 3389 from 0.0.0.0/0 and ::/0 whatever the rule (EC2.13 also loses 3389), only
     # for rules on exactly those ports, and fails with InvalidPermission.NotFound in a non-default VPC unless all
@@ -467,13 +474,9 @@ class DefaultSecurityGroupClosed(Remediator):
         ),
     )
     resource_types = ("AwsEc2SecurityGroup",)
-    permissions = (
-        "ec2:DescribeSecurityGroups",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:RevokeSecurityGroupEgress",
-        "ec2:AuthorizeSecurityGroupIngress",  # restore
-        "ec2:AuthorizeSecurityGroupEgress",  # restore
-    )
+    read_permissions = ("ec2:DescribeSecurityGroups",)
+    write_permissions = ("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress")
+    restore_permissions = ("ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress")
     reversible = True
     runbook = _resource_runbook(
         "AWSConfigRemediation-RemoveVPCDefaultSecurityGroupRules",
@@ -565,11 +568,9 @@ class NetworkAclOpenIngress(Remediator):
         Rule(NACL_RULE_ID, "Network ACL should not allow all ingress traffic", disruptive=True),
     )
     resource_types = ("AwsEc2NetworkAcl",)
-    permissions = (
-        "ec2:DescribeNetworkAcls",
-        "ec2:DeleteNetworkAclEntry",
-        "ec2:CreateNetworkAclEntry",  # restore
-    )
+    read_permissions = ("ec2:DescribeNetworkAcls",)
+    write_permissions = ("ec2:DeleteNetworkAclEntry",)
+    restore_permissions = ("ec2:CreateNetworkAclEntry",)
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -653,7 +654,9 @@ class InstanceMetadataV2(Remediator):
         ),
     )
     resource_types = ("AwsEc2Instance",)
-    permissions = ("ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions")
+    read_permissions = ("ec2:DescribeInstances",)
+    write_permissions = ("ec2:ModifyInstanceMetadataOptions",)
+    restore_permissions = ("ec2:ModifyInstanceMetadataOptions",)
     reversible = True
     runbook = _resource_runbook(
         "AWSConfigRemediation-EnforceEC2InstanceIMDSv2",
@@ -724,7 +727,9 @@ class EbsSnapshotNotPublic(Remediator):
     rules = (Rule("EC2.1", "Amazon EBS snapshots should not be publicly restorable"),)
     # ASFF has no snapshot resource type: "AwsEc2Snapshot" is the name used for a finding on one snapshot.
     resource_types = ("AwsAccount", "AwsEc2Snapshot")
-    permissions = ("ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute")
+    read_permissions = ("ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute")
+    write_permissions = ("ec2:ModifySnapshotAttribute",)
+    restore_permissions = ("ec2:ModifySnapshotAttribute",)
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -819,26 +824,39 @@ class VpcFlowLogs(Remediator):
         Rule("EC2.6", "VPC flow logging should be enabled in all VPCs", cis=("3.7",), disruptive=True),
     )
     resource_types = ("AwsEc2Vpc",)
-    permissions = (
-        "ec2:DescribeFlowLogs",
+    read_permissions = ("ec2:DescribeFlowLogs",)
+    write_permissions = (
         "ec2:CreateFlowLogs",
         "logs:CreateLogGroup",
         "logs:PutRetentionPolicy",
-        "iam:PassRole",  # the delivery role, for CloudWatch Logs
         "logs:CreateLogDelivery",  # publishing to S3
         "logs:DeleteLogDelivery",
-        "ec2:DeleteFlowLogs",  # restore
-        "logs:DeleteLogGroup",  # restore, only a group this remediator created
+    )
+    restore_permissions = (
+        "ec2:DeleteFlowLogs",
+        "logs:DeleteLogGroup",  # only a group this remediator created
     )
     reversible = True
-    default_params = {
-        "traffic_type": "REJECT",
-        "destination_type": "cloud-watch-logs",
-        "log_group_name": "/cspm-remediation/vpc-flow-logs",
-        "retention_days": 365,
-        "delivery_role_name": "CSPMRemediationFlowLogsDelivery",
-        "s3_bucket_arn": None,
+    params_schema = {
+        "traffic_type": Param("REJECT", str, allowed=("ACCEPT", "REJECT", "ALL")),
+        "destination_type": Param("cloud-watch-logs", str, allowed=("cloud-watch-logs", "s3")),
+        "log_group_name": Param("/cspm-remediation/vpc-flow-logs", str, pattern=r"[\w#/.-]{1,512}"),
+        "retention_days": Param(365, int, allowed=tuple(sorted(RETENTION_DAYS))),
+        "delivery_role_name": Param("CSPMRemediationFlowLogsDelivery", str, pattern=ROLE_NAME),
+        "s3_bucket_arn": Param(None, str, pattern=r"arn:aws[\w-]*:s3:::[a-z0-9.-]{3,63}(/.*)?"),
     }
+    # CloudWatch Logs delivery (AWS's documented flow-logs role): the role and its group follow the params.
+    service_roles = (ServiceRole(
+        logical_id="FlowLogsDeliveryRole",
+        name_param="delivery_role_name",
+        service="vpc-flow-logs.amazonaws.com",
+        statements=(
+            (("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+             ("arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:{log_group_name}",
+              "arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:{log_group_name}:*")),
+            (("logs:DescribeLogGroups",), ("*",)),
+        ),
+    ),)
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -979,11 +997,9 @@ class EbsDefaultEncryption(Remediator):
 
     rules = (Rule("EC2.7", "EBS default encryption should be enabled", cis=("2.2.1",)),)
     resource_types = ("AwsAccount",)
-    permissions = (
-        "ec2:GetEbsEncryptionByDefault",
-        "ec2:EnableEbsEncryptionByDefault",
-        "ec2:DisableEbsEncryptionByDefault",  # restore
-    )
+    read_permissions = ("ec2:GetEbsEncryptionByDefault",)
+    write_permissions = ("ec2:EnableEbsEncryptionByDefault",)
+    restore_permissions = ("ec2:DisableEbsEncryptionByDefault",)
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-EnableEbsEncryptionByDefault",

@@ -43,7 +43,7 @@ class FileSystemEncryption(NotifyOnlyRemediator):
         ),
     )
     resource_types = ("AwsEfsFileSystem",)
-    permissions = ("elasticfilesystem:DescribeFileSystems",)
+    read_permissions = ("elasticfilesystem:DescribeFileSystems",)
     guidance = {"EFS.1": GUIDANCE}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

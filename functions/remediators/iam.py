@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import ROLE_NAME, Assessment, Grant, Param, RemediationError, Remediator, Rule, Runbook
 
 # --------------------------------------------------------------------------------------------------------------
 # Shared helpers
@@ -213,22 +213,23 @@ class PasswordPolicy(Remediator):
         Rule("IAM.17", "Ensure IAM password policy expires passwords within 90 days or less"),
     )
     resource_types = ("AwsAccount",)
-    permissions = (
-        "iam:GetAccountPasswordPolicy",
+    read_permissions = ("iam:GetAccountPasswordPolicy",)
+    write_permissions = ("iam:UpdateAccountPasswordPolicy",)
+    restore_permissions = (
         "iam:UpdateAccountPasswordPolicy",
-        "iam:DeleteAccountPasswordPolicy",  # restore, when there was no custom policy
+        "iam:DeleteAccountPasswordPolicy",  # when there was no custom policy
     )
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-SetIAMPasswordPolicy",
         parameters=_runbook_parameters,
-        permissions=(
-            *AUTOMATION_CALLS,
-            "iam:GetAccountPasswordPolicy",
-            "iam:UpdateAccountPasswordPolicy",
-        ),
+        permissions=("iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy"),
     )
-    default_params = {"min_length": 14, "reuse_prevention": 24, "max_age_days": 90}
+    params_schema = {  # IAM's bounds are checked on construction
+        "min_length": Param(14, int),
+        "reuse_prevention": Param(24, int),
+        "max_age_days": Param(90, int),
+    }
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -338,9 +339,11 @@ class AccessKeyRotation(Remediator):
         Rule("IAM.3", "IAM users' access keys should be rotated every 90 days or less", cis=("1.14",), disruptive=True),
     )
     resource_types = ("AwsIamUser", "AwsIamAccessKey")
-    permissions = ("iam:ListAccessKeys", "iam:UpdateAccessKey")
+    read_permissions = ("iam:ListAccessKeys",)
+    write_permissions = ("iam:UpdateAccessKey",)
+    restore_permissions = ("iam:UpdateAccessKey",)
     reversible = True
-    default_params = {"max_age_days": 90}
+    params_schema = {"max_age_days": Param(90, int, minimum=1)}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         user = iam_name(finding)
@@ -401,20 +404,14 @@ class UnusedCredentials(Remediator):
         Rule("IAM.22", "IAM user credentials unused for 45 days should be removed", cis=("1.12",), disruptive=True),
     )
     resource_types = ("AwsIamUser",)
-    permissions = (
-        "iam:ListAccessKeys",
-        "iam:GetAccessKeyLastUsed",
-        "iam:GetLoginProfile",
-        "iam:GetUser",
-        "iam:UpdateAccessKey",
-        "iam:DeleteLoginProfile",
-    )
+    read_permissions = ("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser")
+    write_permissions = ("iam:UpdateAccessKey", "iam:DeleteLoginProfile")
+    restore_permissions = ("iam:UpdateAccessKey",)
     reversible = True  # the keys; a removed password is reported as not restorable
     runbook = Runbook(
         document="AWSConfigRemediation-RevokeUnusedIAMUserCredentials",
         parameters=_unused_credentials_runbook_parameters,
         permissions=(
-            *AUTOMATION_CALLS,
             "config:ListDiscoveredResources",
             "iam:DeleteAccessKey",
             "iam:DeleteLoginProfile",
@@ -425,7 +422,7 @@ class UnusedCredentials(Remediator):
             "iam:UpdateAccessKey",
         ),
     )
-    default_params = {"max_unused_days": 45, "remove_unused_passwords": False}
+    params_schema = {"max_unused_days": Param(45, int, minimum=1), "remove_unused_passwords": Param(False, bool)}
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -544,7 +541,7 @@ class UserPoliciesToGroup(Remediator):
 
     rules = (Rule("IAM.2", "IAM users should not have IAM policies attached", cis=("1.15",)),)
     resource_types = ("AwsIamUser",)
-    permissions = (
+    read_permissions = (
         "iam:ListAttachedUserPolicies",
         "iam:ListUserPolicies",
         "iam:GetUserPolicy",
@@ -552,13 +549,16 @@ class UserPoliciesToGroup(Remediator):
         "iam:ListAttachedGroupPolicies",
         "iam:ListGroupPolicies",
         "iam:GetGroupPolicy",
+    )
+    write_permissions = (
         "iam:CreateGroup",
         "iam:AttachGroupPolicy",
         "iam:PutGroupPolicy",
         "iam:AddUserToGroup",
         "iam:DetachUserPolicy",
         "iam:DeleteUserPolicy",
-        # restore
+    )
+    restore_permissions = (
         "iam:AttachUserPolicy",
         "iam:PutUserPolicy",
         "iam:DetachGroupPolicy",
@@ -567,7 +567,10 @@ class UserPoliciesToGroup(Remediator):
         "iam:DeleteGroup",
     )
     reversible = True
-    default_params = {"group_name": "cspm-user-{user}"}
+    params_schema = {"group_name": Param("cspm-user-{user}", str)}  # a template: checked per user
+    # It copies whatever policies a user holds to a new group and adds the user: no IAM condition can tell those
+    # from AdministratorAccess, so the deployed roles never get these writes (notify / dry-run there).
+    grants_privileges = True
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -771,16 +774,19 @@ class SupportRole(Remediator):
         Rule("IAM.18", "Ensure a support role has been created to manage incidents with AWS Support", cis=("1.17",)),
     )
     resource_types = ("AwsAccount",)
-    permissions = (
-        "iam:ListEntitiesForPolicy",
-        "iam:GetRole",
-        "iam:CreateRole",
-        "iam:AttachRolePolicy",
-        "iam:DetachRolePolicy",  # restore
-        "iam:DeleteRole",  # restore
-    )
+    read_permissions = ("iam:ListEntitiesForPolicy", "iam:GetRole")
+    write_permissions = ("iam:CreateRole", "iam:AttachRolePolicy")
+    restore_permissions = ("iam:DetachRolePolicy", "iam:DeleteRole")
     reversible = True
-    default_params = {"role_name": "AWSSupportAccessRole"}
+    params_schema = {"role_name": Param("AWSSupportAccessRole", str, pattern=ROLE_NAME)}
+    # As AWS's Automated Security Response does: that one role, and only AWS's AWSSupportAccess policy on it.
+    grants = (
+        Grant(("iam:GetRole", "iam:CreateRole", "iam:DeleteRole"),
+              ("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/{role_name}",)),
+        Grant(("iam:AttachRolePolicy", "iam:DetachRolePolicy"),
+              ("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/{role_name}",),
+              {"ArnEquals": {"iam:PolicyARN": "arn:${AWS::Partition}:iam::aws:policy/AWSSupportAccess"}}),
+    )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         iam = target.client("iam")
@@ -838,16 +844,14 @@ class CloudShellFullAccess(Remediator):
         Rule("IAM.27", "IAM identities should not have the AWSCloudShellFullAccess policy attached", cis=("1.22",)),
     )
     resource_types = ("AwsIamUser", "AwsIamGroup", "AwsIamRole", "AwsIamPolicy", "AwsAccount")
-    permissions = (
-        "iam:ListEntitiesForPolicy",
-        "iam:DetachUserPolicy",
-        "iam:DetachGroupPolicy",
-        "iam:DetachRolePolicy",
-        # restore
-        "iam:AttachUserPolicy",
-        "iam:AttachGroupPolicy",
-        "iam:AttachRolePolicy",
-    )
+    read_permissions = ("iam:ListEntitiesForPolicy",)
+    write_permissions = ("iam:DetachUserPolicy", "iam:DetachGroupPolicy", "iam:DetachRolePolicy")
+    restore_permissions = ("iam:AttachUserPolicy", "iam:AttachGroupPolicy", "iam:AttachRolePolicy")
+    grants = (Grant(
+        ("iam:DetachUserPolicy", "iam:DetachGroupPolicy", "iam:DetachRolePolicy",
+         "iam:AttachUserPolicy", "iam:AttachGroupPolicy", "iam:AttachRolePolicy"),
+        conditions={"ArnEquals": {"iam:PolicyARN": "arn:${AWS::Partition}:iam::aws:policy/AWSCloudShellFullAccess"}},
+    ),)
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -902,7 +906,8 @@ class ExpiredServerCertificates(Remediator):
         Rule("IAM.26", "Expired SSL/TLS certificates managed in IAM should be removed", cis=("1.19",), disruptive=True),
     )
     resource_types = ("AwsAccount", "AwsIamServerCertificate", "Other")
-    permissions = ("iam:ListServerCertificates", "iam:DeleteServerCertificate")
+    read_permissions = ("iam:ListServerCertificates",)
+    write_permissions = ("iam:DeleteServerCertificate",)
     reversible = False
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -960,26 +965,27 @@ class AccessAnalyzer(Remediator):
 
     rules = (Rule("IAM.28", "IAM Access Analyzer external access analyzer should be enabled", cis=("1.20",)),)
     resource_types = ("AwsAccount", "AwsAccessAnalyzerAnalyzer", "Other")
-    permissions = (
-        "access-analyzer:ListAnalyzers",
+    read_permissions = ("access-analyzer:ListAnalyzers",)
+    write_permissions = (
         "access-analyzer:CreateAnalyzer",
         # The first analyzer of an account creates the service-linked role AWSServiceRoleForAccessAnalyzer, which
         # IAM authorizes against the caller.
         "iam:CreateServiceLinkedRole",
-        "access-analyzer:DeleteAnalyzer",  # restore
     )
+    restore_permissions = ("access-analyzer:DeleteAnalyzer",)
+    grants = (Grant(("iam:CreateServiceLinkedRole",),
+                    conditions={"StringEquals": {"iam:AWSServiceName": "access-analyzer.amazonaws.com"}}),)
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-EnableAccountAccessAnalyzer",
         parameters=_analyzer_runbook_parameters,
         permissions=(
-            *AUTOMATION_CALLS,
             "access-analyzer:CreateAnalyzer",
             "access-analyzer:GetAnalyzer",
             "iam:CreateServiceLinkedRole",
         ),
     )
-    default_params = {"analyzer_name": "cspm-account-analyzer"}
+    params_schema = {"analyzer_name": Param("cspm-account-analyzer", str, pattern=r"[A-Za-z][\w.-]{0,254}")}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         analyzers = _all_items(target.client("accessanalyzer"), "list_analyzers", "analyzers")

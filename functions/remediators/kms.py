@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 
 
 def _enable_key_rotation_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
@@ -148,13 +148,14 @@ class KeyRotation(Remediator):
 
     rules = (Rule("KMS.4", "AWS KMS key rotation should be enabled", cis=("3.6",)),)
     resource_types = ("AwsKmsKey",)
-    permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation")
+    read_permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus")
+    write_permissions = ("kms:EnableKeyRotation",)
+    restore_permissions = ("kms:DisableKeyRotation",)
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-EnableKeyRotation",
         parameters=_enable_key_rotation_parameters,
         permissions=(
-            *AUTOMATION_CALLS,
             "kms:EnableKeyRotation",
             "kms:GetKeyRotationStatus",
         ),

@@ -25,10 +25,9 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import Assessment, Grant, Param, RemediationError, Remediator, Rule, Runbook
 
 _RUNBOOK_PERMISSIONS = (
-    *AUTOMATION_CALLS,
     "rds:DescribeDBInstances",
     "rds:ModifyDBInstance",
 )
@@ -81,9 +80,11 @@ class AutoMinorVersionUpgrade(Remediator):
         permissions=_RUNBOOK_PERMISSIONS,
     )
     resource_types = ("AwsRdsDbInstance",)
-    permissions = ("rds:DescribeDBInstances", "rds:ModifyDBInstance")
+    read_permissions = ("rds:DescribeDBInstances",)
+    write_permissions = ("rds:ModifyDBInstance",)
+    restore_permissions = ("rds:ModifyDBInstance",)
     reversible = True
-    default_params = {"apply_immediately": False}
+    params_schema = {"apply_immediately": Param(False, bool)}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         instance = describe_db_instance(target, finding.resource_id)
@@ -186,12 +187,9 @@ class SnapshotNotPublic(Remediator):
 
     rules = (Rule("RDS.1", "RDS snapshot should be private"),)
     resource_types = tuple(_SNAPSHOT_APIS)
-    permissions = (
-        "rds:DescribeDBSnapshotAttributes",
-        "rds:ModifyDBSnapshotAttribute",
-        "rds:DescribeDBClusterSnapshotAttributes",
-        "rds:ModifyDBClusterSnapshotAttribute",
-    )
+    read_permissions = ("rds:DescribeDBSnapshotAttributes", "rds:DescribeDBClusterSnapshotAttributes")
+    write_permissions = ("rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute")
+    restore_permissions = ("rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute")
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -278,20 +276,20 @@ class EncryptedReplacement(Remediator):
 
     rules = (Rule("RDS.3", "RDS DB instances should have encryption at-rest enabled", cis=("2.3.1",), disruptive=True),)
     resource_types = ("AwsRdsDbInstance",)
-    permissions = (
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBSnapshots",
+    read_permissions = ("rds:DescribeDBInstances", "rds:DescribeDBSnapshots")
+    write_permissions = (
         "rds:CreateDBSnapshot",
         "rds:CopyDBSnapshot",
         "rds:RestoreDBInstanceFromDBSnapshot",
         "rds:AddTagsToResource",  # the Tags given to the three create calls
         "kms:DescribeKey",  # RDS uses the key with the caller's credentials to encrypt the copy
-        "kms:CreateGrant",
+        "kms:CreateGrant",  # for RDS only (kms:GrantIsForAWSResource in the target role)
     )
     reversible = False
     # Success is a new resource, not a compliant original: the engine should report `started`, not verify.
     verifies_in_place: ClassVar[bool] = False
-    default_params = {"allow_reencryption": False, "kms_key_id": "alias/aws/rds"}
+    params_schema = {"allow_reencryption": Param(False, bool), "kms_key_id": Param("alias/aws/rds", str)}
+    grants = (Grant(("kms:CreateGrant",), conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         instance = describe_db_instance(target, finding.resource_id)

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 
 
 def _runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
@@ -26,14 +26,15 @@ class ClusterNotPublic(Remediator):
 
     rules = (Rule("Redshift.1", "Amazon Redshift clusters should prohibit public access", disruptive=True),)
     resource_types = ("AwsRedshiftCluster",)
-    permissions = ("redshift:DescribeClusters", "redshift:ModifyCluster")
+    read_permissions = ("redshift:DescribeClusters",)
+    write_permissions = ("redshift:ModifyCluster",)
+    restore_permissions = ("redshift:ModifyCluster",)
     reversible = True
     # Not named in the catalog document, but AWS-owned and taking only the cluster identifier.
     runbook = Runbook(
         document="AWSConfigRemediation-DisablePublicAccessToRedshiftCluster",
         parameters=_runbook_parameters,
         permissions=(
-            *AUTOMATION_CALLS,
             "redshift:DescribeClusters",
             "redshift:ModifyCluster",
         ),

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import AUTOMATION_CALLS, Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_BLOCKED: dict[str, bool] = dict.fromkeys(SETTINGS, True)
@@ -207,12 +207,14 @@ class BucketPublicAccessBlock(Remediator):
     rules = (Rule("S3.8", "S3 general purpose buckets should block public access", cis=("2.1.4.2",)),)
     resource_types = ("AwsS3Bucket",)
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
-    permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
+    read_permissions = ("s3:GetBucketPublicAccessBlock",)
+    write_permissions = ("s3:PutBucketPublicAccessBlock",)
+    restore_permissions = ("s3:PutBucketPublicAccessBlock",)
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3BucketPublicAccessBlock",
         parameters=_bucket_runbook_parameters,
-        permissions=(*AUTOMATION_CALLS, "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+        permissions=("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -242,12 +244,14 @@ class AccountPublicAccessBlock(Remediator):
     )
     resource_types = ("AwsAccount",)
     # DeletePublicAccessBlock (restore) is authorized by PutAccountPublicAccessBlock.
-    permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
+    read_permissions = ("s3:GetAccountPublicAccessBlock",)
+    write_permissions = ("s3:PutAccountPublicAccessBlock",)
+    restore_permissions = ("s3:PutAccountPublicAccessBlock",)
     reversible = True
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3PublicAccessBlock",
         parameters=_account_runbook_parameters,
-        permissions=(*AUTOMATION_CALLS, "s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
+        permissions=("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
@@ -293,7 +297,9 @@ class BucketSecureTransportPolicy(Remediator):
 
     rules = (Rule("S3.5", "S3 general purpose buckets should require requests to use SSL", cis=("2.1.1",)),)
     resource_types = ("AwsS3Bucket",)
-    permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
+    read_permissions = ("s3:GetBucketPolicy",)
+    write_permissions = ("s3:PutBucketPolicy",)
+    restore_permissions = ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
     reversible = True
     # AWS's own script, not ours: AWS documents it as adding a statement, but it declares s3:DeleteBucketPolicy
     # and we cannot check that it keeps every existing statement or uses the bucket's partition in its ARNs. The
@@ -302,7 +308,6 @@ class BucketSecureTransportPolicy(Remediator):
         document="AWSConfigRemediation-RestrictBucketSSLRequestsOnly",
         parameters=_ssl_runbook_parameters,
         permissions=(
-            *AUTOMATION_CALLS,
             "s3:DeleteBucketPolicy",
             "s3:GetBucketPolicy",
             "s3:PutEncryptionConfiguration",

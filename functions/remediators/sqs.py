@@ -30,7 +30,9 @@ class QueuePolicyNotPublic(Remediator):
 
     rules = (Rule("SQS.3", "SQS queue access policies should not allow public access"),)
     resource_types = ("AwsSqsQueue",)
-    permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes")
+    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+    write_permissions = ("sqs:SetQueueAttributes",)
+    restore_permissions = ("sqs:SetQueueAttributes",)
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

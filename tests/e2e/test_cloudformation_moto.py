@@ -161,7 +161,13 @@ def role_statements(role: str) -> list[dict[str, Any]]:
 
 
 def granted(role: str) -> set[str]:
-    return {a for s in role_statements(role) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    """What the role allows (its explicit Deny on changing the remediation roles set apart)."""
+    return {a for s in role_statements(role) if s["Effect"] == "Allow"
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+def denied(role: str) -> set[str]:
+    return {s["Sid"] for s in role_statements(role) if s["Effect"] == "Deny"}
 
 
 def role_names() -> set[str]:
@@ -297,15 +303,20 @@ def sids(role: str) -> set[str]:
 
 
 def expected_grants(toggles: dict[str, str]) -> tuple[set[str], set[str]]:
-    """What the remediation and automation roles should allow for these toggles (others at their defaults):
-    the declared actions of the rules in dry-run or enforce, plus the SSM executor's when one has a runbook."""
-    enabled = [entry for rule_id, entry in CATALOG.items()
-               if toggles.get(toggle_name(rule_id), entry.rule.default_mode) in ("dry-run", "enforce")]
-    remediation = {a for entry in enabled for a in entry.remediator.permissions}
-    runbooks = [entry.remediator.runbook for entry in enabled if entry.remediator.runbook]
+    """What the remediation and automation roles should allow for these toggles (others at their defaults): the
+    reads of the rules in dry-run or enforce, the writes of those in enforce, plus the SSM executor's when an
+    enforced one has a runbook."""
+    def mode(rule_id: str) -> str:
+        return toggles.get(toggle_name(rule_id), CATALOG[rule_id].rule.default_mode)
+
+    enabled = [e for rule_id, e in CATALOG.items() if mode(rule_id) in ("dry-run", "enforce") and not e.notify_only]
+    enforced = [e for e in enabled if mode(e.rule_id) == "enforce"]
+    remediation = {a for e in enabled for a in e.remediator.permissions_for("read")}
+    remediation |= {a for e in enforced for a in e.remediator.permissions_for("write")}
+    runbooks = [e.remediator.runbook for e in enforced if e.remediator.runbook]
     if runbooks:
         remediation |= {*SSM_EXECUTOR_ACTIONS, "iam:PassRole"}
-    return remediation, {a for runbook in runbooks for a in runbook.permissions}
+    return remediation, {a for runbook in runbooks for a in runbook.role_permissions}
 
 
 def test_target_toggles_decide_the_role_permissions(aws):
@@ -315,12 +326,14 @@ def test_target_toggles_decide_the_role_permissions(aws):
     assert outputs["RemediationRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/CSPMRemediationRole"
     assert json.loads(outputs["RuleModes"])["EC2.53"] == "off"
     present = sids("CSPMRemediationRole")
-    assert toggle_name("EC2.53") not in present and toggle_name("S3.8") not in present  # off, notify
-    assert {toggle_name("EC2.6"), toggle_name("KMS.4"), toggle_name("EC2.13")} <= present
+    assert not any(sid.startswith((toggle_name("EC2.53"), toggle_name("S3.8"))) for sid in present if sid)
+    assert {toggle_name("EC2.6") + "Write", toggle_name("KMS.4") + "Read", toggle_name("EC2.13") + "Read"} <= present
+    assert toggle_name("KMS.4") + "Write" not in present  # dry-run: reads only
     remediation, automation = expected_grants(toggles)
     assert granted("CSPMRemediationRole") == remediation
-    assert granted("CSPMRemediationAutomation") == automation
-    assert {"CSPMRemediationAutomation", "CSPMRemediationFlowLogsDelivery"} <= role_names()
+    assert not automation and "CSPMRemediationAutomation" not in role_names()  # no runbook rule enforces
+    assert "CSPMRemediationFlowLogsDelivery" in role_names()  # EC2.6 enforces
+    assert "CSPMRemediationRollbackRole" not in role_names()  # its own toggle, off by default
 
 
 def test_target_rules_off_means_their_actions_are_absent(aws):
@@ -328,8 +341,9 @@ def test_target_rules_off_means_their_actions_are_absent(aws):
     deploy("target-account.yaml", {**TARGET_BASE, **toggles})
     remediation, automation = expected_grants(toggles)
     assert granted("CSPMRemediationRole") == remediation
-    assert granted("CSPMRemediationAutomation") == automation
-    assert not {toggle_name(rule_id) for rule_id in SECURITY_GROUP_RULES} & sids("CSPMRemediationRole")
+    assert not automation and "CSPMRemediationAutomation" not in role_names()  # defaults: dry-run, nothing starts
+    off = tuple(toggle_name(rule_id) for rule_id in SECURITY_GROUP_RULES)
+    assert not [sid for sid in sids("CSPMRemediationRole") if sid and sid.startswith(off)]
 
 
 def test_target_trust_carries_organization_and_external_id(aws):
@@ -342,7 +356,8 @@ def test_target_trust_carries_organization_and_external_id(aws):
 
 def test_target_with_every_rule_off_grants_nothing(aws):
     deploy("target-account.yaml", {**TARGET_BASE, **all_toggles("off")})
-    assert role_statements("CSPMRemediationRole") == []
+    assert granted("CSPMRemediationRole") == set()
+    assert denied("CSPMRemediationRole") == {"DenyChangingTheRemediationRoles", "DenyPassingTheRemediationRoles"}
     assert role_names() == {"CSPMRemediationRole"}  # no automation role, no flow-logs delivery role
     role = boto3.client("iam").get_role(RoleName="CSPMRemediationRole")["Role"]
     (trust,) = document(role["AssumeRolePolicyDocument"])["Statement"]
@@ -354,5 +369,45 @@ def test_target_without_runbook_rules_has_no_ssm_executor(aws):
                       and entry.remediator.runbook is None and "iam:PassRole" not in entry.remediator.permissions)
     toggles = {**all_toggles("off"), toggle_name(boto3_only): "enforce"}
     deploy("target-account.yaml", {**TARGET_BASE, **toggles})
-    assert granted("CSPMRemediationRole") == set(CATALOG[boto3_only].remediator.permissions)
+    remediator = CATALOG[boto3_only].remediator
+    assert granted("CSPMRemediationRole") == {*remediator.permissions_for("read"), *remediator.permissions_for("write")}
     assert role_names() == {"CSPMRemediationRole"}
+
+
+# KMS.4 (key rotation, boto3 or runbook, reversible): one rule alone at each toggle.
+ALONE = "KMS.4"
+
+
+def test_one_rule_at_dry_run_grants_only_its_reads(aws):
+    deploy("target-account.yaml", {**TARGET_BASE, **all_toggles("off"), toggle_name(ALONE): "dry-run"})
+    remediator = CATALOG[ALONE].remediator
+    assert granted("CSPMRemediationRole") == set(remediator.permissions_for("read"))
+    assert not set(remediator.permissions_for("write")) & granted("CSPMRemediationRole")
+    assert role_names() == {"CSPMRemediationRole"}  # no runbook can start: no automation role
+
+
+def test_one_rule_at_enforce_grants_its_reads_and_writes_and_its_runbook(aws):
+    deploy("target-account.yaml", {**TARGET_BASE, **all_toggles("off"), toggle_name(ALONE): "enforce"})
+    remediator = CATALOG[ALONE].remediator
+    assert granted("CSPMRemediationRole") == {*remediator.permissions_for("read"), *remediator.permissions_for("write"),
+                                              *SSM_EXECUTOR_ACTIONS, "iam:PassRole"}
+    assert not set(remediator.permissions_for("restore")) & granted("CSPMRemediationRole")
+    assert granted("CSPMRemediationAutomation") == set(remediator.runbook.role_permissions)
+    starts = [s for s in role_statements("CSPMRemediationRole") if s["Action"] == ["ssm:StartAutomationExecution"]]
+    assert [r for s in starts for r in s["Resource"] if "automation-execution/" not in r] == [
+        f"arn:aws:ssm:*::document/{remediator.runbook.document}",
+        f"arn:aws:ssm:*::automation-definition/{remediator.runbook.document}:*"]
+
+
+def test_rollback_role_exists_only_with_its_toggle_and_holds_the_restores(aws):
+    operator = "arn:aws:iam::111111111111:role/SecOps"
+    deploy("target-account.yaml", {**TARGET_BASE, **all_toggles("off"), toggle_name(ALONE): "enforce",
+                                   "Rollback": "enabled", "RollbackOperatorArn": operator})
+    remediator = CATALOG[ALONE].remediator
+    assert "CSPMRemediationRollbackRole" in role_names()
+    assert granted("CSPMRemediationRollbackRole") == {*remediator.permissions_for("read"),
+                                                      *remediator.permissions_for("restore")}
+    role = boto3.client("iam").get_role(RoleName="CSPMRemediationRollbackRole")["Role"]
+    (trust,) = document(role["AssumeRolePolicyDocument"])["Statement"]
+    assert trust["Principal"] == {"AWS": operator}
+    assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORG}}

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from functions.engine.catalog import CATALOG, CatalogEntry
-from functions.remediators.base import MODES, Rule
+from functions.remediators.base import MODES, Remediator, Rule
 from functions.remediators.ec2 import EbsDefaultEncryption
 from tools import templates
 from tools.templates import TEMPLATE_DIR, cfn, iam, rules, storage
 from tools.templates.rules import active_condition, enabled_condition, toggle_name
-from tools.templates.service_roles import SERVICE_ROLES
+from tools.templates.service_roles import declared_roles
 from tools.templates.target import SSM_EXECUTOR_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def declared(rule_id: str) -> set[str]:
 
 def runbook_declared(rule_id: str) -> set[str]:
     runbook = CATALOG[rule_id].remediator.runbook
-    return set(runbook.permissions) if runbook else set()
+    return set(runbook.role_permissions) if runbook else set()
 
 
 def toggles(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -128,8 +128,12 @@ def test_every_rule_has_exactly_one_toggle(name):
     for rule_id, entry in CATALOG.items():
         parameter = found[toggle_name(rule_id)]
         assert parameter["Default"] == entry.rule.default_mode
-        assert parameter["AllowedValues"] == (["off", "notify"] if entry.notify_only else list(MODES))
+        assert parameter["AllowedValues"] == rules.allowed_modes(entry)
+        assert set(parameter["AllowedValues"]) <= set(MODES)
         assert parameter["Description"].startswith(f"{rule_id}: {entry.rule.title}")
+        # says what the toggle does in that template (the stackset passes the target's)
+        effect = rules.TOGGLE_EFFECT["admin" if name == "admin" else "target"]
+        assert effect in parameter["Description"]
         assert ("disruptive" in parameter["Description"]) == entry.rule.disruptive
 
 
@@ -153,45 +157,169 @@ def test_console_groups_show_every_parameter_once(name):
 
 
 # -- target role: a rule's actions only under its condition ----------------------------------------------------------
-def test_rule_actions_appear_only_under_their_condition():
-    granted: dict[str, set[str]] = {}
-    for condition, statement in role_statements(TARGET, "RemediationRole"):
-        if statement["Sid"] in {"StartRunbooks", "ReadRunbookExecutions", "PassAutomationRole"}:
+def stage_actions(rule_id: str, stage: str) -> set[str]:
+    return set(CATALOG[rule_id].remediator.permissions_for(stage))
+
+
+ENFORCED = {rules.enforced_condition(rule_id): rule_id for rule_id in CATALOG}
+ROLLBACK = {rules.rollback_condition(rule_id): rule_id for rule_id in CATALOG}
+EXECUTOR_SIDS = {"ReadRunbookExecutions", "PassAutomationRole"}
+
+
+def allowed(template: dict[str, Any], role: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    return ((c, s) for c, s in role_statements(template, role) if s["Effect"] == "Allow")
+
+
+def test_dry_run_grants_reads_and_enforce_adds_writes():
+    reads: dict[str, set[str]] = {}
+    writes: dict[str, set[str]] = {}
+    for condition, statement in allowed(TARGET, "RemediationRole"):
+        if statement["Sid"] in EXECUTOR_SIDS:
             continue
-        assert condition in BY_CONDITION, f"statement {statement['Sid']} is not guarded by a rule toggle"
-        rule_id = BY_CONDITION[condition]
-        assert actions(statement) <= declared(rule_id), statement
+        if condition in BY_CONDITION:
+            rule_id = BY_CONDITION[condition]
+            assert actions(statement) <= stage_actions(rule_id, "read"), statement
+            reads.setdefault(rule_id, set()).update(actions(statement))
+        else:
+            assert condition in ENFORCED, f"statement {statement['Sid']} is not guarded by a rule toggle"
+            rule_id = ENFORCED[condition]
+            assert actions(statement) <= stage_actions(rule_id, "write") | {"ssm:StartAutomationExecution"}
+            writes.setdefault(rule_id, set()).update(actions(statement) - {"ssm:StartAutomationExecution"})
         assert statement["Sid"].startswith(toggle_name(rule_id))
-        granted.setdefault(rule_id, set()).update(actions(statement))
-    assert granted == {rule_id: declared(rule_id) for rule_id in ACTING}
+    assert reads == {rule_id: stage_actions(rule_id, "read") for rule_id in ACTING}
+    enforceable = [r for r in ACTING if "enforce" in rules.allowed_modes(CATALOG[r])]
+    assert writes == {rule_id: stage_actions(rule_id, "write") for rule_id in enforceable}
+    assert "IAM.2" not in writes  # its writes can grant any policy: never in the deployed role
 
 
-def test_runbook_actions_appear_only_under_their_condition():
+def test_runbook_actions_appear_only_at_enforce():
     granted: dict[str, set[str]] = {}
-    for condition, statement in role_statements(TARGET, "AutomationRole"):
-        rule_id = BY_CONDITION[condition]
+    for condition, statement in allowed(TARGET, "AutomationRole"):
+        rule_id = ENFORCED[condition]
         assert actions(statement) <= runbook_declared(rule_id)
         granted.setdefault(rule_id, set()).update(actions(statement))
-    with_runbook = [r for r in ACTING if CATALOG[r].remediator.runbook and runbook_declared(r)]
+    with_runbook = [r for r in ACTING if CATALOG[r].remediator.runbook and "enforce" in rules.allowed_modes(CATALOG[r])]
     assert granted == {rule_id: runbook_declared(rule_id) for rule_id in with_runbook}
 
 
-def test_ssm_executor_statements_exist_only_when_a_runbook_rule_is_enabled():
+def test_each_enforced_rule_may_start_only_its_own_runbook():
+    starts = [(c, s) for c, s in allowed(TARGET, "RemediationRole") if "ssm:StartAutomationExecution" in actions(s)]
+    assert starts
+    for condition, statement in starts:
+        rule_id = ENFORCED[condition]
+        document = CATALOG[rule_id].remediator.runbook.document
+        named = [r["Fn::Sub"] for r in statement["Resource"] if "automation-execution" not in r["Fn::Sub"]]
+        assert named and all(name.split("/", 1)[1].split(":")[0] == document for name in named), statement
+
+
+def test_ssm_executor_statements_exist_only_when_a_runbook_rule_is_enforced():
     condition = TARGET["Resources"]["AutomationRole"]["Condition"]
-    assert condition == "AnyRunbookRuleEnabled"
+    assert condition == "AnyRunbookRuleEnforced"
     members = json.dumps(TARGET["Conditions"][condition])
-    with_runbook = [r for r in ACTING if CATALOG[r].remediator.runbook]
-    assert all(f'"{enabled_condition(r)}"' in members for r in with_runbook)
-    assert not any(f'"{enabled_condition(r)}"' in members for r in set(ACTING) - set(with_runbook))
-    executor = {
-        s["Sid"]: (c, s) for c, s in role_statements(TARGET, "RemediationRole") if not s["Sid"].startswith("Rule")
-    }
-    assert set(executor) == {"StartRunbooks", "ReadRunbookExecutions", "PassAutomationRole"}
+    with_runbook = [r for r in ACTING if CATALOG[r].remediator.runbook and "enforce" in rules.allowed_modes(CATALOG[r])]
+    assert all(f'"{rules.enforced_condition(r)}"' in members for r in with_runbook)
+    assert not any(f'"{enabled_condition(r)}"' in members for r in ACTING)
+    executor = {s["Sid"]: (c, s) for c, s in allowed(TARGET, "RemediationRole") if s["Sid"] in EXECUTOR_SIDS}
+    assert set(executor) == EXECUTOR_SIDS
     assert {c for c, _ in executor.values()} == {condition}
     _, pass_role = executor["PassAutomationRole"]
     automation_role = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AutomationRoleName}"
     assert pass_role["Resource"] == {"Fn::Sub": automation_role}
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_restore_actions_live_only_in_the_rollback_role():
+    role = TARGET["Resources"]["RollbackRole"]
+    assert role["Condition"] == "CreateRollbackRole"
+    assert TARGET["Parameters"]["Rollback"]["Default"] == "disabled"
+    assert TARGET["Conditions"]["CreateRollbackRole"] == {"Fn::Equals": [{"Ref": "Rollback"}, "enabled"]}
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Ref": "RollbackOperatorArn"}}
+    restores: dict[str, set[str]] = {}
+    for condition, statement in allowed(TARGET, "RollbackRole"):
+        rule_id = ROLLBACK[condition]
+        assert TARGET["Conditions"][condition] == {"Fn::And": [{"Condition": "CreateRollbackRole"},
+                                                               {"Condition": enabled_condition(rule_id)}]}
+        assert actions(statement) <= stage_actions(rule_id, "read") | stage_actions(rule_id, "restore")
+        restores.setdefault(rule_id, set()).update(actions(statement) & stage_actions(rule_id, "restore"))
+    assert restores and all(CATALOG[r].remediator.reversible for r in restores)
+    # a restore-only action is nowhere in the remediation role
+    forward = {a for _, s in allowed(TARGET, "RemediationRole") for a in actions(s)}
+    restore_only = {a for e in CATALOG.values() for a in e.remediator.permissions_for("restore")} - {
+        a for e in CATALOG.values() for stage in ("read", "write") for a in e.remediator.permissions_for(stage)}
+    assert restore_only and not restore_only & forward
+
+
+def test_every_role_denies_changing_the_remediation_roles():
+    for role in ("RemediationRole", "AutomationRole", "RollbackRole"):
+        denies = [s for c, s in role_statements(TARGET, role) if s["Effect"] == "Deny"]
+        assert {s["Sid"] for s in denies} == {"DenyChangingTheRemediationRoles", "DenyPassingTheRemediationRoles"}
+        changing = next(s for s in denies if s["Sid"] == "DenyChangingTheRemediationRoles")
+        assert {"iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
+                "iam:CreatePolicyVersion"} <= actions(changing)
+        resources = json.dumps(changing["Resource"])
+        for name in ("RemediationRoleName", "AutomationRoleName", "RollbackRoleName", "VpcFlowLogsDeliveryRoleName"):
+            assert "${" + name + "}" in resources
+    for resource in TARGET["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            assert resource["Properties"]["Path"] == "/cspm-remediation/"
+
+
+ESCALATION = {"iam:AttachUserPolicy", "iam:AttachGroupPolicy", "iam:AttachRolePolicy", "iam:PutUserPolicy",
+              "iam:PutGroupPolicy", "iam:PutRolePolicy", "iam:CreateRole", "iam:AddUserToGroup", "iam:CreateGroup",
+              "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:UpdateAssumeRolePolicy",
+              "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:PassRole"}
+CONDITION_KEYS = {"iam:CreateServiceLinkedRole": "iam:AWSServiceName", "kms:CreateGrant": "kms:GrantIsForAWSResource",
+                  "iam:PassRole": "iam:PassedToService"}
+
+
+def condition_keys(statement: dict[str, Any]) -> set[str]:
+    return {key for keys in statement.get("Condition", {}).values() for key in keys}
+
+
+def test_no_role_can_escalate_on_everything():
+    for role in ("RemediationRole", "AutomationRole", "RollbackRole"):
+        for _, statement in allowed(TARGET, role):
+            risky = actions(statement) & ESCALATION
+            if risky and statement["Resource"] == "*":
+                assert "iam:PolicyARN" in condition_keys(statement), (role, statement)
+            for action, key in CONDITION_KEYS.items():
+                if action in actions(statement):
+                    assert key in condition_keys(statement), (role, statement)
+
+
+def test_support_role_and_cloudshell_are_anchored_to_their_aws_policies():
+    def scoped(rule_id: str) -> list[dict[str, Any]]:
+        return [s for c, s in allowed(TARGET, "RemediationRole")
+                if c == rules.enforced_condition(rule_id) and "Scoped" in s["Sid"]]
+
+    support = {s["Sid"]: s for s in scoped("IAM.18")}
+    attach = next(s for s in support.values() if "iam:AttachRolePolicy" in actions(s))
+    assert attach["Condition"] == {"ArnEquals": {"iam:PolicyARN": {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSSupportAccess"}}}
+    create = next(s for s in support.values() if "iam:CreateRole" in actions(s))
+    assert create["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${SupportRoleRoleName}"}
+    (cloudshell,) = scoped("IAM.27")
+    assert cloudshell["Condition"]["ArnEquals"]["iam:PolicyARN"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSCloudShellFullAccess"}
+
+
+def test_an_escalation_action_on_everything_is_refused():
+    class Escalates(Remediator):  # never registered: defined here, outside functions.remediators
+        rules = (Rule("X.1", "attaches anything"),)
+        resource_types = ("AwsIamRole",)
+        read_permissions = ("iam:GetRole",)
+        write_permissions = ("iam:AttachRolePolicy",)
+        reversible = False
+
+        def assess(self, target, finding):  # pragma: no cover - never run
+            raise NotImplementedError
+
+        def apply(self, target, finding, assessment):  # pragma: no cover - never run
+            raise NotImplementedError
+
+    with pytest.raises(ValueError, match="iam:AttachRolePolicy"):
+        templates.target_template({"X.1": CatalogEntry(Escalates.rules[0], Escalates)})
 
 
 def test_enabled_means_dry_run_or_enforce():
@@ -230,17 +358,18 @@ def test_no_wildcard_action_and_no_assume_role_on_everything():
 def test_target_roles_allow_nothing_no_remediator_declares():
     everything_declared = {a for entry in CATALOG.values() for a in entry.remediator.permissions}
     runbooks = {a for rule_id in CATALOG for a in runbook_declared(rule_id)}
-    allowed = {
+    permitted_by_role = {
         "RemediationRole": everything_declared | set(SSM_EXECUTOR_ACTIONS) | {"iam:PassRole"},
         "AutomationRole": runbooks,
+        "RollbackRole": everything_declared,
     }
-    for role, permitted in allowed.items():
-        used = {a for _, s in role_statements(TARGET, role) for a in actions(s)}
+    for role, permitted in permitted_by_role.items():
+        used = {a for _, s in allowed(TARGET, role) for a in actions(s)}
         assert used <= permitted, f"{role} allows undeclared actions: {sorted(used - permitted)}"
 
 
 def test_pass_role_is_always_scoped_to_one_role_and_service():
-    for _, statement in role_statements(TARGET, "RemediationRole"):
+    for _, statement in allowed(TARGET, "RemediationRole"):
         if "iam:PassRole" in actions(statement):
             assert actions(statement) == {"iam:PassRole"}
             assert "iam:PassedToService" in statement["Condition"]["StringEquals"]
@@ -248,11 +377,15 @@ def test_pass_role_is_always_scoped_to_one_role_and_service():
 
 
 def test_service_roles_exist_only_with_their_rules():
-    for role in SERVICE_ROLES:
+    roles = declared_roles(list(CATALOG.values()))
+    assert roles, "no remediator declares a service role"
+    for role in roles:
         resource = TARGET["Resources"][role.logical_id]
-        rules = [r for r in ACTING if CATALOG[r].remediator is role.remediator]
-        assert resource["Condition"] in {enabled_condition(r) for r in rules} | {f"{role.logical_id}Needed"}
-        assert resource["Properties"]["RoleName"] == role.role_name
+        ids = [r for r in ACTING if CATALOG[r].remediator is role.remediator]
+        assert resource["Condition"] in {rules.enforced_condition(r) for r in ids} | {f"{role.logical_id}Needed"}
+        # named by a template parameter that defaults to the remediator's default param
+        name_parameter = resource["Properties"]["RoleName"]["Ref"]
+        assert TARGET["Parameters"][name_parameter]["Default"] == role.remediator.default_params[role.role.name_param]
         trust = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
         assert trust["Principal"] == {"Service": role.service}
         assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
@@ -260,24 +393,19 @@ def test_service_roles_exist_only_with_their_rules():
 
 def test_flow_logs_delivery_role_follows_ec2_6():
     resource = TARGET["Resources"]["FlowLogsDeliveryRole"]
-    assert resource["Condition"] == enabled_condition("EC2.6")
-    assert resource["Properties"]["RoleName"] == "CSPMRemediationFlowLogsDelivery"
-
-
-def test_remediator_passing_an_undeclared_role_is_refused():
-    class PassesSomething:  # shaped like a Remediator, not one: the catalog meta-tests must not see it
-        permissions = ("iam:PassRole", "ec2:DescribeVpcs")
-        runbook = None
-        reversible = True
-        resource_types = ("AwsAccount",)
-
-        @classmethod
-        def executors(cls) -> tuple[str, ...]:
-            return ("boto3",)
-
-    catalog = {"X.1": CatalogEntry(Rule("X.1", "passes a role"), PassesSomething)}
-    with pytest.raises(ValueError, match="iam:PassRole"):
-        templates.target_template(catalog)
+    assert resource["Condition"] == rules.enforced_condition("EC2.6")
+    assert resource["Properties"]["RoleName"] == {"Ref": "VpcFlowLogsDeliveryRoleName"}
+    assert TARGET["Parameters"]["VpcFlowLogsDeliveryRoleName"]["Default"] == "CSPMRemediationFlowLogsDelivery"
+    # the remediation role may pass exactly that role (an operator's override included), to that service only
+    passes = [s for _, s in role_statements(TARGET, "RemediationRole") if "iam:PassRole" in actions(s)
+              and "FlowLogs" in s["Sid"]]
+    assert [s["Resource"] for s in passes] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${VpcFlowLogsDeliveryRoleName}"}]
+    group = TARGET["Parameters"]["VpcFlowLogsLogGroupName"]["Default"]
+    assert group == "/cspm-remediation/vpc-flow-logs"
+    delivery = resource["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+    assert {"Fn::Sub": "arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:${VpcFlowLogsLogGroupName}"} \
+        in delivery["Resource"]
 
 
 # -- trust -----------------------------------------------------------------------------------------------------------

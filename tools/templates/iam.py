@@ -64,7 +64,7 @@ def pack_guarded(guarded: list[tuple[str, Json]], budget: int = MANAGED_POLICY_B
 
 def guarded_policies(
     conditions: Json, prefix: str, role: str, description: str, guarded: list[tuple[str, Json]],
-    budget: int = MANAGED_POLICY_BUDGET,
+    budget: int = MANAGED_POLICY_BUDGET, path: str | None = None,
 ) -> Json:
     """Managed policies attached to `role`, one statement per (condition, statement) under Fn::If. Each policy
     exists only while one of its rules is enabled (IAM rejects a policy without statements)."""
@@ -79,6 +79,7 @@ def guarded_policies(
             "Condition": guard,
             "Properties": {
                 "Description": f"{description} ({number}/{len(groups)}), generated from the catalog",
+                **({"Path": path} if path else {}),
                 "Roles": [ref(role)],
                 "PolicyDocument": policy_document([if_(condition, stmt) for condition, stmt in group]),
             },

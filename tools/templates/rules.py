@@ -48,24 +48,45 @@ def catalog_entries(catalog: Mapping[str, CatalogEntry] = CATALOG) -> list[Catal
     return entries
 
 
-def toggle_parameter(entry: CatalogEntry) -> Json:
+# What a toggle does, per template: the admin stack decides what the functions do, the target template what the
+# roles in that account may do.
+TOGGLE_EFFECT = {
+    "admin": "off: ignored; notify: a message only; dry-run: assessed and planned; enforce: remediated",
+    "target": "off/notify: no permission here; dry-run: its read actions only; enforce: its reads and writes "
+              "(and its restore actions in the rollback role when that is enabled)",
+}
+
+
+def allowed_modes(entry: CatalogEntry) -> list[str]:
+    """notify-only rules stop at notify; a rule whose writes could grant arbitrary privileges never enforces through
+    the deployed roles (only from the command line with an operator's own credentials)."""
+    if entry.notify_only:
+        return ["off", "notify"]
+    if entry.remediator.grants_privileges:
+        return [mode for mode in MODES if mode != "enforce"]
+    return list(MODES)
+
+
+def toggle_parameter(entry: CatalogEntry, template: str = "admin") -> Json:
     rule = entry.rule
     notes = []
     if rule.disruptive:
-        notes.append("disruptive: acts only when set to enforce here")
+        notes.append("disruptive: the global mode never enforces it, only this toggle")
     if entry.notify_only:
         notes.append("needs a person: notify only")
+    elif entry.remediator.grants_privileges:
+        notes.append("its writes could grant any IAM policy: enforce only from the command line, never deployed")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     return {
         "Type": "String",
         "Default": rule.default_mode,
-        "AllowedValues": ["off", "notify"] if entry.notify_only else list(MODES),
-        "Description": f"{rule.rule_id}: {rule.title}{suffix}"[:4000],
+        "AllowedValues": allowed_modes(entry),
+        "Description": f"{rule.rule_id}: {rule.title}{suffix}. {TOGGLE_EFFECT[template]}"[:4000],
     }
 
 
-def toggle_parameters(entries: Sequence[CatalogEntry]) -> Json:
-    return {toggle_name(entry.rule_id): toggle_parameter(entry) for entry in entries}
+def toggle_parameters(entries: Sequence[CatalogEntry], template: str = "admin") -> Json:
+    return {toggle_name(entry.rule_id): toggle_parameter(entry, template) for entry in entries}
 
 
 def toggle_groups(entries: Sequence[CatalogEntry]) -> list[Json]:
@@ -81,12 +102,27 @@ def toggle_labels(entries: Sequence[CatalogEntry]) -> Json:
 
 
 def enabled_conditions(entries: Sequence[CatalogEntry]) -> Json:
-    """Target template: a rule's permissions are granted when its toggle is dry-run or enforce."""
+    """Target template: a rule's reads are granted when its toggle is dry-run or enforce."""
     return {
         enabled_condition(e.rule_id): not_({"Fn::Or": [equals(ref(toggle_name(e.rule_id)), mode)
                                                        for mode in ("off", "notify")]})
         for e in entries
     }
+
+
+def enforced_condition(rule_id: str) -> str:
+    """Target template: the rule may write (its toggle is enforce)."""
+    return toggle_name(rule_id) + "Enforced"
+
+
+def enforced_conditions(entries: Sequence[CatalogEntry]) -> Json:
+    return {enforced_condition(e.rule_id): equals(ref(toggle_name(e.rule_id)), "enforce") for e in entries
+            if "enforce" in allowed_modes(e)}
+
+
+def rollback_condition(rule_id: str) -> str:
+    """Target template: the rollback role holds the rule's restore actions."""
+    return toggle_name(rule_id) + "Rollback"
 
 
 def active_conditions(entries: Sequence[CatalogEntry]) -> Json:

@@ -1,7 +1,16 @@
-"""target-account.yaml: the remediation role, the SSM automation role and the service roles of a member account.
+"""target-account.yaml: the roles of a member account.
 
-A rule's declared IAM actions appear in the remediation role only inside a statement guarded by its toggle's
-Condition."""
+- RemediationRole (assumed by the admin stack's remediate function): a rule's read actions while its toggle is
+  dry-run, its reads and writes at enforce; starting only the enforced rules' runbooks.
+- AutomationRole (SSM Automation runs the enforced rules' AWS-owned runbooks with it).
+- RollbackRole (own toggle, off by default; trusted by one named operator principal): the enabled reversible
+  rules' reads and restore actions, for `cspm-remediate rollback`.
+- The service roles remediators hand to AWS services (created while such a rule enforces).
+
+Every role carries an explicit Deny on changing, or passing, the remediation roles themselves. Actions that can
+hand out more than the call (iam:PassRole, iam:CreateServiceLinkedRole, kms:CreateGrant, role and policy writes)
+are narrowed by the remediators' Grants, or refused by the generator (tools/templates/grants.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
-from functions.remediators.base import AUTOMATION_CALLS
+from functions.remediators.base import AUTOMATION_CALLS, ROLE_NAME, Remediator
 from tools.templates.cfn import (
     MAX_MANAGED_POLICIES_PER_ROLE,
     Json,
@@ -24,6 +33,7 @@ from tools.templates.cfn import (
     sub,
 )
 from tools.templates.defaults import DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME, DEFAULT_REMEDIATION_ROLE_NAME
+from tools.templates.grants import statements_for
 from tools.templates.iam import (
     MAX_INLINE_POLICY_CHARS,
     guarded_policies,
@@ -35,9 +45,13 @@ from tools.templates.iam import (
 )
 from tools.templates.rules import (
     acting_entries,
+    allowed_modes,
     catalog_entries,
     enabled_condition,
     enabled_conditions,
+    enforced_condition,
+    enforced_conditions,
+    rollback_condition,
     rule_modes,
     runbook_entries,
     toggle_groups,
@@ -45,38 +59,87 @@ from tools.templates.rules import (
     toggle_name,
     toggle_parameters,
 )
-from tools.templates.service_roles import SERVICE_ROLES, service_roles_of
+from tools.templates.service_roles import declared_roles, param_parameter
 
 # What the SSM executor (functions/engine/automation.py) calls with the target role: start a runbook, read its status.
-SSM_EXECUTOR_ACTIONS = AUTOMATION_CALLS  # the remediation role starts runbooks and reads their status
+SSM_EXECUTOR_ACTIONS = AUTOMATION_CALLS
+DEFAULT_ROLLBACK_ROLE_NAME = "CSPMRemediationRollbackRole"
+POLICY_PATH = "/cspm-remediation/"  # every generated managed policy: the Deny below names them by it
+ROLE_NAME_PARAMETER: Json = {"Type": "String", "MaxLength": 64, "AllowedPattern": f"^{ROLE_NAME}$"}
+# What no role of this template may do to the remediation roles or their policies (as AWS's Automated Security
+# Response denies on its own roles): a compromised caller must not widen, re-trust or unbound them.
+SELF_ESCALATION_ACTIONS = (
+    "iam:AttachRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy",
+    "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+    "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:DeleteRole", "iam:TagRole", "iam:UntagRole",
+    "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicyVersion", "iam:DeletePolicy",
+)
 
 
-def rule_statements(entry: CatalogEntry) -> list[Json]:
-    """The target-role statements of one rule: its declared actions on "*", and iam:PassRole scoped to the
-    service roles its remediator hands over (a remediator that passes an undeclared role is an error)."""
-    sid = toggle_name(entry.rule_id)
-    actions = set(entry.remediator.permissions)
-    statements = []
-    if actions - {"iam:PassRole"}:
-        statements.append(statement(sid, actions - {"iam:PassRole"}, "*"))
-    if "iam:PassRole" in actions:
-        roles = service_roles_of(entry.remediator)
-        if not roles:
-            raise ValueError(f"{entry.remediator.__name__} declares iam:PassRole but no ServiceRole says which role")
-        for role in roles:
-            statements.append(statement(
-                f"{sid}Pass{role.logical_id}", ["iam:PassRole"],
-                sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role.role_name}"),
-                {"StringEquals": {"iam:PassedToService": role.service}},
-            ))
-    return statements
+# -- what a rule is granted, per stage ------------------------------------------------------------------------------
+def rule_statements(entry: CatalogEntry, stage: str) -> list[Json]:
+    """The statements of one rule's stage (read / write / restore), narrowed as its remediator declares."""
+    remediator = entry.remediator
+    return statements_for(remediator, remediator.permissions_for(stage), f"{toggle_name(entry.rule_id)}{stage.title()}")
+
+
+def remediation_statements(entries: Sequence[CatalogEntry]) -> list[tuple[str, Json]]:
+    """(condition, statement): reads under the rule's Enabled condition, writes under its Enforced one; a rule that
+    can never enforce through the deployed roles (grants_privileges) gets its reads only."""
+    guarded: list[tuple[str, Json]] = []
+    for entry in entries:
+        guarded += [(enabled_condition(entry.rule_id), s) for s in rule_statements(entry, "read")]
+        if "enforce" in allowed_modes(entry):
+            guarded += [(enforced_condition(entry.rule_id), s) for s in rule_statements(entry, "write")]
+            if entry.remediator.runbook is not None:
+                guarded.append((enforced_condition(entry.rule_id), start_runbook_statement(entry)))
+    return guarded
+
+
+def rollback_entries(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
+    return [e for e in entries if e.remediator.reversible and e.remediator.permissions_for("restore")
+            and not e.remediator.grants_privileges]
+
+
+def rollback_statements(entries: Sequence[CatalogEntry]) -> list[tuple[str, Json]]:
+    return [(rollback_condition(e.rule_id), s) for e in rollback_entries(entries)
+            for stage in ("read", "restore") for s in rule_statements(e, stage)]
 
 
 def runbook_statements(entry: CatalogEntry) -> list[Json]:
+    """The automation role's statements of one rule: its runbook's own calls and the automation calls."""
     runbook = entry.remediator.runbook
-    if runbook is None or not runbook.permissions:
+    if runbook is None:
         return []
-    return [statement(toggle_name(entry.rule_id) + "Runbook", runbook.permissions, "*")]
+    return statements_for(entry.remediator, runbook.role_permissions, toggle_name(entry.rule_id) + "Runbook")
+
+
+def enforcing_runbook_entries(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
+    return [e for e in runbook_entries(entries) if "enforce" in allowed_modes(e)]
+
+
+# -- parameters and conditions ---------------------------------------------------------------------------------------
+def remediator_parameters(entries: Sequence[CatalogEntry]) -> Json:
+    """A template parameter per remediator param a role name, resource or grant depends on (default: the
+    remediator's default), so the roles follow an operator's override."""
+    result: Json = {}
+    for role in declared_roles(acting_entries(entries)):
+        result.update(role.parameters())
+    for entry in acting_entries(entries):
+        for grant in entry.remediator.grants:
+            for param in grant.params_used():
+                result.setdefault(param_parameter(entry.remediator, param), _param_definition(entry.remediator, param))
+    return result
+
+
+def _param_definition(remediator: type[Remediator], param: str) -> Json:
+    rule_ids = ", ".join(rule.rule_id for rule in remediator.rules)
+    return {
+        "Type": "String", "Default": str(remediator.default_params[param]), "MaxLength": 512,
+        "AllowedPattern": "^" + (remediator.params_schema[param].pattern or ".+") + "$",
+        "Description": f"{param} of {rule_ids}: the roles here are scoped to it; keep equal to the admin config's "
+                       f"rules.<{rule_ids}>.params.{param} when overridden",
+    }
 
 
 def target_parameters(entries: Sequence[CatalogEntry]) -> Json:
@@ -86,35 +149,66 @@ def target_parameters(entries: Sequence[CatalogEntry]) -> Json:
             "Description": "The delegated security account where admin.yaml runs",
         },
         "AdminRemediateRoleName": {
-            "Type": "String", "Default": DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
+            **ROLE_NAME_PARAMETER, "Default": DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
             "Description": "The admin stack's remediate Lambda role (its RemediateFunctionRoleName parameter)",
         },
         "OrganizationId": {
             "Type": "String", "AllowedPattern": r"^o-[a-z0-9]{10,32}$",
-            "Description": "AWS Organizations id (o-...): only principals of this organization may assume the role",
+            "Description": "AWS Organizations id (o-...): only principals of this organization may assume the roles",
         },
         "ExternalId": {
             "Type": "String", "Default": "", "NoEcho": True, "AllowedPattern": r"^$|^[\w+=,.@:/-]{2,1224}$",
             "Description": "Optional sts:ExternalId the admin stack presents (its ExternalId parameter)",
         },
         "RemediationRoleName": {
-            "Type": "String", "Default": DEFAULT_REMEDIATION_ROLE_NAME,
+            **ROLE_NAME_PARAMETER, "Default": DEFAULT_REMEDIATION_ROLE_NAME,
             "Description": "Name of the role the admin stack assumes in this account",
         },
         "AutomationRoleName": {
-            "Type": "String", "Default": DEFAULT_AUTOMATION_ROLE_NAME,
+            **ROLE_NAME_PARAMETER, "Default": DEFAULT_AUTOMATION_ROLE_NAME,
             "Description": "Name of the role SSM Automation runbooks run with",
         },
-        **toggle_parameters(entries),
+        "Rollback": {
+            "Type": "String", "Default": "disabled", "AllowedValues": ["disabled", "enabled"],
+            "Description": "enabled: create the rollback role, holding the restore actions of the enabled reversible "
+                           "rules, assumable by RollbackOperatorArn only (cspm-remediate rollback --role-name)",
+        },
+        "RollbackRoleName": {
+            **ROLE_NAME_PARAMETER, "Default": DEFAULT_ROLLBACK_ROLE_NAME,
+            "Description": "Name of the rollback role (when Rollback is enabled)",
+        },
+        "RollbackOperatorArn": {
+            "Type": "String", "Default": "", "MaxLength": 2048,
+            "AllowedPattern": r"^$|^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$",
+            "Description": "The IAM role or user (in the organization) allowed to assume the rollback role",
+        },
+        **remediator_parameters(entries),
+        **toggle_parameters(entries, "target"),
     }
 
 
 def target_conditions(entries: Sequence[CatalogEntry]) -> Json:
-    conditions: Json = {"HasExternalId": not_(equals(ref("ExternalId"), ""))}
+    conditions: Json = {
+        "HasExternalId": not_(equals(ref("ExternalId"), "")),
+        "CreateRollbackRole": equals(ref("Rollback"), "enabled"),
+    }
     conditions.update(enabled_conditions(entries))
+    conditions.update(enforced_conditions(entries))
+    for entry in rollback_entries(entries):
+        conditions[rollback_condition(entry.rule_id)] = {"Fn::And": [
+            {"Condition": "CreateRollbackRole"}, {"Condition": enabled_condition(entry.rule_id)}]}
     return conditions
 
 
+def target_rules() -> Json:
+    return {"RollbackNeedsOperator": {
+        "RuleCondition": equals(ref("Rollback"), "enabled"),
+        "Assertions": [{"Assert": not_(equals(ref("RollbackOperatorArn"), "")),
+                        "AssertDescription": "Rollback enabled: RollbackOperatorArn names who may assume it"}],
+    }}
+
+
+# -- roles -----------------------------------------------------------------------------------------------------------
 def remediation_trust() -> Json:
     """Only the admin stack's remediate Lambda role, only from inside the organization, with the ExternalId when
     one is set."""
@@ -124,41 +218,66 @@ def remediation_trust() -> Json:
     return trust_policy(principal, if_("HasExternalId", with_external_id, {"StringEquals": org}))
 
 
-def executor_statements(entries: Sequence[CatalogEntry]) -> list[Json]:
-    """What the SSM executor needs with the target role: start the catalog's runbooks, read their executions, and
-    pass the automation role to SSM only."""
-    documents = sorted({e.remediator.runbook.document for e in runbook_entries(entries) if e.remediator.runbook})
-    executions = sub("arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:automation-execution/*")
+def role_arn(name_parameter: str) -> Json:
+    return sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/${{{name_parameter}}}")
+
+
+def guard_policy(entries: Sequence[CatalogEntry]) -> Json:
+    """The explicit Deny every role of this template carries."""
+    roles = [role_arn("RemediationRoleName"), role_arn("AutomationRoleName"), role_arn("RollbackRoleName"),
+             *(role.role_arn() for role in declared_roles(acting_entries(entries)))]
+    policies = sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy{POLICY_PATH}*")
+    return inline_policy("deny-self-escalation", [
+        {**statement("DenyChangingTheRemediationRoles", SELF_ESCALATION_ACTIONS, [*roles, policies]), "Effect": "Deny"},
+        # The automation and service roles are passed to their services by design; these two never are.
+        {**statement("DenyPassingTheRemediationRoles", ["iam:PassRole"],
+                     [role_arn("RemediationRoleName"), role_arn("RollbackRoleName")]), "Effect": "Deny"},
+    ])
+
+
+EXECUTIONS = sub("arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:automation-execution/*")
+
+
+def start_runbook_statement(entry: CatalogEntry) -> Json:
+    """The SSM executor may start an enforced rule's own runbook, no other."""
+    document = entry.remediator.runbook.document if entry.remediator.runbook else ""
     # AWS-owned runbooks: no account in their ARN. IAM evaluates the start against the document and the
     # automation-definition (SSM's documented examples use the former, the Service Authorization Reference the
     # latter) and the new execution.
-    runbooks = [sub(f"arn:${{AWS::Partition}}:ssm:*::{kind}/{doc}{suffix}") for doc in documents
+    runbooks = [sub(f"arn:${{AWS::Partition}}:ssm:*::{kind}/{document}{suffix}")
                 for kind, suffix in (("document", ""), ("automation-definition", ":*"))]
+    return statement(f"{toggle_name(entry.rule_id)}StartRunbook", ["ssm:StartAutomationExecution"],
+                     [*runbooks, EXECUTIONS])
+
+
+def executor_statements(entries: Sequence[CatalogEntry]) -> list[Json]:
+    """What the SSM executor needs besides starting the runbooks (per rule, in the managed policies): read their
+    executions, pass the automation role to SSM only."""
     return [
-        statement("StartRunbooks", ["ssm:StartAutomationExecution"], [*runbooks, executions]),
-        statement("ReadRunbookExecutions", ["ssm:GetAutomationExecution"], executions),
-        statement("PassAutomationRole", ["iam:PassRole"],
-                  sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AutomationRoleName}"),
+        statement("ReadRunbookExecutions", ["ssm:GetAutomationExecution"], EXECUTIONS),
+        statement("PassAutomationRole", ["iam:PassRole"], role_arn("AutomationRoleName"),
                   {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}),
     ]
 
 
 def remediation_role(entries: Sequence[CatalogEntry], runbooks_condition: str | None) -> Json:
-    properties: Json = {
-        "RoleName": ref("RemediationRoleName"),
-        "Description": "Assumed by the CSPM remediation admin stack; permissions follow the rule toggles",
-        "MaxSessionDuration": 3600,
-        "AssumeRolePolicyDocument": remediation_trust(),
-    }
+    policies: list[Json] = [guard_policy(entries)]
     if runbooks_condition:
         executor = inline_policy("ssm-executor", executor_statements(entries))
-        if policy_chars(executor["PolicyDocument"]) > MAX_INLINE_POLICY_CHARS:
+        if policy_chars(executor["PolicyDocument"]) + policy_chars(policies[0]) > MAX_INLINE_POLICY_CHARS:
             raise ValueError("the SSM executor policy outgrows a role's inline policies: move it to a managed one")
-        properties["Policies"] = [if_(runbooks_condition, executor)]
-    return {"Type": "AWS::IAM::Role", "Properties": properties}
+        policies.append(if_(runbooks_condition, executor))
+    return {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": ref("RemediationRoleName"),
+        "Description": "Assumed by the CSPM remediation admin stack: reads of the dry-run and enforced rules, "
+                       "writes of the enforced ones",
+        "MaxSessionDuration": 3600,
+        "AssumeRolePolicyDocument": remediation_trust(),
+        "Policies": policies,
+    }}
 
 
-def automation_role(runbooks_condition: str) -> Json:
+def automation_role(entries: Sequence[CatalogEntry], runbooks_condition: str) -> Json:
     ssm_source = {"ArnLike": {"aws:SourceArn": sub(
         "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:automation-execution/*")}}
     return {
@@ -166,16 +285,36 @@ def automation_role(runbooks_condition: str) -> Json:
         "Condition": runbooks_condition,
         "Properties": {
             "RoleName": ref("AutomationRoleName"),
-            "Description": "AutomationAssumeRole of the AWS-owned runbooks the enabled rules may run",
+            "Description": "AutomationAssumeRole of the AWS-owned runbooks of the enforced rules",
             "AssumeRolePolicyDocument": service_trust("ssm.amazonaws.com", ssm_source),
+            "Policies": [guard_policy(entries)],
+        },
+    }
+
+
+def rollback_role(entries: Sequence[CatalogEntry]) -> Json:
+    trust = trust_policy({"AWS": ref("RollbackOperatorArn")},
+                         {"StringEquals": {"aws:PrincipalOrgID": ref("OrganizationId")}})
+    return {
+        "Type": "AWS::IAM::Role",
+        "Condition": "CreateRollbackRole",
+        "Properties": {
+            "RoleName": ref("RollbackRoleName"),
+            "Description": "CSPM remediation rollback: restore actions of the enabled reversible rules, for an "
+                           "operator running cspm-remediate rollback",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": trust,
+            "Policies": [guard_policy(entries)],
         },
     }
 
 
 def service_role_resources(conditions: Json, entries: Sequence[CatalogEntry]) -> Json:
+    """Service roles exist while a rule that hands them over may write (enforce)."""
     resources: Json = {}
-    for role in SERVICE_ROLES:
-        members = [enabled_condition(e.rule_id) for e in acting_entries(entries) if e.remediator is role.remediator]
+    for role in declared_roles(acting_entries(entries)):
+        members = [enforced_condition(e.rule_id) for e in acting_entries(entries)
+                   if e.remediator is role.remediator and "enforce" in allowed_modes(e)]
         guard = define_any(conditions, f"{role.logical_id}Needed", members)
         if guard is None:
             continue
@@ -183,10 +322,10 @@ def service_role_resources(conditions: Json, entries: Sequence[CatalogEntry]) ->
             "Type": "AWS::IAM::Role",
             "Condition": guard,
             "Properties": {
-                "RoleName": role.role_name,
+                "RoleName": role.role_name(),
                 "Description": f"Handed to {role.service} by {role.remediator.__name__}",
                 "AssumeRolePolicyDocument": service_trust(role.service),
-                "Policies": [inline_policy("service", list(role.statements))],
+                "Policies": [inline_policy("service", role.statements())],
             },
         }
     return resources
@@ -196,23 +335,33 @@ def target_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
     entries = catalog_entries(catalog)
     acting = acting_entries(entries)
     conditions = target_conditions(entries)
-    runbooks = define_any(conditions, "AnyRunbookRuleEnabled", [enabled_condition(e.rule_id)
-                                                                 for e in runbook_entries(entries)])
+    runbooks = define_any(conditions, "AnyRunbookRuleEnforced", [enforced_condition(e.rule_id)
+                                                                  for e in enforcing_runbook_entries(entries)])
     resources: Json = {"RemediationRole": remediation_role(entries, runbooks)}
     resources.update(guarded_policies(
-        conditions, "RemediationPolicy", "RemediationRole", "Remediation actions of the enabled rules",
-        [(enabled_condition(e.rule_id), s) for e in acting for s in rule_statements(e)],
+        conditions, "RemediationPolicy", "RemediationRole",
+        "Reads of the dry-run and enforced rules, writes of the enforced ones", remediation_statements(acting),
+        path=POLICY_PATH,
     ))
     if runbooks:
-        resources["AutomationRole"] = automation_role(runbooks)
+        resources["AutomationRole"] = automation_role(entries, runbooks)
         resources.update(guarded_policies(
-            conditions, "AutomationPolicy", "AutomationRole", "Runbook actions of the enabled rules",
-            [(enabled_condition(e.rule_id), s) for e in runbook_entries(entries) for s in runbook_statements(e)],
+            conditions, "AutomationPolicy", "AutomationRole", "Runbook actions of the enforced rules",
+            [(enforced_condition(e.rule_id), s) for e in enforcing_runbook_entries(entries)
+             for s in runbook_statements(e)],
+            path=POLICY_PATH,
         ))
+    resources["RollbackRole"] = rollback_role(entries)
+    resources.update(guarded_policies(
+        conditions, "RollbackPolicy", "RollbackRole", "Restore actions of the enabled reversible rules",
+        rollback_statements(acting), path=POLICY_PATH,
+    ))
     resources.update(service_role_resources(conditions, entries))
-    check_policy_count(resources, "RemediationRole")
+    for role in ("RemediationRole", "AutomationRole", "RollbackRole"):
+        check_policy_count(resources, role)
     outputs: Json = {
         "RemediationRoleArn": {"Value": get_att("RemediationRole", "Arn")},
+        "RollbackRoleArn": {"Condition": "CreateRollbackRole", "Value": get_att("RollbackRole", "Arn")},
         # Every toggle, including those that grant nothing here (notify-only rules): compare with the admin stack.
         "RuleModes": {"Description": "The rule modes this account's roles were deployed for",
                       "Value": rule_modes(entries)},
@@ -226,12 +375,16 @@ def target_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
             "ParameterGroups": [
                 {"Label": {"default": "Trust"}, "Parameters": ["AdminAccountId", "AdminRemediateRoleName",
                                                                 "OrganizationId", "ExternalId"]},
-                {"Label": {"default": "Roles"}, "Parameters": ["RemediationRoleName", "AutomationRoleName"]},
+                {"Label": {"default": "Roles"}, "Parameters": ["RemediationRoleName", "AutomationRoleName",
+                                                                *remediator_parameters(entries)]},
+                {"Label": {"default": "Rollback"}, "Parameters": ["Rollback", "RollbackRoleName",
+                                                                   "RollbackOperatorArn"]},
                 *toggle_groups(entries),
             ],
             "ParameterLabels": toggle_labels(entries),
         }},
         "Parameters": checked_parameters(target_parameters(entries)),
+        "Rules": target_rules(),
         "Conditions": conditions,
         "Resources": resources,
         "Outputs": outputs,
