@@ -619,3 +619,17 @@ def test_statements_are_packed_into_policies_that_fit():
     assert seen == [c for c, _ in guarded_statements]
     with pytest.raises(ValueError, match="exceeds"):
         iam.pack_guarded(guarded_statements, budget=10)
+
+
+# -- the permissions table of DEPLOY.md ------------------------------------------------------------------------------
+def test_deploy_md_permissions_table_is_generated_and_current():
+    from tools.templates import permissions_doc
+
+    assert not permissions_doc.stale(), "DEPLOY.md's permissions table is stale: run `python -m tools.templates`"
+    table = permissions_doc.permissions_table()
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert set(CATALOG) <= set(lines)
+    kms = lines["KMS.4"]
+    assert "`kms:GetKeyRotationStatus`" in kms.split(" | ")[1] and "`kms:DisableKeyRotation`" in kms.split(" | ")[3]
+    assert "never deployed" in lines["IAM.2"]
+    assert permissions_doc.with_table("intro\n", table).endswith(table + "\n")  # appended when the markers are missing

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.engine.catalog import CATALOG, CatalogEntry
+from tools.templates import permissions_doc
 from tools.templates.admin import admin_template
 from tools.templates.cfn import Json
 from tools.templates.stackset import stackset_template
@@ -53,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a committed template is stale")
     parser.add_argument("--out", type=Path, default=TEMPLATE_DIR, help="output directory")
     args = parser.parse_args(argv)
+    deploy_md = args.out / permissions_doc.DEPLOY_MD.name
     if args.check:
         stale = stale_files(args.out)
+        if permissions_doc.stale(deploy_md):
+            stale.append(deploy_md.name)
         for name in stale:
             print(f"{args.out / name} is stale: run python -m tools.templates", file=sys.stderr)
         return 1 if stale else 0
@@ -62,4 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in generate().items():
         (args.out / name).write_text(text, encoding="utf-8")
         print(args.out / name)
+    if deploy_md.is_file():
+        permissions_doc.write(deploy_md)
+        print(deploy_md, "(permissions table)")
     return 0
