@@ -84,7 +84,8 @@ EXPOSURES: dict[str, Exposure] = {
 # 22 or 3389); Netskope's allow-all rule is about protocol "-1" from anywhere, whatever the ports.
 NACL_EXPOSURES: dict[str, Exposure] = {
     "EC2.21": Exposure(ports=(22, 3389), cidrs=WORLD, protocols=("tcp", "udp", ALL_TRAFFIC)),
-    NACL_RULE_ID: Exposure(ports=(), cidrs=WORLD, protocols=(ALL_TRAFFIC,)),
+    # Netskope's rule looks at IPv4 0.0.0.0/0 only: a ::/0 entry is not its finding and is left alone.
+    NACL_RULE_ID: Exposure(ports=(), cidrs=(IPV4_ANY,), protocols=(ALL_TRAFFIC,)),
 }
 
 
@@ -373,8 +374,9 @@ class SecurityGroupAdminPorts(Remediator):
     )
     resource_types = ("AwsEc2SecurityGroup",)
     read_permissions = ("ec2:DescribeSecurityGroups",)
-    write_permissions = ("ec2:RevokeSecurityGroupIngress",)
-    restore_permissions = ("ec2:AuthorizeSecurityGroupIngress",)
+    # Narrowing authorizes the kept pieces before revoking the wide permission; restore does the reverse.
+    write_permissions = ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress")
+    restore_permissions = ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress")
     reversible = True
     # The runbook revokes 22 and 3389 from 0.0.0.0/0 and ::/0 whatever the rule (EC2.13 also loses 3389), only
     # for rules on exactly those ports, and fails with InvalidPermission.NotFound in a non-default VPC unless all
@@ -527,6 +529,11 @@ def _nacl_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {field: entry[field] for field in _NACL_ENTRY_FIELDS if field in entry}
 
 
+def _nacl_key(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An entry as compared after a read (without IcmpTypeCode, which emulators do not echo)."""
+    return tuple(entry.get(field) for field in _NACL_ENTRY_FIELDS if field != "IcmpTypeCode")
+
+
 def _nacl_port_range(entry: Mapping[str, Any]) -> tuple[int, int] | None:
     port_range = entry.get("PortRange")
     return (int(port_range["From"]), int(port_range["To"])) if port_range else None
@@ -550,12 +557,64 @@ def _nacl_text(entry: Mapping[str, Any]) -> str:
     return f"{direction} rule {entry['RuleNumber']}: {entry.get('RuleAction')} {what} {preposition} {cidr}"
 
 
-class NetworkAclOpenIngress(Remediator):
-    """Delete exactly the ALLOW ingress entries of a network ACL the rule objects to; deny entries, narrow CIDRs,
-    other ports and the built-in entries stay.
+def nacl_pieces(entry: Mapping[str, Any], exposure: Exposure) -> tuple[list[dict[str, Any]], str]:
+    """The allow entries (without rule numbers) that keep what `entry` allowed minus the ports the rule objects to,
+    and what they cannot keep. An entry the rule objects to whatever its ports (Netskope's all traffic) has none."""
+    if not exposure.ports:
+        return [], ""
+    base = {k: entry[k] for k in ("RuleAction", "Egress", "CidrBlock", "Ipv6CidrBlock") if k in entry}
+    protocol = _protocol_name(entry.get("Protocol", ""))
+    if protocol == ALL_TRAFFIC:
+        pieces = [
+            {**base, "Protocol": number, "PortRange": {"From": low, "To": high}}
+            for name, number in (("tcp", "6"), ("udp", "17"))
+            for low, high in (remaining_ranges(*PORTS, exposure.ports) if name in exposure.protocols else [PORTS])
+        ]
+        icmp = "58" if "Ipv6CidrBlock" in entry else "1"
+        pieces.append({**base, "Protocol": icmp, "IcmpTypeCode": {"Code": -1, "Type": -1}})
+        cidr = entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")
+        return pieces, f"IP protocols other than TCP, UDP and ICMP (GRE, ESP, …) from {cidr} are no longer allowed"
+    port_range = _nacl_port_range(entry)
+    if port_range is None:
+        return [], f"{_nacl_text(entry)} is deleted whole"
+    number = entry["Protocol"]
+    pieces = [
+        {**base, "Protocol": number, "PortRange": {"From": low, "To": high}}
+        for low, high in remaining_ranges(*port_range, exposure.ports)
+    ]
+    return pieces, ""
 
-    Disruptive: a NACL is stateless and shared by whole subnets, so removing an allow entry can cut traffic (the
-    default ACL's rule 100 allows everything).
+
+def _free_numbers(entry: Mapping[str, Any], taken: set[int], count: int) -> list[int] | None:
+    """`count` rule numbers for the pieces replacing `entry`: its own first, then free numbers between its neighbours
+    (so the pieces keep its place relative to every other entry, deny entries included); None when there is no room.
+    """
+    own = int(entry["RuleNumber"])
+    lower = max((n for n in taken if n < own), default=0)
+    upper = min((n for n in taken if n > own), default=_LAST_USER_RULE + 1)
+    numbers = [own] + [n for n in range(own + 1, upper)] + [n for n in range(own - 1, lower, -1)]
+    return sorted(numbers[:count]) if len(numbers) >= count else None
+
+
+def _with_numbers(pieces: list[dict[str, Any]], numbers: list[int]) -> list[dict[str, Any]]:
+    return [{"RuleNumber": number, **piece} for number, piece in zip(numbers, pieces, strict=True)]
+
+
+class NetworkAclOpenIngress(Remediator):
+    """Take out of a network ACL exactly the ALLOW ingress the rule objects to; deny entries, narrow CIDRs, other
+    ports and the built-in entries stay.
+
+    EC2.21 (AWS Config nacl-no-unrestricted-ssh-rdp) fails any inbound allow entry from 0.0.0.0/0 or ::/0 that
+    reaches 22 or 3389 over TCP or UDP, whatever comes before it, so a deny entry in front would not pass it: the
+    entry is replaced, in its place, by allow entries that skip those ports. The default ACL's allow-all rule 100
+    becomes tcp and udp 0-21, 23-3388, 3390-65535 and icmp at 100, 101, … — subnets keep every other port. The
+    entry's own number is rewritten in place (ReplaceNetworkAclEntry) after the other pieces exist, so traffic never
+    has a gap. Where the rule numbers leave no room, or the entry carried traffic no entry can keep (all traffic's
+    other IP protocols), the finding's change is disruptive and the plan says so. Netskope's allow-all rule is about
+    all traffic from 0.0.0.0/0: that entry is deleted.
+
+    Disruptive: a NACL is stateless and shared by whole subnets; return traffic to an ephemeral port 22 or 3389
+    (NAT gateways use 1024-65535) is dropped as well.
     """
 
     rules = (
@@ -569,54 +628,113 @@ class NetworkAclOpenIngress(Remediator):
     )
     resource_types = ("AwsEc2NetworkAcl",)
     read_permissions = ("ec2:DescribeNetworkAcls",)
-    write_permissions = ("ec2:DeleteNetworkAclEntry",)
-    restore_permissions = ("ec2:CreateNetworkAclEntry",)
+    # Pieces are created, the entry's own number rewritten in place, entries the rule objects to whole deleted.
+    write_permissions = ("ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry")
+    restore_permissions = ("ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry")
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         exposure = _exposure_for(self, finding, NACL_EXPOSURES)
         acl = self._describe(target, finding.resource_id)
-        delete = [_nacl_entry(e) for e in acl.get("Entries", []) if _nacl_offends(e, exposure)]
-        if not delete:
+        entries = acl.get("Entries", [])
+        offending = [_nacl_entry(e) for e in entries if _nacl_offends(e, exposure)]
+        if not offending:
             return Assessment(compliant=True, tags=_tags(acl))
+        taken = {int(e["RuleNumber"]) for e in entries if not e.get("Egress")}
+        plans, changes, lost = [], [], []
+        for entry in offending:
+            pieces, lose = nacl_pieces(entry, exposure)
+            numbers = _free_numbers(entry, taken, len(pieces)) if pieces else None
+            if pieces and numbers is None:
+                lose = f"no free rule numbers next to {_nacl_text(entry)} for {len(pieces)} narrower entries"
+                pieces = []
+            if pieces:
+                replacement = _with_numbers(pieces, numbers or [])
+                taken |= set(numbers or [])
+                kept = ", ".join(
+                    f"{_traffic_text(_protocol_name(p['Protocol']), _nacl_port_range(p))} (rule {p['RuleNumber']})"
+                    for p in replacement
+                )
+                changes.append(f"replace {_nacl_text(entry)} with allow {kept}")
+            else:
+                replacement = []
+                changes.append(f"delete {_nacl_text(entry)}")
+            plans.append({"entry": entry, "replacement": replacement})
+            if lose and exposure.ports:
+                lost.append(lose)
         return Assessment(
             compliant=False,
-            changes=[f"delete {_nacl_text(entry)}" for entry in delete],
-            pre_state={"NetworkAclId": finding.resource_id, "Entries": delete},
+            changes=changes,
+            pre_state={"NetworkAclId": finding.resource_id, "Entries": offending},
             tags=_tags(acl),
-            context={"delete": delete},
+            context={"plans": plans},
+            disruptive="; ".join(lost),
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
-        ec2 = target.client("ec2")
-        for entry in assessment.context["delete"]:
-            try:
-                ec2.delete_network_acl_entry(
-                    NetworkAclId=finding.resource_id, RuleNumber=entry["RuleNumber"], Egress=entry["Egress"]
-                )
-            except ClientError as error:
-                self._raise_if_missing(error, finding.resource_id)
-                if not _error_is(error, "InvalidNetworkAclEntry.NotFound"):  # gone already: fine
-                    raise
+        ec2, acl_id = target.client("ec2"), finding.resource_id
+        created: dict[str, Any] = {"Entries": []}
+        assessment.context["created"] = created  # the extra pieces, for rollback
+        for plan in assessment.context["plans"]:
+            entry, replacement = plan["entry"], plan["replacement"]
+            own = [p for p in replacement if p["RuleNumber"] == entry["RuleNumber"]]
+            for piece in replacement:
+                if piece not in own:
+                    self._call(ec2.create_network_acl_entry, acl_id, piece)
+                    created["Entries"].append(piece)
+            if own:
+                self._call(ec2.replace_network_acl_entry, acl_id, own[0])
+            else:
+                try:
+                    ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=entry["RuleNumber"], Egress=False)
+                except ClientError as error:
+                    self._raise_if_missing(error, acl_id)
+                    if not _error_is(error, "InvalidNetworkAclEntry.NotFound"):  # gone already: fine
+                        raise
+
+    def _call(self, call: Callable[..., Any], acl_id: str, entry: Mapping[str, Any]) -> None:
+        try:
+            call(NetworkAclId=acl_id, **entry)
+        except ClientError as error:
+            self._raise_if_missing(error, acl_id)
+            raise
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
-        """Re-create each recorded entry whose rule number is free; an entry present as recorded is left alone, and
-        a rule number now holding something else is reported, never overwritten."""
+        """Put each recorded entry back at its number — rewriting a narrower piece apply left there, never anything
+        else — then delete the other pieces apply added. A rule number now holding something else is reported."""
         acl_id = finding.resource_id
+        ec2 = target.client("ec2")
         current = {
             (e["RuleNumber"], e["Egress"]): _nacl_entry(e) for e in self._describe(target, acl_id).get("Entries", [])
         }
+        added = [_nacl_entry(e) for e in (pre_state.get("created") or {}).get("Entries", [])]
         lines = []
         for entry in pre_state["Entries"]:
             now = current.get((entry["RuleNumber"], entry["Egress"]))
             if now == entry:
                 lines.append(f"{acl_id} {_nacl_text(entry)} is present; left as is")
-            elif now is not None:
-                lines.append(f"not restored: {acl_id} {_nacl_text(entry)}; the rule number now holds {_nacl_text(now)}")
-            else:
-                target.client("ec2").create_network_acl_entry(NetworkAclId=acl_id, **entry)
+            elif now is None:
+                ec2.create_network_acl_entry(NetworkAclId=acl_id, **entry)
                 lines.append(f"re-created {acl_id} {_nacl_text(entry)}")
+            elif self._is_piece_of(now, entry):
+                ec2.replace_network_acl_entry(NetworkAclId=acl_id, **entry)
+                lines.append(f"put back {acl_id} {_nacl_text(entry)}")
+            else:
+                lines.append(f"not restored: {acl_id} {_nacl_text(entry)}; the rule number now holds {_nacl_text(now)}")
+        for piece in added:
+            if _nacl_key(current.get((piece["RuleNumber"], piece["Egress"])) or {}) == _nacl_key(piece):
+                ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=piece["RuleNumber"], Egress=False)
+                lines.append(f"deleted the added {acl_id} {_nacl_text(piece)}")
         return lines
+
+    @staticmethod
+    def _is_piece_of(now: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+        """Whether `now` is a narrower allow entry apply wrote in `entry`'s place (same source, within its traffic)."""
+        same_source = (now.get("CidrBlock"), now.get("Ipv6CidrBlock")) == (
+            entry.get("CidrBlock"), entry.get("Ipv6CidrBlock"),
+        )
+        within = entry.get("Protocol") == ALL_TRAFFIC or now.get("Protocol") == entry.get("Protocol")
+        return same_source and within and now.get("RuleAction") == "allow"
 
     @classmethod
     def _describe(cls, target: Target, acl_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Security groups: the narrowest change (DESIGN §4), on moto.
+"""Security groups and network ACLs: the narrowest change (DESIGN §4), on moto.
 
 Written from the controls' documented logic: EC2.53/EC2.54 are AWS Config vpc-sg-port-restriction-check (an
 ingress from 0.0.0.0/0 resp. ::/0 over TCP, UDP or all traffic reaching 22 or 3389); EC2.13 restricted-ssh and
@@ -14,12 +14,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from connectors.netskope_rules import NACL_RULE_ID
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.sessions import AssumedSessions
 from functions.model import Target
 from functions.remediators.base import RemediationError
-from functions.remediators.ec2 import HIGH_RISK_PORTS, SecurityGroupAdminPorts, SecurityGroupHighRiskPorts
+from functions.remediators.ec2 import (
+    HIGH_RISK_PORTS,
+    NetworkAclOpenIngress,
+    SecurityGroupAdminPorts,
+    SecurityGroupHighRiskPorts,
+)
 from tests.unit.test_remediators_ec2 import (
     assert_restores,
     ingress,
@@ -30,6 +36,7 @@ from tests.unit.test_remediators_ec2 import (
     run_cycle,
     sg_finding,
 )
+from tests.unit.test_remediators_ec2_network import acl_entries, acl_entry, acl_finding, default_acl, make_acl
 
 PROBE_PORTS = (0, 1, 20, 21, 22, 23, 80, 443, 3306, 3388, 3389, 3390, 8080, 65535)
 
@@ -181,3 +188,96 @@ def test_ec2_19_keeps_the_ports_off_its_list(target: Target, ec2: Any) -> None:
     ports = open_ports(ec2, group_id, "0.0.0.0/0")
     assert ports["tcp"] == set(PROBE_PORTS) - set(HIGH_RISK_PORTS)
     assert ports["udp"] == set(PROBE_PORTS)  # restricted-common-ports evaluates TCP only
+
+
+# -- network ACLs: EC2.21 (AWS Config nacl-no-unrestricted-ssh-rdp) and Netskope's allow-all ---------------------
+
+NACL_PROTOCOLS = {"tcp": "6", "udp": "17", "icmp": "1"}
+
+
+def nacl_admits(ec2: Any, acl_id: str, protocol: str, port: int | None, cidr: str = "0.0.0.0/0") -> bool:
+    """How AWS evaluates a stateless ACL: the lowest-numbered ingress entry for that source matching decides."""
+    entries = ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]["Entries"]
+    for entry in sorted((e for e in entries if not e["Egress"]), key=lambda e: e["RuleNumber"]):
+        if (entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")) != cidr:
+            continue
+        if entry["Protocol"] not in ("-1", NACL_PROTOCOLS[protocol]):
+            continue
+        ports = entry.get("PortRange")
+        if port is not None and ports and not ports["From"] <= port <= ports["To"]:
+            continue
+        return entry["RuleAction"] == "allow"
+    return False
+
+
+def default_acl_with_ipv6(ec2: Any) -> str:
+    acl_id = default_acl(ec2)
+    ec2.create_network_acl_entry(NetworkAclId=acl_id, **acl_entry(101, "-1", "::/0"))
+    return acl_id
+
+
+def test_ec2_21_default_acl_keeps_allowing_everything_but_the_admin_ports(target: Target, ec2: Any) -> None:
+
+    acl_id = default_acl(ec2)
+    egress = [e for e in ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]["Entries"] if e["Egress"]]
+    finding = acl_finding("EC2.21", acl_id)
+
+    before = run_cycle(NetworkAclOpenIngress(), target, finding)
+
+    for protocol in ("tcp", "udp"):
+        admitted = {port for port in PROBE_PORTS if nacl_admits(ec2, acl_id, protocol, port)}
+        assert admitted == set(PROBE_PORTS) - {22, 3389}, protocol
+    assert nacl_admits(ec2, acl_id, "icmp", None)
+    now = ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]["Entries"]
+    assert [e for e in now if e["Egress"]] == egress  # outbound untouched
+    assert "other than TCP, UDP and ICMP" in before.disruptive
+
+
+def test_ec2_21_pieces_keep_the_entry_place_between_its_neighbours(target: Target, ec2: Any) -> None:
+
+    acl_id = make_acl(
+        ec2,
+        [
+            acl_entry(90, "6", "0.0.0.0/0", (8080, 8080), action="deny"),
+            acl_entry(100, "6", "0.0.0.0/0", (0, 65535)),
+            acl_entry(102, "6", "0.0.0.0/0", (5000, 5000), action="deny"),
+        ],
+    )
+
+    run_cycle(NetworkAclOpenIngress(), target, acl_finding("EC2.21", acl_id))
+
+    numbers = sorted(e["RuleNumber"] for e in ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+                     ["Entries"])  # fmt: skip
+    assert numbers == [90, 99, 100, 101, 102]  # 101 above and 99 below: still between 90 and 102
+    assert not nacl_admits(ec2, acl_id, "tcp", 8080)  # the deny in front still wins
+    assert nacl_admits(ec2, acl_id, "tcp", 443) and not nacl_admits(ec2, acl_id, "tcp", 22)
+
+
+def test_ec2_21_without_room_deletes_and_says_it_is_disruptive(target: Target, ec2: Any) -> None:
+
+    acl_id = make_acl(
+        ec2, [acl_entry(1, "6", "0.0.0.0/0", (0, 65535)), acl_entry(2, "6", "0.0.0.0/0", (80, 80), action="deny")]
+    )
+    assessment = NetworkAclOpenIngress().assess(target, acl_finding("EC2.21", acl_id))
+    assert assessment.changes == ["delete ingress rule 1: allow tcp 0-65535 from 0.0.0.0/0"]
+    assert "no free rule numbers" in assessment.disruptive
+
+
+def test_ec2_21_restore_puts_back_the_default_acl_exactly(target: Target, ec2: Any) -> None:
+
+    acl_id = default_acl_with_ipv6(ec2)
+    first, second = assert_restores(
+        NetworkAclOpenIngress(), target, acl_finding("EC2.21", acl_id), lambda: acl_entries(ec2, acl_id)
+    )
+    assert first[0] == f"put back {acl_id} ingress rule 100: allow all traffic from 0.0.0.0/0"
+    assert len(second) == 2 and all(line.endswith("is present; left as is") for line in second)
+
+
+def test_netskope_allow_all_is_ipv4_only(target: Target, ec2: Any) -> None:
+
+    acl_id = default_acl_with_ipv6(ec2)
+
+    before = run_cycle(NetworkAclOpenIngress(), target, acl_finding(NACL_RULE_ID, acl_id))
+
+    assert before.changes == ["delete ingress rule 100: allow all traffic from 0.0.0.0/0"]
+    assert nacl_admits(ec2, acl_id, "tcp", 22, "::/0")  # the ::/0 entry is not Netskope's finding

@@ -74,7 +74,7 @@ def acl_finding(rule_id: str, acl_id: str) -> Any:
     return make_finding(rule_id, "AwsEc2NetworkAcl", acl_id)
 
 
-def test_ec2_21_deletes_exactly_the_open_admin_port_entries(target: Target, ec2: Any) -> None:
+def test_ec2_21_takes_out_exactly_the_open_admin_port_entries(target: Target, ec2: Any) -> None:
     offending = [
         acl_entry(100, "6", "0.0.0.0/0", (22, 22)),
         acl_entry(110, "6", "::/0", (3389, 3389)),
@@ -94,11 +94,17 @@ def test_ec2_21_deletes_exactly_the_open_admin_port_entries(target: Target, ec2:
     assert before.changes == [
         "delete ingress rule 100: allow tcp 22 from 0.0.0.0/0",
         "delete ingress rule 110: allow tcp 3389 from ::/0",
-        "delete ingress rule 120: allow tcp 0-65535 from 0.0.0.0/0",
+        "replace ingress rule 120: allow tcp 0-65535 from 0.0.0.0/0 with allow tcp 0-21 (rule 120), "
+        "tcp 23-3388 (rule 121), tcp 3390-65535 (rule 122)",
         "delete ingress rule 130: allow udp 3389 from 0.0.0.0/0",
     ]
     assert before.pre_state == {"NetworkAclId": acl_id, "Entries": offending}
-    assert acl_entries(ec2, acl_id) == sorted(kept, key=lambda e: (e["Egress"], e["RuleNumber"]))
+    pieces = [
+        acl_entry(120, "6", "0.0.0.0/0", (0, 21)),
+        acl_entry(121, "6", "0.0.0.0/0", (23, 3388)),
+        acl_entry(122, "6", "0.0.0.0/0", (3390, 65535)),
+    ]
+    assert acl_entries(ec2, acl_id) == sorted(kept + pieces, key=lambda e: (e["Egress"], e["RuleNumber"]))
 
 
 @pytest.mark.parametrize(
@@ -110,7 +116,7 @@ def test_ec2_21_deletes_exactly_the_open_admin_port_entries(target: Target, ec2:
         ("EC2.21", acl_entry(100, "1", "0.0.0.0/0"), False),
         ("EC2.21", acl_entry(100, "6", "0.0.0.0/0", (22, 22), egress=True), False),
         (NACL_RULE_ID, acl_entry(100, "-1", "0.0.0.0/0"), True),
-        (NACL_RULE_ID, acl_entry(100, "-1", "::/0"), True),
+        (NACL_RULE_ID, acl_entry(100, "-1", "::/0"), False),  # Netskope's rule is about IPv4 0.0.0.0/0
         (NACL_RULE_ID, acl_entry(100, "6", "0.0.0.0/0", (0, 65535)), False),  # not all traffic
         (NACL_RULE_ID, acl_entry(100, "-1", "10.0.0.0/8"), False),
         (NACL_RULE_ID, acl_entry(100, "-1", "0.0.0.0/0", action="deny"), False),
@@ -126,24 +132,18 @@ def test_which_entries_each_rule_objects_to(
     assert assessment.pre_state == ({"NetworkAclId": acl_id, "Entries": [entry]} if offends else {})
 
 
-@pytest.mark.parametrize("rule_id", ["EC2.21", NACL_RULE_ID])
-def test_default_acl_loses_only_its_allow_all_ingress(target: Target, ec2: Any, rule_id: str) -> None:
+def test_netskope_allow_all_deletes_the_default_acl_allow_all_ingress(target: Target, ec2: Any) -> None:
     acl_id = default_acl(ec2)
     original = acl_entries(ec2, acl_id)
 
-    before = run_cycle(NetworkAclOpenIngress(), target, acl_finding(rule_id, acl_id))
+    before = run_cycle(NetworkAclOpenIngress(), target, acl_finding(NACL_RULE_ID, acl_id))
 
     assert before.changes == ["delete ingress rule 100: allow all traffic from 0.0.0.0/0"]
     assert acl_entries(ec2, acl_id) == [e for e in original if e["Egress"] or e["RuleNumber"] != 100]
-    assert {(e["Egress"], e["RuleNumber"]) for e in acl_entries(ec2, acl_id)} == {
-        (False, 32767),
-        (True, 100),
-        (True, 32767),
-    }
 
 
 def test_acl_restore(target: Target, ec2: Any) -> None:
-    acl_id = make_acl(ec2, [acl_entry(100, "6", "0.0.0.0/0", (22, 22)), acl_entry(110, "-1", "::/0")])
+    acl_id = make_acl(ec2, [acl_entry(100, "6", "0.0.0.0/0", (22, 22)), acl_entry(110, "6", "::/0", (0, 65535))])
 
     first, second = assert_restores(
         NetworkAclOpenIngress(), target, acl_finding("EC2.21", acl_id), lambda: acl_entries(ec2, acl_id)
@@ -151,11 +151,13 @@ def test_acl_restore(target: Target, ec2: Any) -> None:
 
     assert first == [
         f"re-created {acl_id} ingress rule 100: allow tcp 22 from 0.0.0.0/0",
-        f"re-created {acl_id} ingress rule 110: allow all traffic from ::/0",
+        f"put back {acl_id} ingress rule 110: allow tcp 0-65535 from ::/0",
+        f"deleted the added {acl_id} ingress rule 111: allow tcp 23-3388 from ::/0",
+        f"deleted the added {acl_id} ingress rule 112: allow tcp 3390-65535 from ::/0",
     ]
     assert second == [
         f"{acl_id} ingress rule 100: allow tcp 22 from 0.0.0.0/0 is present; left as is",
-        f"{acl_id} ingress rule 110: allow all traffic from ::/0 is present; left as is",
+        f"{acl_id} ingress rule 110: allow tcp 0-65535 from ::/0 is present; left as is",
     ]
 
 
@@ -181,7 +183,7 @@ def test_acl_apply_tolerates_an_entry_deleted_since_assessment() -> None:
     client = boto3.client("ec2", region_name=REGION)
     target = Target(ACCOUNT, REGION, "aws", _client_for=lambda service, region: client)
     entry = acl_entry(100, "-1", "0.0.0.0/0")
-    assessment = Assessment(compliant=False, context={"delete": [entry]})
+    assessment = Assessment(compliant=False, context={"plans": [{"entry": entry, "replacement": []}]})
     with Stubber(client) as stub:
         stub.add_client_error(
             "delete_network_acl_entry",
