@@ -7,8 +7,10 @@ Imported` and `- Custom Action`).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,57 @@ _STANDARD_RE = re.compile(
 )
 _CONTROL_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*\.\d+$")
 _CIS_REQUIREMENT_RE = re.compile(r"^CIS AWS Foundations Benchmark v(?P<version>[0-9.]+)/(?P<control>[0-9.]+)$")
+
+
+# Security Hub's own product (its security controls, the findings this framework remediates), in any partition and
+# region. ASFF requires ProductArn and BatchImportFindings sets it from the importing product, so a member account
+# importing findings cannot pass one off as Security Hub's.
+SECURITY_HUB_PRODUCT = re.compile(r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+::product/aws/securityhub$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class UntrustedFinding(FindingError):
+    """The finding's origin is not trusted (foreign product, or a resource of another account): skipped."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Which reporters are believed. product_arns: accepted besides Security Hub's own product; aggregators:
+    accounts (the Security Hub administrator / aggregator) allowed to report a resource of another account —
+    None (not configured) leaves that check off, an empty set lets no account speak for another."""
+
+    product_arns: frozenset[str] = frozenset()
+    aggregators: frozenset[str] | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Provenance:
+        """CSPM_SECURITYHUB_PRODUCT_ARNS and CSPM_SECURITYHUB_AGGREGATORS, comma-separated."""
+        env = os.environ if environ is None else environ
+
+        def items(name: str) -> frozenset[str]:
+            return frozenset(v.strip() for v in env.get(name, "").split(",") if v.strip())
+
+        aggregators = items("CSPM_SECURITYHUB_AGGREGATORS")
+        bad = sorted(a for a in aggregators if not _ACCOUNT.match(a) and a != "none")
+        if bad:
+            raise ValueError(f"CSPM_SECURITYHUB_AGGREGATORS must be 12-digit account ids or none, got {', '.join(bad)}")
+        configured = "CSPM_SECURITYHUB_AGGREGATORS" in env
+        return cls(items("CSPM_SECURITYHUB_PRODUCT_ARNS"), (aggregators - {"none"}) if configured else None)
+
+    def problem(self, asff: Mapping[str, Any], resource_account: str | None) -> str | None:
+        """Why this finding must not be acted on, or None."""
+        product = _optional_str(asff, "ProductArn")
+        if product is not None and not SECURITY_HUB_PRODUCT.match(product) and product not in self.product_arns:
+            return f"untrusted ProductArn {product[:200]}: only Security Hub's own findings (or an allowlisted product)"
+        reporter = _optional_str(asff, "AwsAccountId")
+        if (self.aggregators is not None and resource_account and reporter and resource_account != reporter
+                and reporter not in self.aggregators):
+            return (f"account {reporter} reports a resource of account {resource_account}: only the Security Hub "
+                    "administrator may (CSPM_SECURITYHUB_AGGREGATORS)")
+        return None
+
+
+DEFAULT_PROVENANCE = Provenance()
 
 
 def iter_asff(payload: Any) -> Iterator[Any]:
@@ -58,18 +111,19 @@ def iter_asff(payload: Any) -> Iterator[Any]:
     raise FindingError("not an ASFF payload: no Id, Findings or detail.findings")
 
 
-def parse_payload(payload: Any) -> Iterator[Finding | FindingError]:
-    """Each finding in the payload, parsed; a bad one yields a FindingError naming its index, the rest go on."""
+def parse_payload(payload: Any, provenance: Provenance | None = None) -> Iterator[Finding | FindingError]:
+    """Each finding in the payload, parsed; a bad or untrusted one yields a FindingError naming its index, the rest
+    go on. `provenance`: whom to believe (default: Security Hub's product, no cross-account reporter)."""
     for index, item in enumerate(iter_asff(payload)):
         try:
-            yield parse_finding(item)
+            yield parse_finding(item, provenance)
         except FindingError as error:
             label = item.get("Id") if isinstance(item, Mapping) and isinstance(item.get("Id"), str) else None
             where = f"finding #{index}" + (f" ({label[:200]})" if label else "")
             yield FindingError(f"{where}: {error}")
 
 
-def parse_finding(asff: Any) -> Finding:
+def parse_finding(asff: Any, provenance: Provenance | None = None) -> Finding:
     if not isinstance(asff, Mapping):
         raise FindingError(f"an ASFF finding must be an object, got {_kind(asff)}")
     finding_id = _required_str(asff, "Id")
@@ -85,7 +139,11 @@ def parse_finding(asff: Any) -> Finding:
     except ArnError as error:
         raise FindingError(f"Resources[0].Id: {error}") from None
 
-    # The account and region of the *resource* win over the account that reported it.
+    # The account and region of the *resource* win over the account that reported it, once that reporter is
+    # trusted to speak for it (provenance).
+    problem = (provenance or DEFAULT_PROVENANCE).problem(asff, ref.account)
+    if problem:
+        raise UntrustedFinding(problem)
     account_id = ref.account or _optional_str(asff, "AwsAccountId")
     region = _optional_str(resource, "Region") or ref.region or _optional_str(asff, "Region")
     if not account_id:

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.client import BaseClient
 from tenacity import Retrying
 
-from connectors.asff import parse_payload
+from connectors.asff import Provenance, parse_payload
 from connectors.backoff import aws_retrying
 from connectors.finding import Finding, FindingError
 
@@ -70,7 +70,7 @@ class SecurityHubConnector:
             # that ignores the filter yields each finding once.
             chunk_ids = frozenset(chunk) if chunk else None
             for page in self._pages(build_filters(chunk)):
-                for item in parse_payload(page):
+                for item in parse_payload(page, Provenance.from_env()):
                     if isinstance(item, FindingError):
                         if str(item) not in reported:
                             reported.add(str(item))

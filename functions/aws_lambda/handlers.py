@@ -254,8 +254,8 @@ def events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     enforce = event.get("detail-type") == CUSTOM_ACTION
     stats = PullStats()
     try:
-        items = list(asff.parse_payload(event))
-    except FindingError as error:
+        items = list(asff.parse_payload(event, asff.Provenance.from_env()))  # whom to believe (#12)
+    except (FindingError, ValueError) as error:
         log.error("event rejected: %s", error)
         return {"enqueued": 0, "rejected": 1}
     findings = [i for i in items if isinstance(i, Finding)]

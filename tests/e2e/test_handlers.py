@@ -162,3 +162,23 @@ def test_summary_message_publishes_the_run_from_the_ledger(deployed):
     published = deployed["sqs"].receive_message(QueueUrl=sink, MaxNumberOfMessages=10)["Messages"]
     message = json.loads(published[0]["Body"])
     assert report["run_id"] in message["Subject"] and "2 remediated" in message["Subject"]
+
+
+def test_events_skip_a_foreign_product_and_an_unvouched_cross_account_resource(deployed, monkeypatch):
+    """Provenance (#12): only Security Hub's own findings, and a resource of another account only when its reporter
+    is the configured aggregator; each skipped finding is counted and logged with its reason."""
+    monkeypatch.setenv("CSPM_RULE_MODES", json.dumps({"EC2.53": "dry-run"}))
+    monkeypatch.setenv("CSPM_SECURITYHUB_AGGREGATORS", "999999999999")
+    handlers.reset_runtime()
+    handlers.runtime().clients["securityhub"] = deployed["rt"].client("securityhub")
+    account, group = next(iter(deployed["groups"].items()))
+    event = json.loads((Path(__file__).parent.parent / "fixtures" / "eventbridge_imported.json").read_text())
+    imported_by_a_member = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+    foreign = {**asff_for(account, group, 9), "ProductArn": imported_by_a_member}
+    other = asff_for(account, group, 10)
+    other["AwsAccountId"] = "123456789012"  # a member account naming this account's security group
+    vouched = {**asff_for(account, group, 11), "AwsAccountId": "999999999999"}
+    event["detail"]["findings"] = [foreign, other, vouched]
+    result = handlers.events(event)
+    assert (result["findings"], result["rejected"]) == (1, 2)
+    assert result["enqueued"] == 1

@@ -159,3 +159,37 @@ def test_random_json_gives_a_clear_error_or_a_finding(payload):
 @given(st.lists(mutated_asff(), max_size=3))
 def test_mutated_findings_give_a_clear_error_or_a_finding(payload):
     _parse_never_crashes({"Findings": payload})
+
+
+# -- provenance (#12) ------------------------------------------------------------------------------------------------
+def test_a_foreign_product_is_skipped_with_its_reason():
+    from connectors.asff import Provenance, UntrustedFinding
+
+    member_product = "arn:aws:securityhub:eu-west-1:333333333333:product/333333333333/default"
+    finding = {**load("asff_ec2_53.json"), "ProductArn": member_product}
+    with pytest.raises(UntrustedFinding, match="untrusted ProductArn"):
+        parse_finding(finding)
+    allowlisted = Provenance(product_arns=frozenset({finding["ProductArn"]}))
+    assert parse_finding(finding, allowlisted).rule_id == "EC2.53"
+
+
+def test_a_cross_account_resource_needs_a_configured_aggregator():
+    from connectors.asff import Provenance, UntrustedFinding
+
+    finding = load("asff_ec2_53.json")  # reported by 111111111111, resource in 222222222222
+    with pytest.raises(UntrustedFinding, match="account 111111111111 reports a resource of account 222222222222"):
+        parse_finding(finding, Provenance(aggregators=frozenset()))
+    assert parse_finding(finding, Provenance(aggregators=frozenset({"111111111111"}))).account_id == "222222222222"
+    (error,) = list(parse_payload(finding, Provenance(aggregators=frozenset({"444444444444"}))))
+    assert str(error).startswith("finding #0 (") and "reports a resource" in str(error)  # named, one line
+
+
+def test_provenance_from_the_environment():
+    from connectors.asff import Provenance
+
+    assert Provenance.from_env({}) == Provenance()  # cross-account check off until an aggregator is configured
+    assert Provenance.from_env({"CSPM_SECURITYHUB_AGGREGATORS": "none"}).aggregators == frozenset()
+    env = {"CSPM_SECURITYHUB_AGGREGATORS": "111111111111, 222222222222", "CSPM_SECURITYHUB_PRODUCT_ARNS": "arn:x"}
+    assert Provenance.from_env(env) == Provenance(frozenset({"arn:x"}), frozenset({"111111111111", "222222222222"}))
+    with pytest.raises(ValueError, match="12-digit"):
+        Provenance.from_env({"CSPM_SECURITYHUB_AGGREGATORS": "admin"})
