@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
+from functions.remediators.base import ROLE_NAME
 from tools.templates.cfn import Json, checked_parameters, define_any, equals, get_att, not_, pruned, ref
 from tools.templates.defaults import (
     CODE_ZIP_NAME,
@@ -27,6 +28,7 @@ from tools.templates.rules import (
 )
 from tools.templates.storage import storage_resources
 
+ROLE_NAME_PATTERN = f"^{ROLE_NAME}$"  # IAM's role-name rule: a typo fails at deploy, not at the first AssumeRole
 ADMIN_PARAMETERS: Json = {
     "Source": {
         "Type": "String", "Default": "securityhub", "AllowedValues": list(SOURCES),
@@ -60,11 +62,13 @@ ADMIN_PARAMETERS: Json = {
         "Description": "AWS Organizations id (o-...): the only organization whose roles may be assumed",
     },
     "RemediationRoleName": {
-        "Type": "String", "Default": DEFAULT_REMEDIATION_ROLE_NAME,
+        "Type": "String", "MaxLength": 64, "AllowedPattern": ROLE_NAME_PATTERN,
+        "Default": DEFAULT_REMEDIATION_ROLE_NAME,
         "Description": "Role assumed in each target account (target-account.yaml RemediationRoleName)",
     },
     "AutomationRoleName": {
-        "Type": "String", "Default": DEFAULT_AUTOMATION_ROLE_NAME,
+        "Type": "String", "MaxLength": 64, "AllowedPattern": ROLE_NAME_PATTERN,
+        "Default": DEFAULT_AUTOMATION_ROLE_NAME,
         "Description": "Role SSM Automation runbooks run with in target accounts",
     },
     "ExternalId": {
@@ -72,7 +76,8 @@ ADMIN_PARAMETERS: Json = {
         "Description": "Optional sts:ExternalId required by the target roles",
     },
     "RemediateFunctionRoleName": {
-        "Type": "String", "Default": DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
+        "Type": "String", "MaxLength": 64, "AllowedPattern": ROLE_NAME_PATTERN,
+        "Default": DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
         "Description": "Name of the remediate Lambda's role, trusted by target-account.yaml AdminRemediateRoleName",
     },
     "NotificationEmail": {

@@ -122,7 +122,9 @@ def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Jso
             "AssumeRolePolicyDocument": service_trust("lambda.amazonaws.com"),
             "Policies": [inline_policy(function.name.lower(), function_statements(function))],
         }},
-        f"{function.name}LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {
+        # Retained: the functions' logs are the record of what was changed, and outlive the stack.
+        f"{function.name}LogGroup": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                     "UpdateReplacePolicy": "Retain", "Properties": {
             "RetentionInDays": ref("LogRetentionDays")}},
         f"{function.name}Function": {
             "Type": "AWS::Lambda::Function",
