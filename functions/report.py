@@ -19,7 +19,11 @@ def outcome_counts(results: Iterable[Result]) -> dict[str, int]:
     return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
 
 
-def render_text(results: Sequence[Result], title: str = "Remediation report", max_reasons: int = 200) -> str:
+WIDTH = 100  # reports are read in terminals and email: long reasons wrap to this width
+
+
+def render_text(results: Sequence[Result], title: str = "Remediation report", max_reasons: int = 200,
+                width: int = WIDTH) -> str:
     lines = [title, "=" * len(title)]
     counts = outcome_counts(results)
     lines.append(
@@ -43,19 +47,66 @@ def render_text(results: Sequence[Result], title: str = "Remediation report", ma
     lines.append("  ".join("-" * w for w in widths))
     lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
+    trips = circuit_breaker_lines(results)
+    if trips:
+        lines += ["", "Circuit breaker:", *(wrap(line, width, "  ") for line in trips)]
     done = [r for r in results if r.outcome == "remediated"]
     if done:
         lines += ["", "Changed:"]
-        lines += [f"  [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}" for r in done[:max_reasons]]
-    explained = [r for r in results if r.outcome in _EXPLAINED]
+        lines += limited([wrap(f"[{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}", width, "  ")
+                          for r in done], max_reasons, "  ")
+    explained = [r for r in results if r.outcome in _EXPLAINED and not r.circuit_breaker]
     if explained:
         lines += ["", "Not changed, and why:"]
-        for r in explained[:max_reasons]:
-            flag = " (circuit breaker)" if r.circuit_breaker else ""
-            lines.append(f"  {r.outcome:<9} [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}{flag}: {r.reason}")
-        if len(explained) > max_reasons:
-            lines.append(f"  … and {len(explained) - max_reasons} more (see the JSON output)")
+        lines += limited([wrap(line, width, "  ") for line in _explained_lines(explained)], max_reasons, "  ")
     return "\n".join(lines) + "\n"
+
+
+def limited(lines: Sequence[str], limit: int, indent: str = "  ") -> list[str]:
+    """The first `limit` lines, then "… and N more" when there were more: a list is complete or says so."""
+    if len(lines) <= limit:
+        return list(lines)
+    return [*lines[:limit], f"{indent}… and {len(lines) - limit} more (the JSON output has every result)"]
+
+
+def wrap(text: str, width: int = WIDTH, indent: str = "  ") -> str:
+    """One entry, wrapped at `width`; continuation lines are indented under the entry."""
+    return "\n".join(textwrap.wrap(" ".join(text.split()), width, initial_indent=indent,
+                                   subsequent_indent=indent + "    ", break_on_hyphens=False)) or indent
+
+
+_TRIP = re.compile(r"(?P<n>\d+) actions (?P<scope>for rule \S+|in account \S+)")
+
+
+def circuit_breaker_lines(results: Iterable[Result]) -> list[str]:
+    """One line per limit hit, however many findings it held back (was one warning per finding)."""
+    trips: Counter[tuple[str, str]] = Counter()
+    for result in results:
+        if result.circuit_breaker:
+            match = _TRIP.search(result.reason)
+            trips[(match["scope"], match["n"]) if match else (f"for rule {result.rule_id}", "")] += 1
+    return [
+        f"circuit breaker tripped {scope}{f' after {n} actions' if n else ''}; {count} finding(s) planned only"
+        for (scope, n), count in sorted(trips.items())
+    ]
+
+
+def _explained_lines(results: Sequence[Result]) -> list[str]:
+    """A reason shared by several findings of a rule is said once, with the count and the first resources."""
+    groups: dict[tuple[str, str, str], list[Result]] = defaultdict(list)
+    for r in results:
+        reason = first_sentence(r.reason, 300) if r.outcome == "failed" else r.reason
+        groups[(r.outcome, r.rule_id, reason)].append(r)
+    lines = []
+    for (outcome, rule_id, reason), group in groups.items():
+        if len(group) == 1:
+            r = group[0]
+            lines.append(f"{outcome:<9} [{rule_id}] {r.account_id} {r.region} {r.resource_id}: {reason}")
+            continue
+        shown = ", ".join(f"{r.account_id} {r.region} {r.resource_id}" for r in group[:3])
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        lines.append(f"{outcome:<9} [{rule_id}] {len(group)} findings ({shown}{more}): {reason}")
+    return lines
 
 
 def _clip(text: str, width: int) -> str:

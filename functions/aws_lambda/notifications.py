@@ -8,7 +8,6 @@ of functions/report.py. Bodies are cut to SNS's 256 KB limit with a note saying 
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from tenacity import Retrying
 
 from connectors.backoff import aws_retrying, call_with_retry
 from functions.model import Result
-from functions.report import outcome_counts, render_text
+from functions.report import circuit_breaker_lines, first_sentence, limited, outcome_counts, render_text, wrap
 
 SUBJECT_PREFIX = "[cspm-remediation]"
 SUBJECT_MAX_CHARS = 99  # SNS: "must be less than 100 characters long"
@@ -81,16 +80,17 @@ def publish(
 def _attention(results: Sequence[Result]) -> list[str]:
     """Failures one by one, circuit-breaker trips once per limit hit; empty when nothing needs a person."""
     failed = [r for r in results if r.outcome == "failed"]
-    trips = Counter(r.reason for r in results if r.circuit_breaker)
+    trips = circuit_breaker_lines(results)
     lines: list[str] = []
     if failed:
         lines += [f"Failed ({len(failed)}):"]
-        lines += [f"  [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}" for r in failed[:MAX_LISTED]]
-        lines += [f"  ... and {len(failed) - MAX_LISTED} more"] if len(failed) > MAX_LISTED else []
+        lines += limited([wrap(f"[{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: "
+                               f"{first_sentence(r.reason, 300)}") for r in failed], MAX_LISTED)
         lines.append("")
     if trips:
-        lines += [f"Circuit breaker tripped ({sum(trips.values())} finding(s) planned, not changed):"]
-        lines += [f"  {reason} ({n} finding(s))" for reason, n in trips.most_common(MAX_LISTED)]
+        held = sum(1 for r in results if r.circuit_breaker)
+        lines += [f"Circuit breaker tripped ({held} finding(s) planned, not changed):"]
+        lines += limited([f"  {line}" for line in trips], MAX_LISTED)
         lines.append("")
     return lines
 

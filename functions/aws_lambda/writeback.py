@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors.backoff import aws_error_code, aws_retrying, call_with_retry
 from connectors.finding import Finding
 from functions.model import Result
+from functions.report import first_sentence
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ class SecurityHubWriteBack:
             for start in range(0, len(identifiers), BATCH_MAX):
                 self._send(update, identifiers[start : start + BATCH_MAX], report)
         if report.failed:
-            log.warning("Security Hub write-back: %d finding(s) not updated", len(report.failed))
+            log.warning("Security Hub write-back: %d finding(s) not updated: %s", len(report.failed),
+                        failure_causes(report.failed))
         return report
 
     def _send(self, update: Update, identifiers: list[tuple[str, str]], report: WriteBackReport) -> None:
@@ -191,3 +193,13 @@ class SecurityHubWriteBack:
         self._last_call = self._clock()
         return call_with_retry(self._client.batch_update_findings, retrying=self._retrying, **request)
 
+
+
+def failure_causes(failed: list[Unwritten]) -> str:
+    """Why write-backs failed, one clause per error code: "12 AccessDeniedException (User: ... is not
+    authorized ...)"; the messages are cut to their first sentence."""
+    by_code: dict[str, list[Unwritten]] = defaultdict(list)
+    for item in failed:
+        by_code[item.error_code].append(item)
+    return "; ".join(f"{len(items)} {code} ({first_sentence(items[0].message, 160)})"
+                     for code, items in sorted(by_code.items(), key=lambda kv: -len(kv[1])))

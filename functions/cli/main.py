@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -191,12 +192,13 @@ def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
     pull = _pull(args)
-    with JsonArrayWriter(out) as writer:
+    with JsonArrayWriter(out) as writer, Progress(None, label="findings pulled") as bar:
         for item in pull.items:
             if isinstance(item, FindingError):
                 log.error("rejected: %s", item)
             else:
                 writer.write(item.to_dict())
+                bar.advance()
         pull.raise_if_nothing_worked()
     log.info("pulled %d finding(s), rejected %d; requests %s",
              pull.stats.findings, pull.stats.rejected, pull.stats.requests)
@@ -435,6 +437,28 @@ class _CurrentStderrHandler(logging.StreamHandler):
             super().emit(record)
 
 
+class _RepeatFilter(logging.Filter):
+    """A warning that differs only by finding id (the circuit breaker's, one per held-back finding) is shown
+    once; the report's circuit-breaker section counts them all."""
+
+    _FINDING = re.compile(r"\s*\(finding [^)]*\)")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        key = (record.name, self._FINDING.sub("", record.getMessage()))
+        if key in self.seen:
+            self.suppressed += 1
+            return False
+        self.seen.add(key)
+        return True
+
+
 class _OneLineFormatter(logging.Formatter):
     """Tracebacks are for developers: below -vv a record's exception is one line (its type and first line)."""
 
@@ -469,6 +493,7 @@ def _log_to_stderr(level: int, tracebacks: bool = False) -> None:
         root.removeHandler(_HANDLER)
     _HANDLER = _CurrentStderrHandler()
     _HANDLER.setFormatter(_OneLineFormatter(tracebacks))
+    _HANDLER.addFilter(_RepeatFilter())
     root.addHandler(_HANDLER)
     root.setLevel(level)
 
@@ -492,7 +517,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     for noisy in ("botocore", "urllib3", "boto3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose >= 2 else logging.WARNING)
     try:
-        return COMMANDS[args.command](args, out or sys.stdout)
+        code = COMMANDS[args.command](args, out or sys.stdout)
+        repeats = next((f for f in (_HANDLER.filters if _HANDLER else []) if isinstance(f, _RepeatFilter)), None)
+        if repeats is not None and repeats.suppressed:
+            log.info("%d repeated warning(s) not shown (they differ only by finding; the report counts them)",
+                     repeats.suppressed)
+        return code
     except (UsageError, ConfigError) as error:
         log.error("%s", error)
         return EXIT_USAGE

@@ -30,6 +30,7 @@ from functions.engine.config import Config
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
+from functions.report import first_sentence
 
 log = logging.getLogger(__name__)
 
@@ -413,5 +414,8 @@ def _chunks(items: Iterable[Finding], size: int) -> Iterator[list[Finding]]:
 
 def _client_error_message(error: Exception) -> str:
     if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Message", "")) or str(error)
-    return str(error)
+        message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+    else:
+        message = str(error)
+    # An HTML error page or a multi-line body (a proxy, an emulator) would spread over many log lines.
+    return first_sentence(message, 300) if "\n" in message or "<" in message else message

@@ -260,7 +260,7 @@ class PasswordPolicy(Remediator):
         for setting, required in checks.items():
             if not _meets(setting, request.get(setting), required):
                 new = self._target_value(setting, required)
-                changes.append(f"{setting}: {request.get(setting, 'not set')} -> {new}")
+                changes.append(f"set the password policy's {setting} to {new} (now {request.get(setting, 'not set')})")
                 request[setting] = new
         # Without a policy the rule's own requirements fail too, so "no change" means exactly "the rule passes".
         return Assessment(

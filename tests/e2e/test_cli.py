@@ -787,3 +787,27 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_needs_vv(findings_fil
         "unexpected error: RuntimeError: something inside broke (")
     code, _ = cli("-vv", "plan", findings_file)
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_circuit_breaker_is_one_warning_and_one_report_line(moto_aws, tmp_path, capsys):
+    s3 = boto3.client("s3")
+    names = [f"open-bucket-{i}" for i in range(4)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    findings = write_json(tmp_path / "f.json", [make_finding("S3.8", "AwsS3Bucket", n).to_dict() for n in names])
+    config = write_json(tmp_path / "cfg.json", {"limits": {"max_actions_per_rule": 1}})
+    code, results = cli_json("apply", "--enforce", "--config", config, findings)
+    err = capsys.readouterr().err
+    assert code == 0
+    assert sorted(r["outcome"] for r in results) == ["planned", "planned", "planned", "remediated"]
+    assert len([line for line in err.splitlines() if line.startswith("WARNING") and "circuit breaker" in line]) == 1
+    assert "circuit breaker tripped for rule S3.8 after 1 actions; 3 finding(s) planned only" in err
+    assert "2 repeated warning(s) not shown" in err
+
+
+def test_dry_run_wording_reads_as_a_sentence(moto_aws, tmp_path):
+    boto3.client("iam").update_account_password_policy(MinimumPasswordLength=8)
+    findings = write_json(tmp_path / "f.json", [make_finding("IAM.15", "AwsAccount", OWN).to_dict()])
+    code, (result,) = cli_json("plan", findings)
+    assert code == 0
+    assert result["reason"] == ("dry-run: would set the password policy's MinimumPasswordLength to 14 (now 8)")

@@ -65,7 +65,7 @@ def test_summary_leads_with_what_needs_a_person_then_the_report():
     assert body.startswith(f"CSPM remediation apply, run {RUN}\n\nFailed (1):\n"
                            "  [S3.8] 111111111111 eu-west-1 sg-0abc: apply failed: AccessDenied: not allowed\n")
     assert ("Circuit breaker tripped (2 finding(s) planned, not changed):\n"
-            "  circuit breaker: 1 actions for rule EC2.53 this run; planning only (2 finding(s))") in body
+            "  circuit breaker tripped for rule EC2.53 after 1 actions; 2 finding(s) planned only") in body
     report = body[body.index("Report\n======"):]
     assert "5 finding(s): 2 planned, 1 remediated, 1 notified, 1 failed" in report
     assert "IAM.9" in report and "222222222222" in report  # the per rule/account table
@@ -88,7 +88,7 @@ def test_huge_runs_are_cut_to_the_sns_limit_with_a_note():
     subject, body = summary_message(many, RUN, "apply")
     assert len(body.encode()) + len(subject) <= MESSAGE_MAX_BYTES
     assert body.endswith(f"the ledger holds every result of run {RUN}]\n")
-    assert "Failed (3000):" in body and "... and 2900 more" in body
+    assert "Failed (3000):" in body and "… and 2900 more" in body
 
 
 def test_notify_message_carries_the_guidance():

@@ -192,7 +192,7 @@ def test_iam16_leaves_minimum_length_alone(global_target: Target, iam) -> None:
     finding = policy_finding("IAM.16")
 
     assessment = remediator.assess(global_target, finding)
-    assert assessment.changes == ["PasswordReusePrevention: 3 -> 24"]
+    assert assessment.changes == ["set the password policy's PasswordReusePrevention to 24 (now 3)"]
     remediator.apply(global_target, finding, assessment)
 
     policy = current_policy(iam)
@@ -216,7 +216,7 @@ def test_shorter_expiry_is_kept_and_longer_is_lowered(global_target: Target, iam
 
     iam.update_account_password_policy(MaxPasswordAge=180)
     assessment = remediator.assess(global_target, finding)
-    assert assessment.changes == ["MaxPasswordAge: 180 -> 90"]
+    assert assessment.changes == ["set the password policy's MaxPasswordAge to 90 (now 180)"]
     remediator.apply(global_target, finding, assessment)
     assert current_policy(iam)["MaxPasswordAge"] == 90
 
