@@ -511,6 +511,7 @@ def test_pull_without_credentials_is_a_clear_error(monkeypatch, capsys):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # another test's default session may hold credentials
     code, out = cli("pull", "--source", "securityhub", "--region", REGION)
     err = capsys.readouterr().err
     assert code == 2 and out == ""
