@@ -20,7 +20,7 @@ class CreatesReplacement(Remediator):
 
     rules = (Rule("X.1", "replaced, not fixed in place"),)
     resource_types = ("AwsAccount",)
-    permissions = ("x:Create",)
+    write_permissions = ("x:Create",)
     reversible = False
     verifies_in_place = False
 
