@@ -155,6 +155,18 @@ def _read_configuration(get: Callable[..., dict[str, Any]], **kwargs: Any) -> di
         raise
 
 
+def bucket_tags(s3: BaseClient, bucket: str) -> dict[str, str]:
+    """The bucket's live tags (one GetBucketTagging), so the exclusion tag works whatever the finding's source."""
+    try:
+        tag_set = s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
+    except ClientError as error:
+        if aws_error_code(error) == "NoSuchTagSet":
+            return {}
+        _missing_bucket(error, bucket)
+        raise
+    return {tag["Key"]: tag["Value"] for tag in tag_set}
+
+
 def _assess(configuration: dict[str, bool] | None, where: str) -> Assessment:
     current = configuration or {}
     off = [name for name in SETTINGS if not current.get(name, False)]
@@ -200,14 +212,14 @@ def _account_runbook_parameters(finding: Finding, automation_role_arn: str) -> d
 class BucketPublicAccessBlock(Remediator):
     """S3.8: turn on the four bucket-level Block Public Access settings.
 
-    The bucket's tags are not read (GetBucketTagging would be one more call per finding); exclusion by tag
-    relies on the tags the finding carries.
+    The bucket's live tags are read (one GetBucketTagging) so the exclusion tag holds for sources whose findings
+    carry no tags.
     """
 
     rules = (Rule("S3.8", "S3 general purpose buckets should block public access", cis=("2.1.4.2",)),)
     resource_types = ("AwsS3Bucket",)
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
-    read_permissions = ("s3:GetBucketPublicAccessBlock",)
+    read_permissions = ("s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging")
     write_permissions = ("s3:PutBucketPublicAccessBlock",)
     restore_permissions = ("s3:PutBucketPublicAccessBlock",)
     reversible = True
@@ -224,7 +236,10 @@ class BucketPublicAccessBlock(Remediator):
         except ClientError as error:
             _missing_bucket(error, bucket)
             raise
-        return _assess(configuration, f"bucket {bucket}")
+        assessment = _assess(configuration, f"bucket {bucket}")
+        # The finding's own tags suffice when it carries them (Security Hub); otherwise one read of the live ones.
+        assessment.tags = None if finding.tags else bucket_tags(target.client("s3"), bucket)
+        return assessment
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("s3").put_public_access_block(
@@ -297,7 +312,7 @@ class BucketSecureTransportPolicy(Remediator):
 
     rules = (Rule("S3.5", "S3 general purpose buckets should require requests to use SSL", cis=("2.1.1",)),)
     resource_types = ("AwsS3Bucket",)
-    read_permissions = ("s3:GetBucketPolicy",)
+    read_permissions = ("s3:GetBucketPolicy", "s3:GetBucketTagging")
     write_permissions = ("s3:PutBucketPolicy",)
     restore_permissions = ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
     reversible = True
@@ -321,13 +336,15 @@ class BucketSecureTransportPolicy(Remediator):
         policy = json.loads(text) if text else None
         statements = _statements(policy)
         arn = bucket_arn(target.partition, bucket)
+        tags = None if finding.tags else bucket_tags(target.client("s3"), bucket)
         if any(denies_insecure_transport(statement, arn) for statement in statements):
-            return Assessment(compliant=True)
+            return Assessment(compliant=True, tags=tags)
         kept = f", keeping its {len(statements)} statement(s)" if statements else " (it has no policy yet)"
         return Assessment(
             compliant=False,
             changes=[f"add a statement denying requests without TLS to the policy of bucket {bucket}{kept}"],
             pre_state={"Policy": text},
+            tags=tags,
             context={"policy": policy, "arn": arn},
         )
 

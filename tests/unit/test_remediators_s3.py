@@ -83,7 +83,7 @@ def test_bucket_without_configuration_is_remediated_and_verified(target: Target,
         "turn on BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets for bucket "
         + finding.resource_id
     ]
-    assert before.tags is None
+    assert before.tags == {}  # the finding carries no tags: the bucket's live ones (none) were read
     assert bucket_pab(s3) is None
 
     remediator.apply(target, finding, before)
@@ -94,7 +94,8 @@ def test_bucket_without_configuration_is_remediated_and_verified(target: Target,
     assert after.changes == []
     # Rerun on the fixed bucket: still compliant, so the engine reports noop.
     assert remediator.assess(target, finding).compliant
-    assert calls == ["GetPublicAccessBlock", "PutPublicAccessBlock", "GetPublicAccessBlock", "GetPublicAccessBlock"]
+    read = ["GetPublicAccessBlock", "GetBucketTagging"]
+    assert calls == [*read, "PutPublicAccessBlock", *read, *read]
 
 
 def test_partial_bucket_configuration_is_non_compliant_and_recorded(target: Target, s3, bucket: str) -> None:
@@ -129,7 +130,7 @@ def test_bucket_assess_is_read_only(target: Target, s3, bucket: str) -> None:
     assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
 
     assert not assessment.compliant
-    assert calls == ["GetPublicAccessBlock"]
+    assert calls == ["GetPublicAccessBlock", "GetBucketTagging"]
     assert bucket_pab(s3) == PARTIAL
 
 
@@ -166,7 +167,10 @@ def test_bucket_declarations() -> None:
     assert BucketPublicAccessBlock.rules[0].cis == ("2.1.4.2",)
     assert BucketPublicAccessBlock.resource_types == ("AwsS3Bucket",)
     # The IAM actions behind GetPublicAccessBlock / PutPublicAccessBlock on a bucket.
-    assert BucketPublicAccessBlock.permissions == ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
+    # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag).
+    assert BucketPublicAccessBlock.permissions == (
+        "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:PutBucketPublicAccessBlock",
+    )
     assert BucketPublicAccessBlock.reversible
 
 

@@ -82,7 +82,7 @@ def test_bucket_without_policy_gets_a_tls_only_policy(target: Target, sessions: 
     assert bucket_policy(BUCKET) == {"Version": "2012-10-17", "Statement": [secure_transport_statement(ARN)]}
     assert remediator.assess(target, finding).compliant
     assert remediator.assess(target, finding).changes == []  # rerun: noop
-    assert iam_actions(sessions.api_calls) == {"s3:GetBucketPolicy", "s3:PutBucketPolicy"}
+    assert iam_actions(sessions.api_calls) == {"s3:GetBucketPolicy", "s3:GetBucketTagging", "s3:PutBucketPolicy"}
 
 
 def test_existing_statements_survive_exactly(target: Target, s3) -> None:
@@ -172,7 +172,7 @@ def test_assess_alone_changes_nothing(target: Target, s3) -> None:
 
     BucketSecureTransportPolicy().assess(target, tls_finding())
 
-    assert calls == ["GetBucketPolicy"]
+    assert calls == ["GetBucketPolicy", "GetBucketTagging"]
     assert s3.get_bucket_policy(Bucket=BUCKET)["Policy"] == EXISTING_TEXT
 
 
