@@ -4,8 +4,10 @@
 2. build a misconfigured organization (security account + prod, dev, sandbox);
 3. import Security Hub findings into the administrator account; serve Netskope violations, whose API token
    lives in Secrets Manager;
-4. pull both sources → plan (dry-run) → apply (enforce) → verify every resource independently → run again
-   (must change nothing) → print a readable report.
+4. the CLI's path: pull both sources → plan (dry-run): nothing changes;
+5. the deployed path: the pull handler enqueues into SQS, four concurrent pollers feed the remediate handler
+   (DynamoDB ledger, SNS), exactly as the stack runs it → verify every resource independently → the CLI's
+   apply again (must change nothing) → print a readable report and the summary the SNS topic received.
 Exit status 0 only when every check holds.
 """
 
@@ -22,6 +24,7 @@ from collections import Counter
 import boto3
 
 from connectors.finding import Finding, FindingError
+from demo.deployed import DeployedRun, run_deployed
 from demo.fake_netskope import FakeNetskope
 from demo.org import HOME, REMEDIATION_ROLE, Org, build_org
 from functions.engine.config import config_from_dict
@@ -65,27 +68,36 @@ def _run(started: float, port: int) -> int:
         Name=TOKEN_SECRET, SecretString=f'{{"token": "{token}"}}'
     )
 
-    with FakeNetskope(org.violations, token=token) as netskope:
+    netskope = FakeNetskope(org.violations, token=token)
+    with netskope:
         say(f"fake Netskope API on {netskope.url}")
-        findings, pull_report = _pull(netskope.url)
+        return _plan_and_apply(org, netskope.url, started)
+
+
+def _plan_and_apply(org: Org, netskope_url: str, started: float) -> int:
+    findings, pull_report = _pull(netskope_url)
     say(pull_report)
 
-    config = config_from_dict({
+    config_document = {
         "mode": "enforce",
         # Disruptive rules (flow logs cost money; deactivating a key can cut access) need their own opt-in.
         "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "Redshift.1": {"mode": "enforce"}},
         "exclude": {"rules_per_account": {org.accounts["sandbox"]: ["S3.1"]}},
-    })
+    }
+    config = config_from_dict(config_document)
 
     plan = _engine(config, "plan").run(findings)
     section("1. plan (dry-run): nothing is changed", render_text(plan, "Plan"))
     if not _all_still_broken(org):
         return fail("the dry-run changed state")
 
-    apply_engine = _engine(config, "apply")
-    applied = apply_engine.run(findings)
-    section("2. apply (enforce)", render_text(applied, "Apply"))
-
+    deployed = run_deployed(HOME, {
+        "CSPM_SOURCE": "securityhub,netskope", "REMEDIATION_ROLE_NAME": REMEDIATION_ROLE,
+        "NETSKOPE_URL": netskope_url, "NETSKOPE_TOKEN_SECRET": TOKEN_SECRET, "CSPM_MAX_WORKERS": "4",
+    }, config_document)
+    applied = deployed.results
+    section("2. apply, as deployed: pull handler → SQS → 4 concurrent remediate pollers → ledger, SNS",
+            _deployed_text(deployed) + "\n\n" + render_text(applied, "Apply (read back from the DynamoDB ledger)"))
     verified, verify_text = _verify(org)
     section("3. verify: every resource read back from the moto server", verify_text)
 
@@ -94,8 +106,11 @@ def _run(started: float, port: int) -> int:
     section("4. second run: idempotent",
             f"{len(again)} findings → {dict(Counter(r.outcome for r in again))}; changes made: {len(changed_again)}")
 
-    section("figures", _figures(applied, apply_engine.sessions, time.monotonic() - started))
-    ok = verified and not changed_again and not any(r.outcome == "failed" for r in applied)
+    section("5. what the SNS topic delivered (the operator's inbox)", _emails_text(deployed))
+    section("figures", _figures(applied, deployed.api_calls, time.monotonic() - started))
+    ok = (verified and not changed_again and not any(r.outcome == "failed" for r in applied)
+          and len(applied) == deployed.pull["pulled"] and deployed.dead_letters == 0
+          and any(e["subject"].startswith("[cspm-remediation] apply") for e in deployed.emails))
     say("\nRESULT: " + ("PASS — every planted misconfiguration is fixed or deliberately left alone, as expected"
                         if ok else "FAIL — see above"))
     return 0 if ok else 1
@@ -148,16 +163,40 @@ def _verify(org: Org) -> tuple[bool, str]:
     return ok, "\n".join(lines)
 
 
-def _figures(results: list[Result], sessions: AssumedSessions, wall: float) -> str:
+def _deployed_text(run: DeployedRun) -> str:
+    decided = ", ".join(f"{n} {o}" for o, n in sorted(run.pull["decided_at_pull"].items())) or "none"
+    drained = run.drain
+    return "\n".join([
+        f"  run {run.run_id}: pulled {run.pull['pulled']} findings ({run.pull['rejected']} rejected); "
+        f"{run.pull['enqueued']} enqueued, decided at pull without AWS calls: {decided}",
+        f"  remediate: {drained.invocations} invocations over {drained.messages} messages "
+        f"({dict(drained.kinds)}); {drained.deleted} deleted, {drained.returned} returned for retry, "
+        f"{run.dead_letters} in the dead-letter queue",
+        f"  ledger: {len(run.results)} results for the run; Security Hub write-back: "
+        + (", ".join(f"{n} → {s}" for s, n in sorted(run.writeback.items())) or "nothing"),
+    ])
+
+
+def _emails_text(run: DeployedRun) -> str:
+    if not run.emails:
+        return "  (nothing)"
+    lines = []
+    for email in run.emails:
+        lines += [f"  Subject: {email['subject']}", *("  | " + line for line in email["body"].splitlines()), ""]
+    return "\n".join(lines)
+
+
+def _figures(results: list[Result], api_calls: Counter[str], wall: float) -> str:
     acted = [r for r in results if r.outcome in ("remediated", "noop", "planned", "failed")]
-    calls = Counter(sessions.api_calls)
+    calls = Counter(api_calls)
     assume = calls.pop("sts.AssumeRole", 0)
     accounts = {r.account_id for r in acted}
     per = sum(calls.values()) / max(len(acted), 1)
     top = ", ".join(f"{op} {n}" for op, n in calls.most_common(8))
     return (
         f"  wall time (whole demo): {wall:.1f} s\n"
-        f"  AssumeRole calls in the apply run: {assume} for {len(accounts)} member accounts (one per account)\n"
+        f"  AssumeRole calls in the deployed apply run: {assume} for {len(accounts)} member accounts "
+        f"(one per account; the pollers share one warm container)\n"
         f"  AWS API calls in target accounts: {sum(calls.values())} for {len(acted)} findings checked "
         f"= {per:.2f} per finding\n  by operation: {top}"
     )

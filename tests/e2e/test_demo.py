@@ -16,5 +16,10 @@ def test_demo_fixes_every_planted_misconfiguration_and_reruns_clean():
     assert "RESULT: PASS" in out
     assert "27 expected fixed, 5 expected left alone: all as expected" in out
     assert "changes made: 0" in out  # the second run is idempotent
-    assert "AssumeRole calls in the apply run: 3 for 3 member accounts" in out
+    assert "AssumeRole calls in the deployed apply run: 3 for 3 member accounts" in out
+    # The apply went the deployed way: the handlers over SQS with concurrent pollers, the ledger and the topic.
+    assert "apply, as deployed: pull handler → SQS → 4 concurrent remediate pollers" in out
+    assert "'summary': 1}" in out and "0 in the dead-letter queue" in out
+    assert "ledger: 34 results for the run" in out
+    assert "Subject: [cspm-remediation] apply " in out  # the run summary the operator receives
     assert "rejected (securityhub)" in out  # the malformed finding is reported, not fatal
