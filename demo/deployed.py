@@ -69,7 +69,7 @@ def run_deployed(region: str, environment: dict[str, str], config: dict[str, Any
     }):
         handlers.reset_runtime()
         runtime = handlers.runtime()
-        writeback = _answer_writeback(runtime.session)
+        writeback = answer_writeback(runtime.session)
         pull = handlers.pull({})
         drained = SqsEventSource(sqs, queue_url, handlers.remediate, consumers=consumers,
                                  last=lambda body: body.get("kind") == "summary").drain()
@@ -82,7 +82,7 @@ def run_deployed(region: str, environment: dict[str, str], config: dict[str, Any
     return DeployedRun(pull["run_id"], pull, drained, results, _emails(sqs, inbox_url), dead, writeback, api_calls)
 
 
-def _answer_writeback(session: boto3.Session) -> Counter[str]:
+def answer_writeback(session: boto3.Session) -> Counter[str]:
     """BatchUpdateFindings answered before it leaves the process (moto lacks it): all processed, counted."""
     counts: Counter[str] = Counter()
 
