@@ -42,8 +42,8 @@ class Result:
     last_observed: str | None = None  # part of the ledger's idempotency key (a reappearance is a new action)
     product_arn: str | None = None  # Security Hub write-back needs it
     stage: str | None = None  # plan / apply / rollback: the kind of run it belongs to (history)
-    # At verification, the values of the fields the action changed (rollback restores a field only while it still
-    # holds them). Same shape as pre_state, reduced to those fields.
+    # At verification, field name → the value the action set, for each field it changed (Remediator.state_fields;
+    # None when the remediator declares no fields). Rollback restores a field only while it still holds that value.
     post_state: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:

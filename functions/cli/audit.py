@@ -16,8 +16,9 @@ from typing import Any, TextIO
 
 from functions.cli import preflight
 from functions.cli.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from functions.engine.ledger import Ledger, ledger_address, run_summaries
-from functions.engine.rollback import rollback
+from functions.engine.engine import new_run_id
+from functions.engine.ledger import Ledger, idempotency_key, ledger_address, run_summaries
+from functions.engine.rollback import RollbackResult, ledger_result, rollback
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import env
 
@@ -42,10 +43,13 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     add_ledger_flag(p)
 
-    p = command("rollback", "restore the recorded pre-state of a run's actions (dry-run first)")
+    p = command("rollback", "put back what a run changed, where it still holds what the run set (dry-run first); "
+                            "recorded as a run of its own")
     p.add_argument("--run", required=True, help="the run id (printed by apply/run)")
     p.add_argument("--finding", help="only this finding id")
     p.add_argument("--apply", action="store_true", help="restore for real (default: say what would be restored)")
+    p.add_argument("--force", action="store_true",
+                   help="also restore fields changed since the run (default: leave them as they are)")
     p.add_argument("--role-name", default=env("role_name"),
                    help="role assumed in each target account, e.g. the deployed rollback role (env "
                         "REMEDIATION_ROLE_NAME)")
@@ -133,22 +137,48 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
     ledger = _open(args)
     try:
         rows = _run_rows(ledger, args)
+        preflight.default_region()
+        sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
+        preflight.check_credentials(sessions.caller_identity)
+        run_id = new_run_id()
+        results = []
+        for row, rolled in rollback(rows, sessions, apply=args.apply, finding_id=args.finding, config=config,
+                                    force=args.force):
+            results.append(rolled)
+            if args.apply:  # the rollback is a run of its own; a dry-run writes nothing
+                _record(ledger, row, rolled, run_id)
     finally:
         ledger.close()
-    preflight.default_region()
-    sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
-    preflight.check_credentials(sessions.caller_identity)
-    results = list(rollback(rows, sessions, apply=args.apply, finding_id=args.finding, config=config))
     out.write("[")
     for n, result in enumerate(results):
-        out.write(("," if n else "") + "\n  " + json.dumps(result.to_dict(), default=str, ensure_ascii=False))
+        out.write(("," if n else "") + "\n  " + json.dumps(
+            {**result.to_dict(), "run_id": run_id if args.apply else None}, default=str, ensure_ascii=False))
     out.write("\n]\n" if results else "]\n")
     counts = Counter(r.outcome for r in results)
-    sys.stderr.write(f"\nRollback of run {args.run}{'' if args.apply else ' (dry-run)'}: "
+    recorded = f" (recorded as run {run_id})" if args.apply and results else ""
+    sys.stderr.write(f"\nRollback of run {args.run}{'' if args.apply else ' (dry-run)'}{recorded}: "
                      + (", ".join(f"{n} {o}" for o, n in counts.items()) or "no actions to undo") + "\n")
     for r in results:
         sys.stderr.write(f"  {r.outcome:<9} [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}\n")
     return EXIT_REJECTED if counts.get("failed") else EXIT_OK
+
+
+def _record(ledger: Ledger, row: Mapping[str, Any], rolled: RollbackResult, run_id: str) -> None:
+    """Record the rollback's result and, once the resource is no longer what the run left, free the run's claim
+    on the finding, so the next run acts on it again instead of skipping it as already remediated."""
+    key = row.get("key") or idempotency_key(_Observed(row))
+    ledger.record(ledger_result(row, rolled, run_id), key)
+    if rolled.outcome in ("restored", "unchanged"):
+        ledger.release(key)
+
+
+class _Observed:
+    """A ledger row seen as an idempotency key's parts (rows older than the recorded `key`)."""
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.rule_id, self.account_id = row["rule_id"], row["account_id"]
+        self.region, self.resource_id = row["region"], row["resource_id"]
+        self.last_observed = row.get("last_observed")
 
 
 # -- shared ---------------------------------------------------------------------------------------

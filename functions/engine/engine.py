@@ -304,6 +304,8 @@ class Engine:
             return result
         result.outcome = "remediated"
         result.reason = "; ".join(result.changes) or "remediated"
+        # What the run set, field by field: rollback puts back only fields that still hold it.
+        result.post_state = remediator.changed_fields(assessment.pre_state, after.pre_state)
         log.info("remediated %s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
         return result
 

@@ -212,6 +212,9 @@ class Remediator(ABC):
     # default. `default_params` is derived from it.
     params_schema: ClassVar[Mapping[str, Param]] = {}
     default_params: ClassVar[dict[str, Any]] = {}
+    # The pre_state keys that each hold one setting (EbsEncryptionByDefault), compared one by one at rollback (see
+    # state_fields); assess then reports them also when compliant.
+    state_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -283,6 +286,32 @@ class Remediator(ABC):
         Reversible remediators override this; the default refuses, which is right for irreversible ones.
         """
         raise RemediationError(f"{type(self).__name__} is not reversible: nothing to restore")
+
+    def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The settings a pre_state holds, one comparable value per field name, so a rollback cannot do harm: the
+        engine records which fields the run changed and to what (`changed_fields`, at verification), and rollback
+        puts back a field only while it still holds what the run set. `state` is an assessment's pre_state, before
+        the change or after it, so an assess that declares fields reports their live values also when compliant.
+        None: no field-level record; rollback puts back the whole pre_state with `restore`. The default reads the
+        `state_keys` the remediator declares."""
+        if not self.state_keys or any(key not in state for key in self.state_keys):
+            return None
+        return {key: state[key] for key in self.state_keys}
+
+    def changed_fields(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The post-state of a change: each field whose value differs between two assessments (None when the
+        remediator declares no fields)."""
+        old, new = self.state_fields(before), self.state_fields(after)
+        if old is None or new is None:
+            return None
+        return {name: new.get(name) for name in sorted({*old, *new}) if new.get(name) != old.get(name)}
+
+    def restore_fields(
+        self, target: Target, finding: Finding, pre_state: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> list[str]:
+        """Put back only `fields` (name → value before the run); every other field keeps its live value. The
+        default is the whole `restore`, which is exactly that for a remediator with a single field."""
+        return self.restore(target, finding, pre_state)
 
     def notify_message(self, finding: Finding) -> str:
         """What a person should do, for rules in notify mode."""

@@ -776,6 +776,7 @@ class InstanceMetadataV2(Remediator):
     write_permissions = ("ec2:ModifyInstanceMetadataOptions",)
     restore_permissions = ("ec2:ModifyInstanceMetadataOptions",)
     reversible = True
+    state_keys = ("HttpTokens",)
     runbook = _resource_runbook(
         "AWSConfigRemediation-EnforceEC2InstanceIMDSv2",
         "InstanceId",
@@ -787,7 +788,8 @@ class InstanceMetadataV2(Remediator):
         options = instance.get("MetadataOptions", {})
         tokens = options.get("HttpTokens", "optional")
         if tokens == "required":
-            return Assessment(compliant=True, tags=_tags(instance))
+            return Assessment(compliant=True, pre_state={"InstanceId": finding.resource_id, "HttpTokens": tokens},
+                              tags=_tags(instance))
         return Assessment(
             compliant=False,
             changes=[f"require IMDSv2 on {finding.resource_id} (HttpTokens {tokens} → required)"],
@@ -1119,6 +1121,7 @@ class EbsDefaultEncryption(Remediator):
     write_permissions = ("ec2:EnableEbsEncryptionByDefault",)
     restore_permissions = ("ec2:DisableEbsEncryptionByDefault",)
     reversible = True
+    state_keys = ("EbsEncryptionByDefault",)
     runbook = Runbook(
         document="AWSConfigRemediation-EnableEbsEncryptionByDefault",
         parameters=lambda finding, role_arn: {"AutomationAssumeRole": [role_arn]},
@@ -1128,7 +1131,7 @@ class EbsDefaultEncryption(Remediator):
     def assess(self, target: Target, finding: Finding) -> Assessment:
         enabled = bool(target.client("ec2").get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
         if enabled:
-            return Assessment(compliant=True)
+            return Assessment(compliant=True, pre_state={"EbsEncryptionByDefault": True})
         return Assessment(
             compliant=False,
             changes=[f"enable EBS encryption by default in {target.api_region}"],

@@ -286,6 +286,43 @@ class PasswordPolicy(Remediator):
         iam.update_account_password_policy(**request)
         return ["password policy set back to " + ", ".join(f"{name}={value}" for name, value in request.items())]
 
+    def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Each setting of the policy (no policy: every flag off, no number set)."""
+        if "PasswordPolicy" not in state:
+            return None
+        policy = state["PasswordPolicy"] or {}
+        fields: dict[str, Any] = {name: bool(policy.get(name)) for name in _BOOLEAN_SETTINGS}
+        fields.update({name: policy.get(name) or None for name in _NUMBER_SETTINGS})
+        return fields
+
+    def restore_fields(
+        self, target: Target, finding: Finding, pre_state: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> list[str]:
+        """The live policy with only `fields` set back (UpdateAccountPasswordPolicy replaces every setting, so the
+        others are sent as they are now). When the run created the policy and every setting goes back, the custom
+        policy is deleted, which brings back the AWS default policy."""
+        iam = target.client("iam")
+        live = _read_optional(lambda: iam.get_account_password_policy()["PasswordPolicy"]) or {}
+        request = _settable(live)
+        for name, value in fields.items():
+            if value:
+                request[name] = value
+            else:
+                request.pop(name, None)  # off / not set: what UpdateAccountPasswordPolicy does with an omitted one
+        lines = [f"set the password policy's {name} back to {_not_set(value)} (was {_not_set(live.get(name))})"
+                 for name, value in fields.items()]
+        if pre_state.get("PasswordPolicy") is None and self.state_fields({"PasswordPolicy": request}) == \
+                self.state_fields({"PasswordPolicy": None}):
+            _if_exists(iam.delete_account_password_policy)
+            return ["deleted the custom password policy the run created: the account uses the AWS default policy "
+                    "again"]
+        iam.update_account_password_policy(**request)
+        return lines
+
+
+def _not_set(value: Any) -> Any:
+    return "not set" if value is None else value
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Access keys and console passwords: IAM.3, IAM.22

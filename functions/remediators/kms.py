@@ -152,6 +152,7 @@ class KeyRotation(Remediator):
     write_permissions = ("kms:EnableKeyRotation",)
     restore_permissions = ("kms:DisableKeyRotation",)
     reversible = True
+    state_keys = ("KeyRotationEnabled",)
     runbook = Runbook(
         document="AWSConfigRemediation-EnableKeyRotation",
         parameters=_enable_key_rotation_parameters,
@@ -178,7 +179,8 @@ class KeyRotation(Remediator):
             key_id = resolved  # an alias name: GetKeyRotationStatus takes only key ids and ARNs
             enabled = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
         if enabled:
-            return Assessment(compliant=True, context={"KeyId": key_id})
+            return Assessment(compliant=True, pre_state={"KeyId": key_id, "KeyRotationEnabled": True},
+                              context={"KeyId": key_id})
         return Assessment(
             compliant=False,
             changes=[f"enable automatic rotation of KMS key {key_id}"],

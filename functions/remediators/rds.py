@@ -86,6 +86,9 @@ class AutoMinorVersionUpgrade(Remediator):
     reversible = True
     params_schema = {"apply_immediately": Param(False, bool)}
 
+    def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {self.setting: state[self.setting]} if self.setting in state else None
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         instance = describe_db_instance(target, finding.resource_id)
         identifier, current = instance["DBInstanceIdentifier"], bool(instance.get(self.setting))
@@ -94,7 +97,7 @@ class AutoMinorVersionUpgrade(Remediator):
         return Assessment(
             compliant=not changes,
             changes=changes,
-            pre_state={self.setting: current} if changes else {},
+            pre_state={self.setting: current},
             tags=_tags(instance),
             context={"DBInstanceIdentifier": identifier},
         )

@@ -30,6 +30,7 @@ class ClusterNotPublic(Remediator):
     write_permissions = ("redshift:ModifyCluster",)
     restore_permissions = ("redshift:ModifyCluster",)
     reversible = True
+    state_keys = ("PubliclyAccessible",)
     # Not named in the catalog document, but AWS-owned and taking only the cluster identifier.
     runbook = Runbook(
         document="AWSConfigRemediation-DisablePublicAccessToRedshiftCluster",
@@ -44,7 +45,7 @@ class ClusterNotPublic(Remediator):
         cluster = self._describe(target, finding.resource_id)
         tags = {tag["Key"]: tag["Value"] for tag in cluster.get("Tags", [])}
         if not cluster.get("PubliclyAccessible"):
-            return Assessment(compliant=True, tags=tags)
+            return Assessment(compliant=True, pre_state={"PubliclyAccessible": False}, tags=tags)
         return Assessment(
             compliant=False,
             changes=[f"set PubliclyAccessible=False on Redshift cluster {finding.resource_id}"],

@@ -193,6 +193,25 @@ def _restore_configuration(client: BaseClient, pre_state: Mapping[str, Any], whe
     return [f"removed the Block Public Access configuration of {where} (it had none before)"]
 
 
+def _configuration_fields(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The four settings (no configuration: all off), for a rollback that restores only what the run turned on."""
+    if "PublicAccessBlockConfiguration" not in state:
+        return None
+    configuration = state["PublicAccessBlockConfiguration"] or {}
+    return {name: bool(configuration.get(name)) for name in SETTINGS}
+
+
+def _restore_fields(client: BaseClient, pre_state: Mapping[str, Any], fields: Mapping[str, Any], where: str,
+                    **key: str) -> list[str]:
+    """The live configuration with only `fields` set back; removed when the run created it and all goes back."""
+    live = _read_configuration(client.get_public_access_block, **key) or {}
+    configuration = {name: bool(live.get(name)) for name in SETTINGS} | {k: bool(v) for k, v in fields.items()}
+    if pre_state.get("PublicAccessBlockConfiguration") is None and not any(configuration.values()):
+        return _restore_configuration(client, pre_state, where, **key)
+    client.put_public_access_block(PublicAccessBlockConfiguration=configuration, **key)
+    return [f"turned {', '.join(fields)} off again for {where}"]
+
+
 def _bucket_runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
     return {
         "BucketName": [bucket_name(finding)],
@@ -250,6 +269,15 @@ class BucketPublicAccessBlock(Remediator):
         bucket = bucket_name(finding)
         return _restore_configuration(target.client("s3"), pre_state, f"bucket {bucket}", Bucket=bucket)
 
+    def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
+        return _configuration_fields(state)
+
+    def restore_fields(
+        self, target: Target, finding: Finding, pre_state: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> list[str]:
+        bucket = bucket_name(finding)
+        return _restore_fields(target.client("s3"), pre_state, fields, f"bucket {bucket}", Bucket=bucket)
+
 
 class AccountPublicAccessBlock(Remediator):
     """S3.1: turn on the four account-level Block Public Access settings (S3 Control API, any region)."""
@@ -283,6 +311,15 @@ class AccountPublicAccessBlock(Remediator):
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         where = f"account {target.account_id}"
         return _restore_configuration(target.client("s3control"), pre_state, where, AccountId=target.account_id)
+
+    def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
+        return _configuration_fields(state)
+
+    def restore_fields(
+        self, target: Target, finding: Finding, pre_state: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> list[str]:
+        where = f"account {target.account_id}"
+        return _restore_fields(target.client("s3control"), pre_state, fields, where, AccountId=target.account_id)
 
 
 # -- TLS only (S3.5) ---------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_irreversible_actions_are_refused(moto_aws, tmp_path):
     row = {"finding_id": "f", "rule_id": "IAM.26", "account_id": ACCOUNT, "region": "us-east-1",
            "resource_type": "AwsAccount", "resource_id": ACCOUNT, "outcome": "remediated",
            "reason": "deleted expired certificate old-cert", "pre_state": {"deleted": ["old-cert"]}}
-    (result,) = rollback([row], AssumedSessions(), apply=True)
+    ((_, result),) = rollback([row], AssumedSessions(), apply=True)
     assert result.outcome == "refused" and "not reversible" in result.reason
     SqliteLedger(tmp_path / "empty.sqlite").close()
     code, _ = run_cli("rollback", "--run", "nope", "--ledger", str(tmp_path / "empty.sqlite"))
@@ -101,3 +101,132 @@ def test_security_group_rollback_puts_back_exactly_what_was_revoked(moto_aws, tm
     code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger, "--apply")
     assert code == 0 and [r["outcome"] for r in restored] == ["restored", "restored"]
     assert ingress() == original
+
+
+# -- rollback that cannot do harm (issue 13) ------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def ledger_address(request, moto_aws, tmp_path):
+    """Both ledgers: a SQLite file, and the DynamoDB table of a deployed stack (on moto)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    from functions.engine.ledger import create_table
+    create_table(boto3.client("dynamodb"), "cspm-ledger")
+    return "dynamodb://cspm-ledger"
+
+
+def test_a_field_changed_since_the_run_is_left_alone(weak_password_policy, ledger_address, capsys):
+    """The issue's scenario: the run raises the length 8 → 14 and reuse 3 → 24; then someone sets the length to 20
+    and requires uppercase. Rollback puts back the reuse setting only, leaves length 20 and uppercase, says why,
+    is recorded as a run of its own, and the next apply acts on the restored finding again."""
+    iam, original, findings, _ = weak_password_policy
+    ledger = ledger_address
+    _, results = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
+    assert [r["outcome"] for r in results] == ["remediated", "remediated"]
+    assert [r["post_state"] for r in results] == [{"MinimumPasswordLength": 14}, {"PasswordReusePrevention": 24}]
+    run_id = results[0]["run_id"]
+    iam.update_account_password_policy(MinimumPasswordLength=20, PasswordReusePrevention=24, RequireSymbols=True,
+                                       RequireUppercaseCharacters=True)
+    changed = iam.get_account_password_policy()["PasswordPolicy"]
+    capsys.readouterr()
+
+    code, planned = run_cli("rollback", "--run", run_id, "--ledger", ledger)
+    by_rule = {r["rule_id"]: r for r in planned}
+    assert code == 0 and by_rule["IAM.16"]["outcome"] == "planned"
+    assert by_rule["IAM.16"]["reason"] == "dry-run: would restore PasswordReusePrevention: 24 -> 3"
+    assert by_rule["IAM.15"]["outcome"] == "unchanged"
+    assert by_rule["IAM.15"]["reason"] == "MinimumPasswordLength is 20 now, the run set 14; left as is"
+    assert "unchanged [IAM.15]" in " ".join(capsys.readouterr().err.split())
+    assert iam.get_account_password_policy()["PasswordPolicy"] == changed  # the dry-run wrote nothing
+
+    code, restored = run_cli("rollback", "--run", run_id, "--ledger", ledger, "--apply")
+    assert code == 0 and {r["rule_id"]: r["outcome"] for r in restored} == {"IAM.16": "restored",
+                                                                           "IAM.15": "unchanged"}
+    policy = iam.get_account_password_policy()["PasswordPolicy"]
+    assert policy == {**changed, "PasswordReusePrevention": original["PasswordReusePrevention"]}
+    assert policy["MinimumPasswordLength"] == 20 and policy["RequireUppercaseCharacters"] is True
+
+    # The rollback is a run of its own in the ledger (stage rollback).
+    out = io.StringIO()
+    assert cli.main(["history", "--json", "--ledger", ledger], out=out) == 0
+    runs = {r["run_id"]: r for r in json.loads(out.getvalue())}
+    rollback_run = restored[0]["run_id"]
+    assert runs[rollback_run]["stage"] == "rollback"
+    assert runs[rollback_run]["counts"] == {"restored": 1, "unchanged": 1}
+
+    # The next apply acts on the finding the rollback made non-compliant again, not "already remediated".
+    code, again = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
+    assert {r["rule_id"]: r["outcome"] for r in again} == {"IAM.15": "noop", "IAM.16": "remediated"}
+
+
+def test_rollback_without_later_changes_puts_back_exactly_the_original(weak_password_policy, ledger_address):
+    iam, original, findings, _ = weak_password_policy
+    _, results = run_cli("apply", str(findings), "--enforce", "--ledger", ledger_address)
+    run_id = results[0]["run_id"]
+    code, planned = run_cli("rollback", "--run", run_id, "--ledger", ledger_address)
+    assert [r["reason"] for r in planned] == ["dry-run: would restore PasswordReusePrevention: 24 -> 3",
+                                              "dry-run: would restore MinimumPasswordLength: 14 -> 8"]
+    code, restored = run_cli("rollback", "--run", run_id, "--ledger", ledger_address, "--apply")
+    assert code == 0 and [r["outcome"] for r in restored] == ["restored", "restored"]
+    assert iam.get_account_password_policy()["PasswordPolicy"] == original
+    # A second rollback finds everything as it was before the run: nothing is labelled restored.
+    code, twice = run_cli("rollback", "--run", run_id, "--ledger", ledger_address, "--apply")
+    assert [r["outcome"] for r in twice] == ["unchanged", "unchanged"]
+    assert twice[0]["reason"] == "PasswordReusePrevention is 3 as before the run"
+
+
+def test_force_restores_a_field_changed_since(weak_password_policy):
+    iam, original, findings, ledger = weak_password_policy
+    _, results = run_cli("apply", str(findings), "--enforce", "--ledger", str(ledger))
+    iam.update_account_password_policy(MinimumPasswordLength=20, PasswordReusePrevention=24, RequireSymbols=True)
+    code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", str(ledger), "--apply",
+                             "--force")
+    assert code == 0 and [r["outcome"] for r in restored] == ["restored", "restored"]
+    assert iam.get_account_password_policy()["PasswordPolicy"] == original
+
+
+def test_rollback_of_a_policy_the_run_created_deletes_it(moto_aws, tmp_path):
+    iam = boto3.client("iam")
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps([make_finding("IAM.15", "AwsAccount", ACCOUNT, region="us-east-1").to_dict()]))
+    ledger = str(tmp_path / "ledger.sqlite")
+    _, results = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
+    assert results[0]["outcome"] == "remediated"
+    code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger, "--apply")
+    assert code == 0 and restored[0]["outcome"] == "restored"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_account_password_policy()
+
+
+def test_a_failed_apply_that_created_something_is_rolled_back(moto_aws, tmp_path, monkeypatch):
+    """EC2.6 creates the log group, then CreateFlowLogs fails: the failed row recorded `created`, and rollback
+    deletes the log group."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    ec2, logs = boto3.client("ec2"), boto3.client("logs")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps([make_finding("EC2.6", "AwsEc2Vpc", vpc).to_dict()]))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"rules": {"EC2.6": {"mode": "enforce"}}}))
+    ledger = str(tmp_path / "ledger.sqlite")
+    real_call = BaseClient._make_api_call
+
+    def refuse_flow_logs(self, operation, params):
+        if operation == "CreateFlowLogs":
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, operation)
+        return real_call(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_flow_logs)
+    code, results = run_cli("apply", str(findings), "--config", str(config), "--ledger", ledger)
+    monkeypatch.setattr(BaseClient, "_make_api_call", real_call)
+    assert results[0]["outcome"] == "failed" and results[0]["pre_state"]["created"]["LogGroupName"]
+    group = results[0]["pre_state"]["created"]["LogGroupName"]
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+
+    code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger, "--apply",
+                             "--config", str(config))
+    assert code == 0 and [r["outcome"] for r in restored] == ["restored"]
+    assert not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]

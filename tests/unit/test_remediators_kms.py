@@ -73,7 +73,8 @@ def test_rotating_key_is_compliant(target: Target, kms, key_id: str) -> None:
     assessment = KeyRotation().assess(target, key_finding(key_id))
 
     assert assessment.compliant
-    assert assessment.changes == [] and assessment.pre_state == {}
+    assert assessment.changes == []
+    assert assessment.pre_state == {"KeyId": key_id, "KeyRotationEnabled": True}  # the live value, for rollback
 
 
 def test_assess_alone_changes_nothing(target: Target, kms, key_id: str) -> None:

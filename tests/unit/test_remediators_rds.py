@@ -93,7 +93,9 @@ def test_instance_setting_is_remediated_verified_and_then_noop(
 
     assert read_instance(rds)[setting] is (not bad_value)
     after = remediator.assess(target, finding)
-    assert after.compliant and after.changes == [] and after.pre_state == {}
+    assert after.compliant and after.changes == []
+    assert after.pre_state == {setting: not bad_value}  # the live value: what rollback compares with the run's
+    assert remediator.changed_fields(before.pre_state, after.pre_state) == {setting: not bad_value}
     assert remediator.assess(target, finding).compliant  # a rerun is a noop
 
 
