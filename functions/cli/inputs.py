@@ -61,6 +61,8 @@ def shape_hint(payload: Any, path: str) -> str | None:
         if "Findings" in payload or isinstance(payload.get("detail"), Mapping) or _ASFF_KEYS & set(payload):
             return f"this is raw Security Hub (ASFF) data; run `cspm-remediate normalize --source securityhub " \
                    f"{name}` first and give its output"
+        if payload.get("kind") == "cspm-remediate plan":
+            return f"this is a plan file (plan --out); apply it with: cspm-remediate apply --plan {name}"
         if "data" in payload:
             return f"this is a raw Netskope response; run `cspm-remediate normalize --source netskope {name}` first " \
                    "and give its output"

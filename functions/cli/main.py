@@ -14,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
@@ -32,6 +33,7 @@ from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
 from functions.engine.ledger import LedgerGuard
 from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
+from functions.engine.plans import Plan, PlanError, write_plan
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
 from functions.model import Result
@@ -135,10 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("plan", "dry-run: what would be done for each finding (never writes)")
     findings_file(p)
+    p.add_argument("--out", metavar="PLAN",
+                   help="also write the plan for review (findings, decisions, a digest): apply --plan PLAN does "
+                        "exactly that")
     engine_flags(p)
 
     p = command("apply", "act on findings of rules in enforce mode (or all non-disruptive ones, with --enforce)")
     findings_file(p)
+    p.add_argument("--plan", metavar="PLAN",
+                   help="act only on what this reviewed plan (plan --out) would change, and skip a finding whose "
+                        "resource changed since; instead of FILE")
     p.add_argument("--enforce", action="store_true", help="treat every non-disruptive rule as enforce")
     engine_flags(p)
 
@@ -207,8 +215,19 @@ def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
     config = _config(args)
-    findings, rejected = load_findings(args.file)
-    results = _run_engine(args, config, findings, stage)
+    plan = _reviewed_plan(args) if stage == "apply" else None
+    if plan is not None:
+        findings, rejected = plan.findings, 0
+        log.info("applying plan %s (run %s): %d finding(s) it would change", args.plan, plan.run_id, len(findings))
+    else:
+        findings, rejected = load_findings(args.file)
+    plan_out = getattr(args, "out", None)
+    if plan_out and not Path(plan_out).resolve().parent.is_dir():
+        raise UsageError(f"--out {plan_out}: directory {Path(plan_out).parent} does not exist")
+    results = _run_engine(args, config, findings, stage, precondition=plan.changed_since if plan else None)
+    if plan_out:
+        write_plan(plan_out, findings, results, results[0].run_id if results else "")
+        log.info("plan written to %s; apply exactly it with: cspm-remediate apply --plan %s", plan_out, plan_out)
     _write_results(results, out)
     return EXIT_REJECTED if rejected or any(r.outcome == "failed" for r in results) else EXIT_OK
 
@@ -342,20 +361,33 @@ def _filter_rules(items: Iterable[Finding | FindingError], rule_ids: list[str] |
             yield item
 
 
-def _run_engine(args: argparse.Namespace, config: Config, findings: list[Finding], stage: str) -> list[Result]:
+def _reviewed_plan(args: argparse.Namespace) -> Plan | None:
+    """apply --plan: the plan file, refused as a whole when it is not one or was altered (digest)."""
+    if not args.plan:
+        return None
+    if args.file != "-":
+        raise UsageError(f"apply: give the findings FILE or --plan {args.plan}, not both")
+    try:
+        return Plan(read_json(args.plan), args.plan)
+    except PlanError as error:
+        raise UsageError(str(error)) from None
+
+
+def _run_engine(args: argparse.Namespace, config: Config, findings: list[Finding], stage: str,
+                precondition: Any = None) -> list[Result]:
     preflight.default_region()
     ledger = preflight.check_ledger(args.ledger) if args.ledger else None
     try:
         sessions = AssumedSessions(role_name=args.role_name, external_id=args.external_id)
         preflight.check_credentials(sessions.caller_identity)
-        return _engine_run(args, config, sessions, ledger, findings, stage)
+        return _engine_run(args, config, sessions, ledger, findings, stage, precondition)
     finally:
         if ledger is not None:
             ledger.close()
 
 
 def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessions, ledger: Any,
-                findings: list[Finding], stage: str) -> list[Result]:
+                findings: list[Finding], stage: str, precondition: Any = None) -> list[Result]:
     with Progress(len(findings)) as bar:
 
         def on_result(result: Result) -> None:
@@ -367,7 +399,7 @@ def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessi
             config, sessions, stage=stage, max_workers=args.max_workers,
             automation_role_name=args.automation_role_name,
             guard=LedgerGuard(ledger) if ledger is not None and stage == "apply" else None,
-            on_result=on_result,
+            on_result=on_result, precondition=precondition,
         )
         log.info("run %s: %s of %d finding(s)", engine.run_id, stage, len(findings))
         results = engine.run(findings)

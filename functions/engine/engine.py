@@ -106,6 +106,7 @@ class Engine:
         run_id: str | None = None,
         guard: ActionGuard | None = None,
         enforce_findings: frozenset[str] = frozenset(),
+        precondition: Callable[[Finding, Remediator, Assessment], str | None] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -117,6 +118,8 @@ class Engine:
         self.guard = guard
         # Findings an analyst explicitly asked to remediate (Security Hub custom action): enforce unless off.
         self.enforce_findings = enforce_findings
+        # Asked after each assessment (apply --plan: the reviewed plan's pre-state): a reason → `skipped`.
+        self.precondition = precondition
         self.run_id = run_id or new_run_id()
         self._counters = _Counters()
         self._remediators: dict[str, Remediator] = {}
@@ -231,6 +234,10 @@ class Engine:
             return self._result(finding, "excluded", tag_excluded, mode=mode, executor=executor)
         if assessment.compliant:
             return self._result(finding, "noop", "already compliant", mode=mode, executor=executor)
+        unmet = self.precondition(finding, remediator, assessment) if self.precondition else None
+        if unmet:
+            return self._result(finding, "skipped", unmet, mode=mode, executor=executor,
+                                changes=assessment.changes, pre_state=assessment.pre_state)
 
         planned = self._result(
             finding, "planned", "", mode=mode, executor=executor, changes=assessment.changes,
