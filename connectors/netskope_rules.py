@@ -39,12 +39,18 @@ RULE_RESOURCE_TYPES: dict[str, str] = {
     "EC2.6": "AwsEc2Vpc",
     "EC2.13": "AwsEc2SecurityGroup",
     "EC2.14": "AwsEc2SecurityGroup",
-    "RDS.1": "AwsRdsDbSnapshot",
+    "RDS.1": "AwsRdsDbInstance",  # "RDS Instances do not have Publicly Accessible Snapshots": the instance's
     "Redshift.1": "AwsRedshiftCluster",
     "CloudTrail.4": "AwsCloudTrailTrail",
     NACL_RULE_ID: "AwsEc2NetworkAcl",
     "S3.8": "AwsS3Bucket",
     "IAM.3": "AwsIamUser",
+}
+
+# Rules whose items may name another resource than the rule's subject: the item's own resource type wins when it is
+# one of these (an RDS.1 item on a snapshot is about that snapshot; one on an instance, about its snapshots).
+RULE_RESOURCE_TYPE_ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "RDS.1": ("AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot"),
 }
 
 # (ARN service, ARN resource type) → ASFF resource type, when only the ARN says what the resource is.
@@ -135,12 +141,14 @@ def rule_names_for(rule_ids: Iterable[str], extra: Mapping[str, str] | None = No
 
 
 def resource_type_for(rule_id: str, netskope_type: object = None) -> str | None:
-    """ASFF resource type: from the rule when known, else from Netskope's resource type; None when neither."""
-    if rule_id in RULE_RESOURCE_TYPES:
-        return RULE_RESOURCE_TYPES[rule_id]
+    """ASFF resource type: from the rule when known (unless the item names one of the rule's alternatives), else
+    from Netskope's resource type; None when neither."""
+    own = None
     if isinstance(netskope_type, str) and netskope_type.strip():
-        return _TYPES_BY_KEY.get(_NOT_ALNUM.sub("", netskope_type.casefold()))
-    return None
+        own = _TYPES_BY_KEY.get(_NOT_ALNUM.sub("", netskope_type.casefold()))
+    if rule_id in RULE_RESOURCE_TYPES:
+        return own if own in RULE_RESOURCE_TYPE_ALTERNATIVES.get(rule_id, ()) else RULE_RESOURCE_TYPES[rule_id]
+    return own
 
 
 _TYPES_BY_KEY: dict[str, str] = {

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags
 from functions.remediators.policies import as_list, describe_statement, split_public, statement_list
 
 # (condition operator, key) as AddPermission writes them, lower case → the AddPermission argument.
@@ -59,27 +59,39 @@ def _function(resource_id: str) -> dict[str, str]:
     return {"FunctionName": name, "Qualifier": qualifier} if qualifier else {"FunctionName": name}
 
 
+def function_arn(target: Target, resource_id: str) -> str:
+    """The unqualified function ARN (what ListTags takes: tags live on the function, not on versions or aliases)."""
+    if resource_id.startswith("arn:"):
+        return ":".join(resource_id.split(":")[:7])
+    name = resource_id.partition(":")[0]
+    return f"arn:{target.partition}:lambda:{target.api_region}:{target.account_id}:function:{name}"
+
+
 class FunctionPolicyNotPublic(Remediator):
     """Lambda.1: remove the statements of a function's resource policy that let anyone invoke or manage it.
 
-    Function tags are not read (GetFunction would be one more call): exclusion by tag uses the finding's tags.
+    The function's tags are read (one ListTags) when the finding carries none, so the exclusion tag holds for
+    every source.
     """
 
     rules = (Rule("Lambda.1", "Lambda function policies should prohibit public access"),)
     resource_types = ("AwsLambdaFunction",)
-    read_permissions = ("lambda:GetPolicy",)
+    read_permissions = ("lambda:GetPolicy", "lambda:ListTags")
     write_permissions = ("lambda:RemovePermission",)
     restore_permissions = ("lambda:AddPermission",)
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         _, public = split_public(self._policy(target, finding.resource_id))
+        arn = function_arn(target, finding.resource_id)
+        tags = live_tags(finding, lambda: target.client("lambda").list_tags(Resource=arn).get("Tags", {}))
         if not public:
-            return Assessment(compliant=True)
+            return Assessment(compliant=True, tags=tags)
         return Assessment(
             compliant=False,
             changes=[f"remove {describe_statement(s)} from function {finding.resource_id}" for s in public],
             pre_state={"Statements": public},
+            tags=tags,
             context={"StatementIds": [s["Sid"] for s in public]},
         )
 

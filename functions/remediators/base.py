@@ -181,6 +181,22 @@ class Grant:
         return tuple(dict.fromkeys(p for r in self.resources for p in re.findall(r"(?<!\$)\{(\w+)\}", r)))
 
 
+def live_tags(finding: Finding, read: Callable[[], Mapping[str, str]]) -> dict[str, str] | None:
+    """The resource's live tags for the exclusion tag, read (one call, `read`) only when the finding carries none.
+
+    Security Hub findings carry the resource's tags; Netskope's and Prowler's may not, and the exclusion tag must
+    hold whatever the source. None (nothing read) leaves the decision to the finding's own tags.
+    """
+    return None if finding.tags else dict(read())
+
+
+def tag_dict(items: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    """[{Key, Value}, …] (or another pair of names: KMS uses TagKey/TagValue) as a dict; a dict passes through."""
+    if isinstance(items, Mapping):
+        return {str(k): str(v) for k, v in items.items()}
+    return {str(item[key]): str(item.get(value, "")) for item in items or []}
+
+
 class RemediationError(Exception):
     """The remediator cannot act on this finding (resource gone, unsupported shape...). Message is the reason."""
 

@@ -19,7 +19,17 @@ from connectors.arns import ArnError, parse_arn
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import BUCKET_NAME, Assessment, Param, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import (
+    BUCKET_NAME,
+    Assessment,
+    Param,
+    RemediationError,
+    Remediator,
+    Rule,
+    Runbook,
+    live_tags,
+    tag_dict,
+)
 from functions.remediators.kms import create_cloudtrail_key, find_key
 from functions.remediators.s3 import (
     POLICY_VERSION,
@@ -27,6 +37,7 @@ from functions.remediators.s3 import (
     bucket_exists,
     bucket_name,
     bucket_region,
+    bucket_tags,
     create_secure_bucket,
     secure_bucket_changes,
     secure_transport_statement,
@@ -112,6 +123,15 @@ def _read_trail(target: Target, trail: Mapping[str, Any], operation: str, **kwar
             f"trail {trail['TrailARN']} of another account covers this one but cannot be read from it "
             f"({aws_error_code(error)}); not acting on a guess"
         ) from error
+
+def trail_tags(target: Target, finding: Finding, trail: Mapping[str, Any]) -> dict[str, str] | None:
+    """The trail's live tags (one ListTags in its home region) when the finding carries none, for the exclusion tag."""
+    def read() -> dict[str, str]:
+        response = _read_trail(target, trail, "list_tags", ResourceIdList=[trail["TrailARN"]])
+        entries = response.get("ResourceTagList", [])
+        return {key: value for entry in entries for key, value in tag_dict(entry.get("TagsList")).items()}
+    return live_tags(finding, read)
+
 
 TRAIL_NAME = r"[A-Za-z0-9][\w.-]{2,127}"  # CloudTrail's trail-name rule (params_schema)
 
@@ -392,7 +412,7 @@ class TrailLogFileValidation(Remediator):
 
     rules = (Rule("CloudTrail.4", "CloudTrail log file validation should be enabled", cis=("3.2",)),)
     resource_types = ("AwsCloudTrailTrail",)
-    read_permissions = ("cloudtrail:DescribeTrails",)
+    read_permissions = ("cloudtrail:DescribeTrails", "cloudtrail:ListTags")
     write_permissions = ("cloudtrail:UpdateTrail",)
     restore_permissions = ("cloudtrail:UpdateTrail",)
     reversible = True
@@ -404,11 +424,12 @@ class TrailLogFileValidation(Remediator):
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         trail = resolve_trail(target, finding)
-        ref = _trail_ref(target, trail)
+        ref, tags = _trail_ref(target, trail), trail_tags(target, finding, trail)
         if trail.get("LogFileValidationEnabled"):
-            return Assessment(compliant=True, context=ref)
+            return Assessment(compliant=True, tags=tags, context=ref)
         return Assessment(
             compliant=False,
+            tags=tags,
             changes=[f"enable log file validation on trail {ref['TrailARN']}"],
             pre_state={**ref, "LogFileValidationEnabled": False},
             context=ref,
@@ -439,7 +460,7 @@ class TrailKmsEncryption(Remediator):
 
     rules = (Rule("CloudTrail.2", "CloudTrail should have encryption at-rest enabled", cis=("3.5",)),)
     resource_types = ("AwsCloudTrailTrail",)
-    read_permissions = ("cloudtrail:DescribeTrails", "s3:GetBucketLocation", "kms:DescribeKey")
+    read_permissions = ("cloudtrail:DescribeTrails", "cloudtrail:ListTags", "s3:GetBucketLocation", "kms:DescribeKey")
     write_permissions = ("kms:CreateKey", "kms:CreateAlias", "kms:EnableKeyRotation", "cloudtrail:UpdateTrail")
     restore_permissions = ("cloudtrail:UpdateTrail",)
     reversible = True
@@ -453,9 +474,9 @@ class TrailKmsEncryption(Remediator):
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         trail = resolve_trail(target, finding)
-        ref = _trail_ref(target, trail)
+        ref, tags = _trail_ref(target, trail), trail_tags(target, finding, trail)
         if trail.get("KmsKeyId"):
-            return Assessment(compliant=True, context=ref)
+            return Assessment(compliant=True, tags=tags, context=ref)
         # A bucket of another account (central log archive) may not tell its region: assume the trail's.
         region = bucket_region(target.client("s3"), trail["S3BucketName"]) or ref["HomeRegion"]
         alias = self.params["key_alias"]
@@ -467,6 +488,7 @@ class TrailKmsEncryption(Remediator):
         return Assessment(
             compliant=False,
             changes=changes,
+            tags=tags,
             pre_state={**ref, "KmsKeyId": None},
             context={**ref, "KeyArn": key["Arn"] if key else None, "KeyRegion": region},
         )
@@ -567,6 +589,8 @@ class TrailBucketAccessLogging(Remediator):
     resource_types = ("AwsS3Bucket", "AwsCloudTrailTrail")
     read_permissions = (
         "cloudtrail:DescribeTrails",  # trail findings: which bucket
+        "cloudtrail:ListTags",  # trail findings without tags (exclusion tag); bucket findings: GetBucketTagging
+        "s3:GetBucketTagging",
         "s3:GetBucketLocation",
         "s3:GetBucketLogging",
         "s3:ListBucket",  # HeadBucket: does the target bucket exist?
@@ -596,15 +620,18 @@ class TrailBucketAccessLogging(Remediator):
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         if finding.resource_type == "AwsCloudTrailTrail":
-            source = resolve_trail(target, finding)["S3BucketName"]
+            trail = resolve_trail(target, finding)
+            source, tags = trail["S3BucketName"], trail_tags(target, finding, trail)
         else:
-            source = bucket_name(finding)
+            source, tags = bucket_name(finding), None
         region = bucket_region(target.client("s3"), source)
         if region is None:
             raise RemediationError(f"S3 bucket {source} belongs to another account: its logging is set there")
         s3 = _in_region(target, region).client("s3")
+        if finding.resource_type != "AwsCloudTrailTrail":
+            tags = live_tags(finding, lambda: bucket_tags(s3, source))
         if s3.get_bucket_logging(Bucket=source).get("LoggingEnabled"):
-            return Assessment(compliant=True)
+            return Assessment(compliant=True, tags=tags)
         log_bucket = self.params["target_bucket"] or f"{source}-access-logs"
         if len(log_bucket) > 63 or log_bucket == source:
             raise RemediationError(f"cannot log bucket {source} to {log_bucket}: set target_bucket for this rule")
@@ -615,6 +642,7 @@ class TrailBucketAccessLogging(Remediator):
         return Assessment(
             compliant=False,
             changes=changes,
+            tags=tags,
             pre_state={"BucketName": source, "Region": region, "LoggingEnabled": None},
             context={
                 "BucketName": source,

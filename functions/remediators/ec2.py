@@ -30,6 +30,7 @@ from functions.remediators.base import (
     Rule,
     Runbook,
     ServiceRole,
+    live_tags,
 )
 
 IPV4_ANY = "0.0.0.0/0"
@@ -932,11 +933,18 @@ RETENTION_DAYS = frozenset(
 )
 
 
-class VpcFlowLogs(Remediator):
-    """Create one VPC flow log (CloudWatch Logs with retention, or S3) where no active one covers the traffic type.
+# The flow-log traffic types that log rejected traffic, which is what EC2.6 checks.
+_LOGS_REJECTED = ("REJECT", "ALL")
 
-    CIS 3.7 asks for at least REJECT; a flow log of ALL traffic also satisfies it. An existing flow log is never
-    modified and never duplicated.
+
+class VpcFlowLogs(Remediator):
+    """Create one VPC flow log (CloudWatch Logs with retention, or S3) where no active one logs rejected traffic.
+
+    Security Hub's EC2.6 checks for a flow log of trafficType REJECT (CIS 3.7: at least REJECT); one of ALL traffic
+    logs the rejected packets too and counts. So compliance never depends on `traffic_type`, which only says what
+    to create (REJECT or ALL: an ACCEPT flow log would leave the control failing): an existing REJECT flow log is
+    never joined by a second ALL one. An existing flow log is never modified. The VPC's tags are read (one
+    DescribeVpcs) when the finding carries none, for the exclusion tag.
     """
 
     rules = (
@@ -944,7 +952,7 @@ class VpcFlowLogs(Remediator):
         Rule("EC2.6", "VPC flow logging should be enabled in all VPCs", cis=("3.7",), disruptive=True),
     )
     resource_types = ("AwsEc2Vpc",)
-    read_permissions = ("ec2:DescribeFlowLogs",)
+    read_permissions = ("ec2:DescribeFlowLogs", "ec2:DescribeVpcs")
     write_permissions = (
         "ec2:CreateFlowLogs",
         "logs:CreateLogGroup",
@@ -958,7 +966,7 @@ class VpcFlowLogs(Remediator):
     )
     reversible = True
     params_schema = {
-        "traffic_type": Param("REJECT", str, allowed=("ACCEPT", "REJECT", "ALL")),
+        "traffic_type": Param("REJECT", str, allowed=("REJECT", "ALL"), description="what a created flow log logs"),
         "destination_type": Param("cloud-watch-logs", str, allowed=("cloud-watch-logs", "s3")),
         "log_group_name": Param("/cspm-remediation/vpc-flow-logs", str, pattern=r"[\w#/.-]{1,512}"),
         "retention_days": Param(365, int, allowed=tuple(sorted(RETENTION_DAYS))),
@@ -984,8 +992,8 @@ class VpcFlowLogs(Remediator):
         # and run, so only the first VPC of an account and region touches the log group at all.
         self._log_group_ready: set[tuple[str, str]] = set()
         p = self.params
-        if p["traffic_type"] not in ("ACCEPT", "REJECT", "ALL"):
-            raise ValueError(f"VpcFlowLogs: traffic_type must be ACCEPT, REJECT or ALL, got {p['traffic_type']!r}")
+        if p["traffic_type"] not in _LOGS_REJECTED:
+            raise ValueError(f"VpcFlowLogs: traffic_type must be REJECT or ALL, got {p['traffic_type']!r}")
         if p["destination_type"] not in ("cloud-watch-logs", "s3"):
             raise ValueError(
                 f"VpcFlowLogs: destination_type must be cloud-watch-logs or s3, got {p['destination_type']!r}"
@@ -999,14 +1007,25 @@ class VpcFlowLogs(Remediator):
         vpc_id = finding.resource_id
         response = target.client("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])
         flow_logs = response.get("FlowLogs", [])
-        accepted = {self.params["traffic_type"], "ALL"}
-        if any(fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") in accepted for fl in flow_logs):
-            return Assessment(compliant=True)
+        tags = live_tags(finding, lambda: self._vpc_tags(target, vpc_id))
+        if any(fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") in _LOGS_REJECTED for fl in flow_logs):
+            return Assessment(compliant=True, tags=tags)
         return Assessment(
             compliant=False,
             changes=[f"create {self.params['traffic_type']} flow log for {vpc_id} to {self._destination_text()}"],
             pre_state={"FlowLogIds": [fl["FlowLogId"] for fl in flow_logs]},
+            tags=tags,
         )
+
+    @staticmethod
+    def _vpc_tags(target: Target, vpc_id: str) -> dict[str, str]:
+        try:
+            vpcs = target.client("ec2").describe_vpcs(VpcIds=[vpc_id]).get("Vpcs", [])
+        except ClientError as error:
+            if _error_is(error, "InvalidVpcID.NotFound"):
+                raise RemediationError(f"vpc {vpc_id} not found") from error
+            raise
+        return _tags(vpcs[0]) if vpcs else {}
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         vpc_id = finding.resource_id

@@ -21,7 +21,18 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import ROLE_NAME, Assessment, Grant, Param, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import (
+    ROLE_NAME,
+    Assessment,
+    Grant,
+    Param,
+    RemediationError,
+    Remediator,
+    Rule,
+    Runbook,
+    live_tags,
+    tag_dict,
+)
 
 # --------------------------------------------------------------------------------------------------------------
 # Shared helpers
@@ -329,6 +340,12 @@ def _not_set(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def user_tags(iam: BaseClient, finding: Finding, user: str) -> dict[str, str] | None:
+    """The user's live tags (one ListUserTags: a user has at most 50) when the finding carries none."""
+    with _must_exist(f"IAM user {user}"):
+        return live_tags(finding, lambda: tag_dict(iam.list_user_tags(UserName=user).get("Tags", [])))
+
+
 def _access_keys(iam: BaseClient, user: str) -> list[dict[str, Any]]:
     with _must_exist(f"IAM user {user}"):
         return _all_items(iam, "list_access_keys", "AccessKeyMetadata", UserName=user)
@@ -367,7 +384,7 @@ class AccessKeyRotation(Remediator):
 
     Keys are deactivated, never deleted, so UpdateAccessKey Status=Active restores them. Deactivating a key still in
     use stops whatever uses it: that is the point of the control, and why the default mode is dry-run. The user's
-    tags are not read (ListUserTags would be one more call per finding).
+    tags are read (one ListUserTags) when the finding carries none, so the exclusion tag holds for every source.
     """
 
     # Disruptive: a workload still using an old key loses access when it is deactivated, so this acts only on
@@ -376,7 +393,7 @@ class AccessKeyRotation(Remediator):
         Rule("IAM.3", "IAM users' access keys should be rotated every 90 days or less", cis=("1.14",), disruptive=True),
     )
     resource_types = ("AwsIamUser", "AwsIamAccessKey")
-    read_permissions = ("iam:ListAccessKeys",)
+    read_permissions = ("iam:ListAccessKeys", "iam:ListUserTags")
     write_permissions = ("iam:UpdateAccessKey",)
     restore_permissions = ("iam:UpdateAccessKey",)
     reversible = True
@@ -389,6 +406,7 @@ class AccessKeyRotation(Remediator):
         stale = [key for key in keys if key["Status"] == "Active" and key["CreateDate"] < cutoff]
         return Assessment(
             compliant=not stale,
+            tags=user_tags(target.client("iam"), finding, user),
             changes=[
                 f"deactivate access key {key['AccessKeyId']} of user {user} (created {_day(key['CreateDate'])})"
                 for key in stale
@@ -441,7 +459,9 @@ class UnusedCredentials(Remediator):
         Rule("IAM.22", "IAM user credentials unused for 45 days should be removed", cis=("1.12",), disruptive=True),
     )
     resource_types = ("AwsIamUser",)
-    read_permissions = ("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser")
+    read_permissions = (
+        "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser", "iam:ListUserTags",
+    )
     write_permissions = ("iam:UpdateAccessKey", "iam:DeleteLoginProfile")
     restore_permissions = ("iam:UpdateAccessKey",)
     reversible = True  # the keys; a removed password is reported as not restorable
@@ -504,6 +524,7 @@ class UnusedCredentials(Remediator):
         return Assessment(
             compliant=not changes,
             changes=changes,
+            tags=user_tags(iam, finding, user),
             pre_state={
                 "UserName": user,
                 "deactivated": stale_keys,
@@ -586,6 +607,7 @@ class UserPoliciesToGroup(Remediator):
         "iam:ListAttachedGroupPolicies",
         "iam:ListGroupPolicies",
         "iam:GetGroupPolicy",
+        "iam:ListUserTags",
     )
     write_permissions = (
         "iam:CreateGroup",
@@ -631,8 +653,9 @@ class UserPoliciesToGroup(Remediator):
                 name: iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"]
                 for name in _all_items(iam, "list_user_policies", "PolicyNames", UserName=user)
             }
+        tags = user_tags(iam, finding, user)
         if not attached and not inline:
-            return Assessment(compliant=True)
+            return Assessment(compliant=True, tags=tags)
 
         group = self.params["group_name"].format(user=user)
         if not _IAM_NAME.match(group):
@@ -673,9 +696,8 @@ class UserPoliciesToGroup(Remediator):
         changes += [f"add user {user} to group {group}"] if plan["AddedToGroup"] else []
         changes += [f"detach {arn} from user {user}" for arn in attached]
         changes += [f"delete inline policy {name} from user {user}" for name in inline]
-        return Assessment(
-            compliant=False, changes=changes, pre_state=plan, context={**plan, "create_group": members is None}
-        )
+        context = {**plan, "create_group": members is None}
+        return Assessment(compliant=False, changes=changes, pre_state=plan, tags=tags, context=context)
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         iam = target.client("iam")
@@ -881,7 +903,7 @@ class CloudShellFullAccess(Remediator):
         Rule("IAM.27", "IAM identities should not have the AWSCloudShellFullAccess policy attached", cis=("1.22",)),
     )
     resource_types = ("AwsIamUser", "AwsIamGroup", "AwsIamRole", "AwsIamPolicy", "AwsAccount")
-    read_permissions = ("iam:ListEntitiesForPolicy",)
+    read_permissions = ("iam:ListEntitiesForPolicy", "iam:ListUserTags", "iam:ListRoleTags")
     write_permissions = ("iam:DetachUserPolicy", "iam:DetachGroupPolicy", "iam:DetachRolePolicy")
     restore_permissions = ("iam:AttachUserPolicy", "iam:AttachGroupPolicy", "iam:AttachRolePolicy")
     grants = (Grant(
@@ -896,10 +918,13 @@ class CloudShellFullAccess(Remediator):
         policy_arn = _aws_policy_arn(target, "AWSCloudShellFullAccess")
         kind = _KIND_OF_RESOURCE_TYPE.get(finding.resource_type)
         identities = _identities_with_policy(iam, policy_arn, kind)
+        tags = None
         if kind:
             identities = [(kind, name) for kind, name in identities if name == iam_name(finding)]
+            tags = self._identity_tags(iam, finding, kind) if identities else None
         return Assessment(
             compliant=not identities,
+            tags=tags,
             changes=[_policy_step(iam, "detach", kind, name, policy_arn)[0] for kind, name in identities],
             pre_state={
                 "PolicyArn": policy_arn,
@@ -907,6 +932,17 @@ class CloudShellFullAccess(Remediator):
             },
             context={"policy_arn": policy_arn, "identities": identities},
         )
+
+    @staticmethod
+    def _identity_tags(iam: BaseClient, finding: Finding, kind: str) -> dict[str, str] | None:
+        """A user's or role's live tags (one call; groups have none) when the finding carries none."""
+        name = iam_name(finding)
+        if kind == "User":
+            return user_tags(iam, finding, name)
+        if kind == "Role":
+            with _must_exist(f"IAM role {name}"):
+                return live_tags(finding, lambda: tag_dict(iam.list_role_tags(RoleName=name).get("Tags", [])))
+        return None
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         iam = target.client("iam")

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, live_tags, tag_dict
 
 
 def _enable_key_rotation_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
@@ -148,7 +148,7 @@ class KeyRotation(Remediator):
 
     rules = (Rule("KMS.4", "AWS KMS key rotation should be enabled", cis=("3.6",)),)
     resource_types = ("AwsKmsKey",)
-    read_permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus")
+    read_permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags")
     write_permissions = ("kms:EnableKeyRotation",)
     restore_permissions = ("kms:DisableKeyRotation",)
     reversible = True
@@ -178,12 +178,17 @@ class KeyRotation(Remediator):
                 raise
             key_id = resolved  # an alias name: GetKeyRotationStatus takes only key ids and ARNs
             enabled = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        # The key's tags (one ListResourceTags: a key has at most 50) when the finding carries none, for the
+        # exclusion tag; only for a key that would change.
         if enabled:
             return Assessment(compliant=True, pre_state={"KeyId": key_id, "KeyRotationEnabled": True},
                               context={"KeyId": key_id})
+        tags = live_tags(finding, lambda: tag_dict(kms.list_resource_tags(KeyId=key_id).get("Tags", []),
+                                                   "TagKey", "TagValue"))
         return Assessment(
             compliant=False,
             changes=[f"enable automatic rotation of KMS key {key_id}"],
+            tags=tags,
             pre_state={"KeyId": key_id, "KeyRotationEnabled": False},
             context={"KeyId": key_id},
         )

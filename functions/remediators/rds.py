@@ -25,7 +25,16 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, Grant, Param, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import (
+    Assessment,
+    Grant,
+    Param,
+    RemediationError,
+    Remediator,
+    Rule,
+    Runbook,
+    live_tags,
+)
 
 _RUNBOOK_PERMISSIONS = (
     "rds:DescribeDBInstances",
@@ -148,7 +157,7 @@ class InstanceNotPublic(AutoMinorVersionUpgrade):
 
 @dataclass(frozen=True)
 class _SnapshotApi:
-    """The DB snapshot and DB cluster snapshot flavours of the same attribute API."""
+    """The DB snapshot and DB cluster snapshot flavours of the same API."""
 
     kind: str
     id_param: str
@@ -157,6 +166,9 @@ class _SnapshotApi:
     attributes_key: str
     modify: str
     not_found: str
+    list: str  # Describe{DB,DBCluster}Snapshots: the snapshots (with their TagList)
+    list_key: str
+    owner_param: str  # how that call filters by instance or cluster
 
 
 _SNAPSHOT_APIS = {
@@ -168,6 +180,9 @@ _SNAPSHOT_APIS = {
         "DBSnapshotAttributes",
         "modify_db_snapshot_attribute",
         "DBSnapshotNotFound",
+        "describe_db_snapshots",
+        "DBSnapshots",
+        "DBInstanceIdentifier",
     ),
     "AwsRdsDbClusterSnapshot": _SnapshotApi(
         "DB cluster snapshot",
@@ -177,62 +192,126 @@ _SNAPSHOT_APIS = {
         "DBClusterSnapshotAttributes",
         "modify_db_cluster_snapshot_attribute",
         "DBClusterSnapshotNotFoundFault",
+        "describe_db_cluster_snapshots",
+        "DBClusterSnapshots",
+        "DBClusterIdentifier",
     ),
 }
 _EVERYONE = "all"  # the `restore` attribute value that makes a manual snapshot public
 
 
 class SnapshotNotPublic(Remediator):
-    """RDS.1: stop sharing a manual DB (or DB cluster) snapshot with every AWS account.
+    """RDS.1: stop sharing manual DB (and DB cluster) snapshots with every AWS account.
 
-    Only the value "all" is removed from the snapshot's `restore` attribute; shares with named accounts stay.
+    Only the value "all" is removed from a snapshot's `restore` attribute; shares with named accounts stay. A
+    finding on a snapshot covers that snapshot. Netskope's rule is about DB *instances* with public snapshots: a
+    finding on an instance covers its manual snapshots and, for a cluster member, its cluster's manual snapshots
+    (only manual snapshots can be shared). The snapshot's (or instance's) tags are read for the exclusion tag.
     """
 
     rules = (Rule("RDS.1", "RDS snapshot should be private"),)
-    resource_types = tuple(_SNAPSHOT_APIS)
-    read_permissions = ("rds:DescribeDBSnapshotAttributes", "rds:DescribeDBClusterSnapshotAttributes")
+    resource_types = (*_SNAPSHOT_APIS, "AwsRdsDbInstance")
+    read_permissions = (
+        "rds:DescribeDBSnapshotAttributes",
+        "rds:DescribeDBClusterSnapshotAttributes",
+        "rds:DescribeDBSnapshots",  # tags; an instance's snapshots
+        "rds:DescribeDBClusterSnapshots",
+        "rds:DescribeDBInstances",  # instance findings
+    )
     write_permissions = ("rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute")
     restore_permissions = ("rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute")
     reversible = True
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
+        if finding.resource_type == "AwsRdsDbInstance":
+            return self._assess_instance(target, finding)
         api = _SNAPSHOT_APIS[finding.resource_type]
-        if _EVERYONE not in self._restore_values(target, finding, api):
-            return Assessment(compliant=True)
+        public = _EVERYONE in self._restore_values(target, finding.resource_id, api)
+        tags = live_tags(finding, lambda: self._snapshot_tags(target, finding.resource_id, api))
+        if not public:
+            return Assessment(compliant=True, tags=tags)
         return Assessment(
             compliant=False,
             changes=[f'remove "{_EVERYONE}" from the restore attribute of {api.kind} {finding.resource_id}'],
             pre_state={"RestoreValuesRemoved": [_EVERYONE]},
+            tags=tags,
+        )
+
+    def _assess_instance(self, target: Target, finding: Finding) -> Assessment:
+        instance = describe_db_instance(target, finding.resource_id)
+        owners = [("AwsRdsDbSnapshot", instance["DBInstanceIdentifier"])]
+        if instance.get("DBClusterIdentifier"):
+            owners.append(("AwsRdsDbClusterSnapshot", instance["DBClusterIdentifier"]))
+        public = [
+            {"ResourceType": resource_type, "Identifier": snapshot[api.id_param]}
+            for resource_type, owner in owners
+            for api in [_SNAPSHOT_APIS[resource_type]]
+            for snapshot in self._manual_snapshots(target, api, owner)
+            if _EVERYONE in self._restore_values(target, snapshot[api.id_param], api)
+        ]
+        return Assessment(
+            compliant=not public,
+            changes=[
+                f'remove "{_EVERYONE}" from the restore attribute of {_SNAPSHOT_APIS[s["ResourceType"]].kind} '
+                f'{s["Identifier"]} (of RDS DB instance {instance["DBInstanceIdentifier"]})'
+                for s in public
+            ],
+            pre_state={"RestoreValuesRemoved": [_EVERYONE], "Snapshots": public} if public else {},
+            tags=_tags(instance),
+            context={"Snapshots": public},
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
-        self._modify(target, finding, ValuesToRemove=[_EVERYONE])
+        for resource_type, identifier in self._snapshots(finding, assessment.context):
+            self._modify(target, resource_type, identifier, ValuesToRemove=[_EVERYONE])
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
-        api = _SNAPSHOT_APIS[finding.resource_type]
-        missing = [v for v in pre_state["RestoreValuesRemoved"] if v not in self._restore_values(target, finding, api)]
-        if not missing:
-            return [f"{api.kind} {finding.resource_id} is already shared with {pre_state['RestoreValuesRemoved']}"]
-        self._modify(target, finding, ValuesToAdd=missing)
-        return [f"shared {api.kind} {finding.resource_id} with {missing} again"]
+        lines = []
+        for resource_type, identifier in self._snapshots(finding, pre_state):
+            api = _SNAPSHOT_APIS[resource_type]
+            current = self._restore_values(target, identifier, api)
+            missing = [v for v in pre_state["RestoreValuesRemoved"] if v not in current]
+            if not missing:
+                lines.append(f"{api.kind} {identifier} is already shared with {pre_state['RestoreValuesRemoved']}")
+                continue
+            self._modify(target, resource_type, identifier, ValuesToAdd=missing)
+            lines.append(f"shared {api.kind} {identifier} with {missing} again")
+        return lines
 
     @staticmethod
-    def _restore_values(target: Target, finding: Finding, api: _SnapshotApi) -> list[str]:
+    def _snapshots(finding: Finding, recorded: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(resource type, identifier) of the snapshots acted on: the finding's, or an instance's public ones."""
+        if finding.resource_type == "AwsRdsDbInstance":
+            return [(s["ResourceType"], s["Identifier"]) for s in recorded.get("Snapshots", [])]
+        return [(finding.resource_type, finding.resource_id)]
+
+    @staticmethod
+    def _manual_snapshots(target: Target, api: _SnapshotApi, owner: str) -> list[dict[str, Any]]:
+        pages = target.client("rds").get_paginator(api.list).paginate(
+            **{api.owner_param: owner, "SnapshotType": "manual"}
+        )
+        return [snapshot for page in pages for snapshot in page.get(api.list_key, [])]
+
+    @staticmethod
+    def _snapshot_tags(target: Target, identifier: str, api: _SnapshotApi) -> dict[str, str]:
+        snapshots = getattr(target.client("rds"), api.list)(**{api.id_param: identifier}).get(api.list_key, [])
+        return _tags(snapshots[0]) if snapshots else {}
+
+    @staticmethod
+    def _restore_values(target: Target, identifier: str, api: _SnapshotApi) -> list[str]:
         try:
-            result = getattr(target.client("rds"), api.describe)(**{api.id_param: finding.resource_id})
+            result = getattr(target.client("rds"), api.describe)(**{api.id_param: identifier})
         except ClientError as error:
             if aws_error_code(error) == api.not_found:
-                raise RemediationError(f"{api.kind} {finding.resource_id} not found") from error
+                raise RemediationError(f"{api.kind} {identifier} not found") from error
             raise
         attributes = result[api.result_key][api.attributes_key]
         return [value for a in attributes if a["AttributeName"] == "restore" for value in a.get("AttributeValues", [])]
 
     @staticmethod
-    def _modify(target: Target, finding: Finding, **values: list[str]) -> None:
-        api = _SNAPSHOT_APIS[finding.resource_type]
-        getattr(target.client("rds"), api.modify)(
-            **{api.id_param: finding.resource_id}, AttributeName="restore", **values
-        )
+    def _modify(target: Target, resource_type: str, identifier: str, **values: list[str]) -> None:
+        api = _SNAPSHOT_APIS[resource_type]
+        getattr(target.client("rds"), api.modify)(**{api.id_param: identifier}, AttributeName="restore", **values)
 
 
 # RDS.3 builds these, in this order, each from the one before. Fixed names make every run continue the same copy.

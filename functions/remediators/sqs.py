@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags
 from functions.remediators.policies import describe_statement, policy_text, split_public
 
 _NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
@@ -24,13 +24,13 @@ _NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 class QueuePolicyNotPublic(Remediator):
     """SQS.3: remove the statements of a queue policy that let anyone act on the queue.
 
-    Queue tags are not read (ListQueueTags would be one more call per finding): exclusion by tag relies on the
-    tags the finding carries.
+    The queue's tags are read (one ListQueueTags) when the finding carries none, so the exclusion tag holds for
+    every source.
     """
 
     rules = (Rule("SQS.3", "SQS queue access policies should not allow public access"),)
     resource_types = ("AwsSqsQueue",)
-    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags")
     write_permissions = ("sqs:SetQueueAttributes",)
     restore_permissions = ("sqs:SetQueueAttributes",)
     reversible = True
@@ -40,8 +40,9 @@ class QueuePolicyNotPublic(Remediator):
         text = self._policy(target, url)
         policy = json.loads(text) if text else {}
         kept, public = split_public(policy)
+        tags = live_tags(finding, lambda: target.client("sqs").list_queue_tags(QueueUrl=url).get("Tags", {}))
         if not public:
-            return Assessment(compliant=True, context={"QueueUrl": url})
+            return Assessment(compliant=True, tags=tags, context={"QueueUrl": url})
         changes = [f"remove {describe_statement(s)} from the policy of queue {url}" for s in public]
         if not kept:
             changes.append(f"remove the then empty policy of queue {url}")
@@ -49,6 +50,7 @@ class QueuePolicyNotPublic(Remediator):
             compliant=False,
             changes=changes,
             pre_state={"Policy": text},
+            tags=tags,
             context={"QueueUrl": url, "Policy": policy_text(policy, kept) if kept else ""},
         )
 

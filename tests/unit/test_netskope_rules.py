@@ -98,6 +98,16 @@ def test_every_rule_has_a_resource_type() -> None:
     assert resource_type_for(NACL_RULE_ID) == "AwsEc2NetworkAcl"
 
 
+def test_rds1_is_about_the_instance_unless_the_item_names_a_snapshot() -> None:
+    """Netskope's RDS.1 rule is "RDS Instances do not have Publicly Accessible Snapshots": an item on an instance
+    is about its snapshots; an item whose own type is a snapshot is about that snapshot. Other rules keep theirs."""
+    assert resource_type_for("RDS.1") == "AwsRdsDbInstance"
+    assert resource_type_for("RDS.1", "DB Instance") == "AwsRdsDbInstance"
+    assert resource_type_for("RDS.1", "DBSnapshot") == "AwsRdsDbSnapshot"
+    assert resource_type_for("RDS.1", "DB Cluster Snapshot") == "AwsRdsDbClusterSnapshot"
+    assert resource_type_for("S3.8", "DBSnapshot") == "AwsS3Bucket"
+
+
 def test_resource_type_from_netskope_type_for_unknown_rules() -> None:
     assert resource_type_for("netskope:x", "SecurityGroup") == "AwsEc2SecurityGroup"
     assert resource_type_for("netskope:x", "security group") == "AwsEc2SecurityGroup"

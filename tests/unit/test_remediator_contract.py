@@ -13,7 +13,8 @@ from functions.remediators.kms import KeyRotation
 
 
 def test_stages_are_declared_apart_and_permissions_is_their_union():
-    assert KeyRotation.permissions_for("read") == ("kms:DescribeKey", "kms:GetKeyRotationStatus")
+    reads = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags")
+    assert KeyRotation.permissions_for("read") == reads
     assert KeyRotation.permissions_for("write") == ("kms:EnableKeyRotation",)
     assert KeyRotation.permissions_for("restore") == ("kms:DisableKeyRotation",)
     for cls in REMEDIATORS:
@@ -102,7 +103,7 @@ def test_param_accepts_its_kind_and_null_when_the_default_is_null():
     ({"retension_days": 7}, "rules.EC2.6.params: unknown parameter(s) retension_days (known: "),
     ({"retention_days": "7"}, "rules.EC2.6.params: retention_days must be an integer, got '7'"),
     ({"retention_days": 8}, "rules.EC2.6.params: retention_days must be one of "),
-    ({"traffic_type": "SOME"}, "rules.EC2.6.params: traffic_type must be one of ACCEPT, REJECT, ALL"),
+    ({"traffic_type": "SOME"}, "rules.EC2.6.params: traffic_type must be one of REJECT, ALL"),
     ({"destination_type": "s3"}, "rules.EC2.6.params: destination_type s3 needs s3_bucket_arn"),  # cross-field
 ])
 def test_bad_params_are_refused_at_config_load_with_one_line(params: dict, message: str):

@@ -83,7 +83,7 @@ def test_assess_alone_changes_nothing(target: Target, trail: str) -> None:
     TrailLogFileValidation().assess(target, trail_finding(trail))
 
     assert cloudtrail.describe_trails()["trailList"] == snapshot
-    assert calls == ["DescribeTrails"]
+    assert calls == ["DescribeTrails", "ListTags"]
 
 
 def test_trail_named_by_arn(target: Target, trail: str) -> None:

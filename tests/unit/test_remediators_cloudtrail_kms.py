@@ -119,7 +119,7 @@ def test_assess_alone_changes_nothing(target: Target, kms, trail: str) -> None:
 
     TrailKmsEncryption().assess(target, trail_finding())
 
-    assert (calls, s3_calls, kms_calls) == (["DescribeTrails"], ["GetBucketLocation"], ["DescribeKey"])
+    assert (calls, s3_calls, kms_calls) == (["DescribeTrails", "ListTags"], ["GetBucketLocation"], ["DescribeKey"])
     assert trail_key() is None and kms.list_keys()["Keys"] == []
 
 

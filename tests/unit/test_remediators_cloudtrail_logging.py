@@ -77,7 +77,8 @@ def test_trail_bucket_gets_access_logging_to_a_new_private_bucket(
     assert before.context["created"] == {"BucketName": LOG_BUCKET}
     assert remediator.assess(target, finding).compliant
     assert remediator.assess(target, finding).changes == []  # rerun: noop
-    assert iam_actions(sessions.api_calls) == set(TrailBucketAccessLogging.permissions) - {"cloudtrail:DescribeTrails"}
+    assert iam_actions(sessions.api_calls) == set(TrailBucketAccessLogging.permissions) - {
+        "cloudtrail:DescribeTrails", "cloudtrail:ListTags"}
 
 
 def test_a_trail_finding_means_the_trail_bucket(target: Target, sessions: AssumedSessions, trail_bucket: str) -> None:
@@ -125,7 +126,7 @@ def test_assess_alone_changes_nothing(target: Target, trail_bucket: str) -> None
 
     TrailBucketAccessLogging().assess(target, bucket_finding())
 
-    assert calls == ["GetBucketLocation", "GetBucketLogging", "HeadBucket"]
+    assert calls == ["GetBucketLocation", "GetBucketTagging", "GetBucketLogging", "HeadBucket"]
     assert logging_of() is None and LOG_BUCKET not in bucket_names()
 
 

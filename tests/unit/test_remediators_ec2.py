@@ -431,21 +431,28 @@ def test_existing_log_group_is_reused_untouched(target: Target, ec2: Any, logs: 
     assert len(flow_logs_of(ec2, vpc_id)) == 1
 
 
-@pytest.mark.parametrize(
-    ("required", "existing", "compliant"),
-    [("REJECT", "REJECT", True), ("REJECT", "ALL", True), ("REJECT", "ACCEPT", False), ("ALL", "REJECT", False)],
-)
+@pytest.mark.parametrize("created", ["REJECT", "ALL"])
+@pytest.mark.parametrize(("existing", "compliant"), [("REJECT", True), ("ALL", True), ("ACCEPT", False)])
 def test_traffic_type_coverage(
-    target: Target, ec2: Any, logs: Any, vpc_id: str, required: str, existing: str, compliant: bool
+    target: Target, ec2: Any, logs: Any, vpc_id: str, created: str, existing: str, compliant: bool
 ) -> None:
+    """EC2.6 checks for a flow log of rejected traffic (REJECT, or ALL which includes it), whatever the
+    traffic_type param says a created one logs: ALL never adds a second flow log beside a compliant REJECT one."""
     add_flow_log(ec2, logs, vpc_id, existing)
     existing_id = flow_logs_of(ec2, vpc_id)[0]["FlowLogId"]
 
-    assessment = VpcFlowLogs({"traffic_type": required}).assess(target, vpc_finding(vpc_id))
+    assessment = VpcFlowLogs({"traffic_type": created}).assess(target, vpc_finding(vpc_id))
 
     assert assessment.compliant is compliant
     if not compliant:
         assert assessment.pre_state == {"FlowLogIds": [existing_id]}
+        assert assessment.changes[0].startswith(f"create {created} flow log for {vpc_id}")
+
+
+def test_an_accept_flow_log_cannot_be_asked_for() -> None:
+    """ACCEPT would report remediated while the control (trafficType REJECT) still fails."""
+    with pytest.raises(ValueError, match="traffic_type must be one of REJECT, ALL"):
+        VpcFlowLogs({"traffic_type": "ACCEPT"})
 
 
 def test_flow_log_to_s3(target: Target, ec2: Any, vpc_id: str) -> None:
@@ -470,10 +477,10 @@ def test_unsuccessful_flow_log_is_a_remediation_error(target: Target, ec2: Any, 
 
 
 def test_missing_vpc_is_a_remediation_error(target: Target) -> None:
+    """A finding without tags reads the VPC's (DescribeVpcs), which already says it is gone: nothing is written."""
     remediator, finding = VpcFlowLogs(), vpc_finding("vpc-0123456789abcdef0")
-    assessment = remediator.assess(target, finding)
     with pytest.raises(RemediationError, match="vpc vpc-0123456789abcdef0 not found"):
-        remediator.apply(target, finding, assessment)
+        remediator.assess(target, finding)
 
 
 def test_flow_logs_assess_alone_changes_nothing(target: Target, ec2: Any, logs: Any, vpc_id: str) -> None:

@@ -380,7 +380,7 @@ def test_old_active_key_is_deactivated_young_key_left_alone(global_target: Targe
     assert [k["AccessKeyId"] for k in before.pre_state["deactivated"]] == [old]
     assert before.pre_state["UserName"] == "alice"
     assert len(before.changes) == 1 and old in before.changes[0]
-    assert before.tags is None
+    assert before.tags == {}  # the finding carries none: the user's own (none) were read
 
     remediator.apply(global_target, finding, before)
 
@@ -417,7 +417,7 @@ def test_key_assess_is_read_only(global_target: Target, iam) -> None:
     assessment = AccessKeyRotation().assess(global_target, key_finding("dave"))
 
     assert not assessment.compliant
-    assert calls == ["ListAccessKeys"]
+    assert calls == ["ListAccessKeys", "ListUserTags"]
     assert key_statuses(iam, "dave") == {old: "Active"}
 
 
@@ -606,7 +606,7 @@ def test_unused_credentials_assess_is_read_only(global_target: Target, iam) -> N
 
     UnusedCredentials({"remove_unused_passwords": True}).assess(global_target, unused_finding("mia"))
 
-    assert set(calls) == {"ListAccessKeys", "GetAccessKeyLastUsed", "GetLoginProfile", "GetUser"}
+    assert set(calls) == {"ListAccessKeys", "GetAccessKeyLastUsed", "GetLoginProfile", "GetUser", "ListUserTags"}
     assert credentials(iam, "mia") == before
 
 
@@ -789,7 +789,7 @@ def test_user_without_policies_is_compliant(global_target: Target, iam) -> None:
     calls = record_calls(global_target.client("iam"))
 
     assert UserPoliciesToGroup().assess(global_target, user_finding("IAM.2", "tina")).compliant
-    assert calls == ["ListAttachedUserPolicies", "ListUserPolicies"]
+    assert calls == ["ListAttachedUserPolicies", "ListUserPolicies", "ListUserTags"]
 
 
 def test_user_policies_assess_is_read_only(global_target: Target, iam) -> None:

@@ -20,7 +20,8 @@ from tests.unit.test_remediators_s3_helpers import iam_actions, record_calls, re
 
 
 def key_finding(key_id: str, **overrides):
-    return make_finding("KMS.4", "AwsKmsKey", key_id, **overrides)
+    """A Security Hub finding: it carries the key's tags, so the key's own are not read (see test_tags_everywhere)."""
+    return make_finding("KMS.4", "AwsKmsKey", key_id, **{"tags": {"team": "data"}, **overrides})
 
 
 @pytest.fixture
@@ -249,6 +250,7 @@ def test_restore_disables_rotation_again(target: Target, sessions: AssumedSessio
         assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
     assert lines == [f"disabled automatic rotation of KMS key {key_id} again (key material rotated meanwhile is kept)"]
     assert not remediator.assess(target, finding).compliant
+    assert not remediator.assess(target, key_finding(key_id, tags={})).compliant  # no tags: ListResourceTags
     with pytest.raises(RemediationError, match="not found"):  # the refusal path reads DescribeKey
         remediator.assess(target, key_finding("11111111-2222-3333-4444-555555555555"))
     # Every call of assess, apply and restore is a declared permission, and every permission is used.

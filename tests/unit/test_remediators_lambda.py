@@ -110,7 +110,7 @@ def test_assess_is_read_only(target: Target, awslambda) -> None:
 
     assert not FunctionPolicyNotPublic().assess(target, function_finding()).compliant
 
-    assert calls == ["GetPolicy"]
+    assert calls == ["GetPolicy", "ListTags"]
     assert list(statements(awslambda)) == ["AnyoneCanInvoke"]
 
 
@@ -229,6 +229,7 @@ def test_declarations() -> None:
     assert FunctionPolicyNotPublic.resource_types == ("AwsLambdaFunction",)
     assert FunctionPolicyNotPublic.permissions == (
         "lambda:GetPolicy",
+        "lambda:ListTags",
         "lambda:RemovePermission",
         "lambda:AddPermission",
     )

@@ -187,7 +187,7 @@ def test_declarations() -> None:
     assert [(r.rule_id, r.cis, r.disruptive) for r in EncryptedReplacement.rules] == [("RDS.3", ("2.3.1",), True)]
     assert [(r.rule_id, r.disruptive) for r in SnapshotNotPublic.rules] == [("RDS.1", False)]
     assert InstanceNotPublic.permissions == ("rds:DescribeDBInstances", "rds:ModifyDBInstance")
-    assert SnapshotNotPublic.resource_types == ("AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot")
+    assert SnapshotNotPublic.resource_types == ("AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot", "AwsRdsDbInstance")
     assert AutoMinorVersionUpgrade.reversible and InstanceNotPublic.reversible and SnapshotNotPublic.reversible
     assert not EncryptedReplacement.reversible
     assert EncryptedReplacement.verifies_in_place is False
@@ -270,8 +270,84 @@ def test_snapshot_assess_is_read_only(target: Target, rds) -> None:
 
     assert not SnapshotNotPublic().assess(target, make_finding("RDS.1", resource_type, snapshot)).compliant
 
-    assert calls == ["DescribeDBSnapshotAttributes"]
+    assert calls == ["DescribeDBSnapshotAttributes", "DescribeDBSnapshots"]  # the latter: tags (the finding has none)
     assert shared_with(rds, resource_type) == sorted(["all", SHARED_ACCOUNT])
+
+
+def test_instance_finding_makes_its_public_manual_and_cluster_snapshots_private(target: Target, rds) -> None:
+    """Netskope's RDS.1 ("RDS Instances do not have Publicly Accessible Snapshots") names the instance: its public
+    manual snapshots and its cluster's are made private; shares with named accounts and private snapshots stay,
+    and other instances' public snapshots are not touched (they have their own findings)."""
+    rds.create_db_cluster(
+        DBClusterIdentifier="orders-cluster", Engine="aurora-postgresql",
+        MasterUsername="admin_user", MasterUserPassword="not-a-real-password",
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier=DB, DBInstanceClass="db.r5.large", Engine="aurora-postgresql",
+        DBClusterIdentifier="orders-cluster",
+    )
+    create_instance(rds, "other-db")
+    for instance, name, shares in [(DB, "pub", ["all", SHARED_ACCOUNT]), (DB, "priv", [SHARED_ACCOUNT]),
+                                   ("other-db", "other-pub", ["all"])]:
+        rds.create_db_snapshot(DBInstanceIdentifier=instance, DBSnapshotIdentifier=name)
+        rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=name, AttributeName="restore", ValuesToAdd=shares)
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="orders-cluster", DBClusterSnapshotIdentifier="cpub")
+    rds.modify_db_cluster_snapshot_attribute(
+        DBClusterSnapshotIdentifier="cpub", AttributeName="restore", ValuesToAdd=["all"]
+    )
+
+    def shares(name: str) -> list[str]:
+        if name == "cpub":
+            result = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=name)
+            attributes = result["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"]
+        else:
+            result = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier=name)["DBSnapshotAttributesResult"]
+            attributes = result["DBSnapshotAttributes"]
+        return sorted(v for a in attributes if a["AttributeName"] == "restore" for v in a["AttributeValues"])
+
+    remediator = SnapshotNotPublic()
+    finding = make_finding("RDS.1", "AwsRdsDbInstance", DB, source="netskope", tags={})
+
+    before = remediator.assess(target, finding)
+    assert not before.compliant
+    assert before.pre_state["Snapshots"] == [
+        {"ResourceType": "AwsRdsDbSnapshot", "Identifier": "pub"},
+        {"ResourceType": "AwsRdsDbClusterSnapshot", "Identifier": "cpub"},
+    ]
+    remediator.apply(target, finding, before)
+
+    assert (shares("pub"), shares("priv"), shares("cpub")) == ([SHARED_ACCOUNT], [SHARED_ACCOUNT], [])
+    assert shares("other-pub") == ["all"]
+    assert remediator.assess(target, finding).compliant
+
+    lines = remediator.restore(target, finding, engine_pre_state(before))
+    assert (shares("pub"), shares("cpub")) == (sorted(["all", SHARED_ACCOUNT]), ["all"])
+    assert lines == ["shared DB snapshot pub with ['all'] again", "shared DB cluster snapshot cpub with ['all'] again"]
+
+
+EXCLUDE = {"cspm-remediation:exclude": "true"}
+
+
+@pytest.mark.parametrize("on", ["instance", "snapshot"])
+def test_netskope_rds1_finding_on_a_tagged_resource_is_excluded(target: Target, rds, on: str) -> None:
+    """The exclusion tag holds for a Netskope finding (no tags): on the instance (DescribeDBInstances' TagList) or
+    on the snapshot (DescribeDBSnapshots' TagList); nothing is written under a global enforce."""
+    from functions.engine.config import config_from_dict
+    from functions.engine.engine import Engine
+    from functions.engine.sessions import AssumedSessions
+
+    tags = [{"Key": k, "Value": v} for k, v in EXCLUDE.items()]
+    create_instance(rds, Tags=tags if on == "instance" else [])
+    rds.create_db_snapshot(DBInstanceIdentifier=DB, DBSnapshotIdentifier=SNAPSHOT,
+                           Tags=tags if on == "snapshot" else [])
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=SNAPSHOT, AttributeName="restore", ValuesToAdd=["all"])
+    resource_type, resource_id = ("AwsRdsDbInstance", DB) if on == "instance" else ("AwsRdsDbSnapshot", SNAPSHOT)
+    finding = make_finding("RDS.1", resource_type, resource_id, source="netskope", tags={})
+
+    (result,) = Engine(config_from_dict({"mode": "enforce"}), AssumedSessions(), stage="apply").run([finding])
+
+    assert result.outcome == "excluded"
+    assert shared_with(rds, "AwsRdsDbSnapshot") == ["all"]
 
 
 @pytest.mark.parametrize("resource_type", ["AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot"])

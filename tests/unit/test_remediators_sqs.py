@@ -103,7 +103,7 @@ def test_assess_is_read_only(target: Target, sqs) -> None:
 
     assert not QueuePolicyNotPublic().assess(target, queue_finding()).compliant
 
-    assert calls == ["GetQueueUrl", "GetQueueAttributes"]
+    assert calls == ["GetQueueUrl", "GetQueueAttributes", "ListQueueTags"]
     assert current_policy(sqs, url) == json.loads(policy(PUBLIC, PARTNER))
 
 
@@ -134,5 +134,7 @@ def test_missing_queue_is_a_remediation_error(target: Target, sqs, resource_id: 
 def test_declarations() -> None:
     assert [r.rule_id for r in QueuePolicyNotPublic.rules] == ["SQS.3"]
     assert QueuePolicyNotPublic.resource_types == ("AwsSqsQueue",)
-    assert QueuePolicyNotPublic.permissions == ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes")
+    assert QueuePolicyNotPublic.permissions == (
+        "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:SetQueueAttributes",
+    )
     assert QueuePolicyNotPublic.reversible
