@@ -12,6 +12,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from functions.cli import preflight
@@ -21,6 +22,7 @@ from functions.engine.ledger import Ledger, idempotency_key, ledger_address, run
 from functions.engine.rollback import RollbackResult, ledger_result, rollback
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import env
+from functions.report_html import write_html
 
 
 def add_ledger_flag(p: argparse.ArgumentParser) -> None:
@@ -29,6 +31,25 @@ def add_ledger_flag(p: argparse.ArgumentParser) -> None:
         help="where results are recorded: a SQLite file, or dynamodb://TABLE (default: CSPM_LEDGER_PATH, "
              "else dynamodb://$LEDGER_TABLE)",
     )
+
+
+def add_report_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report-html", metavar="FILE",
+                   help="also write a self-contained HTML report: totals, rules by accounts, every finding "
+                        "(filterable)")
+
+
+def check_output(path: str | None, flag: str) -> None:
+    """A file the command will write: its directory must exist (said before any work, not after it)."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"{flag} {path}: directory {Path(path).parent} does not exist")
+
+
+def write_report(args: argparse.Namespace, results: Iterable[Any], title: str, subtitle: str = "") -> None:
+    path = getattr(args, "report_html", None)
+    if path:
+        write_html(path, results, title, subtitle)
+        sys.stderr.write(f"HTML report: {path}\n")
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -42,6 +63,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("--run", required=True, help="the run id (see history)")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     add_ledger_flag(p)
+    add_report_flag(p)
 
     p = command("rollback", "put back what a run changed, where it still holds what the run set (dry-run first); "
                             "recorded as a run of its own")
@@ -58,6 +80,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("--config", default=env("config"),
                    help="the config the run used: remediator params (env CSPM_CONFIG)")
     add_ledger_flag(p)
+    add_report_flag(p)
 
 
 def _open(args: argparse.Namespace) -> Ledger:
@@ -101,11 +124,16 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- show -----------------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    check_output(args.report_html, "--report-html")
     ledger = _open(args)
     try:
         rows = _run_rows(ledger, args)
     finally:
         ledger.close()
+    if args.report_html:
+        (summary,) = run_summaries(rows)
+        write_report(args, rows, f"Run {args.run} ({summary['stage']})",
+                     f"{', '.join(summary['sources'])} · {summary['started']} .. {summary['finished']}")
     if args.json:
         json.dump(rows, out, indent=2, default=str)
         out.write("\n")
@@ -133,6 +161,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- rollback -------------------------------------------------------------------------------------
 def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
+    check_output(args.report_html, "--report-html")
     config = preflight.check_config(args.config)
     ledger = _open(args)
     try:
@@ -160,6 +189,8 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
                      + (", ".join(f"{n} {o}" for o, n in counts.items()) or "no actions to undo") + "\n")
     for r in results:
         sys.stderr.write(f"  {r.outcome:<9} [{r.rule_id}] {r.account_id} {r.region} {r.resource_id}: {r.reason}\n")
+    write_report(args, [r.to_dict() for r in results],
+                 f"Rollback of run {args.run}" + ("" if args.apply else " (dry-run)"), recorded.strip(" ()"))
     return EXIT_REJECTED if counts.get("failed") else EXIT_OK
 
 

@@ -14,7 +14,6 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
-from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
@@ -94,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="accounts processed in parallel (env CSPM_MAX_WORKERS)",
         )
         ledger_flag(p)
+        audit.add_report_flag(p)
 
     def role_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--role-name", default=env("role_name"),
@@ -222,8 +222,7 @@ def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
     else:
         findings, rejected = load_findings(args.file)
     plan_out = getattr(args, "out", None)
-    if plan_out and not Path(plan_out).resolve().parent.is_dir():
-        raise UsageError(f"--out {plan_out}: directory {Path(plan_out).parent} does not exist")
+    audit.check_output(plan_out, "--out")
     results = _run_engine(args, config, findings, stage, precondition=plan.changed_since if plan else None)
     if plan_out:
         write_plan(plan_out, findings, results, results[0].run_id if results else "")
@@ -407,11 +406,13 @@ def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessi
         log.info("recorded in %s; undo with: cspm-remediate rollback --run %s --ledger %s",
                  args.ledger, engine.run_id, args.ledger)
     sys.stderr.write("\n" + render_text(results, title=f"Run {engine.run_id} ({stage})"))
+    audit.write_report(args, results, f"Run {engine.run_id} ({stage})", "reviewed plan" if stage == "plan" else "")
     log.info("AssumeRole calls this run: %d", sessions.assume_role_calls)
     return results
 
 
 def _config(args: argparse.Namespace) -> Config:
+    audit.check_output(getattr(args, "report_html", None), "--report-html")  # before any pull or AWS call
     config = preflight.check_config(args.config)
     preflight.check_rule_ids(csv(args.rules))
     mode = "enforce" if getattr(args, "enforce", False) else args.mode
