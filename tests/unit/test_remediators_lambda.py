@@ -153,6 +153,50 @@ def test_qualified_function_name(target: Target, awslambda) -> None:
     assert remediator.assess(target, finding).compliant
 
 
+UNPINNED = {k: v for k, v in FROM_BUCKET.items() if k != "SourceAccount"}  # SourceArn only
+
+
+def test_s3_trigger_without_source_account_is_pinned_not_removed(target: Target, awslambda) -> None:
+    """Lambda.1 fails an S3 service statement without aws:SourceAccount. The bucket is this account's (HeadBucket
+    with ExpectedBucketOwner), so the statement is re-added under its Sid with SourceAccount: the bucket's
+    notifications keep invoking the function, the public statement goes, the partner's stays; rollback unpins."""
+    target.client("s3").create_bucket(Bucket="uploads")
+    grant(awslambda, PUBLIC, UNPINNED, PARTNER)
+    original = statements(awslambda)
+    remediator, finding = FunctionPolicyNotPublic(), function_finding()
+
+    before = remediator.assess(target, finding)
+    assert not before.compliant and before.disruptive == ""
+    assert before.changes[1] == (
+        f'pin S3 trigger statement "BucketCanInvoke" (bucket uploads) of function {FUNCTION} to SourceAccount {ACCOUNT}'
+    )
+    remediator.apply(target, finding, before)
+
+    after = statements(awslambda)
+    assert sorted(after) == ["BucketCanInvoke", "PartnerCanInvoke"]
+    assert after["PartnerCanInvoke"] == original["PartnerCanInvoke"]
+    pinned = after["BucketCanInvoke"]
+    assert pinned["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert pinned["Condition"]["ArnLike"] == {"AWS:SourceArn": "arn:aws:s3:::uploads"}
+    assert pinned["Condition"]["StringEquals"] == {"AWS:SourceAccount": ACCOUNT}
+    assert remediator.assess(target, finding).compliant
+
+    lines = remediator.restore(target, finding, before.pre_state)
+    assert statements(awslambda) == original
+    assert lines[-1].startswith('put back statement "BucketCanInvoke"')
+
+
+def test_pinning_a_trigger_of_a_bucket_this_account_does_not_own_is_disruptive(target: Target, awslambda) -> None:
+    """No such bucket in this account (another account's, or none): pinning to this account would stop its
+    notifications, so the plan says so and the engine holds it unless the rule itself says enforce."""
+    grant(awslambda, UNPINNED)
+
+    before = FunctionPolicyNotPublic().assess(target, function_finding())
+
+    assert not before.compliant
+    assert "S3 notifications from bucket uploads of accounts other than" in before.disruptive
+
+
 def test_missing_function_is_a_remediation_error(target: Target, awslambda) -> None:
     with pytest.raises(RemediationError, match="Lambda function gone not found"):
         FunctionPolicyNotPublic().assess(target, function_finding("gone"))
@@ -230,6 +274,7 @@ def test_declarations() -> None:
     assert FunctionPolicyNotPublic.permissions == (
         "lambda:GetPolicy",
         "lambda:ListTags",
+        "s3:ListBucket",
         "lambda:RemovePermission",
         "lambda:AddPermission",
     )
