@@ -147,15 +147,17 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         [(r.get("outcome", ""), r.get("rule_id", ""), r.get("account_id", ""), r.get("region", ""),
           r.get("resource_id", ""), r.get("reason", "")) for r in rows],
     )
-    detailed = [r for r in rows if r.get("changes") or r.get("pre_state")]
+    detailed = [r for r in rows if r.get("changes") or r.get("pre_state") or r.get("post_state")]
     if detailed:
-        out.write("\nChanges and pre-state:\n")
+        out.write("\nChanges, pre-state and what the run set (rollback puts a field back only while it holds that):\n")
     for r in detailed:
         out.write(f"  [{r.get('rule_id')}] {r.get('account_id')} {r.get('region')} {r.get('resource_id')}\n")
         for change in r.get("changes") or []:
             out.write(f"      change:    {change}\n")
         if r.get("pre_state"):
             out.write(f"      pre-state: {json.dumps(r['pre_state'], default=str, sort_keys=True)}\n")
+        if r.get("post_state"):
+            out.write(f"      set:       {json.dumps(r['post_state'], default=str, sort_keys=True)}\n")
     return EXIT_OK
 
 

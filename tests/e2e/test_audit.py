@@ -10,7 +10,9 @@ import boto3
 import pytest
 
 from functions.aws_lambda import handlers
+from functions.cli import audit
 from functions.cli import main as cli
+from tests.e2e.test_engine import world_ssh_open
 from tests.e2e.test_handlers import MEMBERS, deployed, receive_all  # noqa: F401 - the fixture
 from tests.factories import make_finding
 
@@ -68,6 +70,47 @@ def test_history_and_show_read_the_deployed_ledger(deployed, dynamodb_calls, cap
     assert code == 2 and "is not in dynamodb://cspm-ledger" in capsys.readouterr().err
 
 
+def test_rollback_of_a_deployed_run_with_the_rollback_role(deployed, capsys, monkeypatch):  # noqa: F811
+    """The Lambdas remediate two member accounts; the operator rolls the run back from the DynamoDB ledger with the
+    rollback role (--role-name); the rollback is a run of its own, and the next scheduled pull acts again."""
+    report = handlers.pull({"source": "securityhub"})
+    records = [r for r in receive_all(deployed["sqs"], deployed["queue"]) if '"finding"' in r["body"]]
+    handlers.remediate({"Records": records})
+    groups = deployed["groups"]
+    assert not any(world_ssh_open(a, g) for a, g in groups.items())
+    roles: list[str] = []
+    real_init = audit.AssumedSessions.__init__
+
+    def recording_init(self, *args, **kwargs):
+        roles.append(kwargs.get("role_name"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(audit.AssumedSessions, "__init__", recording_init)
+
+    code, text = run_cli("rollback", "--run", report["run_id"], "--role-name", "CSPMRemediationRollbackRole")
+    assert code == 0 and [r["outcome"] for r in json.loads(text)] == ["planned", "planned"]
+    assert not any(world_ssh_open(a, g) for a, g in groups.items())  # dry-run
+    code, text = run_cli("rollback", "--run", report["run_id"], "--role-name", "CSPMRemediationRollbackRole",
+                         "--apply")
+    rolled = json.loads(text)
+    assert code == 0 and [r["outcome"] for r in rolled] == ["restored", "restored"]
+    assert all(world_ssh_open(a, g) for a, g in groups.items())
+    # The rollback's sessions use the rollback role, not REMEDIATION_ROLE_NAME's (the test's own reads use
+    # OrganizationAccountAccessRole).
+    assert roles.count("CSPMRemediationRollbackRole") == 2 and "CSPMRemediationRole" not in roles
+
+    code, text = run_cli("history", "--json")
+    (rollback_run,) = [r for r in json.loads(text) if r["run_id"] == rolled[0]["run_id"]]
+    assert rollback_run["stage"] == "rollback" and rollback_run["counts"] == {"restored": 2}
+
+    again = handlers.pull({"source": "securityhub"})
+    records = [r for r in receive_all(deployed["sqs"], deployed["queue"]) if '"finding"' in r["body"]]
+    assert len(records) == 2 and handlers.remediate({"Records": records}) == {"batchItemFailures": []}
+    rows = list(deployed["rt"].ledger.results(again["run_id"]))
+    assert sorted(r["outcome"] for r in rows) == ["remediated", "remediated"]
+    assert not any(world_ssh_open(a, g) for a, g in groups.items())
+
+
 def test_history_and_show_on_a_sqlite_ledger(moto_aws, tmp_path):
     ec2 = boto3.client("ec2")
     findings = tmp_path / "findings.json"
@@ -82,6 +125,7 @@ def test_history_and_show_on_a_sqlite_ledger(moto_aws, tmp_path):
     assert [(r["stage"], r["counts"]) for r in runs] == [("apply", {"remediated": 1}), ("plan", {"planned": 1})]
     code, text = run_cli("show", "--run", runs[0]["run_id"], "--ledger", ledger)
     assert code == 0 and "remediated  EC2.7" in text and '"EbsEncryptionByDefault": false' in text
+    assert 'set:       {"EbsEncryptionByDefault": true}' in text  # the post-state rollback compares with
 
 
 @pytest.mark.parametrize("command", [["history"], ["show", "--run", "r"], ["rollback", "--run", "r"]])
