@@ -3,21 +3,25 @@
 1. start a moto server and a fake Netskope API, both on 127.0.0.1;
 2. build a misconfigured organization (security account + prod, dev, sandbox);
 3. import Security Hub findings into the administrator account; serve Netskope violations, whose API token
-   lives in Secrets Manager;
-4. the CLI's path: pull both sources → plan (dry-run): nothing changes;
+   lives in Secrets Manager; write a Prowler json-ocsf scan file of the sandbox account;
+4. the CLI's path: pull the three sources → plan (dry-run): nothing changes;
 5. the deployed path: the pull handler enqueues into SQS, four concurrent pollers feed the remediate handler
-   (DynamoDB ledger, SNS), exactly as the stack runs it → verify every resource independently → the CLI's
-   apply again (must change nothing) → print a readable report and the summary the SNS topic received.
+   (DynamoDB ledger, SNS), exactly as the stack runs it; the Prowler file's findings are applied the CLI's way
+   (`run --source prowler`: a scan file is a local input, not a deployed source) → verify every resource
+   independently → the CLI's apply again (must change nothing) → print a readable report and the summary the
+   SNS topic received.
 Exit status 0 only when every check holds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import socket
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -29,7 +33,7 @@ from demo.fake_netskope import FakeNetskope
 from demo.org import HOME, REMEDIATION_ROLE, Org, build_org
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
-from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub
 from functions.engine.sessions import AssumedSessions
 from functions.model import Result
 from functions.report import render_text
@@ -58,7 +62,7 @@ def _run(started: float, port: int) -> int:
     org = build_org()
     say("organization: " + ", ".join(f"{name} {account}" for name, account in org.accounts.items()))
     say(f"planted {len(org.planted)} misconfigurations; {len(org.asff)} Security Hub findings, "
-        f"{len(org.violations)} Netskope violations")
+        f"{len(org.violations)} Netskope violations, {len(org.prowler)} Prowler findings")
 
     hub = boto3.client("securityhub", region_name=HOME)
     hub.enable_security_hub()
@@ -69,13 +73,16 @@ def _run(started: float, port: int) -> int:
     )
 
     netskope = FakeNetskope(org.violations, token=token)
-    with netskope:
+    with netskope, tempfile.TemporaryDirectory() as scans:
         say(f"fake Netskope API on {netskope.url}")
-        return _plan_and_apply(org, netskope.url, started)
+        prowler_file = os.path.join(scans, f"prowler-output-{org.accounts['sandbox']}.ocsf.json")
+        with open(prowler_file, "w", encoding="utf-8") as handle:
+            json.dump(org.prowler, handle, indent=4)  # what `prowler aws -M json-ocsf` writes
+        return _plan_and_apply(org, netskope.url, prowler_file, started)
 
 
-def _plan_and_apply(org: Org, netskope_url: str, started: float) -> int:
-    findings, pull_report = _pull(netskope_url)
+def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: float) -> int:
+    findings, pull_report = _pull(netskope_url, prowler_file)
     say(pull_report)
 
     config_document = {
@@ -98,6 +105,10 @@ def _plan_and_apply(org: Org, netskope_url: str, started: float) -> int:
     applied = deployed.results
     section("2. apply, as deployed: pull handler → SQS → 4 concurrent remediate pollers → ledger, SNS",
             _deployed_text(deployed) + "\n\n" + render_text(applied, "Apply (read back from the DynamoDB ledger)"))
+    scanned = [f for f in findings if f.source == "prowler"]
+    from_scan = _engine(config, "apply").run(scanned)
+    section("2b. apply the Prowler scan's findings, the CLI's way (run --source prowler --input FILE)",
+            render_text(from_scan, "Apply (Prowler file)"))
     verified, verify_text = _verify(org)
     section("3. verify: every resource read back from the moto server", verify_text)
 
@@ -108,7 +119,7 @@ def _plan_and_apply(org: Org, netskope_url: str, started: float) -> int:
 
     section("5. what the SNS topic delivered (the operator's inbox)", _emails_text(deployed))
     section("figures", _figures(applied, deployed.api_calls, time.monotonic() - started))
-    ok = (verified and not changed_again and not any(r.outcome == "failed" for r in applied)
+    ok = (verified and not changed_again and not any(r.outcome == "failed" for r in [*applied, *from_scan])
           and len(applied) == deployed.pull["pulled"] and deployed.dead_letters == 0
           and any(e["subject"].startswith("[cspm-remediation] apply") for e in deployed.emails))
     say("\nRESULT: " + ("PASS — every planted misconfiguration is fixed or deliberately left alone, as expected"
@@ -116,13 +127,14 @@ def _plan_and_apply(org: Org, netskope_url: str, started: float) -> int:
     return 0 if ok else 1
 
 
-def _pull(netskope_url: str) -> tuple[list[Finding], str]:
-    stats = {"securityhub": PullStats(), "netskope": PullStats()}
+def _pull(netskope_url: str, prowler_file: str) -> tuple[list[Finding], str]:
+    stats = {"securityhub": PullStats(), "netskope": PullStats(), "prowler": PullStats()}
     findings: list[Finding] = []
     rejected: list[str] = []
     sources = (
         ("securityhub", pull_securityhub([HOME], stats=stats["securityhub"])),
         ("netskope", pull_netskope(netskope_url, TOKEN_SECRET, stats=stats["netskope"])),
+        ("prowler", pull_prowler([prowler_file], stats=stats["prowler"])),
     )
     for source, items in sources:
         for item in items:
@@ -133,7 +145,8 @@ def _pull(netskope_url: str) -> tuple[list[Finding], str]:
     lines = [
         f"pulled Security Hub: {stats['securityhub'].findings} findings in "
         f"{sum(stats['securityhub'].requests.values())} GetFindings call(s); "
-        f"Netskope: {stats['netskope'].findings} violations in {stats['netskope'].requests['netskope']} request(s)",
+        f"Netskope: {stats['netskope'].findings} violations in {stats['netskope'].requests['netskope']} request(s); "
+        f"Prowler: {stats['prowler'].findings} open findings from its json-ocsf file",
         *rejected,
     ]
     return findings, "\n".join(lines)

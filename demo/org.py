@@ -21,6 +21,8 @@ from typing import Any
 
 import boto3
 
+from connectors.prowler_checks import CHECK_RULES
+from demo.prowler_output import ocsf_finding
 from functions.engine.sessions import AssumedSessions
 
 HOME = "us-east-1"
@@ -41,6 +43,7 @@ NETSKOPE_RULES = {
     "Redshift.1": "Access permissions and authorizations: Ensure Redshift Clusters are not Publicly accessible",
     "RDS.1": "Access permissions and authorizations: Ensure RDS Instances do not have Publicly Accessible Snapshots",
 }
+_PROWLER_CHECKS = {rule: check for check, rule in reversed(list(CHECK_RULES.items()))}  # rule → a Prowler check
 NETSKOPE_REGION_NAMES = {HOME: "US East(N. Virginia)", OTHER: "EU(Ireland)", "global": "global"}
 
 
@@ -62,6 +65,7 @@ class Org:
     planted: list[Planted] = field(default_factory=list)
     asff: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    prowler: list[dict[str, Any]] = field(default_factory=list)  # a `prowler aws -M json-ocsf` scan file
 
 
 def build_org() -> Org:
@@ -116,6 +120,10 @@ def build_org() -> Org:
     world.public_db_snapshot(sandbox)
     world.netskope_without_remediator(sandbox)
     world.malformed_asff(sandbox)
+    # sandbox, also scanned by Prowler: its json-ocsf output file
+    world.security_group(sandbox, HOME, "ssh-prowler", [(22, WORLD_V4)], "EC2.13", "prowler")
+    world.password_policy(sandbox, "prowler")
+    world.prowler_muted_group(sandbox)
     return org
 
 
@@ -145,6 +153,9 @@ class _World:
                resource_id: str, arn: str | None, title: str) -> None:
         if source == "securityhub":
             self.org.asff.append(_asff(account, region, rule_id, resource_type, arn or resource_id, title))
+        elif source == "prowler":
+            self.org.prowler.append(ocsf_finding(_PROWLER_CHECKS[rule_id], account, region, resource_type,
+                                                 arn or resource_id, title))
         else:
             self.org.violations.append(_violation(account, region, rule_id, arn or resource_id, title))
 
@@ -208,12 +219,16 @@ class _World:
 
         self.plant("account-level S3 Block Public Access", account, "S3.1", account, blocked, expect)
 
-    def password_policy(self, account: str) -> None:
+    def password_policy(self, account: str, source: str = "securityhub") -> None:
         iam = self.client(account, HOME, "iam")
         iam.update_account_password_policy(MinimumPasswordLength=8, PasswordReusePrevention=3,
                                            RequireSymbols=True, AllowUsersToChangePassword=True)
         for rule_id, title in (("IAM.15", "password policy minimum length"), ("IAM.16", "password reuse")):
-            self.report("securityhub", account, HOME, rule_id, "AwsAccount", account, None, title)
+            if source == "prowler":  # Prowler names the policy itself, not the account
+                self.report(source, account, HOME, rule_id, "AwsIamPolicy", account,
+                            f"arn:aws:iam:{HOME}:{account}:password-policy", title)
+            else:
+                self.report(source, account, HOME, rule_id, "AwsAccount", account, None, title)
 
         def strong(rule_id: str) -> Callable[[], bool]:
             def check() -> bool:
@@ -386,6 +401,22 @@ class _World:
             return not any("all" in a.get("AttributeValues", []) for a in attributes if a["AttributeName"] == "restore")
 
         self.plant("DB snapshot orders-db-2026-11-01", account, "RDS.1", "orders-db-2026-11-01", private)
+
+    def prowler_muted_group(self, account: str) -> None:
+        """A finding muted in Prowler (its mutelist): reported, never acted on."""
+        ec2 = self.client(account, HOME, "ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+        group = ec2.create_security_group(GroupName="ssh-muted", Description="demo muted", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[_permission(22, WORLD_V4)])
+        self.org.prowler.append(ocsf_finding(
+            _PROWLER_CHECKS["EC2.13"], account, HOME, "AwsEc2SecurityGroup",
+            f"arn:aws:ec2:{HOME}:{account}:security-group/{group}", "SSH open, muted in Prowler", muted=True))
+
+        def closed() -> bool:
+            perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+            return not any(_opens(p, 22, WORLD_V4) for p in perms)
+
+        self.plant("security group ssh-muted (muted in Prowler)", account, "EC2.13", group, closed, "untouched")
 
     def netskope_without_remediator(self, account: str) -> None:
         """Rules we have no remediator for are reported as such, never dropped."""

@@ -20,6 +20,7 @@ log = logging.getLogger("cspm_remediate")
 
 _ASFF_KEYS = {"SchemaVersion", "AwsAccountId", "ProductArn", "GeneratorId", "Resources"}
 _RESULT_KEYS = {"outcome", "reason", "run_id"}
+_PROWLER_OCSF_KEYS = {"metadata", "finding_info", "status_code"}
 
 
 def read_json(path: str) -> Any:
@@ -72,6 +73,9 @@ def shape_hint(payload: Any, path: str) -> str | None:
     else:
         return None
     objects = [item for item in items if isinstance(item, Mapping)]
+    if objects and all(set(item) >= _PROWLER_OCSF_KEYS for item in objects):
+        return f"this is Prowler json-ocsf output; run `cspm-remediate normalize --source prowler {name}` first " \
+               "and give its output (or `run --source prowler --input FILE`)"
     if objects and all(set(item) >= _RESULT_KEYS for item in objects):
         return "that is a results file (the output of plan, apply or run), not findings; give the findings file " \
                "that plan read (the output of normalize or pull)"

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import asff, netskope
+from connectors import asff, netskope, prowler
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
 from functions.cli import audit, preflight
@@ -31,7 +31,7 @@ from functions.engine.catalog import rule_rows
 from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
 from functions.engine.ledger import LedgerGuard
-from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_securityhub
+from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_prowler, pull_securityhub
 from functions.engine.plans import Plan, PlanError, write_plan
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
@@ -40,7 +40,7 @@ from functions.report import render_table, render_text, summarize_error
 
 log = logging.getLogger("cspm_remediate")
 
-PARSERS = {"securityhub": asff.parse_payload, "netskope": netskope.parse_payload}
+PARSERS = {"securityhub": asff.parse_payload, "netskope": netskope.parse_payload, "prowler": prowler.parse_payload}
 
 
 # -- argument parsing ---------------------------------------------------------------------------
@@ -122,13 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
             "--netskope-auth", default=env("netskope_auth"), choices=netskope.AUTH_STYLES,
             help="how the token is sent: v1-body (the v1 token field, default) or header (Netskope-Api-Token)",
         )
+        p.add_argument(
+            "--input", action="append", default=None, metavar="FILE",
+            help="a Prowler output file, json-ocsf or json-asff, for --source prowler (repeat for several; "
+                 "env CSPM_PROWLER_INPUT, comma-separated)",
+        )
 
     p = command("normalize", "raw payload files → normalized findings (JSON array on stdout)")
     p.add_argument("--source", required=True, choices=SOURCES, help="which product wrote the files")
     p.add_argument("--config", default=env("config"), help="config file (its netskope.rules map rule names)")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="an ASFF finding, a list of them, a GetFindings response, an EventBridge event, "
-                        "or a Netskope response")
+                        "a Netskope response, or a Prowler json-ocsf / json-asff output file")
 
     p = command("pull", "pull open violations from a source → findings JSON on stdout")
     source_flags(p)
@@ -292,6 +297,7 @@ class Pull:
         self.args, self.sources, self.regions = args, sources, regions
         self.stats = PullStats()
         self.failures: list[str] = []
+        self.inputs = args.input or csv(env("prowler_input"))
         self.items = self._items()
 
     def _items(self) -> Iterator[Finding | FindingError]:
@@ -301,6 +307,8 @@ class Pull:
                 for region in self.regions:
                     yield from self._guarded(f"securityhub {region}",
                                              lambda r=region: pull_securityhub([r], rule_ids, stats=self.stats))
+            elif source == "prowler":
+                yield from pull_prowler(self.inputs, rule_ids, stats=self.stats)  # a bad file is one rejection
             else:
                 yield from self._guarded("netskope", lambda: _filter_rules(
                     pull_netskope(self.args.netskope_url, self.args.netskope_token_secret, stats=self.stats,
@@ -331,6 +339,9 @@ def _pull(args: argparse.Namespace) -> Pull:
     if unknown:
         raise UsageError(f"unknown source(s) {', '.join(unknown)} (choose from {', '.join(SOURCES)})")
     preflight.check_rule_ids(csv(args.rules))
+    if "prowler" in sources and not (args.input or csv(env("prowler_input"))):
+        raise UsageError("--source prowler needs --input FILE (a `prowler aws -M json-ocsf` output file), "
+                         "or set CSPM_PROWLER_INPUT")
     regions: list[str] = []
     if "securityhub" in sources:
         if args.region:
@@ -343,7 +354,8 @@ def _pull(args: argparse.Namespace) -> Pull:
         preflight.default_region()  # the token secret is read from Secrets Manager in the caller's region
     if "netskope" in sources and (not args.netskope_url or not args.netskope_token_secret):
         preflight.check_netskope(args.netskope_url, args.netskope_token_secret)
-    preflight.check_credentials()
+    if set(sources) != {"prowler"}:  # reading a Prowler file needs no AWS credentials
+        preflight.check_credentials()
     if "netskope" in sources:
         preflight.check_netskope(args.netskope_url, args.netskope_token_secret)
     return Pull(args, sources, regions)

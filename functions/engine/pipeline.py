@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import boto3
 
+from connectors import prowler
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeConnector, secret_token_provider
 from connectors.securityhub import SecurityHubConnector
@@ -20,7 +21,7 @@ from functions.engine.sessions import CLIENT_CONFIG
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("securityhub", "netskope")
+SOURCES = ("securityhub", "netskope", "prowler")
 
 
 @dataclass
@@ -66,6 +67,47 @@ def pull_netskope(
     yield from _counted(connector.fetch(rule_names=list(rule_names) if rule_names else None), stats)
     if stats is not None:
         stats.requests["netskope"] = connector.requests_made
+
+
+def pull_prowler(
+    paths: Sequence[str],
+    rule_ids: Iterable[str] | None = None,
+    stats: PullStats | None = None,
+) -> Iterator[Finding | FindingError]:
+    """Open (FAIL, not muted) findings of Prowler output files (json-ocsf or json-asff), file by file.
+
+    A file that cannot be read or is not Prowler output is one FindingError naming it; a bad finding is one naming
+    the file and its position; the other files and findings go on.
+    """
+    wanted = frozenset(rule_ids) if rule_ids else None
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                items = prowler.parse_payload(prowler.read_output(handle.read(), path))
+        except OSError as error:
+            yield from _counted([FindingError(f"{path}: cannot read it ({error.strerror or error})")], stats)
+            continue
+        except UnicodeDecodeError as error:
+            yield from _counted([FindingError(f"{path}: not UTF-8 text (byte {error.start})")], stats)
+            continue
+        except FindingError as error:  # the whole file: not JSON, or not a list of findings
+            message = str(error) if str(error).startswith(f"{path}:") else f"{path}: {error}"
+            yield from _counted([FindingError(message)], stats)
+            continue
+        log.info("reading Prowler findings from %s", path)
+        yield from _counted(_prowler_open(items, path, wanted), stats)
+        if stats is not None:
+            stats.requests[f"prowler:{path}"] = 1
+
+
+def _prowler_open(
+    items: Iterable[Finding | FindingError], path: str, wanted: frozenset[str] | None
+) -> Iterator[Finding | FindingError]:
+    for item in items:
+        if isinstance(item, FindingError):
+            yield FindingError(f"{path}: {item}")
+        elif prowler.is_open(item) and (wanted is None or item.rule_id in wanted):
+            yield item
 
 
 def _counted(

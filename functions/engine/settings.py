@@ -17,6 +17,7 @@ ENV = {
     "netskope_url": "NETSKOPE_URL",
     "netskope_token_secret": "NETSKOPE_TOKEN_SECRET",
     "netskope_auth": "NETSKOPE_AUTH",  # v1-body (default) | header
+    "prowler_input": "CSPM_PROWLER_INPUT",  # Prowler output files, comma-separated
     "role_name": "REMEDIATION_ROLE_NAME",
     "external_id": "REMEDIATION_EXTERNAL_ID",
     "automation_role_name": "REMEDIATION_AUTOMATION_ROLE_NAME",
