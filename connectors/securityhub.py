@@ -1,9 +1,10 @@
-"""Security Hub puller: GetFindings with server-side filters, paged at the API maximum, retried on throttling.
+"""Security Hub puller: GetFindings with server-side filters, paged at the API maximum.
 
 GetFindings is limited to 3 requests/s (burst 6) and 100 findings per page; a filter takes at most 20 values,
 so the control ids of the selected rules are queried in chunks of 20. Filters are re-checked client-side
 because not every backend honours them (moto ignores them), and a finding must never be acted on just
-because a filter was dropped.
+because a filter was dropped. Throttling is retried by the client's standard retry mode (give it
+functions.engine.sessions.CLIENT_CONFIG), not again here.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from botocore.client import BaseClient
-from tenacity import Retrying
 
 from connectors.asff import Provenance, parse_payload
-from connectors.backoff import aws_retrying
 from connectors.finding import Finding, FindingError
 
 log = logging.getLogger(__name__)
@@ -53,9 +52,8 @@ def is_open_failed(finding: Finding, rule_ids: frozenset[str] | None = None) -> 
 class SecurityHubConnector:
     """Pulls open failed findings from one Security Hub (an aggregator or a single account/region)."""
 
-    def __init__(self, client: BaseClient, retrying: Retrying | None = None) -> None:
+    def __init__(self, client: BaseClient) -> None:
         self._client = client
-        self._retrying = retrying or aws_retrying()
         self.requests_made = 0
 
     def fetch(self, rule_ids: Iterable[str] | None = None) -> Iterator[Finding | FindingError]:
@@ -81,7 +79,7 @@ class SecurityHubConnector:
     def _pages(self, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE_SIZE}
         while True:
-            response = self._retrying(self._client.get_findings, **kwargs)
+            response = self._client.get_findings(**kwargs)
             self.requests_made += 1
             yield {"Findings": response.get("Findings", [])}
             token = response.get("NextToken")

@@ -5,16 +5,16 @@ AWS faults are injected where the network would be: a botocore ``before-send`` h
 every session an AssumedSessions opens (``AssumedSessions(session_hook=faults.hook)``), answers a matching
 request with the service's own error response (EC2 XML, query XML, JSON, REST-JSON or REST-XML, with the HTTP
 status AWS uses) or raises the connection error botocore would raise. botocore then parses, classifies and
-retries it exactly as it would a real answer from AWS, and our own tenacity policies see what they would see
-in production. A request that is not faulted goes on to moto.
+retries it exactly as it would a real answer from AWS (botocore's standard mode is the one retry layer for AWS
+calls). A request that is not faulted goes on to moto.
 
 moto's own ``before-send`` handler runs after ours whatever ours returns (botocore calls every handler and
 keeps the first answer), so a faulted request is pointed at an address moto does not serve: a refused call
 must not change moto's state behind the error.
 
-``no_backoff`` makes every retry wait zero seconds, botocore's standard retry mode and our tenacity policies
-alike, and records the waits that would have happened. ``base_session`` gives every test session one botocore
-data loader, so service models are parsed once per process, not once per test.
+``no_backoff`` makes every botocore retry wait zero seconds, and records the waits that would have happened.
+``base_session`` gives every test session one botocore data loader, so service models are parsed once per
+process, not once per test.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from botocore.exceptions import UnknownServiceError
 from botocore.retries import standard
 from botocore.stub import ANY, Stubber
 
-from connectors import backoff, netskope, securityhub
+from connectors import netskope
 from demo.fake_netskope import FakeNetskope
 from functions.aws_lambda import handlers
 from functions.engine.ledger import create_table
@@ -233,15 +233,14 @@ class FaultInjector:
 
 @dataclass
 class Waits:
-    """The waits retries asked for (and did not get): botocore's standard mode, and our tenacity policies."""
+    """The waits botocore's standard-mode retries asked for (and did not get)."""
 
     botocore: list[float] = field(default_factory=list)
-    tenacity: list[float] = field(default_factory=list)
 
 
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Waits:
-    """Every retry waits 0 s: botocore's standard-mode backoff and our tenacity policies (call_with_retry,
-    the Security Hub puller), so a fault suite runs in no time and the number of retries can be asserted."""
+    """Every retry of an AWS call waits 0 s (botocore's standard-mode backoff, the one retry layer for AWS), so
+    a fault suite runs in no time and the number of retries can be asserted."""
     waits = Waits()
     compute = standard.ExponentialBackoff.delay_amount
 
@@ -250,9 +249,6 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Waits:
         return 0.0
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
-    instant = functools.partial(backoff.aws_retrying, sleep=waits.tenacity.append)
-    monkeypatch.setattr(backoff, "aws_retrying", instant)  # call_with_retry's default policy
-    monkeypatch.setattr(securityhub, "aws_retrying", instant)
     return waits
 
 

@@ -11,9 +11,6 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from tenacity import Retrying
-
-from connectors.backoff import aws_retrying, call_with_retry
 from functions.model import Result
 from functions.report import circuit_breaker_lines, first_sentence, limited, outcome_counts, render_text, wrap
 
@@ -61,20 +58,14 @@ def publish(
     run_id: str,
     stage: str,
     notify_each: bool = True,
-    retrying: Retrying | None = None,
 ) -> list[str]:
     """Publish the run summary, then (``notify_each``) one message per notified result; the message ids.
-    Throttling and transient errors are retried; anything else raises."""
+    Throttling and transient errors are retried by the client (CLIENT_CONFIG); anything else raises."""
     messages = [summary_message(results, run_id, stage)]
     if notify_each:
         messages += [notify_message(r) for r in results if r.outcome == "notified"]
-    policy = retrying or aws_retrying()
-    return [
-        call_with_retry(sns_client.publish, TopicArn=topic_arn, Subject=subject, Message=body, retrying=policy)[
-            "MessageId"
-        ]
-        for subject, body in messages
-    ]
+    return [sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=body)["MessageId"]
+            for subject, body in messages]
 
 
 def _attention(results: Sequence[Result]) -> list[str]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.client import BaseClient
 
-from connectors.backoff import call_with_retry
 from connectors.finding import Finding
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ MAX_MESSAGE_BYTES = 256 * 1024
 MAX_BATCH_ENTRIES = 10
 MAX_DELAY_SECONDS = 900
 _HEADROOM = 2 * 1024  # the batch request's own JSON around the bodies
+# SendMessageBatch calls per group of entries. The call itself is retried by the client (CLIENT_CONFIG); a call
+# that succeeds can still report some entries as failed on SQS's side: only those are sent again, this often.
+SEND_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,13 @@ def decode(body: str) -> dict[str, Any]:
     return data
 
 
-def send(sqs: BaseClient, queue_url: str, messages: Iterable[Message]) -> int:
-    """SendMessageBatch in groups of ≤ 10 entries and ≤ 256 KiB; retries entries SQS reports as failed.
+def send(sqs: BaseClient, queue_url: str, messages: Iterable[Message],
+         sleep: Callable[[float], None] = time.sleep) -> int:
+    """SendMessageBatch in groups of ≤ 10 entries and ≤ 256 KiB; entries SQS failed on its side are re-sent
+    (only those, at most SEND_ATTEMPTS calls per group, with a short jittered pause).
 
-    Returns the number of messages sent; raises RuntimeError naming what could not be sent.
+    Returns the number of messages sent; raises RuntimeError naming what could not be sent (an entry SQS
+    refused as the sender's fault is not re-sent: it would be refused again).
     """
     sent = 0
     for batch in _batches(messages):
@@ -83,18 +90,21 @@ def send(sqs: BaseClient, queue_url: str, messages: Iterable[Message]) -> int:
             {"Id": str(i), "MessageBody": json.dumps(m.body, default=str), "DelaySeconds": m.delay_seconds}
             for i, m in enumerate(batch)
         ]
-        for _attempt in range(3):
-            response = call_with_retry(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries)
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             sent += len(response.get("Successful", []))
-            failed_ids = {f["Id"] for f in response.get("Failed", []) if not f.get("SenderFault")}
-            sender_faults = [f for f in response.get("Failed", []) if f.get("SenderFault")]
+            failed = response.get("Failed", [])
+            sender_faults = [f for f in failed if f.get("SenderFault")]
             if sender_faults:
                 raise RuntimeError(f"SQS rejected {len(sender_faults)} message(s): {sender_faults[0].get('Code')}")
+            failed_ids = {f["Id"] for f in failed}
             entries = [e for e in entries if e["Id"] in failed_ids]
             if not entries:
                 break
+            if attempt < SEND_ATTEMPTS:
+                sleep(random.uniform(0, 0.1 * 2**attempt))
         if entries:
-            raise RuntimeError(f"SQS did not accept {len(entries)} message(s) after 3 attempts")
+            raise RuntimeError(f"SQS did not accept {len(entries)} message(s) after {SEND_ATTEMPTS} attempts")
     return sent
 
 

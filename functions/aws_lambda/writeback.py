@@ -5,8 +5,10 @@ other outcome → a note only, the workflow status is left to Security Hub and p
 ProductArn (other sources) are ignored.
 
 Calls: updates with the same (status, note) share one request of up to 100 identifiers, paced to at most
-10 requests/s (the API quota). Identifiers Security Hub reports as unprocessed for a transient reason are
-retried with jittered backoff, a bounded number of times; what never got through is in the report.
+10 requests/s (the API quota). A throttled or failed request is retried by the client's standard retry mode
+(CLIENT_CONFIG), not again here. A request that succeeds can still leave some identifiers unprocessed: those
+with a transient reason, and only those, are sent again with jittered backoff, a bounded number of times;
+what never got through is in the report.
 
 Use a client in the region the findings were read from (the aggregation region for an org-wide view).
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.backoff import aws_error_code, aws_retrying, call_with_retry
+from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Result
 from functions.report import first_sentence
@@ -115,7 +117,7 @@ class SecurityHubWriteBack:
     def __init__(
         self,
         client: Any,
-        max_attempts: int = 4,
+        max_attempts: int = 4,  # requests per group: the first, then re-sends of its unprocessed identifiers
         max_wait: float = 10.0,
         min_interval: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
@@ -127,7 +129,6 @@ class SecurityHubWriteBack:
         self.min_interval = min_interval
         self._sleep = sleep
         self._clock = clock
-        self._retrying = aws_retrying(attempts=max_attempts, max_wait=max_wait, sleep=sleep)
         self._pending: dict[tuple[str, str], tuple[int, Update]] = {}
         self._ignored = 0
         self._last_call: float | None = None
@@ -185,13 +186,13 @@ class SecurityHubWriteBack:
             self._sleep(random.uniform(0, min(self.max_wait, 0.5 * 2**attempt)))
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request, paced to the quota; throttling and transient errors are retried by the policy."""
+        """One request, paced to the quota (throttling and transient errors are retried by the client)."""
         if self._last_call is not None:
             wait = self._last_call + self.min_interval - self._clock()
             if wait > 0:
                 self._sleep(wait)
         self._last_call = self._clock()
-        return call_with_retry(self._client.batch_update_findings, retrying=self._retrying, **request)
+        return self._client.batch_update_findings(**request)
 
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from connectors.backoff import call_with_retry
 from connectors.finding import Finding
 from functions.model import Target
 from functions.remediators.base import Runbook
@@ -47,8 +46,7 @@ def client_token(run_id: str, finding_id: str) -> str:
 def start_runbook(target: Target, runbook: Runbook, finding: Finding, role_name: str, run_id: str) -> str:
     """Start the runbook for this finding; returns the AutomationExecutionId."""
     parameters = runbook.parameters(finding, automation_role_arn(target, role_name))
-    response = call_with_retry(
-        target.client("ssm").start_automation_execution,
+    response = target.client("ssm").start_automation_execution(
         DocumentName=runbook.document,
         Parameters=parameters,
         ClientToken=client_token(run_id, finding.finding_id),
@@ -66,9 +64,9 @@ class ExecutionStatus:
 
 
 def execution_status(target: Target, execution_id: str) -> ExecutionStatus:
-    execution = call_with_retry(
-        target.client("ssm").get_automation_execution, AutomationExecutionId=execution_id
-    )["AutomationExecution"]
+    execution = target.client("ssm").get_automation_execution(AutomationExecutionId=execution_id)[
+        "AutomationExecution"
+    ]
     status = execution.get("AutomationExecutionStatus", "Unknown")
     outcome = TERMINAL_STATUSES.get(status)
     reason = f"SSM execution {execution_id} {status}"

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import ClientError
 
-from connectors.backoff import aws_error_code, call_with_retry
+from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.engine.sessions import CLIENT_CONFIG
 from functions.model import Result
@@ -395,7 +395,7 @@ class DynamoDbLedger(Ledger):
     def _write(self, operation: str, **kwargs: Any) -> bool:
         """A conditional write: True when it happened, False when its condition did not hold."""
         try:
-            call_with_retry(getattr(self._client, operation), TableName=self.table_name, **kwargs)
+            getattr(self._client, operation)(TableName=self.table_name, **kwargs)
         except ClientError as error:
             if aws_error_code(error) == "ConditionalCheckFailedException":
                 return False
@@ -437,8 +437,7 @@ class DynamoDbLedger(Ledger):
             "ExpressionAttributeValues": {":no": {"N": "0"}},
         }
         try:
-            call_with_retry(
-                self._client.put_item,
+            self._client.put_item(
                 TableName=self.table_name,
                 Item=_item(pk=f"result#{run_id}#{finding_id}", run_id=run_id, finding_id=finding_id,
                            recorded_at=now, expires_at=expires_at, result=json.dumps(row, default=str), acted=acted),
@@ -449,8 +448,8 @@ class DynamoDbLedger(Ledger):
                 raise
 
     def _get_claim(self, key: str) -> dict[str, Any] | None:
-        item = call_with_retry(
-            self._client.get_item, TableName=self.table_name, Key=_item(pk=_claim_pk(key)), ConsistentRead=True
+        item = self._client.get_item(
+            TableName=self.table_name, Key=_item(pk=_claim_pk(key)), ConsistentRead=True
         ).get("Item")
         if not item:
             return None
@@ -547,7 +546,7 @@ def open_ledger(address: str, *, create: bool = False, client: Any = None, **kwa
             raise LedgerError(f"{address}: name the table: dynamodb://TABLE")
         client = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
         try:
-            description = call_with_retry(client.describe_table, TableName=table)["Table"]
+            description = client.describe_table(TableName=table)["Table"]
         except ClientError as error:
             if aws_error_code(error) == "ResourceNotFoundException":
                 raise LedgerError(f"{address}: no DynamoDB table {table} in this account and region") from None

@@ -24,13 +24,19 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.backoff import aws_error_code, call_with_retry
+from connectors.backoff import aws_error_code
 from functions.model import Target
 
 log = logging.getLogger(__name__)
 
+# The one retry layer for every AWS call of ours (connectors/backoff.py says why there is no other). Standard
+# mode retries throttling, 5xx, timeouts and connection errors with jittered exponential backoff (at most 20 s a
+# wait), within a retry quota per client that stops retrying when a service keeps failing. 5 attempts rather
+# than the default 3: concurrent remediate invocations share each account's EC2/IAM request rate, and the
+# backoff of 4 retries (~15 s at worst) fits well inside the remediate Lambda's margin (REMAINING_TIME_MARGIN_MS).
+AWS_TOTAL_ATTEMPTS = 5
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": AWS_TOTAL_ATTEMPTS},
     connect_timeout=5,
     read_timeout=30,
     max_pool_connections=20,
@@ -160,7 +166,7 @@ class AssumedSessions:
         with self._lock:
             if self._caller is None:
                 sts = self._base.client("sts", config=self._config)
-                self._caller = call_with_retry(sts.get_caller_identity)
+                self._caller = sts.get_caller_identity()
             return self._caller
 
     @property
@@ -240,7 +246,7 @@ class AssumedSessions:
         with self._lock:
             self.assume_role_calls += 1
         log.info("assuming %s", role_arn)
-        response = call_with_retry(sts.assume_role, **kwargs)
+        response = sts.assume_role(**kwargs)
         creds = response["Credentials"]
         return {
             "access_key": creds["AccessKeyId"],

@@ -3,18 +3,19 @@ call succeeds when the fault clears, and what cannot be done ends `failed` with 
 the next run (or the next SQS delivery). Every finding is counted exactly once in every run.
 
 AWS faults are real error responses at the HTTP level (tests/faults.py), so botocore's standard retry mode
-(6 attempts) and our tenacity policy (call_with_retry) classify and retry them as they would AWS's. No test
-sleeps: every backoff is recorded and skipped.
+(AWS_TOTAL_ATTEMPTS = 5 attempts, the one retry layer for AWS calls) classifies and retries them as it would
+AWS's. No test sleeps: every backoff is recorded and skipped.
 
 fault (in one account, or one source)       what happens                                                   lost
 ------------------------------------------  -------------------------------------------------------------  ----
 EC2 RequestLimitExceeded (503), 3 times     botocore retries; attempt 4 succeeds; all remediated              0
 EC2 revoke RequestLimitExceeded, 3 times    botocore retries the write; attempt 4 succeeds                    0
 STS Throttling (400) on AssumeRole, 3 times botocore retries; attempt 4 succeeds                              0
-STS Throttling on AssumeRole, 8 times       botocore gives up after 6 attempts, call_with_retry calls         0
-                                            again: attempt 9 succeeds
+STS Throttling on AssumeRole, 8 times       botocore gives up after 5 attempts (no second layer): the         0
+                                            account's findings `failed` "cannot assume …: Throttling", one
+                                            AssumeRole per invocation; the redelivery remediates
 EC2 RequestLimitExceeded, never clearing    that finding `failed` "cannot read current state:                 0
-                                            RequestLimitExceeded: …" after 6 attempts; next run remediates
+                                            RequestLimitExceeded: …" after 5 attempts; next run remediates
 EC2 500 InternalError / 503, twice          botocore retries; attempt 3 succeeds                              0
 Security Hub GetFindings 429                botocore retries; the pull gets every finding                     0
   TooManyRequestsException, 3 times
@@ -63,7 +64,7 @@ from functions.aws_lambda import handlers
 from functions.engine.config import Config, config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.ledger import LedgerGuard, SqliteLedger
-from functions.engine.sessions import CLIENT_CONFIG
+from functions.engine.sessions import AWS_TOTAL_ATTEMPTS, CLIENT_CONFIG
 from functions.model import Result
 from functions.report import outcome_counts
 from tests.e2e.test_handlers import asff_for
@@ -183,17 +184,19 @@ def test_a_fault_that_clears_within_botocore_retries_loses_nothing(org, faults, 
     assert injected.injected == times
     unfaulted = len(ACCOUNTS) if session == CALLER else faults.count(ACCOUNTS[0], operation)  # a clean account
     assert faults.count(session, operation) == unfaulted + times
-    assert len(waits.botocore) == times and waits.tenacity == []
+    assert len(waits.botocore) == times
 
 
-def test_throttling_that_outlasts_botocore_is_retried_by_call_with_retry(org, faults, waits):
+def test_throttling_that_outlasts_botocore_fails_that_account_without_a_second_retry_layer(org, faults, waits):
     faults.error(CALLER, "sts.AssumeRole", "Throttling", times=8, when=assuming(FAULTY))
-    engine, results = run(org_findings(org), faults)
-    assert_all_remediated(org, results)
+    findings = org_findings(org)
+    engine, results = run(findings, faults)
+    assert_others_remediated(org, results)
+    expected = f"cannot assume arn:aws:iam::{FAULTY}:role/{ROLE}: Throttling"
+    assert [(r.outcome, r.reason) for r in results if r.account_id == FAULTY] == [("failed", expected)] * 2
     faulty_attempts = faults.count(CALLER, "sts.AssumeRole") - (len(ACCOUNTS) - 1)
-    assert faulty_attempts == 9  # 6 by botocore (all throttled), then 2 more throttled and 1 success
-    assert len(waits.tenacity) == 1 and len(waits.botocore) == 7
-    assert engine.sessions.assume_role_calls == len(ACCOUNTS)
+    assert faulty_attempts == AWS_TOTAL_ATTEMPTS == len(waits.botocore) + 1  # botocore's attempts, nothing on top
+    assert engine.sessions.assume_role_calls == len(ACCOUNTS)  # the failure is remembered for the invocation
 
 
 def test_throttling_that_never_clears_fails_that_finding_with_the_code(org, faults):
@@ -204,7 +207,7 @@ def test_throttling_that_never_clears_fails_that_finding_with_the_code(org, faul
     sg, ebs = (r for r in results if r.account_id == FAULTY)
     assert sg.outcome == "failed" and sg.reason.startswith("cannot read current state: RequestLimitExceeded: ")
     assert ebs.outcome == "remediated"  # another API of the same account is not throttled
-    assert faults.count(FAULTY, "ec2.DescribeSecurityGroups") == 6  # botocore standard mode: 6 attempts
+    assert faults.count(FAULTY, "ec2.DescribeSecurityGroups") == AWS_TOTAL_ATTEMPTS  # botocore alone
     rerun_after_the_fault_clears(org, findings, faults, results)
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from connectors.backoff import aws_retrying
 from functions.aws_lambda.notifications import (
     MESSAGE_MAX_BYTES,
     SUBJECT_MAX_CHARS,
@@ -113,14 +113,14 @@ def test_publish_summary_only(topic):
     assert len(read()) == 1
 
 
-@pytest.mark.stubber  # moto never throttles
-def test_publish_retries_throttling():
+@pytest.mark.stubber  # the Stubber answers before botocore's retry handler: this is the publish layer alone
+def test_publish_adds_no_retry_layer_of_its_own():
+    """Throttling is retried by the client's standard mode (tests/unit/test_retry_config.py), never again here."""
     sns = boto3.client("sns", region_name="us-east-1")
-    slept: list[float] = []
     subject, body = summary_message([], RUN, "plan")
     expected = {"TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Subject": subject, "Message": body}
     with Stubber(sns) as stub:
         stub.add_client_error("publish", "Throttling", expected_params=expected)
-        stub.add_response("publish", {"MessageId": "m-1"}, expected)
-        ids = publish(sns, expected["TopicArn"], [], RUN, "plan", retrying=aws_retrying(sleep=slept.append))
-    assert ids == ["m-1"] and len(slept) == 1
+        with pytest.raises(ClientError):
+            publish(sns, expected["TopicArn"], [], RUN, "plan")
+        stub.assert_no_pending_responses()

@@ -8,7 +8,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from connectors.backoff import aws_retrying
 from connectors.finding import Finding, FindingError
 from connectors.securityhub import SecurityHubConnector, build_filters
 
@@ -93,29 +92,16 @@ def test_filters_select_open_failed_findings():
         build_filters([str(i) for i in range(21)])
 
 
-@pytest.mark.stubber  # throttling cannot be provoked in moto.
-@pytest.mark.parametrize("code", ["TooManyRequestsException", "LimitExceededException"])
-def test_throttling_is_retried_with_backoff(code):
-    client = boto3.client("securityhub", region_name="us-east-1")
-    sleeps = []
-    connector = SecurityHubConnector(client, retrying=aws_retrying(sleep=sleeps.append))
-    with Stubber(client) as stub:
-        stub.add_client_error("get_findings", code, http_status_code=429)
-        stub.add_client_error("get_findings", code, http_status_code=429)
-        stub.add_response("get_findings", {"Findings": [asff(1)]})
-        assert len(list(connector.fetch(["EC2.53"]))) == 1
-    assert len(sleeps) == 2 and all(0 <= s <= 20 for s in sleeps)
-
-
 @pytest.mark.stubber
-def test_access_denied_is_not_retried():
+def test_an_error_the_client_gave_up_on_is_raised_not_retried_again():
+    """Throttling is retried once, by the client's standard mode (tests/e2e/test_faults.py counts the attempts
+    on the wire); the Stubber answers before that layer, so this is the puller alone: no second layer."""
     client = boto3.client("securityhub", region_name="us-east-1")
-    sleeps = []
     with Stubber(client) as stub:
-        stub.add_client_error("get_findings", "AccessDeniedException", http_status_code=403)
-        with pytest.raises(Exception, match="AccessDenied"):
-            list(SecurityHubConnector(client, retrying=aws_retrying(sleep=sleeps.append)).fetch(["EC2.53"]))
-    assert sleeps == []
+        stub.add_client_error("get_findings", "TooManyRequestsException", http_status_code=429)
+        with pytest.raises(Exception, match="TooManyRequests"):
+            list(SecurityHubConnector(client).fetch(["EC2.53"]))
+        stub.assert_no_pending_responses()
 
 
 def test_more_than_twenty_rules_yield_each_finding_once_even_if_filters_are_ignored(hub):

@@ -176,14 +176,17 @@ def test_a_rejected_request_fails_its_findings_and_the_others_go_on(securityhub)
     assert [(u.finding_id, u.error_code) for u in report.failed] == [(denied.finding_id, "AccessDeniedException")]
 
 
-def test_throttling_is_retried(securityhub):
+def test_a_request_the_client_gave_up_on_is_reported_not_retried_again(securityhub):
+    """Throttling is retried by the client's standard mode (tests/unit/test_retry_config.py); the Stubber answers
+    before that layer, so this is the write-back alone: one request, no second retry layer, the failure reported."""
     client, stub = securityhub
     f = finding()
     stub.add_client_error("batch_update_findings", "TooManyRequestsException", expected_params=request([f], NOOP_NOTE))
-    stub.add_response("batch_update_findings", processed([f]), request([f], NOOP_NOTE))
-    sender, _ = writeback(client)
+    sender, slept = writeback(client)
     sender.add(f, result(f, "noop"))
-    assert sender.flush().updated == 1
+    report = sender.flush()
+    assert report.requests == 1 and report.updated == 0 and slept == []
+    assert [u.error_code for u in report.failed] == ["TooManyRequestsException"]
 
 
 def test_findings_of_other_sources_are_ignored(securityhub):
