@@ -21,12 +21,14 @@ from connectors.finding import Finding
 from functions.model import Target
 from functions.remediators.base import (
     BUCKET_NAME,
+    ROLE_NAME,
     Assessment,
     Param,
     RemediationError,
     Remediator,
     Rule,
     Runbook,
+    ServiceRole,
     live_tags,
     tag_dict,
 )
@@ -260,12 +262,52 @@ def cloudtrail_bucket_policy(partition: str, account_id: str, bucket: str, trail
     }
 
 
+_MANAGEMENT_SELECTOR_NAME = "All management events (cspm-remediation)"
+
+
+def with_all_management_events(current: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]] | None:
+    """The trail's selectors changed as little as possible to log every read and write management event; None when
+    classic selectors leave no room (five, each mixing data events).
+
+    Advanced selectors: the management selectors (which narrow what they log, or the trail would count) give way
+    to one logging all management events; every data selector stays. Classic: a management-only selector is
+    widened to All with no excluded sources; without one, a management-only selector is added.
+    """
+    advanced = list(current.get("AdvancedEventSelectors") or [])
+    if advanced:
+        kept = [a for a in advanced if _advanced_coverage_kind(a) != MANAGEMENT]
+        selector = {"Name": _MANAGEMENT_SELECTOR_NAME,
+                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
+        return {"EventSelectors": [], "AdvancedEventSelectors": [*kept, selector]}
+    classic = [dict(selector) for selector in current.get("EventSelectors") or []]
+    for selector in classic:
+        if selector.get("IncludeManagementEvents", True) and not selector.get("DataResources"):
+            selector.update(ReadWriteType="All", IncludeManagementEvents=True, ExcludeManagementEventSources=[])
+            return {"EventSelectors": classic, "AdvancedEventSelectors": []}
+    if len(classic) >= _MAX_EVENT_SELECTORS:
+        return None
+    return {"EventSelectors": [*classic, dict(DEFAULT_EVENT_SELECTOR)], "AdvancedEventSelectors": []}
+
+
+def _advanced_coverage_kind(selector: Mapping[str, Any]) -> str | None:
+    """MANAGEMENT for an advanced selector about management events (narrowed or not), else its data kind or None."""
+    for item in selector.get("FieldSelectors") or []:
+        if item.get("Field") == "eventCategory" and item.get("Equals") == ["Management"]:
+            return MANAGEMENT
+    return None
+
+
 class MultiRegionTrail(Remediator):
     """CloudTrail.1: at least one multi-Region trail that logs read and write management events and is logging.
 
-    When none does, creates one (log file validation on) to a private bucket created for it if missing, then
-    starts logging. An existing trail is never changed, with one exception: our own trail (trail_name) that was
-    stopped is started again. Rollback deletes only the trail it created; the bucket and its logs stay.
+    An existing multi-Region trail of this account that is stopped, or logs only some management events (write
+    only, some sources excluded), is fixed in place — started, and its selectors widened with every data selector
+    kept — instead of a second billed trail being created beside it. Only when the account has no multi-Region
+    trail of its own is one created, set up to pass the other CloudTrail controls as well: log file validation
+    (CloudTrail.4), SSE-KMS with the key behind key_alias (CloudTrail.2; created with rotation on if missing),
+    delivery to a CloudWatch Logs group (CloudTrail.5; the service role lets CloudTrail write to that group only),
+    and server access logging on the bucket it creates (CloudTrail.7). Rollback stops logging / puts the
+    selectors back on a fixed trail, or deletes the trail it created; buckets, logs, key and log group stay.
 
     AWS-EnableCloudTrail is not offered as a runbook: it only calls CreateTrail with a name and a bucket, which
     gives a single-Region trail that is not logging, into a bucket that must already exist with the policy; the
@@ -287,75 +329,168 @@ class MultiRegionTrail(Remediator):
         "cloudtrail:DescribeTrails",
         "cloudtrail:GetTrailStatus",
         "cloudtrail:GetEventSelectors",
+        "cloudtrail:ListTags",  # the exclusion tag on a trail it would fix
         "s3:ListBucket",  # HeadBucket: does the log bucket exist?
+        "s3:GetBucketLocation",  # an existing log bucket's region (the KMS key must be there)
+        "kms:DescribeKey",  # is there a key behind key_alias?
     )
     write_permissions = (
         "s3:CreateBucket",
         "s3:PutBucketPublicAccessBlock",
         "s3:PutEncryptionConfiguration",
         "s3:PutBucketPolicy",
+        "s3:PutBucketLogging",
+        "kms:CreateKey",
+        "kms:CreateAlias",
+        "kms:EnableKeyRotation",
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
         "cloudtrail:CreateTrail",
         "cloudtrail:StartLogging",
+        "cloudtrail:PutEventSelectors",
     )
     restore_permissions = (
         "cloudtrail:StopLogging",  # rollback of a restart
+        "cloudtrail:PutEventSelectors",  # rollback of widened selectors
         "cloudtrail:DeleteTrail",  # rollback of a creation
     )
     reversible = True
     params_schema = {
         "trail_name": Param("cspm-remediation-trail", str, pattern=TRAIL_NAME),
         "bucket_name": Param(None, str, pattern=BUCKET_NAME, description="log bucket (default: derived)"),
+        "key_alias": Param("alias/cspm-cloudtrail", str, pattern=r"alias/(?!aws/)[\w/-]{1,250}",
+                           description="KMS key of a created trail (CloudTrail.2)"),
+        "log_group_name": Param("/cspm-remediation/cloudtrail", str, pattern=r"[\w#/.-]{1,512}",
+                                description="CloudWatch Logs group of a created trail (CloudTrail.5)"),
+        "retention_days": Param(365, int, allowed=(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                                                   1096, 1827, 2192, 2557, 2922, 3288, 3653)),
+        "logs_role_name": Param("CSPMRemediationCloudTrailLogs", str, pattern=ROLE_NAME),
     }
+    # CloudTrail → CloudWatch Logs delivery (AWS's documented role for CloudTrail.5): that log group only.
+    service_roles = (ServiceRole(
+        logical_id="CloudTrailLogsDeliveryRole",
+        name_param="logs_role_name",
+        service="cloudtrail.amazonaws.com",
+        statements=(
+            (("logs:CreateLogStream", "logs:PutLogEvents"),
+             ("arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:{log_group_name}:*",)),
+        ),
+    ),)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         trails = _describe_trails(target)
-        states = {}
+        fixable = None
         for trail in _multi_region_trails(target, trails):
-            states[trail["TrailARN"]] = _logs_management_events(target, trail)
-            if states[trail["TrailARN"]] == (True, True):
+            logging = bool(_read_trail(target, trail, "get_trail_status", Name=trail["TrailARN"]).get("IsLogging"))
+            selectors = _read_selectors(target, trail)
+            covered = event_coverage(selectors, MANAGEMENT, target.partition) == {READ, WRITE}
+            if logging and covered:
                 return Assessment(compliant=True, context=_trail_ref(target, trail))
+            if fixable is None and _owned(target, trail):
+                fixable = (trail, logging, covered, selectors)
+            elif _owned(target, trail) and trail.get("Name") == self.params["trail_name"]:
+                fixable = (trail, logging, covered, selectors)  # ours first
+        if fixable is not None:
+            return self._fix(target, finding, *fixable)
         name = self.params["trail_name"]
-        ours = next((t for t in trails if t.get("Name") == name and _owned(target, t)), None)
-        if ours is not None:
-            if states.get(ours["TrailARN"]) != (False, True):
-                raise RemediationError(
-                    f"trail {ours['TrailARN']} exists but is not a multi-Region trail of all management events; "
-                    "not changing it: set trail_name to another name or fix that trail"
-                )
-            ref = _trail_ref(target, ours)
-            return Assessment(
-                compliant=False,
-                changes=[f"start logging on multi-Region trail {ours['TrailARN']}"],
-                pre_state={**ref, "IsLogging": False},
-                context=ref,
+        if any(t.get("Name") == name and _owned(target, t) for t in trails):
+            raise RemediationError(
+                f"trail {name} exists but is not a multi-Region trail; not changing it: set trail_name to another "
+                "name or make that trail multi-Region"
             )
-        bucket = self.params["bucket_name"] or f"cspm-cloudtrail-{target.account_id}-{target.api_region}"
-        exists = bucket_exists(target.client("s3"), bucket)
-        changes = [] if exists else secure_bucket_changes(bucket, "only this trail may write")
+        return self._create(target)
+
+    def _fix(self, target: Target, finding: Finding, trail: Mapping[str, Any], logging: bool, covered: bool,
+             selectors: Mapping[str, Any]) -> Assessment:
+        ref, changes = _trail_ref(target, trail), []
+        pre_state: dict[str, Any] = {**ref, "IsLogging": logging}
+        context: dict[str, Any] = {**ref, "start": not logging, "selectors": None}
+        if not covered:
+            widened = with_all_management_events(selectors)
+            if widened is None:
+                raise RemediationError(
+                    f"trail {ref['TrailARN']} has {_MAX_EVENT_SELECTORS} event selectors mixing data events: add "
+                    "all management events to it by hand"
+                )
+            context["selectors"] = widened
+            pre_state.update(selectors)
+            changes.append(f"log all read and write management events on multi-Region trail {ref['TrailARN']} "
+                           "(its data event selectors kept)")
+        if not logging:
+            changes.append(f"start logging on multi-Region trail {ref['TrailARN']}")
+        return Assessment(compliant=False, changes=changes, pre_state=pre_state,
+                          tags=trail_tags(target, finding, trail), context=context)
+
+    def _create(self, target: Target) -> Assessment:
+        name, region = self.params["trail_name"], target.api_region
+        bucket = self.params["bucket_name"] or f"cspm-cloudtrail-{target.account_id}-{region}"
+        s3 = target.client("s3")
+        exists = bucket_exists(s3, bucket)
+        bucket_home = (bucket_region(s3, bucket) or region) if exists else region
+        alias = self.params["key_alias"]
+        key = find_key(_in_region(target, bucket_home).client("kms"), alias)
+        if key is not None and key.get("KeyState") != "Enabled":
+            raise RemediationError(f"KMS key {alias} ({key['Arn']}) is {key.get('KeyState')}: it cannot encrypt logs")
+        log_bucket = f"{bucket}-access-logs"
+        changes = []
+        if not exists:
+            changes += secure_bucket_changes(bucket, "only this trail may write")
+            changes += [*secure_bucket_changes(log_bucket, "S3 log delivery may write"),
+                        f"turn on server access logging of bucket {bucket} to s3://{log_bucket}/{bucket}/"]
+        if key is None:
+            changes.append(f"create KMS key {alias} in {bucket_home} for CloudTrail (rotation on)")
+        group = self.params["log_group_name"]
         changes.append(
-            f"create multi-Region trail {name} in {target.api_region} logging all management events to s3://{bucket} "
-            "with log file validation, and start logging"
+            f"create multi-Region trail {name} in {region} logging all management events to s3://{bucket} "
+            f"with log file validation, SSE-KMS ({alias}) and CloudWatch Logs group {group} (created if missing, "
+            f"retention {self.params['retention_days']} days), and start logging"
         )
         return Assessment(
             compliant=False,
             changes=changes,
             pre_state={"TrailName": name, "Trail": None},
-            context={"TrailName": name, "BucketName": bucket, "BucketExists": exists},
+            context={"TrailName": name, "BucketName": bucket, "BucketExists": exists, "LogBucket": log_bucket,
+                     "KeyArn": key["Arn"] if key else None, "KeyRegion": bucket_home},
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         context = assessment.context
-        if "TrailARN" in context:  # our own trail, stopped
-            _trail_client(target, context).start_logging(Name=context["TrailARN"])
+        if "TrailARN" in context:  # an existing trail, fixed in place
+            client = _trail_client(target, context)
+            if context["selectors"] is not None:
+                _put_selectors(target, context, context["selectors"])
+            if context["start"]:
+                client.start_logging(Name=context["TrailARN"])
             return
+        self._create_trail(target, assessment)
+
+    def _create_trail(self, target: Target, assessment: Assessment) -> None:
+        context = assessment.context
         name, bucket, region = context["TrailName"], context["BucketName"], target.api_region
         trail_arn = f"arn:{target.partition}:cloudtrail:{region}:{target.account_id}:trail/{name}"
         created: dict[str, str] = {}
         assessment.context["created"] = created  # recorded even when a later step fails
+        s3 = target.client("s3")
         if not context["BucketExists"]:
             policy = cloudtrail_bucket_policy(target.partition, target.account_id, bucket, trail_arn)
-            create_secure_bucket(target.client("s3"), bucket, region, policy)
+            create_secure_bucket(s3, bucket, region, policy)
             created["BucketName"] = bucket
+            log_bucket = context["LogBucket"]
+            if not bucket_exists(s3, log_bucket):
+                create_secure_bucket(s3, log_bucket, region,
+                                     access_log_bucket_policy(target.partition, target.account_id, log_bucket))
+                created["LogBucketName"] = log_bucket
+            s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={
+                "LoggingEnabled": {"TargetBucket": log_bucket, "TargetPrefix": f"{bucket}/"}})
+        key_arn = context["KeyArn"]
+        if key_arn is None:
+            kms = _in_region(target, context["KeyRegion"]).client("kms")
+            key_arn = create_cloudtrail_key(kms, self.params["key_alias"], target.partition, target.account_id)
+            created["KeyArn"] = key_arn
+        group = self.params["log_group_name"]
+        if self._ensure_log_group(target, group):
+            created["LogGroupName"] = group
+        role = f"arn:{target.partition}:iam::{target.account_id}:role/{self.params['logs_role_name']}"
         cloudtrail = target.client("cloudtrail")
         try:
             trail = cloudtrail.create_trail(
@@ -364,6 +499,9 @@ class MultiRegionTrail(Remediator):
                 IsMultiRegionTrail=True,
                 IncludeGlobalServiceEvents=True,
                 EnableLogFileValidation=True,
+                KmsKeyId=key_arn,
+                CloudWatchLogsLogGroupArn=f"arn:{target.partition}:logs:{region}:{target.account_id}:log-group:{group}:*",
+                CloudWatchLogsRoleArn=role,
             )
         except ClientError as error:
             if aws_error_code(error) == "InsufficientS3BucketPolicyException":
@@ -374,6 +512,18 @@ class MultiRegionTrail(Remediator):
             raise
         created.update(TrailName=name, TrailARN=trail["TrailARN"], HomeRegion=region)
         cloudtrail.start_logging(Name=trail["TrailARN"])
+
+    def _ensure_log_group(self, target: Target, name: str) -> bool:
+        """Create the log group with its retention unless it exists (then it is left as it is). True if created."""
+        logs = target.client("logs")
+        try:
+            logs.create_log_group(logGroupName=name)
+        except ClientError as error:
+            if aws_error_code(error) == "ResourceAlreadyExistsException":
+                return False
+            raise
+        logs.put_retention_policy(logGroupName=name, retentionInDays=self.params["retention_days"])
+        return True
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         created = pre_state.get("created") or {}
@@ -386,11 +536,20 @@ class MultiRegionTrail(Remediator):
                 if aws_error_code(error) != "TrailNotFoundException":
                     raise
             lines.append(f"deleted trail {created['TrailARN']}")
-        elif pre_state.get("IsLogging") is False:
-            _trail_client(target, pre_state).stop_logging(Name=pre_state["TrailARN"])
-            lines.append(f"stopped logging on trail {pre_state['TrailARN']} again")
-        if "BucketName" in created:
-            lines.append(f"kept S3 bucket {created['BucketName']} and the logs in it (log data is never deleted)")
+        elif "TrailARN" in pre_state:
+            if "EventSelectors" in pre_state:
+                _put_selectors(target, pre_state, pre_state)
+                lines.append(f"put back the previous event selectors of trail {pre_state['TrailARN']}")
+            if pre_state.get("IsLogging") is False:
+                _trail_client(target, pre_state).stop_logging(Name=pre_state["TrailARN"])
+                lines.append(f"stopped logging on trail {pre_state['TrailARN']} again")
+        for key, what in (("BucketName", "S3 bucket"), ("LogBucketName", "access log bucket")):
+            if key in created:
+                lines.append(f"kept {what} {created[key]} and the logs in it (log data is never deleted)")
+        if "KeyArn" in created:
+            lines.append(f"kept KMS key {created['KeyArn']}: logs written meanwhile need it")
+        if "LogGroupName" in created:
+            lines.append(f"kept CloudWatch Logs group {created['LogGroupName']} and its logs")
         if not lines:
             raise RemediationError("nothing recorded to undo for CloudTrail.1")
         return lines
@@ -718,10 +877,13 @@ def _s3_data_selectors(current: Mapping[str, Any], access: str, partition: str) 
 
 
 class S3DataEvents(Remediator):
-    """S3.22 / S3.23: a multi-Region trail logs S3 object-level write / read events for all buckets.
+    """S3.22 / S3.23: a multi-Region trail that is logging logs S3 object-level write / read events for all buckets.
 
-    Adds one event selector to trail_name (default: the first multi-Region trail of the account) next to the
-    selectors it has; the previous selectors are recorded so a rollback puts exactly them back.
+    The Config rules behind both (cloudtrail-all-write/read-s3-data-event-check) count only an enabled (logging)
+    trail, so a stopped trail neither passes nor is changed: starting it is CloudTrail.1's business. Adds one event
+    selector to trail_name (default: the first logging multi-Region trail of the account) next to the selectors it
+    has; the previous selectors are recorded so a rollback puts exactly them back. The exclusion tag on that trail
+    holds (its tags are read).
     """
 
     rules = (
@@ -740,7 +902,9 @@ class S3DataEvents(Remediator):
         ),
     )
     resource_types = ("AwsAccount",)
-    read_permissions = ("cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors")
+    read_permissions = (
+        "cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:GetTrailStatus", "cloudtrail:ListTags",
+    )
     write_permissions = ("cloudtrail:PutEventSelectors",)
     restore_permissions = ("cloudtrail:PutEventSelectors",)
     reversible = True
@@ -750,7 +914,10 @@ class S3DataEvents(Remediator):
         access = _DATA_ACCESS.get(finding.rule_id)
         if access is None:
             raise RemediationError(f"rule {finding.rule_id} is not handled by {type(self).__name__}")
-        trails = _multi_region_trails(target, _describe_trails(target))
+        trails = [
+            trail for trail in _multi_region_trails(target, _describe_trails(target))
+            if _read_trail(target, trail, "get_trail_status", Name=trail["TrailARN"]).get("IsLogging")
+        ]
         selectors = {}
         for trail in trails:
             selectors[trail["TrailARN"]] = _read_selectors(target, trail)
@@ -760,6 +927,7 @@ class S3DataEvents(Remediator):
         ref, current = _trail_ref(target, trail), selectors[trail["TrailARN"]]
         return Assessment(
             compliant=False,
+            tags=trail_tags(target, finding, trail),
             changes=[
                 f"add an event selector logging S3 object-level {access} events of all buckets to trail "
                 f"{ref['TrailARN']} (billed per event)"
@@ -773,7 +941,10 @@ class S3DataEvents(Remediator):
         own = [t for t in trails if _owned(target, t) and name in (None, t.get("Name"), t["TrailARN"])]
         if not own:
             wanted = f"multi-Region trail {name}" if name else "multi-Region trail"
-            raise RemediationError(f"account {target.account_id} has no {wanted} to log S3 data events (CloudTrail.1)")
+            raise RemediationError(
+                f"account {target.account_id} has no logging {wanted} to log S3 data events: a stopped trail does not "
+                "count (CloudTrail.1 starts one)"
+            )
         return own[0]
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:

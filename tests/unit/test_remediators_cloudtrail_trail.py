@@ -70,8 +70,11 @@ def test_account_without_trail_gets_a_logging_multi_region_trail(
     assert before.pre_state == {"TrailName": OWN_TRAIL, "Trail": None}
     assert [change.split(" (")[0] for change in before.changes] == [
         f"create S3 bucket {OWN_BUCKET}",
+        f"create S3 bucket {OWN_BUCKET}-access-logs",
+        f"turn on server access logging of bucket {OWN_BUCKET} to s3://{OWN_BUCKET}-access-logs/{OWN_BUCKET}/",
+        "create KMS key alias/cspm-cloudtrail in us-east-1 for CloudTrail",
         f"create multi-Region trail {OWN_TRAIL} in {REGION} logging all management events to s3://{OWN_BUCKET} "
-        "with log file validation, and start logging",
+        "with log file validation, SSE-KMS",
     ]
     assert trail_state(cloudtrail) == [] and OWN_BUCKET not in bucket_names(s3)
 
@@ -81,8 +84,11 @@ def test_account_without_trail_gets_a_logging_multi_region_trail(
     assert trail_state(cloudtrail) == [(own_arn, True, True)]
     trail = cloudtrail.get_trail(Name=OWN_TRAIL)["Trail"]
     assert (trail["S3BucketName"], trail["LogFileValidationEnabled"]) == (OWN_BUCKET, True)
-    assert before.context["created"] == {
+    created = before.context["created"]
+    assert {k: v for k, v in created.items() if k != "KeyArn"} == {
         "BucketName": OWN_BUCKET,
+        "LogBucketName": f"{OWN_BUCKET}-access-logs",
+        "LogGroupName": "/cspm-remediation/cloudtrail",
         "TrailName": OWN_TRAIL,
         "TrailARN": own_arn,
         "HomeRegion": REGION,
@@ -115,8 +121,8 @@ def test_assess_alone_changes_nothing(target: Target, cloudtrail, s3) -> None:
 
     assert not MultiRegionTrail().assess(target, account_finding()).compliant
 
-    assert cloudtrail_calls == ["DescribeTrails", "GetTrailStatus", "GetEventSelectors"]
-    assert s3_calls == ["HeadBucket"]
+    assert cloudtrail_calls == ["DescribeTrails", "GetTrailStatus", "GetEventSelectors", "ListTags"]
+    assert s3_calls == []  # the stopped trail is fixed: no bucket to look for
     assert trail_state(cloudtrail) == [(trail_arn("stopped"), True, False)]
     assert OWN_BUCKET not in bucket_names(s3)
 
@@ -181,11 +187,8 @@ def test_which_logging_multi_region_trails_count(target: Target, cloudtrail, cas
     assert MultiRegionTrail().assess(target, account_finding()).compliant is compliant
 
 
-@pytest.mark.parametrize(("multi_region", "logging"), [(True, False), (False, True)], ids=["stopped", "single-region"])
-def test_a_stopped_or_single_region_trail_does_not_count(
-    target: Target, cloudtrail, multi_region: bool, logging: bool
-) -> None:
-    create_trail("existing", make_trail_bucket(EXISTING_BUCKET), IsMultiRegionTrail=multi_region, logging=logging)
+def test_a_single_region_trail_does_not_count(target: Target, cloudtrail) -> None:
+    create_trail("existing", make_trail_bucket(EXISTING_BUCKET), logging=True)
     remediator, finding = MultiRegionTrail(), account_finding()
 
     assessment = remediator.assess(target, finding)
@@ -193,8 +196,90 @@ def test_a_stopped_or_single_region_trail_does_not_count(
     remediator.apply(target, finding, assessment)
 
     # The existing trail is left exactly as it was; ours is added.
-    assert (trail_arn("existing"), multi_region, logging) in trail_state(cloudtrail)
+    assert (trail_arn("existing"), False, True) in trail_state(cloudtrail)
     assert (trail_arn(OWN_TRAIL), True, True) in trail_state(cloudtrail)
+
+
+WRITE_ONLY_AND_DATA = [
+    {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "DataResources": [],
+     "ExcludeManagementEventSources": ["kms.amazonaws.com"]},
+    {"ReadWriteType": "ReadOnly", "IncludeManagementEvents": False,
+     "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}],
+     "ExcludeManagementEventSources": []},
+]
+
+
+@pytest.mark.parametrize("case", ["stopped", "write-only", "stopped and write-only"])
+def test_an_existing_multi_region_trail_is_fixed_instead_of_a_second_one_created(
+    target: Target, cloudtrail, s3, case: str
+) -> None:
+    """CloudTrail.1 passes with one multi-Region trail that is logging all management events: a stopped or
+    write-only one is started / widened in place (its data selector kept); no second billed trail, no bucket."""
+    create_trail("existing", make_trail_bucket(EXISTING_BUCKET), IsMultiRegionTrail=True,
+                 logging=case == "write-only")
+    if "write-only" in case:
+        cloudtrail.put_event_selectors(TrailName="existing", EventSelectors=WRITE_ONLY_AND_DATA)
+    before_selectors = cloudtrail.get_event_selectors(TrailName="existing")["EventSelectors"]
+    buckets = bucket_names(s3)
+    remediator, finding = MultiRegionTrail(), account_finding()
+
+    assessment = remediator.assess(target, finding)
+    assert not assessment.compliant
+    remediator.apply(target, finding, assessment)
+
+    assert trail_state(cloudtrail) == [(trail_arn("existing"), True, True)]
+    selectors = cloudtrail.get_event_selectors(TrailName="existing")["EventSelectors"]
+    if "write-only" in case:
+        management, data = selectors
+        assert (management["ReadWriteType"], management["ExcludeManagementEventSources"]) == ("All", [])
+        assert data == WRITE_ONLY_AND_DATA[1]
+    else:
+        assert selectors == before_selectors
+    assert bucket_names(s3) == buckets
+    assert remediator.assess(target, finding).compliant
+
+    lines = remediator.restore(target, finding, recorded_pre_state(assessment))
+    assert trail_state(cloudtrail) == [(trail_arn("existing"), True, case == "write-only")]
+    assert cloudtrail.get_event_selectors(TrailName="existing")["EventSelectors"] == before_selectors
+    assert lines
+
+
+def test_advanced_management_selectors_are_replaced_and_data_selectors_kept(target: Target, cloudtrail) -> None:
+    create_trail("existing", make_trail_bucket(EXISTING_BUCKET), IsMultiRegionTrail=True, logging=True)
+    data = {"Name": "s3", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}
+    narrowed = {"Name": "mgmt", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                                                   {"Field": "readOnly", "Equals": ["false"]}]}
+    cloudtrail.put_event_selectors(TrailName="existing", AdvancedEventSelectors=[narrowed, data])
+    remediator, finding = MultiRegionTrail(), account_finding()
+
+    remediator.apply(target, finding, remediator.assess(target, finding))
+
+    advanced = cloudtrail.get_event_selectors(TrailName="existing")["AdvancedEventSelectors"]
+    assert advanced[0] == data and len(advanced) == 2
+    assert advanced[1]["FieldSelectors"] == [{"Field": "eventCategory", "Equals": ["Management"]}]
+    assert remediator.assess(target, finding).compliant
+
+
+def test_a_created_trail_passes_cloudtrail_2_4_5_and_7(target: Target, cloudtrail, s3) -> None:
+    """Read back with the other CloudTrail remediators' own assessments (each implements its control's logic)
+    plus the CloudWatch Logs delivery of CloudTrail.5 and the key's rotation (KMS.4)."""
+    from functions.remediators.cloudtrail import TrailBucketAccessLogging, TrailKmsEncryption, TrailLogFileValidation
+
+    remediator, finding = MultiRegionTrail(), account_finding()
+    remediator.apply(target, finding, remediator.assess(target, finding))
+
+    trail_finding = make_finding("CloudTrail.2", "AwsCloudTrailTrail", OWN_TRAIL, resource_arn=trail_arn(OWN_TRAIL))
+    for other in (TrailKmsEncryption, TrailLogFileValidation, TrailBucketAccessLogging):
+        assert other().assess(target, trail_finding).compliant, other.__name__
+    trail = cloudtrail.get_trail(Name=OWN_TRAIL)["Trail"]
+    assert trail["CloudWatchLogsLogGroupArn"] == (
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/cspm-remediation/cloudtrail:*")
+    assert trail["CloudWatchLogsRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/CSPMRemediationCloudTrailLogs"
+    kms = boto3.client("kms", region_name=REGION)
+    assert kms.get_key_rotation_status(KeyId=trail["KmsKeyId"])["KeyRotationEnabled"] is True
+    groups = boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [("/cspm-remediation/cloudtrail", 365)]
 
 
 def test_a_multi_region_trail_homed_in_another_region_counts(target: Target) -> None:
@@ -235,11 +320,12 @@ def test_restore_deletes_the_created_trail_and_keeps_the_logs(
     for _ in range(2):  # restoring twice is harmless
         lines = remediator.restore(target, finding, recorded_pre_state(assessment))
         assert trail_state(cloudtrail) == original_trails
-    assert lines == [
+    assert lines[:3] == [
         f"deleted trail {trail_arn(OWN_TRAIL)}",
         f"kept S3 bucket {OWN_BUCKET} and the logs in it (log data is never deleted)",
+        f"kept access log bucket {OWN_BUCKET}-access-logs and the logs in it (log data is never deleted)",
     ]
-    assert bucket_names(s3) == original_buckets | {OWN_BUCKET}
+    assert bucket_names(s3) == original_buckets | {OWN_BUCKET, f"{OWN_BUCKET}-access-logs"}
     assert s3.list_objects_v2(Bucket=OWN_BUCKET)["KeyCount"] == 1
     assert not remediator.assess(target, finding).compliant
     assert iam_actions(sessions.api_calls) <= set(MultiRegionTrail.permissions)
@@ -265,7 +351,7 @@ def test_our_stopped_trail_is_started_again_and_restore_stops_it(target: Target,
 def test_a_trail_of_ours_that_is_not_multi_region_is_refused(target: Target) -> None:
     create_trail(OWN_TRAIL, make_trail_bucket(EXISTING_BUCKET))
 
-    with pytest.raises(RemediationError, match="not a multi-Region trail of all management events"):
+    with pytest.raises(RemediationError, match="exists but is not a multi-Region trail"):
         MultiRegionTrail().assess(target, account_finding())
 
 
@@ -279,7 +365,9 @@ def test_a_bucket_without_the_cloudtrail_policy_is_a_remediation_error(target: T
         stub.add_client_error("create_trail", "InsufficientS3BucketPolicyException", "Incorrect S3 bucket policy")
         with pytest.raises(RemediationError, match=f"S3 bucket {EXISTING_BUCKET} does not let CloudTrail write"):
             remediator.apply(target, finding, assessment)
-    assert assessment.context["created"] == {}  # nothing was created
+    created = assessment.context["created"]
+    assert "TrailName" not in created and "BucketName" not in created  # no trail, no bucket (key and log group:
+    # created before the trail, recorded, and kept by a rollback)
 
 
 @pytest.mark.stubber

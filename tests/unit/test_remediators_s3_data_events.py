@@ -62,8 +62,8 @@ def cloudtrail(moto_aws):
 
 @pytest.fixture
 def trail(cloudtrail) -> str:
-    """A multi-Region trail with the selector AWS gives every new trail (moto reports none)."""
-    create_trail("audit", make_trail_bucket(BUCKET), IsMultiRegionTrail=True)
+    """A logging multi-Region trail with the selector AWS gives every new trail (moto reports none)."""
+    create_trail("audit", make_trail_bucket(BUCKET), IsMultiRegionTrail=True, logging=True)
     cloudtrail.put_event_selectors(TrailName="audit", EventSelectors=[DEFAULT_EVENT_SELECTOR])
     return "audit"
 
@@ -132,7 +132,7 @@ def test_existing_advanced_selectors_survive(target: Target, cloudtrail, trail: 
 
 def test_a_trail_without_selectors_keeps_its_management_events(target: Target, cloudtrail) -> None:
     """moto reports no selectors for a new trail where AWS reports the default one: both mean the default."""
-    create_trail("fresh", make_trail_bucket(BUCKET), IsMultiRegionTrail=True)
+    create_trail("fresh", make_trail_bucket(BUCKET), IsMultiRegionTrail=True, logging=True)
     remediator, finding = S3DataEvents(), data_finding("S3.22")
 
     remediator.apply(target, finding, remediator.assess(target, finding))
@@ -185,7 +185,7 @@ def test_assess_alone_changes_nothing(target: Target, trail: str) -> None:
 
     S3DataEvents().assess(target, data_finding("S3.22"))
 
-    assert calls == ["DescribeTrails", "GetEventSelectors"]
+    assert calls == ["DescribeTrails", "GetTrailStatus", "GetEventSelectors", "ListTags"]
     assert event_selectors(trail) == snapshot
 
 
@@ -217,7 +217,8 @@ def test_restore_without_recorded_selectors_is_refused(target: Target, trail: st
 
 
 def test_a_trail_homed_in_another_region_is_changed_there(target: Target, cloudtrail) -> None:
-    create_trail("west", make_trail_bucket(BUCKET, OTHER_REGION), region=OTHER_REGION, IsMultiRegionTrail=True)
+    create_trail("west", make_trail_bucket(BUCKET, OTHER_REGION), region=OTHER_REGION, IsMultiRegionTrail=True,
+                 logging=True)
     remediator, finding = S3DataEvents(), data_finding("S3.22")
 
     assessment = remediator.assess(target, finding)
@@ -228,7 +229,7 @@ def test_a_trail_homed_in_another_region_is_changed_there(target: Target, cloudt
 
 
 def test_trail_name_chooses_the_trail(target: Target, trail: str) -> None:
-    create_trail("second", BUCKET, IsMultiRegionTrail=True)
+    create_trail("second", BUCKET, IsMultiRegionTrail=True, logging=True)
     remediator, finding = S3DataEvents({"trail_name": "second"}), data_finding("S3.22")
 
     remediator.apply(target, finding, remediator.assess(target, finding))
@@ -239,7 +240,8 @@ def test_trail_name_chooses_the_trail(target: Target, trail: str) -> None:
 
 @pytest.mark.parametrize(
     ("params", "match"),
-    [({}, "has no multi-Region trail to log"), ({"trail_name": "missing"}, "has no multi-Region trail missing")],
+    [({}, "has no logging multi-Region trail to log"),
+     ({"trail_name": "missing"}, "has no logging multi-Region trail missing")],
 )
 def test_without_a_multi_region_trail_there_is_nothing_to_add_to(
     target: Target, moto_aws, params: dict[str, str], match: str
@@ -248,6 +250,27 @@ def test_without_a_multi_region_trail_there_is_nothing_to_add_to(
 
     with pytest.raises(RemediationError, match=match):
         S3DataEvents(params).assess(target, data_finding("S3.22"))
+
+
+@pytest.mark.parametrize("rule_id", ["S3.22", "S3.23"])
+def test_a_stopped_trail_neither_passes_nor_is_changed(target: Target, cloudtrail, trail: str, rule_id: str) -> None:
+    """The Config rules count an enabled trail only: a stopped trail that logs S3 data events does not pass, and a
+    stopped trail gets no selector (starting it is CloudTrail.1's business) — a logging one does."""
+    selector = WRITE_SELECTOR if rule_id == "S3.22" else READ_SELECTOR
+    create_trail("stopped", BUCKET, IsMultiRegionTrail=True)
+    cloudtrail.put_event_selectors(TrailName="stopped", EventSelectors=[DEFAULT_EVENT_SELECTOR, selector])
+    stopped_before = event_selectors("stopped")
+
+    assessment = S3DataEvents().assess(target, data_finding(rule_id))
+
+    assert not assessment.compliant
+    assert assessment.context["TrailARN"] == trail_arn("audit")
+    cloudtrail.stop_logging(Name="audit")
+    with pytest.raises(RemediationError, match="no logging multi-Region trail"):
+        S3DataEvents().assess(target, data_finding(rule_id))
+    with pytest.raises(RemediationError, match="no logging multi-Region trail stopped"):
+        S3DataEvents({"trail_name": "stopped"}).assess(target, data_finding(rule_id))
+    assert event_selectors("stopped") == stopped_before
 
 
 def test_five_classic_selectors_are_the_limit(target: Target, cloudtrail, trail: str) -> None:

@@ -25,6 +25,7 @@ def iam_actions(api_calls: Iterable[str]) -> set[str]:
     for call in api_calls:
         service_id, operation = call.split(".", 1)
         service = service_id.replace("-", "")  # "s3-control" → botocore's "s3control", which signs as "s3"
+        service = {"cloudwatchlogs": "logs"}.get(service, service)  # "cloudwatch-logs" is botocore's "logs"
         if service != "sts":
             actions.add(iam_action(service, "s3" if service == "s3control" else service, operation))
     return actions
