@@ -25,7 +25,7 @@ from tests.iam_actions import iam_action
 # remediator class → method name (assess / apply / restore) → IAM actions called inside it
 CALLED: dict[type[Remediator], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
 _ACTIVE: ContextVar[tuple[type[Remediator], str] | None] = ContextVar("active_remediator", default=None)
-_WRAPPED_METHODS = ("assess", "apply", "restore")
+_WRAPPED_METHODS = ("assess", "apply", "restore", "restore_fields")
 
 
 def _product_subclasses() -> list[type[Remediator]]:

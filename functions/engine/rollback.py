@@ -126,14 +126,14 @@ def _rollback_one(
     if not to_restore:
         return result("unchanged", "; ".join(left + already) or "nothing to restore", left=left)
     if not apply:
-        return result("planned", "dry-run: would restore " + "; ".join(steps + left), steps, left=left,
+        return result("planned", "dry-run: would restore " + "; ".join(steps + left + already), steps, left=left,
                       fields=to_restore)
     try:
         done = remediator.restore_fields(target, finding, pre_state, to_restore)
     except (RemediationError, ClientError, BotoCoreError) as error:
         return result("failed", "restore failed: " + _error(error), left=left)
     log.info("restored %s %s in %s: %s", row["rule_id"], row["resource_id"], row["account_id"], steps)
-    return result("restored", "; ".join(steps + left), done or steps, left=left, fields=to_restore)
+    return result("restored", "; ".join(steps + left + already), done or steps, left=left, fields=to_restore)
 
 
 def _restore_whole(row: Mapping[str, Any], remediator: Remediator, pre_state: Mapping[str, Any],

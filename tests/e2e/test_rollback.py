@@ -230,3 +230,33 @@ def test_a_failed_apply_that_created_something_is_rolled_back(moto_aws, tmp_path
                              "--config", str(config))
     assert code == 0 and [r["outcome"] for r in restored] == ["restored"]
     assert not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+
+
+def test_block_public_access_rollback_turns_off_only_what_the_run_turned_on(moto_aws, tmp_path):
+    """One bucket had BlockPublicAcls on (the rest off), another had no configuration. After the run someone turns
+    IgnorePublicAcls off again on the first: rollback leaves BlockPublicAcls on (the run did not set it), turns off
+    what the run set and still holds, and removes the configuration the run created on the second."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for name in ("partly", "bare"):
+        s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(Bucket="partly", PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps([make_finding("S3.8", "AwsS3Bucket", b, region="us-east-1").to_dict()
+                                    for b in ("partly", "bare")]))
+    ledger = str(tmp_path / "ledger.sqlite")
+    _, results = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
+    assert [r["outcome"] for r in results] == ["remediated", "remediated"]
+    assert results[0]["post_state"] == {"BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                                        "RestrictPublicBuckets": True}
+    s3.put_public_access_block(Bucket="partly", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+
+    code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger, "--apply")
+    assert code == 0 and [r["outcome"] for r in restored] == ["restored", "restored"]
+    assert restored[1]["reason"] == ("BlockPublicPolicy: true -> false; RestrictPublicBuckets: true -> false; "
+                                     "IgnorePublicAcls is false as before the run")
+    assert s3.get_public_access_block(Bucket="partly")["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False}
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchPublicAccessBlockConfiguration"):
+        s3.get_public_access_block(Bucket="bare")

@@ -38,9 +38,10 @@ def test_rules_listing_has_the_contract_columns():
     assert len(rule_rows()) == len(CATALOG)
 
 
-# What each method's role holds: assess runs at dry-run (reads), apply at enforce (reads and writes), restore with the
-# rollback role (reads and restores).
-STAGE_GRANTS = {"assess": ("read",), "apply": ("read", "write"), "restore": ("read", "restore")}
+# What each method's role holds: assess runs at dry-run (reads), apply at enforce (reads and writes), restore and
+# restore_fields (the field-level rollback) with the rollback role (reads and restores).
+STAGE_GRANTS = {"assess": ("read",), "apply": ("read", "write"), "restore": ("read", "restore"),
+                "restore_fields": ("read", "restore")}
 
 
 def undeclared_calls(called: dict, grants: dict = STAGE_GRANTS) -> dict[str, dict[str, list[str]]]:
