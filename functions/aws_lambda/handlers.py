@@ -25,12 +25,12 @@ from connectors import asff
 from connectors.finding import Finding, FindingError
 from functions.aws_lambda import work_queue
 from functions.aws_lambda.notifications import notify_message, publish
-from functions.aws_lambda.writeback import SecurityHubWriteBack
+from functions.aws_lambda.writeback_v2 import FindingWriteBack  # ASFF → BatchUpdateFindings, OCSF → …V2
 from functions.engine.catalog import CATALOG
 from functions.engine.config import Config
 from functions.engine.engine import Engine, make_result, new_run_id
 from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
-from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
+from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub, pull_securityhub_v2
 from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions
 from functions.engine.settings import Settings
 from functions.model import Result
@@ -125,16 +125,17 @@ def pull(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats) -> Iterator[Finding | FindingError]:
     settings = rt.settings
     for source in sources:
-        if source == "securityhub":
+        if source in ("securityhub", "securityhub-v2"):
             regions = list(settings.regions) or [rt.session.region_name or "us-east-1"]
-            yield from pull_securityhub(regions, None, session=rt.session, stats=stats)
+            pull = pull_securityhub if source == "securityhub" else pull_securityhub_v2
+            yield from pull(regions, None, session=rt.session, stats=stats)
         elif source == "netskope":
             if not settings.netskope_url or not settings.netskope_token_secret:
                 raise RuntimeError("netskope needs NETSKOPE_URL and NETSKOPE_TOKEN_SECRET")
             yield from pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats,
                                      auth=settings.netskope_auth, extra_rules=rt.config.netskope_rules)
         else:
-            raise RuntimeError(f"unknown source {source!r} (securityhub, netskope)")
+            raise RuntimeError(f"unknown source {source!r} (securityhub, securityhub-v2, netskope)")
 
 
 def _findings_only(items: Iterable[Finding | FindingError], stats: PullStats) -> Iterator[Finding]:
@@ -195,7 +196,7 @@ def remediate(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             log.error("message %s rejected (it will reach the DLQ): %s", message_id, error)
             failures.append(message_id)
 
-    writeback = SecurityHubWriteBack(rt.client("securityhub"))
+    writeback = FindingWriteBack(rt.client("securityhub"))
     for run_id, items in findings_by_run.items():
         enforce = frozenset(f.finding_id for _, f, forced in items if forced)
         results = rt.engine("apply", run_id, enforce).run([f for _, f, _ in items])
@@ -230,7 +231,7 @@ def _follow_up(rt: Runtime, body: dict[str, Any]) -> None:
             return
     if rt.ledger is not None:
         rt.ledger.record(result)
-    writeback = SecurityHubWriteBack(rt.client("securityhub"))
+    writeback = FindingWriteBack(rt.client("securityhub"))
     writeback.add(finding, result)
     writeback.flush()  # reporting, not remediation: failures are logged there, never retried as work
 

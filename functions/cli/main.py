@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import asff, netskope, prowler
+from connectors import asff, netskope, prowler, securityhub_v2
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
 from functions.cli import audit, preflight
@@ -31,7 +31,15 @@ from functions.engine.catalog import rule_rows
 from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
 from functions.engine.ledger import LedgerGuard
-from functions.engine.pipeline import SOURCES, PullStats, pull_netskope, pull_prowler, pull_securityhub
+from functions.engine.pipeline import (
+    REGIONAL_SOURCES,
+    SOURCES,
+    PullStats,
+    pull_netskope,
+    pull_prowler,
+    pull_securityhub,
+    pull_securityhub_v2,
+)
 from functions.engine.plans import Plan, PlanError, write_plan
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
@@ -40,7 +48,8 @@ from functions.report import render_table, render_text, summarize_error
 
 log = logging.getLogger("cspm_remediate")
 
-PARSERS = {"securityhub": asff.parse_payload, "netskope": netskope.parse_payload, "prowler": prowler.parse_payload}
+PARSERS = {"securityhub": asff.parse_payload, "securityhub-v2": securityhub_v2.parse_payload,
+           "netskope": netskope.parse_payload, "prowler": prowler.parse_payload}
 
 
 # -- argument parsing ---------------------------------------------------------------------------
@@ -303,10 +312,11 @@ class Pull:
     def _items(self) -> Iterator[Finding | FindingError]:
         rule_ids = csv(self.args.rules) or None
         for source in self.sources:
-            if source == "securityhub":
+            if source in REGIONAL_SOURCES:
+                pull = pull_securityhub if source == "securityhub" else pull_securityhub_v2
                 for region in self.regions:
-                    yield from self._guarded(f"securityhub {region}",
-                                             lambda r=region: pull_securityhub([r], rule_ids, stats=self.stats))
+                    yield from self._guarded(f"{source} {region}",
+                                             lambda r=region, p=pull: p([r], rule_ids, stats=self.stats))
             elif source == "prowler":
                 yield from pull_prowler(self.inputs, rule_ids, stats=self.stats)  # a bad file is one rejection
             else:
@@ -324,7 +334,8 @@ class Pull:
 
     def raise_if_nothing_worked(self) -> None:
         """Every source and region failed: an environment problem, not a partial result."""
-        units = len(self.regions) * ("securityhub" in self.sources) + len(set(self.sources) - {"securityhub"})
+        regional = set(self.sources) & set(REGIONAL_SOURCES)
+        units = len(self.regions) * len(regional) + len(set(self.sources) - regional)
         if self.failures and len(self.failures) >= units:
             raise UsageError(f"nothing could be pulled ({', '.join(self.failures)} failed; see above)")
 
@@ -343,7 +354,7 @@ def _pull(args: argparse.Namespace) -> Pull:
         raise UsageError("--source prowler needs --input FILE (a `prowler aws -M json-ocsf` output file), "
                          "or set CSPM_PROWLER_INPUT")
     regions: list[str] = []
-    if "securityhub" in sources:
+    if set(sources) & set(REGIONAL_SOURCES):
         if args.region:
             regions = preflight.check_regions([args.region], "--region")
         elif csv(args.regions):

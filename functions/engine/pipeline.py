@@ -16,12 +16,14 @@ from connectors import prowler
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeConnector, secret_token_provider
 from connectors.securityhub import SecurityHubConnector
+from connectors.securityhub_v2 import SecurityHubV2Connector
 from functions.engine.catalog import CATALOG
 from functions.engine.sessions import CLIENT_CONFIG
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("securityhub", "netskope", "prowler")
+SOURCES = ("securityhub", "securityhub-v2", "netskope", "prowler")
+REGIONAL_SOURCES = ("securityhub", "securityhub-v2")  # pulled region by region (CSPM_REGIONS)
 
 
 @dataclass
@@ -49,6 +51,26 @@ def pull_securityhub(
         yield from _counted(connector.fetch(wanted), stats)
         if stats is not None:
             stats.requests[f"securityhub:{region}"] = connector.requests_made
+
+
+def pull_securityhub_v2(
+    regions: Sequence[str],
+    rule_ids: Iterable[str] | None = None,
+    session: boto3.Session | None = None,
+    stats: PullStats | None = None,
+) -> Iterator[Finding | FindingError]:
+    """Open failed control findings from Security Hub's OCSF API (GetFindingsV2), region by region.
+
+    Point it at the delegated administrator's home region to see the whole organization.
+    """
+    session = session or boto3.Session()
+    wanted = sorted(rule_ids) if rule_ids else sorted(CATALOG)
+    for region in regions:
+        connector = SecurityHubV2Connector(session.client("securityhub", region_name=region, config=CLIENT_CONFIG))
+        log.info("pulling Security Hub OCSF findings in %s for %d rule(s)", region, len(wanted))
+        yield from _counted(connector.fetch(wanted), stats)
+        if stats is not None:
+            stats.requests[f"securityhub-v2:{region}"] = connector.requests_made
 
 
 def pull_netskope(

@@ -1,0 +1,58 @@
+"""The pull Lambda with Source securityhub-v2, then the remediate Lambda, on moto: findings of two member accounts
+read through GetFindingsV2, fixed in the accounts, and written back through BatchUpdateFindingsV2.
+
+moto lacks both OCSF operations: they are served by demo/fake_securityhub_v2.py, a small fake that validates each
+request against botocore's service model and keeps the findings' status and comment.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from demo.fake_securityhub_v2 import FakeSecurityHubV2, control_finding
+from functions.aws_lambda import handlers
+from functions.engine.ledger import create_table
+from tests.e2e.test_engine import open_ssh_group, world_ssh_open
+from tests.e2e.test_handlers import MEMBERS, REGION, kinds, receive_all
+
+
+@pytest.fixture
+def deployed(moto_aws, monkeypatch):
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="cspm-work")["QueueUrl"]
+    create_table(boto3.client("dynamodb", region_name=REGION), "cspm-ledger")
+    groups = {account: open_ssh_group(account) for account in MEMBERS}
+    fake = FakeSecurityHubV2([
+        control_finding("EC2.13", account, REGION, "AWS::EC2::SecurityGroup",
+                        f"arn:aws:ec2:{REGION}:{account}:security-group/{group}", "SSH open to the world")
+        for account, group in groups.items()
+    ])
+    for name, value in {
+        "WORK_QUEUE_URL": queue, "LEDGER_TABLE": "cspm-ledger", "CSPM_SOURCE": "securityhub-v2",
+        "CSPM_REGIONS": REGION, "REMEDIATION_ROLE_NAME": "CSPMRemediationRole",
+        "CSPM_RULE_MODES": json.dumps({"EC2.13": "enforce"}), "CSPM_SUMMARY_DELAY_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    handlers.reset_runtime()
+    with fake.installed():
+        yield {"sqs": sqs, "queue": queue, "groups": groups, "fake": fake}
+    handlers.reset_runtime()
+
+
+def test_pull_remediate_and_write_back_through_the_ocsf_api(deployed):
+    report = handlers.pull({"source": "securityhub-v2"})
+    assert report["pulled"] == 2 and report["enqueued"] == 2
+    records = receive_all(deployed["sqs"], deployed["queue"])
+    assert kinds(records) == ["finding", "finding", "summary"]
+
+    assert handlers.remediate({"Records": records}) == {"batchItemFailures": []}
+    assert not any(world_ssh_open(a, g) for a, g in deployed["groups"].items())
+    # Written back: Resolved (status_id 4) with the run's comment, by metadata.uid in one request.
+    updates = [params for op, params in deployed["fake"].calls if op == "BatchUpdateFindingsV2"]
+    assert len(updates) == 1 and len(updates[0]["MetadataUids"]) == 2 and updates[0]["StatusId"] == 4
+    for finding in deployed["fake"].findings:
+        assert finding["status_id"] == 4 and finding["status"] == "Resolved"
+        assert finding["comment"].startswith("Remediated: ")
