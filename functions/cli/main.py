@@ -429,7 +429,8 @@ def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessi
         log.info("recorded in %s; undo with: cspm-remediate rollback --run %s --ledger %s",
                  args.ledger, engine.run_id, args.ledger)
     sys.stderr.write("\n" + render_text(results, title=f"Run {engine.run_id} ({stage})"))
-    audit.write_report(args, results, f"Run {engine.run_id} ({stage})", "reviewed plan" if stage == "plan" else "")
+    audit.write_report(args, results, f"Run {engine.run_id} ({stage})",
+                       "dry-run: nothing was changed" if stage == "plan" else "")
     log.info("AssumeRole calls this run: %d", sessions.assume_role_calls)
     return results
 
