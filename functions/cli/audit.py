@@ -45,11 +45,13 @@ def check_output(path: str | None, flag: str) -> None:
         raise UsageError(f"{flag} {path}: directory {Path(path).parent} does not exist")
 
 
-def write_report(args: argparse.Namespace, results: Iterable[Any], title: str, subtitle: str = "") -> None:
+def write_report(args: argparse.Namespace, results: Iterable[Any], title: str, subtitle: str = "",
+                 announce: bool = True) -> None:
     path = getattr(args, "report_html", None)
     if path:
         write_html(path, results, title, subtitle)
-        sys.stderr.write(f"HTML report: {path}\n")
+        if announce:
+            sys.stderr.write(f"HTML report: {path}\n")
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:

@@ -238,9 +238,14 @@ def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
     plan_out = getattr(args, "out", None)
     audit.check_output(plan_out, "--out")
     results = _run_engine(args, config, findings, stage, precondition=plan.changed_since if plan else None)
+    run_id = results[0].run_id if results else ""
     if plan_out:
-        write_plan(plan_out, findings, results, results[0].run_id if results else "")
+        plan_digest = write_plan(plan_out, findings, results, run_id)
         log.info("plan written to %s; apply exactly it with: cspm-remediate apply --plan %s", plan_out, plan_out)
+        # The page a change board approves names the file apply will use, by its digest.
+        audit.write_report(args, results, f"Run {run_id} (plan)", f"plan file {plan_out}, {plan_digest}", False)
+    elif plan is not None:
+        audit.write_report(args, results, f"Run {run_id} (apply)", f"applying plan {args.plan}, {plan.digest}", False)
     _write_results(results, out)
     return EXIT_REJECTED if rejected or any(r.outcome == "failed" for r in results) else EXIT_OK
 

@@ -50,8 +50,9 @@ def plan_document(findings: Sequence[Finding], results: Sequence[Result], run_id
     return _plain(body)
 
 
-def write_plan(path: str, findings: Sequence[Finding], results: Sequence[Result], run_id: str) -> None:
-    """Written to a temporary file next to `path`, then renamed: a plan file is never half written."""
+def write_plan(path: str, findings: Sequence[Finding], results: Sequence[Result], run_id: str) -> str:
+    """Written to a temporary file next to `path`, then renamed: a plan file is never half written. Returns the
+    digest."""
     document = plan_document(findings, results, run_id)
     target = Path(path)
     handle, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".tmp")
@@ -63,6 +64,7 @@ def write_plan(path: str, findings: Sequence[Finding], results: Sequence[Result]
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return str(document["digest"])
 
 
 def is_plan(payload: Any) -> bool:
@@ -81,6 +83,7 @@ class Plan:
             raise PlanError(f"{name}: the plan was altered after it was written (digest mismatch); write it again "
                             "with plan --out and review it")
         self.run_id: str = payload.get("run_id") or ""
+        self.digest: str = payload["digest"]
         self.findings: list[Finding] = []
         self.decisions: dict[str, Mapping[str, Any]] = {}
         for index, item in enumerate(payload.get("items") or []):

@@ -107,6 +107,8 @@ def test_show_rollback_and_plan_write_the_report(moto_aws, tmp_path):
 
     plan = page("plan", str(findings), "--out", str(tmp_path / "plan.json"))
     assert '<b>1</b><span>planned</span>' in plan and "MinimumPasswordLength to 14 (now 8)" in plan
+    digest = json.loads((tmp_path / "plan.json").read_text())["digest"]
+    assert f"plan file {tmp_path / 'plan.json'}, {digest}" in plan  # the page approved names the file applied
     out = io.StringIO()
     cli.main(["apply", str(findings), "--enforce", "--ledger", ledger], out=out)
     run_id = json.loads(out.getvalue())[0]["run_id"]
