@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors import asff
 from connectors.finding import Finding, FindingError
+from connectors.netskope import NetskopeError
 from functions.aws_lambda import work_queue
 from functions.aws_lambda.notifications import notify_message, publish
 from functions.aws_lambda.writeback_v2 import FindingWriteBack  # ASFF → BatchUpdateFindings, OCSF → …V2
@@ -34,6 +37,7 @@ from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
 from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions
 from functions.engine.settings import Settings
 from functions.model import Result
+from functions.report import summarize_error
 
 log = logging.getLogger("cspm_remediate.handlers")
 log.setLevel(logging.INFO)
@@ -113,29 +117,65 @@ def pull(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     sources = [event["source"]] if isinstance(event, dict) and event.get("source") else list(rt.settings.sources)
     run_id = new_run_id()
     stats = PullStats()
-    findings = _findings_only(_pull_sources(rt, sources, stats), stats)
+    failed: dict[str, str] = {}
+    findings = _findings_only(_pull_sources(rt, sources, stats, failed), stats)
     summary = _enqueue_screened(rt, run_id, findings, enforce=False)
     rt.enqueue([work_queue.summary_message(run_id, "apply", rt.settings.summary_delay)])
     report = {"run_id": run_id, "sources": sources, "pulled": stats.findings, "rejected": stats.rejected,
-              "requests": stats.requests, **summary}
+              "requests": stats.requests, "failed_sources": failed, **summary}
     log.info("pull %s", report)
+    if failed:
+        # Raised only now, once the other sources' findings are enqueued: the invocation must count as an error
+        # so the pull function's Errors alarm tells a person. A source failing on every schedule (an expired
+        # token, Security Hub disabled in a region) would otherwise leave its findings unremediated, silently.
+        raise PullIncomplete(report)
     return report
 
 
-def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats) -> Iterator[Finding | FindingError]:
+class PullIncomplete(RuntimeError):
+    """Some sources (or Security Hub regions) could not be pulled; the others' findings were enqueued. The
+    message is the one line Lambda reports; `report` is the full pull report."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        failed = "; ".join(f"{name}: {why}" for name, why in report["failed_sources"].items())
+        super().__init__(f"pull failed for {failed} — run {report['run_id']} went on with the other sources: "
+                         f"{report['pulled']} finding(s) pulled, {report.get('enqueued', 0)} enqueued")
+
+
+def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats,
+                  failed: dict[str, str]) -> Iterator[Finding | FindingError]:
+    """Each source, and each Security Hub region, on its own: one that fails is logged in one line and
+    recorded in `failed` (name → why), and the rest are still pulled."""
     settings = rt.settings
+
+    def netskope() -> Iterator[Finding | FindingError]:
+        if not settings.netskope_url or not settings.netskope_token_secret:
+            raise RuntimeError("netskope needs NETSKOPE_URL and NETSKOPE_TOKEN_SECRET")
+        return pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats,
+                             auth=settings.netskope_auth, extra_rules=rt.config.netskope_rules)
+
+    units: list[tuple[str, Callable[[], Iterable[Finding | FindingError]]]] = []
     for source in sources:
         if source in ("securityhub", "securityhub-v2"):
-            regions = list(settings.regions) or [rt.session.region_name or "us-east-1"]
             pull = pull_securityhub if source == "securityhub" else pull_securityhub_v2
-            yield from pull(regions, None, session=rt.session, stats=stats)
+            for region in list(settings.regions) or [rt.session.region_name or "us-east-1"]:
+                units.append((f"{source} {region}", partial(pull, [region], None, session=rt.session, stats=stats)))
         elif source == "netskope":
-            if not settings.netskope_url or not settings.netskope_token_secret:
-                raise RuntimeError("netskope needs NETSKOPE_URL and NETSKOPE_TOKEN_SECRET")
-            yield from pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats,
-                                     auth=settings.netskope_auth, extra_rules=rt.config.netskope_rules)
+            units.append(("netskope", netskope))
         else:
-            raise RuntimeError(f"unknown source {source!r} (securityhub, securityhub-v2, netskope)")
+            units.append((source, partial(_unknown_source, source)))
+    for name, pull_unit in units:
+        try:
+            yield from pull_unit()
+        except Exception as error:  # whatever breaks one source must not cost the others their findings
+            failed[name] = summarize_error(error)
+            log.error("%s: pull failed, its findings are missing from this run: %s", name, failed[name],
+                      exc_info=not isinstance(error, ClientError | BotoCoreError | NetskopeError))
+
+
+def _unknown_source(source: str) -> Iterator[Finding | FindingError]:
+    raise RuntimeError(f"unknown source {source!r} in CSPM_SOURCE (securityhub, securityhub-v2, netskope)")
 
 
 def _findings_only(items: Iterable[Finding | FindingError], stats: PullStats) -> Iterator[Finding]:

@@ -119,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
             default=None, help="where findings come from (repeat for several; env CSPM_SOURCE, comma-separated)",
         )
         p.add_argument("--regions", default=env("regions"),
-                       help="Security Hub regions, comma-separated (env CSPM_REGIONS; default: your AWS region)")
-        p.add_argument("--region", help="one Security Hub region (overrides --regions)")
+                       help="regions to pull from (Security Hub) and act on (every source: findings of other "
+                            "regions are skipped), comma-separated (env CSPM_REGIONS; default: pull your AWS "
+                            "region, act on every region)")
+        p.add_argument("--region", help="one region, pulled and acted on (overrides --regions)")
         p.add_argument("--netskope-url", default=env("netskope_url"),
                        help="Netskope tenant URL or FQDN (env NETSKOPE_URL)")
         p.add_argument(
@@ -446,7 +448,11 @@ def _config(args: argparse.Namespace) -> Config:
     preflight.check_rule_ids(csv(args.rules))
     mode = "enforce" if getattr(args, "enforce", False) else args.mode
     only = frozenset(csv(args.rules)) or None
-    return config.with_overrides(mode=mode, only_rules=only)
+    # `run` acts only on the regions it was told (--region / --regions / CSPM_REGIONS), whatever the source.
+    regions = [args.region] if getattr(args, "region", None) else csv(getattr(args, "regions", None))
+    if regions:
+        preflight.check_regions(regions, "--region" if getattr(args, "region", None) else "--regions")
+    return config.with_overrides(mode=mode, only_rules=only, regions=frozenset(regions) or None)
 
 
 def _write_results(results: Sequence[Result], out: TextIO) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from connectors.finding import GLOBAL_REGION
 from functions.remediators.base import EXECUTORS, MODES
 
 DEFAULT_EXCLUDE_TAG = "cspm-remediation:exclude"
@@ -69,6 +70,7 @@ class Config:
     exclude: Exclusions = field(default_factory=Exclusions)
     limits: Limits = field(default_factory=Limits)
     only_rules: frozenset[str] | None = None  # --rules / CSPM_RULES
+    regions: frozenset[str] | None = None  # --regions / CSPM_REGIONS: the regions acted on (None: every region)
     netskope_rules: Mapping[str, str] = field(default_factory=dict)  # `netskope.rules`: rule name → rule id
 
     def rule(self, rule_id: str) -> RuleSettings:
@@ -91,17 +93,24 @@ class Config:
             return "notify"
         return mode
 
-    def with_overrides(self, mode: str | None = None, only_rules: frozenset[str] | None = None) -> Config:
+    def region_reason(self, region: str) -> str | None:
+        """Why a finding of this region is out of scope, or None. The scope holds for every source (Netskope and
+        an aggregating Security Hub report findings of regions nobody pulled from); global resources (IAM,
+        account settings: region "global") belong to no region and are always in scope."""
+        if self.regions is None or region in self.regions or region == GLOBAL_REGION:
+            return None
+        return f"region {region} is outside the configured regions ({', '.join(sorted(self.regions))})"
+
+    def with_overrides(self, mode: str | None = None, only_rules: frozenset[str] | None = None,
+                       regions: frozenset[str] | None = None) -> Config:
         """Command-line flags win over the file."""
         if mode is not None:
             _check_mode(mode, "--mode")
-        return Config(
+        return replace(
+            self,
             mode=mode if mode is not None else self.mode,
-            rules=self.rules,
-            exclude=self.exclude,
-            limits=self.limits,
             only_rules=only_rules if only_rules is not None else self.only_rules,
-            netskope_rules=self.netskope_rules,
+            regions=regions if regions else self.regions,
         )
 
 

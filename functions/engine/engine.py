@@ -169,6 +169,9 @@ class Engine:
         only = self.config.only_rules
         if only is not None and finding.rule_id not in only:
             return self._result(finding, "skipped", "rule not selected (--rules)")
+        out_of_region = self.config.region_reason(finding.region)
+        if out_of_region:
+            return self._result(finding, "skipped", out_of_region)
         if not is_open_failed(finding):
             state = "/".join(
                 s for s in (finding.compliance_status, finding.workflow_status, finding.record_state) if s

@@ -128,4 +128,4 @@ class Settings:
             unknown = sorted(set(config.rules) - set(known_rules))
             if unknown:
                 raise ConfigError(f"unknown rule id(s) in the configuration: {', '.join(unknown)}")
-        return config.with_overrides(mode=self.mode, only_rules=self.rules)
+        return config.with_overrides(mode=self.mode, only_rules=self.rules, regions=frozenset(self.regions) or None)

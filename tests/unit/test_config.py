@@ -84,3 +84,11 @@ def test_exclusion_reasons():
     assert exclude.tag_reason({"cspm-remediation:exclude": "true"})
     assert exclude.tag_reason({"cspm-remediation:exclude": "false"}) is None
     assert exclude.tag_reason({"other": "x"}) is None
+
+
+def test_region_scope_skips_other_regions_but_never_global_resources():
+    config = Config().with_overrides(regions=frozenset({"us-east-1", "eu-west-1"}))
+    assert config.region_reason("us-east-1") is None and config.region_reason("global") is None
+    assert config.region_reason("ap-south-1") == (
+        "region ap-south-1 is outside the configured regions (eu-west-1, us-east-1)")
+    assert Config().region_reason("ap-south-1") is None  # no scope set: every region

@@ -50,7 +50,9 @@ ADMIN_PARAMETERS: Json = {
     },
     "Regions": {
         "Type": "String", "Default": "", "AllowedPattern": r"^$|^[a-z0-9-]+(,[a-z0-9-]+)*$",
-        "Description": "Security Hub regions to pull, comma-separated (empty: this stack's region)",
+        "Description": "Regions acted on, comma-separated, for every source (findings of other regions are "
+                       "skipped); Security Hub is pulled in each. Empty: pull this stack's region (with a Security "
+                       "Hub aggregation region, every linked region's findings) and act on every region",
     },
     "DefaultMode": {
         "Type": "String", "Default": "dry-run", "AllowedValues": ["dry-run", "enforce"],
@@ -109,7 +111,6 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         "UsesSecurityHub": not_(equals(ref("Source"), "netskope")),
         "UsesNetskope": not_(equals(ref("Source"), "securityhub")),
         "UsesBothSources": equals(ref("Source"), "both"),
-        "HasRegions": not_(equals(ref("Regions"), "")),
         "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
     }
     conditions.update(active_conditions(entries))

@@ -45,7 +45,8 @@ def function_environment(entries: Sequence[CatalogEntry]) -> Json:
         "CSPM_MODE": ref("DefaultMode"),
         "CSPM_RULE_MODES": rule_modes(entries),
         "CSPM_SOURCE": if_("UsesBothSources", "securityhub,netskope", ref("Source")),
-        "CSPM_REGIONS": if_("HasRegions", ref("Regions"), ref("AWS::Region")),
+        # Empty: pull Security Hub in this region (an aggregation region sees every linked one), act on all.
+        "CSPM_REGIONS": ref("Regions"),
         "REMEDIATION_ROLE_NAME": ref("RemediationRoleName"),
         "REMEDIATION_EXTERNAL_ID": ref("ExternalId"),
         "REMEDIATION_AUTOMATION_ROLE_NAME": ref("AutomationRoleName"),
