@@ -38,9 +38,11 @@ lock:
 demo: $(STAMP)
 	$(PY) -m demo
 
-## The whole test suite (lint first).
+## The whole test suite (lint first), one pytest-xdist worker per CPU (each worker has its own in-process moto);
+## `make test PYTEST_ARGS="-n 0"` runs it serially. The undeclared-permissions check covers every worker.
+PYTEST_ARGS ?= -n auto
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -81,7 +81,7 @@ class Emulators:
 
 def _serve(conn: Connection) -> None:
     """The child: start like the demo, then answer commands until told to stop."""
-    from demo.__main__ import _free_port, _isolate_from_real_aws
+    from demo.__main__ import _isolate_from_real_aws
 
     _isolate_from_real_aws()
     from moto.server import ThreadedMotoServer
@@ -89,9 +89,9 @@ def _serve(conn: Connection) -> None:
     from demo.fake_netskope import FakeNetskope
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    port = server.get_host_and_port()[1]
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     netskope: FakeNetskope | None = None
     parent = multiprocessing.parent_process()

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -47,9 +46,9 @@ def main() -> int:
     from moto.server import ThreadedMotoServer  # imported late: heavy, and only the demo needs it
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's per-request access log
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()  # port 0: the kernel picks a free one as it binds (no probe-then-bind race with other runs)
+    port = server.get_host_and_port()[1]
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     try:
         return _run(started, port)
@@ -225,12 +224,6 @@ def _isolate_from_real_aws() -> None:
     )
     # MOTO_ACCOUNT_ID would pin every request to one account and defeat moto's per-credential accounts.
     os.environ.pop("MOTO_ACCOUNT_ID", None)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def say(text: str) -> None:

@@ -38,6 +38,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import UnknownServiceError
 from botocore.retries import standard
 from botocore.stub import ANY, Stubber
+from moto.core.botocore_stubber import BotocoreStubber
 
 from connectors import netskope
 from demo.fake_netskope import FakeNetskope
@@ -262,6 +263,25 @@ def reassume_outside_remediators(monkeypatch: pytest.MonkeyPatch) -> None:
         return contextvars.Context().run(assume, self, role_arn)
 
     monkeypatch.setattr(AssumedSessions, "_assume", _assume)
+
+
+def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto (in-process) answer one request at a time, as if each were atomic.
+
+    moto's backends are plain dicts and lists without locks: under threads a request can see another half done
+    (an EC2 describe iterating the groups while a revoke edits them, a DynamoDB conditional put checked and
+    written in two steps) and answer with a moto-side error or a wrong success. AWS applies each request
+    atomically; concurrency tests need that guarantee, so their verdict is about the product (who claims, who
+    acts), not about moto's locking. Threads still interleave between requests, which is where the races the
+    tests look for happen. Reentrant: a request moto serves by calling another service stays on its thread."""
+    lock = threading.RLock()
+    answer = BotocoreStubber.__call__
+
+    def serialized(self: BotocoreStubber, event_name: str, request: AWSPreparedRequest, **kwargs: Any) -> Any:
+        with lock:
+            return answer(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", serialized)
 
 
 # -- a small org on moto -----------------------------------------------------------------------------------

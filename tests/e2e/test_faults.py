@@ -104,8 +104,7 @@ def faults(waits, monkeypatch) -> FaultInjector:
 
 
 @pytest.fixture
-def org(moto_aws, monkeypatch) -> Org:
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # ~0.4 s per account and region otherwise
+def org(moto_aws) -> Org:
     return Org()
 
 

@@ -6,10 +6,11 @@ right before it asks the ledger for a finding's claim until the other engine get
 the resource as non-compliant, both want to act, and only the ledger's conditional write decides. Writes are
 counted per API operation by each engine's AssumedSessions (api_calls).
 
-moto applies a DynamoDB conditional write as check-then-write without a lock, so two threads can both pass the
-check; DynamoDB itself applies each item write atomically. The DynamoDB ledger's client is therefore wrapped in
-tests/unit/test_ledger.py's SerializedClient (reused from there), which restores that guarantee: the tests
-check the ledger's condition expressions, not moto's locking.
+moto's in-process backends have no locks: it applies a DynamoDB conditional write as check-then-write, so two
+threads can both pass the check, and an EC2 describe racing a revoke can fail inside moto. AWS applies each
+request atomically; `faults.serialized_moto` restores that (moto answers one request at a time, the workers
+still interleave between requests), so the tests check the ledger's condition expressions and the engine's
+claims, not moto's locking.
 
 "a ledger each" on SQLite is two connections on one file, each shared by several engine threads: it found
 SqliteLedger reading its cursors outside its lock, which made a claim fail with "database is locked" now and
@@ -36,8 +37,7 @@ from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteL
 from functions.model import Result
 from tests.e2e.test_handlers import asff_for
 from tests.factories import make_finding
-from tests.faults import LEDGER_TABLE, REGION, LambdaStack, Org, assumed_sessions, lambda_stack
-from tests.unit.test_ledger import SerializedClient
+from tests.faults import LEDGER_TABLE, REGION, LambdaStack, Org, assumed_sessions, lambda_stack, serialized_moto
 
 ENFORCE = config_from_dict({"mode": "enforce"})
 WRITES = ("ec2.RevokeSecurityGroupIngress", "ec2.EnableEbsEncryptionByDefault")
@@ -66,7 +66,7 @@ class Rendezvous:
 
 @pytest.fixture
 def org(moto_aws, monkeypatch) -> Org:
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    serialized_moto(monkeypatch)
     return Org()
 
 
@@ -81,10 +81,9 @@ def new_ledger(request, tmp_path, org) -> Iterator[Callable[[], Ledger]]:
     else:
         client = boto3.client("dynamodb", region_name=REGION)
         create_table(client, LEDGER_TABLE)
-        serialized = SerializedClient(client)
 
         def make() -> Ledger:
-            made.append(DynamoDbLedger(LEDGER_TABLE, client=serialized))
+            made.append(DynamoDbLedger(LEDGER_TABLE, client=client))
             return made[-1]
     yield make
     for ledger in made:
@@ -134,10 +133,6 @@ def test_two_workers_at_the_same_moment_act_once_per_resource(org, new_ledger, s
     assert org.still_open() == []
 
 
-# moto's in-process backends are not thread-safe: about once in 40 full-suite runs under CPU contention, one of
-# the two free-racing workers got a moto-side error and reported `failed` (the product's guarantees held: one write
-# per resource, nothing left open). Real AWS serializes per resource; the rendezvous tests above are exact.
-@pytest.mark.flaky(reruns=2)
 def test_two_workers_racing_freely_act_once_per_resource(org, new_ledger):
     """No rendezvous: whoever comes second sees the claim (skipped) or the fixed resource (noop)."""
     guard = LedgerGuard(new_ledger())
@@ -156,8 +151,6 @@ def test_two_workers_racing_freely_act_once_per_resource(org, new_ledger):
 @pytest.fixture
 def lambdas(org, monkeypatch) -> Iterator[LambdaStack]:
     with lambda_stack(org, monkeypatch) as stack:
-        # The Lambdas' ledger, on the serialized client (see the module docstring).
-        stack.rt.ledger = DynamoDbLedger(LEDGER_TABLE, client=SerializedClient(boto3.client("dynamodb")))
         yield stack
 
 
