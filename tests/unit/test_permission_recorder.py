@@ -23,7 +23,7 @@ from tests.factories import make_finding
 class Leaky(QueuePolicyNotPublic):
     """The real SQS.3 assess, with GetQueueAttributes left out of the declaration."""
 
-    read_permissions = ("sqs:GetQueueUrl",)
+    read_permissions = tuple(a for a in QueuePolicyNotPublic.read_permissions if a != "sqs:GetQueueAttributes")
 
 
 def assess(remediator):
