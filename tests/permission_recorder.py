@@ -1,10 +1,10 @@
 """Records every AWS API call a remediator makes during the test run, as IAM actions, per remediator class and
-method (assess, apply, restore), and fails the run when one was not declared for its stage.
+method (assess, apply, restore, restore_fields), and fails the run when one was not declared for its stage.
 
 Each call is checked against the declaration of the role that makes it: assess calls against `read_permissions`
-(all the dry-run role holds), apply calls against read + write (enforce), restore calls against read + restore
-(the rollback role). An action called but not declared for its stage would be missing from that generated role
-and fail in AWS.
+(all the dry-run role holds), apply calls against read + write (enforce), restore and restore_fields calls
+against read + restore (the rollback role). An action called but not declared for its stage would be missing from
+that generated role and fail in AWS.
 
 A pytest plugin (registered by tests/conftest.py, or `-p tests.permission_recorder`): every test process records
 its own calls and judges them at the end of its session (a call is undeclared or not on its own, so the verdicts
