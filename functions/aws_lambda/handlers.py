@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import asff
+from connectors import asff, securityhub_v2
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
 from functions.aws_lambda import work_queue
@@ -294,13 +294,17 @@ def events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     rt = runtime()
     enforce = event.get("detail-type") == CUSTOM_ACTION
     stats = PullStats()
+    ocsf = event.get("detail-type") == securityhub_v2.EVENT_DETAIL_TYPE  # Security Hub's OCSF findings
     try:
-        items = list(asff.parse_payload(event, asff.Provenance.from_env()))  # whom to believe (#12)
+        items = list(securityhub_v2.parse_payload(event) if ocsf
+                     else asff.parse_payload(event, asff.Provenance.from_env()))  # whom to believe (#12)
     except (FindingError, ValueError) as error:
         log.error("event rejected: %s", error)
         return {"enqueued": 0, "rejected": 1}
     findings = [i for i in items if isinstance(i, Finding)]
-    stats.rejected = len(items) - len(findings)
+    if ocsf:  # each OCSF event carries a finding's latest state: a passed or resolved one is no work
+        findings = [f for f in findings if securityhub_v2.is_open_failed(f)]
+    stats.rejected = sum(isinstance(i, FindingError) for i in items)
     for item in items:
         if isinstance(item, FindingError):
             log.error("rejected finding in event: %s", item)

@@ -26,6 +26,41 @@ SOURCES = ("securityhub", "securityhub-v2", "netskope", "prowler")
 REGIONAL_SOURCES = ("securityhub", "securityhub-v2")  # pulled region by region (CSPM_REGIONS)
 
 
+@dataclass(frozen=True)
+class SourceFacts:
+    """What a source supports, for the README's sources table (tools/docs.py renders it; a test keeps it fresh)."""
+
+    reads: str
+    auth: str
+    paging: str
+    events: str
+    write_back: str
+    where: str  # CLI, Lambda or both
+
+
+SOURCE_FACTS: dict[str, SourceFacts] = {
+    "securityhub": SourceFacts(
+        "`GetFindings` (ASFF): failed, active, new/notified findings of the catalog's controls",
+        "AWS credentials (`securityhub:GetFindings`)", "100 per page, controls in chunks of 20, per region",
+        "`Security Hub Findings - Imported` and `- Custom Action` (Remediate now)",
+        "`BatchUpdateFindings`: workflow NOTIFIED / RESOLVED and a note", "CLI and Lambda"),
+    "securityhub-v2": SourceFacts(
+        "`GetFindingsV2` (OCSF): failed, open (New / In Progress), not closed Security Hub CSPM control findings",
+        "AWS credentials (`securityhub:GetFindings` authorizes V2)", "100 per page, controls in chunks of 20, "
+        "per region", "`Findings Imported V2` (events handler)",
+        "`BatchUpdateFindingsV2` by `metadata.uid`: status In Progress / Resolved and a comment",
+        "CLI and Lambda handlers (`CSPM_SOURCE`; not yet a value of the admin stack's `Source`)"),
+    "netskope": SourceFacts(
+        "REST v1 security assessment violations (failed, not muted)",
+        "API token from Secrets Manager: v1 `token` body field or `Netskope-Api-Token` header (`NETSKOPE_AUTH`)",
+        "up to 9,999 per page, one `as_of` snapshot, until an empty page", "—", "—", "CLI and Lambda"),
+    "prowler": SourceFacts(
+        "a scan's output file: `-M json-ocsf` (or `json-asff`), FAIL findings not muted",
+        "none (a local file; `--input FILE`, `CSPM_PROWLER_INPUT`)", "the whole file, finding by finding", "—",
+        "—", "CLI"),
+}
+
+
 @dataclass
 class PullStats:
     findings: int = 0

@@ -56,3 +56,16 @@ def test_pull_remediate_and_write_back_through_the_ocsf_api(deployed):
     for finding in deployed["fake"].findings:
         assert finding["status_id"] == 4 and finding["status"] == "Resolved"
         assert finding["comment"].startswith("Remediated: ")
+
+
+def test_a_findings_imported_v2_event_is_queued_and_a_passed_one_is_not(deployed):
+    first, second = deployed["fake"].findings
+    event = {"version": "0", "id": "e-1", "detail-type": "Findings Imported V2", "source": "aws.securityhub",
+             "account": "123456789012", "region": REGION, "resources": ["x"], "detail": {"findings": [first]}}
+    assert handlers.events(event)["findings"] == 1
+    passed = json.loads(json.dumps(second))
+    passed["compliance"].update(status="Pass", status_id=1)
+    assert handlers.events({**event, "detail": {"findings": [passed]}})["findings"] == 0
+    records = receive_all(deployed["sqs"], deployed["queue"])
+    assert kinds(records) == ["finding"]
+    assert json.loads(records[0]["body"])["finding"]["source"] == "securityhub-v2"

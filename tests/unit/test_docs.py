@@ -13,3 +13,13 @@ def test_every_rule_has_a_row():
     table = catalog_markdown()
     for rule_id in CATALOG:
         assert f"| {rule_id} |" in table
+
+
+def test_every_source_has_a_row_in_the_sources_table():
+    from functions.engine.pipeline import SOURCE_FACTS, SOURCES
+    from tools.docs import sources_markdown
+
+    assert set(SOURCE_FACTS) == set(SOURCES)
+    table = sources_markdown()
+    for source in SOURCES:
+        assert f"| `{source}` |" in table
