@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
@@ -167,7 +168,16 @@ def test_duplicates_give_one_action(org):
     assert "same rule and resource" in results[2].reason
 
 
-def test_offline_decisions_need_no_aws(moto_aws):
+def test_offline_decisions_need_no_aws(moto_aws, monkeypatch):
+    """Findings the engine can decide from the finding alone make no AWS call at all: every botocore client's
+    API call (AssumeRole included) is recorded and refused. moto stays underneath only as a safety net."""
+    calls: list[str] = []
+
+    def refuse(client: BaseClient, operation: str, params: dict) -> None:
+        calls.append(f"{client.meta.service_model.service_name}.{operation}")
+        raise AssertionError(f"AWS call during an offline decision: {calls[-1]}")
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse)
     account = ACCOUNTS[0]
     results = engine(ENFORCE).run(
         [
@@ -181,6 +191,7 @@ def test_offline_decisions_need_no_aws(moto_aws):
     assert "no remediator for rule Lambda.2" in results[0].reason
     assert "not open and failed" in results[1].reason
     assert "does not handle resource type AwsS3Bucket" in results[3].reason
+    assert calls == []
 
 
 def test_rule_off_and_rule_filter(org):
