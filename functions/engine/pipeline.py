@@ -47,9 +47,9 @@ SOURCE_FACTS: dict[str, SourceFacts] = {
     "securityhub-v2": SourceFacts(
         "`GetFindingsV2` (OCSF): failed, open (New / In Progress), not closed Security Hub CSPM control findings",
         "AWS credentials (`securityhub:GetFindings` authorizes V2)", "100 per page, controls in chunks of 20, "
-        "per region", "`Findings Imported V2` (events handler)",
+        "per region", "`Findings Imported V2` (an EventBridge rule of the admin stack)",
         "`BatchUpdateFindingsV2` by `metadata.uid`: status In Progress / Resolved and a comment",
-        "CLI and Lambda handlers (`CSPM_SOURCE`; not yet a value of the admin stack's `Source`)"),
+        "CLI and Lambda (admin stack `Source=securityhub-v2`)"),
     "netskope": SourceFacts(
         "REST v1 security assessment violations (failed, not muted)",
         "API token from Secrets Manager: v1 `token` body field or `Netskope-Api-Token` header (`NETSKOPE_AUTH`)",

@@ -184,3 +184,40 @@ def test_the_roles_grant_what_the_v2_calls_are_authorized_by():
 
     assert v2.IAM_ACTIONS["GetFindingsV2"] in actions(PULL)
     assert v2.IAM_ACTIONS["BatchUpdateFindingsV2"] in actions(REMEDIATE)
+
+
+def _holds(condition: Any, source: str, conditions: dict[str, Any]) -> bool:
+    """Evaluate an admin-stack condition for a Source value (the parameter is the only input these use)."""
+    if "Condition" in condition:
+        return _holds(conditions[condition["Condition"]], source, conditions)
+    (function, args), = condition.items()
+    if function == "Fn::Equals":
+        left, right = (source if a == {"Ref": "Source"} else a for a in args)
+        return left == right
+    if function == "Fn::Not":
+        return not _holds(args[0], source, conditions)
+    values = [_holds(a, source, conditions) for a in args]
+    return all(values) if function == "Fn::And" else any(values)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("securityhub", {"UsesSecurityHub"}), ("securityhub-v2", {"UsesSecurityHubV2"}),
+    ("netskope", {"UsesNetskope"}), ("both", {"UsesSecurityHub", "UsesNetskope", "UsesBothSources"}),
+])
+def test_admin_stack_source_selects_its_schedule_and_event_rule(source, expected):
+    from tools import templates
+
+    admin = templates.admin_template()
+    assert source in admin["Parameters"]["Source"]["AllowedValues"]
+    conditions = admin["Conditions"]
+    names = {"UsesSecurityHub", "UsesSecurityHubV2", "UsesNetskope", "UsesBothSources"}
+    assert {n for n in names if _holds(conditions[n], source, conditions)} == expected
+    netskope_rule = admin["Rules"]["NetskopeSettings"]["RuleCondition"]
+    assert _holds(netskope_rule, source, conditions) == ("UsesNetskope" in expected)
+    resources = admin["Resources"]
+    assert resources["SecurityHubV2Schedule"]["Condition"] == "UsesSecurityHubV2"
+    assert json.loads(resources["SecurityHubV2Schedule"]["Properties"]["Target"]["Input"]) == {
+        "source": "securityhub-v2"}
+    pattern = resources["ImportedFindingsV2Rule"]["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == [v2.EVENT_DETAIL_TYPE]
+    assert pattern["detail"]["findings"]["compliance"]["status_id"] == [3]

@@ -32,7 +32,8 @@ ROLE_NAME_PATTERN = f"^{ROLE_NAME}$"  # IAM's role-name rule: a typo fails at de
 ADMIN_PARAMETERS: Json = {
     "Source": {
         "Type": "String", "Default": "securityhub", "AllowedValues": list(SOURCES),
-        "Description": "Where findings come from",
+        "Description": "Where findings come from: securityhub (ASFF), securityhub-v2 (Security Hub's OCSF "
+                       "findings), netskope, or both (securityhub and netskope)",
     },
     "NetskopeUrl": {
         "Type": "String", "Default": "",
@@ -108,8 +109,11 @@ ADMIN_GROUPS = (
 
 def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
     conditions: Json = {
-        "UsesSecurityHub": not_(equals(ref("Source"), "netskope")),
-        "UsesNetskope": not_(equals(ref("Source"), "securityhub")),
+        # Security Hub's ASFF API (GetFindings, the custom action) and its OCSF API (GetFindingsV2) are separate
+        # sources: a stack pulls one of them.
+        "UsesSecurityHub": {"Fn::Or": [equals(ref("Source"), "securityhub"), equals(ref("Source"), "both")]},
+        "UsesSecurityHubV2": equals(ref("Source"), "securityhub-v2"),
+        "UsesNetskope": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
         "UsesBothSources": equals(ref("Source"), "both"),
         "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
     }
@@ -118,6 +122,8 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
                           [active_condition(e.rule_id) for e in control_entries(entries)])
     if controls:
         conditions["WatchImportedFindings"] = {"Fn::And": [{"Condition": "UsesSecurityHub"}, {"Condition": controls}]}
+        conditions["WatchImportedFindingsV2"] = {"Fn::And": [{"Condition": "UsesSecurityHubV2"},
+                                                             {"Condition": controls}]}
     return conditions
 
 
@@ -127,7 +133,7 @@ def admin_rules() -> Json:
         return {"Assert": not_(equals(ref(name), "")), "AssertDescription": f"{name} is required for Netskope"}
 
     return {"NetskopeSettings": {
-        "RuleCondition": not_(equals(ref("Source"), "securityhub")),
+        "RuleCondition": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
         "Assertions": [required("NetskopeUrl"), required("NetskopeToken")],
     }}
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.securityhub_v2 import EVENT_DETAIL_TYPE as V2_EVENT_DETAIL_TYPE
+from connectors.securityhub_v2 import OPEN_STATUS_IDS as V2_OPEN_STATUS_IDS
 from functions.engine.catalog import CatalogEntry
 from tools.templates.cfn import Json, get_att, if_, ref, sub
 from tools.templates.defaults import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
@@ -183,7 +185,8 @@ def schedule_resources() -> Json:
         "Policies": [inline_policy("invoke-pull", [
             statement("InvokePull", ["lambda:InvokeFunction"], get_att("PullFunction", "Arn"))])],
     }}}
-    for source, condition in (("securityhub", "UsesSecurityHub"), ("netskope", "UsesNetskope")):
+    for source, condition in (("securityhub", "UsesSecurityHub"), ("securityhub-v2", "UsesSecurityHubV2"),
+                              ("netskope", "UsesNetskope")):
         resources[f"{condition.removeprefix('Uses')}Schedule"] = {
             "Type": "AWS::Scheduler::Schedule",
             "Condition": condition,
@@ -219,6 +222,22 @@ def imported_findings_pattern(entries: Sequence[CatalogEntry]) -> Json:
     return pattern([if_(active_condition(e.rule_id), e.rule_id) for e in control_entries(entries)])
 
 
+def imported_v2_findings_pattern(entries: Sequence[CatalogEntry]) -> Json:
+    """Security Hub's OCSF events: failed (compliance.status_id 3), open (New / In Progress) findings of the
+    active rules' controls (connectors/securityhub_v2.py re-checks every field)."""
+    if len(json.dumps([e.rule_id for e in control_entries(entries)])) * 2 > MAX_EVENT_PATTERN_CHARS:
+        raise ValueError("the OCSF imported-findings event pattern would exceed EventBridge's limit")
+    return {
+        "source": ["aws.securityhub"],
+        "detail-type": [V2_EVENT_DETAIL_TYPE],
+        "detail": {"findings": {
+            "compliance": {"status_id": [3],
+                           "control": [if_(active_condition(e.rule_id), e.rule_id) for e in control_entries(entries)]},
+            "status_id": list(V2_OPEN_STATUS_IDS),
+        }},
+    }
+
+
 def event_rule(condition: str, description: str, pattern: Json) -> Json:
     return {"Type": "AWS::Events::Rule", "Condition": condition, "Properties": {
         "Description": description, "State": "ENABLED", "EventPattern": pattern,
@@ -248,4 +267,10 @@ def event_resources(entries: Sequence[CatalogEntry], conditions: Json) -> Json:
         resources["ImportedFindingsRule"] = event_rule(
             "WatchImportedFindings", "New failed findings of the active rules", imported_findings_pattern(entries))
         resources["ImportedFindingsPermission"] = invoke_permission("WatchImportedFindings", "ImportedFindingsRule")
+    if "WatchImportedFindingsV2" in conditions:
+        resources["ImportedFindingsV2Rule"] = event_rule("WatchImportedFindingsV2",
+                                                         "New failed OCSF findings of the active rules",
+                                                         imported_v2_findings_pattern(entries))
+        resources["ImportedFindingsV2Permission"] = invoke_permission("WatchImportedFindingsV2",
+                                                                      "ImportedFindingsV2Rule")
     return resources
