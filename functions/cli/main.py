@@ -195,7 +195,7 @@ def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
     with JsonArrayWriter(out) as writer:
         for path in args.files:
             try:
-                payload = read_json(path)
+                payload = _read_payload(args.source, path)
                 items = list(parse(payload))
             except InputError as error:  # names the file and the position itself
                 rejected += 1
@@ -212,6 +212,17 @@ def cmd_normalize(args: argparse.Namespace, out: TextIO) -> int:
                 else:
                     writer.write(item.to_dict())
     return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _read_payload(source: str, path: str) -> Any:
+    """The file's JSON; a Prowler file may also be JSON Lines (one finding per line, as `jq -c '.[]'` writes)."""
+    try:
+        return read_json(path)
+    except InputError as error:
+        if source != "prowler" or path == "-" or "not valid JSON" not in str(error):
+            raise
+    with open(path, encoding="utf-8") as handle:
+        return prowler.read_output(handle.read(), path)
 
 
 def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:

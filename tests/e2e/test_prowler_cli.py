@@ -93,3 +93,13 @@ def test_a_prowler_file_given_to_plan_names_the_step_before(scan, capsys):
     code, out = cli("plan", scan["file"])
     assert code == 2 and out == ""
     assert "normalize --source prowler" in capsys.readouterr().err
+
+
+def test_normalize_reads_prowler_json_and_json_lines(tmp_path):
+    fixture = Path(__file__).parent.parent / "fixtures" / "prowler_ocsf.json"
+    code, findings = cli_json("normalize", "--source", "prowler", fixture)
+    assert code == 0 and len(findings) == 8  # every finding, open or not: normalize does not filter
+    lines = tmp_path / "scan.jsonl"
+    lines.write_text("\n".join(json.dumps(item) for item in json.loads(fixture.read_text())))
+    code, again = cli_json("normalize", "--source", "prowler", lines)
+    assert code == 0 and [f["finding_id"] for f in again] == [f["finding_id"] for f in findings]
