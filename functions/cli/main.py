@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import asff, netskope, prowler, securityhub_v2
+from connectors import asff, cloudtrail, netskope, prowler, securityhub_v2
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
 from functions.cli import audit, preflight
@@ -49,7 +49,8 @@ from functions.report import render_table, render_text, summarize_error
 log = logging.getLogger("cspm_remediate")
 
 PARSERS = {"securityhub": asff.parse_payload, "securityhub-v2": securityhub_v2.parse_payload,
-           "netskope": netskope.parse_payload, "prowler": prowler.parse_payload}
+           "netskope": netskope.parse_payload, "prowler": prowler.parse_payload,
+           "cloudtrail": cloudtrail.parse_payload}  # recorded API call events (normalize only)
 
 
 # -- argument parsing ---------------------------------------------------------------------------
@@ -140,11 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = command("normalize", "raw payload files → normalized findings (JSON array on stdout)")
-    p.add_argument("--source", required=True, choices=SOURCES, help="which product wrote the files")
+    p.add_argument("--source", required=True, choices=list(PARSERS), help="which product wrote the files")
     p.add_argument("--config", default=env("config"), help="config file (its netskope.rules map rule names)")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="an ASFF finding, a list of them, a GetFindings response, an EventBridge event, "
-                        "a Netskope response, or a Prowler json-ocsf / json-asff output file")
+                        "a Netskope response, a Prowler json-ocsf / json-asff output file, or CloudTrail events, "
+                        "records or log files")
 
     p = command("pull", "pull open violations from a source → findings JSON on stdout")
     source_flags(p)
