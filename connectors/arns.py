@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: ASCII digits, no trailing newline
@@ -74,7 +75,7 @@ class ResourceRef:
     region: str | None  # the resource's region when the ARN says it
 
 
-def resolve_resource(resource_type: str, raw_id: str, details: dict | None = None) -> ResourceRef:
+def resolve_resource(resource_type: str, raw_id: str, details: dict[str, Any] | None = None) -> ResourceRef:
     """Turn an ASFF `Resources[].Id` (ARN, account id form, or plain id) into the id the API takes.
 
     `details` is `Resources[].Details`, consulted where the id alone is not what the API needs
@@ -105,7 +106,7 @@ def resolve_resource(resource_type: str, raw_id: str, details: dict | None = Non
     raise ArnError(f"cannot read a resource id from {raw_id[:120]!r} ({resource_type})")
 
 
-def _access_key_user(details: dict | None) -> str | None:
+def _access_key_user(details: dict[str, Any] | None) -> str | None:
     """IAM.3-style findings on an access key: the API needs the user name that owns the key."""
     if not isinstance(details, dict):
         return None

@@ -152,9 +152,9 @@ def parse_finding(asff: Any, provenance: Provenance | None = None) -> Finding:
         raise FindingError("no region: neither Resources[0].Region, the ARN nor Region gives one")
 
     rule_id, source_rule = control_ids(asff)
-    compliance = asff.get("Compliance") if isinstance(asff.get("Compliance"), Mapping) else {}
-    workflow = asff.get("Workflow") if isinstance(asff.get("Workflow"), Mapping) else {}
-    tags = resource.get("Tags") if isinstance(resource.get("Tags"), Mapping) else {}
+    compliance = got if isinstance(got := asff.get("Compliance"), Mapping) else {}
+    workflow = got if isinstance(got := asff.get("Workflow"), Mapping) else {}
+    tags = got if isinstance(got := resource.get("Tags"), Mapping) else {}
     return Finding(
         source=SOURCE,
         finding_id=finding_id,
@@ -186,12 +186,12 @@ def control_ids(asff: Mapping[str, Any]) -> tuple[str, str]:
     standard from GeneratorId, then GeneratorId alone; standard-specific ids are mapped through
     connectors.standards, unmapped ones are kept as they are.
     """
-    compliance = asff.get("Compliance") if isinstance(asff.get("Compliance"), Mapping) else {}
+    compliance = got if isinstance(got := asff.get("Compliance"), Mapping) else {}
     security_control = _optional_str(compliance, "SecurityControlId")
     if security_control:
         return security_control, security_control
     generator = _optional_str(asff, "GeneratorId") or ""
-    product_fields = asff.get("ProductFields") if isinstance(asff.get("ProductFields"), Mapping) else {}
+    product_fields = got if isinstance(got := asff.get("ProductFields"), Mapping) else {}
     consolidated = _CONSOLIDATED_RE.match(generator)
     if consolidated:
         return consolidated.group("control"), generator

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-_SECRET_MARKERS = (b"SecretString", b"SecretBinary", "SecretString", "SecretBinary")
+_SECRET_MARKERS = ("SecretString", "SecretBinary")
+_SECRET_MARKERS_BYTES = tuple(marker.encode() for marker in _SECRET_MARKERS)
 
 
 class SecretResponseFilter(logging.Filter):
@@ -17,9 +18,8 @@ class SecretResponseFilter(logging.Filter):
         args = record.args if isinstance(record.args, tuple) else ()
         values = [record.msg, *(a if isinstance(a, bytes | str) else repr(a) for a in args)]
         return not any(
-            isinstance(value, bytes | str) and any(
-                marker in value for marker in _SECRET_MARKERS if type(marker) is type(value)
-            )
+            any(marker in value for marker in _SECRET_MARKERS) if isinstance(value, str)
+            else isinstance(value, bytes) and any(marker in value for marker in _SECRET_MARKERS_BYTES)
             for value in values
         )
 

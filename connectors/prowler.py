@@ -144,7 +144,7 @@ def _parse_ocsf(item: Mapping[str, Any]) -> Finding:
     status_code = _text(item, "status_code")
     if status_code.upper() not in _STATUS_CODES:
         raise FindingError(f"status_code must be FAIL, PASS or MANUAL, got {_short(status_code)}")
-    cloud = item.get("cloud") if isinstance(item.get("cloud"), Mapping) else {}
+    cloud = got if isinstance(got := item.get("cloud"), Mapping) else {}
     provider = cloud.get("provider")
     if isinstance(provider, str) and provider.lower() != "aws":
         raise FindingError(f"cloud.provider is {_short(provider)}: only AWS findings can be remediated")
@@ -154,7 +154,7 @@ def _parse_ocsf(item: Mapping[str, Any]) -> Finding:
     resource = resources[0]
     resource_type = _optional(resource, "type") or "Other"
     ref = resolve_resource(resource_type, _text(resource, "uid", "resources[0].uid"))
-    account_obj = cloud.get("account") if isinstance(cloud.get("account"), Mapping) else {}
+    account_obj = got if isinstance(got := cloud.get("account"), Mapping) else {}
     # The resource's own account (from its ARN) wins over the scanned account.
     account_id = ref.account or _optional(account_obj, "uid")
     if not account_id:
@@ -162,9 +162,9 @@ def _parse_ocsf(item: Mapping[str, Any]) -> Finding:
     region = _optional(resource, "region") or ref.region or _optional(cloud, "region")
     if not region:
         raise FindingError("no region: neither resources[0].region, the ARN nor cloud.region gives one")
-    unmapped = item.get("unmapped") if isinstance(item.get("unmapped"), Mapping) else {}
-    compliance = unmapped.get("compliance") if isinstance(unmapped.get("compliance"), Mapping) else {}
-    info = item.get("finding_info") if isinstance(item.get("finding_info"), Mapping) else {}
+    unmapped = got if isinstance(got := item.get("unmapped"), Mapping) else {}
+    compliance = got if isinstance(got := unmapped.get("compliance"), Mapping) else {}
+    info = got if isinstance(got := item.get("finding_info"), Mapping) else {}
     rule_id = rule_for(check_id, compliance)
     resource_id, resource_arn = ref.resource_id, ref.arn
     if rule_id in ACCOUNT_LEVEL_RULES:
@@ -226,7 +226,7 @@ def _parse_asff(item: Mapping[str, Any]) -> Finding:
 
 def _standards(compliance: Mapping[str, Any]) -> list[str]:
     """`"CIS-3.0 5.2"`-style entries, one per requirement (the framework as Prowler names it)."""
-    result = []
+    result: list[str] = []
     for key, values in compliance.items():
         if isinstance(key, str) and isinstance(values, list):
             result.extend(f"{key} {value}" for value in values if isinstance(value, str) and value)
@@ -246,8 +246,8 @@ def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
     resources, and always as OCSF labels `"key:value"`. A label is ambiguous when the key itself has a colon (the
     default exclusion tag `cspm-remediation:exclude` does): every reading is kept, so an exclusion tag is seen
     whichever colon is the separator (wrongly excluding beats wrongly acting)."""
-    data = resource.get("data") if isinstance(resource.get("data"), Mapping) else {}
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
+    data = got if isinstance(got := resource.get("data"), Mapping) else {}
+    metadata = got if isinstance(got := data.get("metadata"), Mapping) else {}
     exact = metadata.get("tags")
     if isinstance(exact, list) and exact and all(isinstance(t, Mapping) and isinstance(t.get("Key"), str)
                                                  for t in exact):

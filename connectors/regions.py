@@ -85,7 +85,7 @@ _BY_KEY: dict[str, str] = {_key(name): code for code, name in REGIONS.items()}
 _BY_KEY.update({_key(name): code for name, code in ALIASES.items()})
 
 
-def region_code(display_name: str) -> str | None:
+def region_code(display_name: object) -> str | None:
     """The region code for a display name, a region code, or "global"; None when unknown (never raises)."""
     if not isinstance(display_name, str):
         return None
@@ -99,7 +99,7 @@ def region_code(display_name: str) -> str | None:
     return _BY_KEY.get(key) if key else None
 
 
-def region_name(code: str) -> str | None:
+def region_name(code: object) -> str | None:
     """The AWS display name of a region code ("global" for "global"); None when the code is not in the table."""
     if not isinstance(code, str):
         return None

@@ -13,8 +13,6 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from botocore.client import BaseClient
-
 from connectors.asff import Provenance, parse_payload
 from connectors.finding import Finding, FindingError
 
@@ -52,7 +50,7 @@ def is_open_failed(finding: Finding, rule_ids: frozenset[str] | None = None) -> 
 class SecurityHubConnector:
     """Pulls open failed findings from one Security Hub (an aggregator or a single account/region)."""
 
-    def __init__(self, client: BaseClient) -> None:
+    def __init__(self, client: Any) -> None:  # a securityhub client (botocore: methods made at run time)
         self._client = client
         self.requests_made = 0
 

@@ -21,8 +21,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from botocore.client import BaseClient
-
 from connectors.arns import ArnError, resolve_resource
 from connectors.asff import SECURITY_HUB_PRODUCT, UntrustedFinding, _timestamp
 from connectors.finding import SEVERITIES, Finding, FindingError
@@ -83,7 +81,7 @@ def is_open_failed(finding: Finding, rule_ids: frozenset[str] | None = None) -> 
 def metadata_uid(finding: Finding) -> str | None:
     """The id BatchUpdateFindingsV2 takes (`metadata.uid` of the original document)."""
     raw = finding.raw if isinstance(finding.raw, Mapping) else {}
-    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), Mapping) else {}
+    metadata = got if isinstance(got := raw.get("metadata"), Mapping) else {}
     uid = metadata.get("uid")
     return uid if isinstance(uid, str) and uid.strip() else None
 
@@ -147,7 +145,7 @@ def _parse(item: Mapping[str, Any], trusted: frozenset[str]) -> Finding:
     finding_id = _text(info, "uid", "finding_info.uid")
     metadata = _object(item, "metadata")
     _text(metadata, "uid", "metadata.uid")  # needed to write back: a finding without one is not Security Hub's
-    product = metadata.get("product") if isinstance(metadata.get("product"), Mapping) else {}
+    product = got if isinstance(got := metadata.get("product"), Mapping) else {}
     product_uid, product_name = _optional(product, "uid"), _optional(product, "name")
     if not (product_name == PRODUCT_NAME or (product_uid and (SECURITY_HUB_PRODUCT.match(product_uid)
                                                               or product_uid in trusted))):
@@ -161,8 +159,8 @@ def _parse(item: Mapping[str, Any], trusted: frozenset[str]) -> Finding:
     resource = resources[0]
     resource_type = asff_resource_type(_optional(resource, "type") or "Other")
     ref = resolve_resource(resource_type, _text(resource, "uid", "resources[0].uid"))
-    cloud = item.get("cloud") if isinstance(item.get("cloud"), Mapping) else {}
-    account = cloud.get("account") if isinstance(cloud.get("account"), Mapping) else {}
+    cloud = got if isinstance(got := item.get("cloud"), Mapping) else {}
+    account = got if isinstance(got := cloud.get("account"), Mapping) else {}
     account_id = ref.account or _optional(account, "uid")
     if not account_id:
         raise FindingError("no account: neither resources[0].uid (an ARN) nor cloud.account.uid gives one")
@@ -214,7 +212,8 @@ def asff_resource_type(value: str) -> str:
 def _rule_id(control: str, standards: list[str]) -> str:
     if _CONTROL_ID.match(control):
         return control
-    for standard in standards or [None]:
+    candidates: list[str | None] = [*standards] or [None]  # no standard: the control id alone
+    for standard in candidates:
         mapped = security_control_id(standard, control)
         if mapped:
             return mapped
@@ -284,7 +283,7 @@ class SecurityHubV2Connector:
     """Pulls open failed control findings from Security Hub's OCSF API (one region: the home region of an
     organization's delegated administrator sees every member)."""
 
-    def __init__(self, client: BaseClient) -> None:
+    def __init__(self, client: Any) -> None:  # a securityhub client (botocore: methods made at run time)
         """`client`: built with functions.engine.sessions.CLIENT_CONFIG, whose standard retry mode (with its
         quota) is the one retry layer for throttling (connectors/backoff.py)."""
         self._client = client

@@ -9,9 +9,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from botocore.client import BaseClient
-
 from connectors.finding import GLOBAL_REGION
+
+# A botocore client. Its methods are generated at run time from the service's model, so a static type would need
+# one stub package per service (mypy-boto3-*) and TypedDict responses everywhere; the calls are checked against
+# moto and botocore's models by the tests instead, and what a remediator reads from a response is typed where it
+# keeps it.
+AwsClient = Any
 
 OUTCOMES = ("noop", "planned", "remediated", "started", "notified", "excluded", "skipped", "failed")
 Stage = Literal["plan", "apply", "rollback"]
@@ -61,12 +65,12 @@ class Target:
     account_id: str
     region: str
     partition: str
-    _client_for: Callable[[str, str], BaseClient] = field(repr=False)
+    _client_for: Callable[[str, str], AwsClient] = field(repr=False)
 
     @property
     def api_region(self) -> str:
         """The region to call: a finding in region "global" is served by the partition's home region."""
         return GLOBAL_SERVICE_REGION[self.partition] if self.region == GLOBAL_REGION else self.region
 
-    def client(self, service: str) -> BaseClient:
+    def client(self, service: str) -> AwsClient:
         return self._client_for(service, self.api_region)

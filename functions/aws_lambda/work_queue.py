@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.client import BaseClient
-
 from connectors.finding import Finding
+from functions.model import AwsClient
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def decode(body: str) -> dict[str, Any]:
     return data
 
 
-def send(sqs: BaseClient, queue_url: str, messages: Iterable[Message],
+def send(sqs: AwsClient, queue_url: str, messages: Iterable[Message],
          sleep: Callable[[float], None] = time.sleep) -> int:
     """SendMessageBatch in groups of ≤ 10 entries and ≤ 256 KiB; entries SQS failed on its side are re-sent
     (only those, at most SEND_ATTEMPTS calls per group, with a short jittered pause).

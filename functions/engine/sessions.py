@@ -19,13 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.session
-from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code
-from functions.model import Target
+from functions.model import AwsClient, Target
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ class AssumedSessions:
         self._account_locks: dict[str, threading.Lock] = {}
         self._sessions: dict[str, boto3.Session] = {}
         self._failures: dict[str, TargetUnavailable] = {}
-        self._clients: dict[tuple[str, str, str], BaseClient] = {}
+        self._clients: dict[tuple[str, str, str], AwsClient] = {}
         self._caller: dict[str, str] | None = None
         self.assume_role_calls = 0
         # AWS API calls made in target accounts, by "service.Operation" (measurement, not control).
@@ -261,7 +260,7 @@ class AssumedSessions:
             self.api_calls[event_name.split(".", 1)[1]] += 1
 
     # -- clients --------------------------------------------------------------------------------
-    def client(self, account_id: str, region: str, service: str, partition: str = "aws") -> BaseClient:
+    def client(self, account_id: str, region: str, service: str, partition: str = "aws") -> AwsClient:
         key = (account_id, region, service)
         with self._lock:
             cached = self._clients.get(key)

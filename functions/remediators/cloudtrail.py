@@ -12,13 +12,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.arns import ArnError, parse_arn
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.model import Target
+from functions.model import AwsClient, Target
 from functions.remediators.base import (
     BUCKET_NAME,
     ROLE_NAME,
@@ -53,7 +52,7 @@ def _in_region(target: Target, region: str) -> Target:
     return dataclasses.replace(target, region=region)
 
 
-def _trail_client(target: Target, trail: Mapping[str, Any]) -> BaseClient:
+def _trail_client(target: Target, trail: Mapping[str, Any]) -> AwsClient:
     """CloudTrail client of the trail's home region; `trail` is a trail, or a pre_state/context naming one."""
     return _in_region(target, trail.get("HomeRegion") or target.api_region).client("cloudtrail")
 

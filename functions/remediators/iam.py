@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.model import Target
+from functions.model import AwsClient, Target
 from functions.remediators.base import (
     ROLE_NAME,
     Assessment,
@@ -51,7 +50,7 @@ def iam_name(finding: Finding) -> str:
     return finding.resource_id.rsplit("/", 1)[-1]
 
 
-def _all_items(client: BaseClient, operation: str, key: str, **kwargs: Any) -> list[Any]:
+def _all_items(client: AwsClient, operation: str, key: str, **kwargs: Any) -> list[Any]:
     """Every item of a paginated list call."""
     return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
 
@@ -340,23 +339,23 @@ def _not_set(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def user_tags(iam: BaseClient, finding: Finding, user: str) -> dict[str, str] | None:
+def user_tags(iam: AwsClient, finding: Finding, user: str) -> dict[str, str] | None:
     """The user's live tags (one ListUserTags: a user has at most 50) when the finding carries none."""
     with _must_exist(f"IAM user {user}"):
         return live_tags(finding, lambda: tag_dict(iam.list_user_tags(UserName=user).get("Tags", [])))
 
 
-def _access_keys(iam: BaseClient, user: str) -> list[dict[str, Any]]:
+def _access_keys(iam: AwsClient, user: str) -> list[dict[str, Any]]:
     with _must_exist(f"IAM user {user}"):
         return _all_items(iam, "list_access_keys", "AccessKeyMetadata", UserName=user)
 
 
-def _deactivate_keys(iam: BaseClient, user: str, access_key_ids: list[str]) -> None:
+def _deactivate_keys(iam: AwsClient, user: str, access_key_ids: list[str]) -> None:
     for access_key_id in access_key_ids:
         iam.update_access_key(UserName=user, AccessKeyId=access_key_id, Status="Inactive")
 
 
-def _reactivate_keys(iam: BaseClient, pre_state: Mapping[str, Any]) -> list[str]:
+def _reactivate_keys(iam: AwsClient, pre_state: Mapping[str, Any]) -> list[str]:
     """The restore of both key remediators: Status=Active again for every key their pre_state lists."""
     user = pre_state["UserName"]
     return _run_steps(
@@ -539,7 +538,7 @@ class UnusedCredentials(Remediator):
         )
 
     @staticmethod
-    def _stale_password(iam: BaseClient, user: str, cutoff: datetime) -> dict[str, Any] | None:
+    def _stale_password(iam: AwsClient, user: str, cutoff: datetime) -> dict[str, Any] | None:
         """The login profile when its password is unused since before cutoff, else None."""
         profile = _read_optional(lambda: iam.get_login_profile(UserName=user)["LoginProfile"])
         if profile is None:
@@ -785,7 +784,7 @@ _IDENTITY_KINDS = {
 _KIND_OF_RESOURCE_TYPE = {"AwsIamUser": "User", "AwsIamGroup": "Group", "AwsIamRole": "Role"}
 
 
-def _identities_with_policy(iam: BaseClient, policy_arn: str, kind: str | None = None) -> list[tuple[str, str]]:
+def _identities_with_policy(iam: AwsClient, policy_arn: str, kind: str | None = None) -> list[tuple[str, str]]:
     """(kind, name) of each identity the managed policy is attached to; none when the partition lacks the policy."""
     kwargs = {"PolicyArn": policy_arn, **({"EntityFilter": kind} if kind else {})}
     pages = _read_optional(lambda: list(iam.get_paginator("list_entities_for_policy").paginate(**kwargs))) or []
@@ -797,7 +796,7 @@ def _identities_with_policy(iam: BaseClient, policy_arn: str, kind: str | None =
     ]
 
 
-def _policy_step(iam: BaseClient, verb: str, kind: str, name: str, policy_arn: str) -> _Step:
+def _policy_step(iam: AwsClient, verb: str, kind: str, name: str, policy_arn: str) -> _Step:
     """An attach or detach of a managed policy on one identity, as a (description, call, kwargs) step."""
     spec = _IDENTITY_KINDS[kind]
     preposition = "to" if verb == "attach" else "from"
@@ -934,7 +933,7 @@ class CloudShellFullAccess(Remediator):
         )
 
     @staticmethod
-    def _identity_tags(iam: BaseClient, finding: Finding, kind: str) -> dict[str, str] | None:
+    def _identity_tags(iam: AwsClient, finding: Finding, kind: str) -> dict[str, str] | None:
         """A user's or role's live tags (one call; groups have none) when the finding carries none."""
         name = iam_name(finding)
         if kind == "User":

@@ -6,12 +6,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.model import Target
+from functions.model import AwsClient, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, live_tags, tag_dict
 
 
@@ -19,7 +18,7 @@ def _enable_key_rotation_parameters(finding: Finding, automation_role_arn: str) 
     return {"KeyId": [finding.resource_id], "AutomationAssumeRole": [automation_role_arn]}
 
 
-def find_key(kms: BaseClient, key_id: str) -> dict[str, Any] | None:
+def find_key(kms: AwsClient, key_id: str) -> dict[str, Any] | None:
     """KeyMetadata of a key given by id, ARN or alias name; None when there is no such key."""
     try:
         return kms.describe_key(KeyId=key_id)["KeyMetadata"]
@@ -70,7 +69,7 @@ def cloudtrail_key_policy(partition: str, account_id: str) -> dict[str, Any]:
     }
 
 
-def create_cloudtrail_key(kms: BaseClient, alias: str, partition: str, account_id: str) -> str:
+def create_cloudtrail_key(kms: AwsClient, alias: str, partition: str, account_id: str) -> str:
     """Create the CloudTrail key with its alias and automatic rotation (KMS.4); returns the key ARN."""
     metadata = kms.create_key(
         Policy=json.dumps(cloudtrail_key_policy(partition, account_id)),
@@ -123,7 +122,7 @@ def _key_id(resource_id: str) -> str:
     return resource_id
 
 
-def _explain(kms: BaseClient, key_id: str, error: ClientError) -> dict[str, Any]:
+def _explain(kms: AwsClient, key_id: str, error: ClientError) -> dict[str, Any]:
     """After KMS refused a rotation call for key_id: raise RemediationError saying why (one DescribeKey), or
     return the key's metadata when DescribeKey finds nothing wrong with it. DescribeKey's own failure re-raises the
     original error."""

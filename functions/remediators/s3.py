@@ -13,12 +13,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
-from functions.model import Target
+from functions.model import AwsClient, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -86,7 +85,7 @@ def _missing_bucket(error: ClientError, bucket: str) -> None:
         raise RemediationError(f"S3 bucket {bucket} does not exist") from error
 
 
-def read_bucket_policy(s3: BaseClient, bucket: str) -> str | None:
+def read_bucket_policy(s3: AwsClient, bucket: str) -> str | None:
     """The bucket policy text exactly as stored, or None when the bucket has none."""
     try:
         return s3.get_bucket_policy(Bucket=bucket)["Policy"]
@@ -97,7 +96,7 @@ def read_bucket_policy(s3: BaseClient, bucket: str) -> str | None:
         raise
 
 
-def bucket_region(s3: BaseClient, bucket: str) -> str | None:
+def bucket_region(s3: AwsClient, bucket: str) -> str | None:
     """The bucket's region; None when this account may not read it (a bucket of another account)."""
     try:
         constraint = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
@@ -110,7 +109,7 @@ def bucket_region(s3: BaseClient, bucket: str) -> str | None:
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
 
 
-def bucket_exists(s3: BaseClient, bucket: str) -> bool:
+def bucket_exists(s3: AwsClient, bucket: str) -> bool:
     """False when nobody owns the name; a name another account owns cannot be used, so it is refused."""
     try:
         s3.head_bucket(Bucket=bucket)
@@ -126,7 +125,7 @@ def bucket_exists(s3: BaseClient, bucket: str) -> bool:
         raise
 
 
-def create_secure_bucket(s3: BaseClient, bucket: str, region: str, policy: Mapping[str, Any]) -> None:
+def create_secure_bucket(s3: AwsClient, bucket: str, region: str, policy: Mapping[str, Any]) -> None:
     """Create a private bucket: Block Public Access, SSE-S3 default encryption, then the given policy.
 
     `s3` must be a client of `region` (CreateBucket refuses a location constraint of another region).
@@ -155,7 +154,7 @@ def _read_configuration(get: Callable[..., dict[str, Any]], **kwargs: Any) -> di
         raise
 
 
-def bucket_tags(s3: BaseClient, bucket: str) -> dict[str, str]:
+def bucket_tags(s3: AwsClient, bucket: str) -> dict[str, str]:
     """The bucket's live tags (one GetBucketTagging), so the exclusion tag works whatever the finding's source."""
     try:
         tag_set = s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
@@ -177,7 +176,7 @@ def _assess(configuration: dict[str, bool] | None, where: str) -> Assessment:
     )
 
 
-def _restore_configuration(client: BaseClient, pre_state: Mapping[str, Any], where: str, **key: str) -> list[str]:
+def _restore_configuration(client: AwsClient, pre_state: Mapping[str, Any], where: str, **key: str) -> list[str]:
     """Put the recorded configuration back, or remove the one apply set when there was none (both idempotent)."""
     if "PublicAccessBlockConfiguration" not in pre_state:
         raise RemediationError(f"no previous Block Public Access configuration recorded for {where}")
@@ -201,7 +200,7 @@ def _configuration_fields(state: Mapping[str, Any]) -> dict[str, Any] | None:
     return {name: bool(configuration.get(name)) for name in SETTINGS}
 
 
-def _restore_fields(client: BaseClient, pre_state: Mapping[str, Any], fields: Mapping[str, Any], where: str,
+def _restore_fields(client: AwsClient, pre_state: Mapping[str, Any], fields: Mapping[str, Any], where: str,
                     **key: str) -> list[str]:
     """The live configuration with only `fields` set back; removed when the run created it and all goes back."""
     live = _read_configuration(client.get_public_access_block, **key) or {}
