@@ -3,8 +3,9 @@
 1. start a moto server and a fake Netskope API, both on 127.0.0.1;
 2. build a misconfigured organization (security account + prod, dev, sandbox);
 3. import Security Hub findings into the administrator account; serve Netskope violations, whose API token
-   lives in Secrets Manager; write a Prowler json-ocsf scan file of the sandbox account;
-4. the CLI's path: pull the three sources → plan (dry-run): nothing changes;
+   lives in Secrets Manager; write a Prowler json-ocsf scan file of the sandbox account; serve Security Hub's
+   OCSF findings of the dev account from a fake of GetFindingsV2 / BatchUpdateFindingsV2 (moto lacks them);
+4. the CLI's path: pull the four sources → plan (dry-run): nothing changes;
 5. the deployed path: the pull handler enqueues into SQS, four concurrent pollers feed the remediate handler
    (DynamoDB ledger, SNS), exactly as the stack runs it; the Prowler file's findings are applied the CLI's way
    (`run --source prowler`: a scan file is a local input, not a deployed source) → verify every resource
@@ -29,10 +30,11 @@ import boto3
 from connectors.finding import Finding, FindingError
 from demo.deployed import DeployedRun, run_deployed
 from demo.fake_netskope import FakeNetskope
+from demo.fake_securityhub_v2 import FakeSecurityHubV2
 from demo.org import HOME, REMEDIATION_ROLE, Org, build_org
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
-from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub
+from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub, pull_securityhub_v2
 from functions.engine.sessions import AssumedSessions
 from functions.model import Result
 from functions.report import render_text
@@ -61,7 +63,8 @@ def _run(started: float, port: int) -> int:
     org = build_org()
     say("organization: " + ", ".join(f"{name} {account}" for name, account in org.accounts.items()))
     say(f"planted {len(org.planted)} misconfigurations; {len(org.asff)} Security Hub findings, "
-        f"{len(org.violations)} Netskope violations, {len(org.prowler)} Prowler findings")
+        f"{len(org.violations)} Netskope violations, {len(org.prowler)} Prowler findings, "
+        f"{len(org.ocsf)} Security Hub OCSF findings")
 
     hub = boto3.client("securityhub", region_name=HOME)
     hub.enable_security_hub()
@@ -72,15 +75,17 @@ def _run(started: float, port: int) -> int:
     )
 
     netskope = FakeNetskope(org.violations, token=token)
-    with netskope, tempfile.TemporaryDirectory() as scans:
+    ocsf_hub = FakeSecurityHubV2(org.ocsf)  # moto lacks GetFindingsV2 / BatchUpdateFindingsV2
+    with netskope, ocsf_hub.installed(), tempfile.TemporaryDirectory() as scans:
         say(f"fake Netskope API on {netskope.url}")
         prowler_file = os.path.join(scans, f"prowler-output-{org.accounts['sandbox']}.ocsf.json")
         with open(prowler_file, "w", encoding="utf-8") as handle:
             json.dump(org.prowler, handle, indent=4)  # what `prowler aws -M json-ocsf` writes
-        return _plan_and_apply(org, netskope.url, prowler_file, started)
+        return _plan_and_apply(org, netskope.url, prowler_file, started, ocsf_hub)
 
 
-def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: float) -> int:
+def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: float,
+                    ocsf_hub: FakeSecurityHubV2) -> int:
     findings, pull_report = _pull(netskope_url, prowler_file)
     say(pull_report)
 
@@ -98,7 +103,7 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
         return fail("the dry-run changed state")
 
     deployed = run_deployed(HOME, {
-        "CSPM_SOURCE": "securityhub,netskope", "REMEDIATION_ROLE_NAME": REMEDIATION_ROLE,
+        "CSPM_SOURCE": "securityhub,securityhub-v2,netskope", "REMEDIATION_ROLE_NAME": REMEDIATION_ROLE,
         "NETSKOPE_URL": netskope_url, "NETSKOPE_TOKEN_SECRET": TOKEN_SECRET, "CSPM_MAX_WORKERS": "4",
     }, config_document)
     applied = deployed.results
@@ -109,6 +114,10 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
     section("2b. apply the Prowler scan's findings, the CLI's way (run --source prowler --input FILE)",
             render_text(from_scan, "Apply (Prowler file)"))
     verified, verify_text = _verify(org)
+    resolved = sum(f.get("status_id") == 4 for f in ocsf_hub.findings)
+    verify_text += (f"\n  Security Hub OCSF findings marked Resolved through BatchUpdateFindingsV2: {resolved} of "
+                    f"{len(ocsf_hub.findings)}")
+    verified &= resolved == len(ocsf_hub.findings)
     section("3. verify: every resource read back from the moto server", verify_text)
 
     again = _engine(config, "apply").run(findings)
@@ -127,13 +136,15 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
 
 
 def _pull(netskope_url: str, prowler_file: str) -> tuple[list[Finding], str]:
-    stats = {"securityhub": PullStats(), "netskope": PullStats(), "prowler": PullStats()}
+    stats = {"securityhub": PullStats(), "securityhub-v2": PullStats(), "netskope": PullStats(),
+             "prowler": PullStats()}
     findings: list[Finding] = []
     rejected: list[str] = []
     sources = (
         ("securityhub", pull_securityhub([HOME], stats=stats["securityhub"])),
         ("netskope", pull_netskope(netskope_url, TOKEN_SECRET, stats=stats["netskope"])),
         ("prowler", pull_prowler([prowler_file], stats=stats["prowler"])),
+        ("securityhub-v2", pull_securityhub_v2([HOME], stats=stats["securityhub-v2"])),
     )
     for source, items in sources:
         for item in items:
@@ -145,7 +156,9 @@ def _pull(netskope_url: str, prowler_file: str) -> tuple[list[Finding], str]:
         f"pulled Security Hub: {stats['securityhub'].findings} findings in "
         f"{sum(stats['securityhub'].requests.values())} GetFindings call(s); "
         f"Netskope: {stats['netskope'].findings} violations in {stats['netskope'].requests['netskope']} request(s); "
-        f"Prowler: {stats['prowler'].findings} open findings from its json-ocsf file",
+        f"Prowler: {stats['prowler'].findings} open findings from its json-ocsf file; "
+        f"Security Hub OCSF: {stats['securityhub-v2'].findings} findings in "
+        f"{sum(stats['securityhub-v2'].requests.values())} GetFindingsV2 call(s)",
         *rejected,
     ]
     return findings, "\n".join(lines)

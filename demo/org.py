@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 
 from connectors.prowler_checks import CHECK_RULES
+from demo.fake_securityhub_v2 import control_finding
 from demo.prowler_output import ocsf_finding
 from functions.engine.sessions import AssumedSessions
 
@@ -66,6 +67,7 @@ class Org:
     asff: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
     prowler: list[dict[str, Any]] = field(default_factory=list)  # a `prowler aws -M json-ocsf` scan file
+    ocsf: list[dict[str, Any]] = field(default_factory=list)  # Security Hub's OCSF findings (GetFindingsV2)
 
 
 def build_org() -> Org:
@@ -108,6 +110,9 @@ def build_org() -> Org:
     world.unencrypted_file_system(dev)  # notify-only: needs a migration a person plans
     world.root_without_mfa(dev)  # notify-only: only the root user can fix it
     world.config_not_recording(dev)  # notify-only: a recorder and delivery channel are an org-level decision
+    # dev, also in Security Hub's new generation (OCSF findings through GetFindingsV2)
+    world.security_group(dev, OTHER, "ssh-ocsf", [(22, WORLD_V4)], "EC2.13", "securityhub-v2")
+    world.bucket(dev, f"dev-ocsf-{dev}", "securityhub-v2")
     # sandbox: reported by Netskope
     world.security_group(sandbox, OTHER, "ssh-world", [(22, WORLD_V4)], "EC2.13", "netskope")
     world.security_group(sandbox, HOME, "rdp-world", [(3389, WORLD_V4)], "EC2.14", "netskope")
@@ -153,6 +158,8 @@ class _World:
                resource_id: str, arn: str | None, title: str) -> None:
         if source == "securityhub":
             self.org.asff.append(_asff(account, region, rule_id, resource_type, arn or resource_id, title))
+        elif source == "securityhub-v2":
+            self.org.ocsf.append(control_finding(rule_id, account, region, resource_type, arn or resource_id, title))
         elif source == "prowler":
             self.org.prowler.append(ocsf_finding(_PROWLER_CHECKS[rule_id], account, region, resource_type,
                                                  arn or resource_id, title))
