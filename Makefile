@@ -46,6 +46,7 @@ test: lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m tools.templates --check
 	@if [ -n "$(TEMPLATES)" ]; then $(VENV)/bin/cfn-lint $(TEMPLATES); fi
 

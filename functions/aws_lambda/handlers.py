@@ -34,9 +34,9 @@ from functions.engine.config import Config
 from functions.engine.engine import Engine, make_result, new_run_id
 from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
 from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub, pull_securityhub_v2
-from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions
+from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions, aws_client
 from functions.engine.settings import Settings
-from functions.model import Result
+from functions.model import Result, Stage
 from functions.report import summarize_error
 
 log = logging.getLogger("cspm_remediate.handlers")
@@ -75,10 +75,10 @@ class Runtime:
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            self.clients[service] = self.session.client(service, config=CLIENT_CONFIG)
+            self.clients[service] = aws_client(self.session, service, config=CLIENT_CONFIG)
         return self.clients[service]
 
-    def engine(self, stage: str, run_id: str, enforce: frozenset[str] = frozenset()) -> Engine:
+    def engine(self, stage: Stage, run_id: str, enforce: frozenset[str] = frozenset()) -> Engine:
         return Engine(
             self.config, self.sessions, stage=stage, run_id=run_id,
             max_workers=self.settings.max_workers,

@@ -12,7 +12,7 @@ import logging
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from typing import Any, TextIO
 
@@ -43,14 +43,17 @@ from functions.engine.pipeline import (
 from functions.engine.plans import Plan, PlanError, write_plan
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
-from functions.model import Result
+from functions.model import Result, Stage
 from functions.report import render_table, render_text, summarize_error
 
 log = logging.getLogger("cspm_remediate")
 
-PARSERS = {"securityhub": asff.parse_payload, "securityhub-v2": securityhub_v2.parse_payload,
-           "netskope": netskope.parse_payload, "prowler": prowler.parse_payload,
-           "cloudtrail": cloudtrail.parse_payload}  # recorded API call events (normalize only)
+# Each takes the payload (and a source's optional extra) and yields findings and per-item errors.
+PARSERS: dict[str, Callable[[Any], Iterator[Finding | FindingError]]] = {
+    "securityhub": asff.parse_payload, "securityhub-v2": securityhub_v2.parse_payload,
+    "netskope": netskope.parse_payload, "prowler": prowler.parse_payload,
+    "cloudtrail": cloudtrail.parse_payload,  # recorded API call events (normalize only)
+}
 
 
 # -- argument parsing ---------------------------------------------------------------------------
@@ -242,7 +245,7 @@ def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_REJECTED if pull.stats.rejected or pull.failures else EXIT_OK
 
 
-def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: str) -> int:
+def cmd_plan_apply(args: argparse.Namespace, out: TextIO, stage: Stage) -> int:
     config = _config(args)
     plan = _reviewed_plan(args) if stage == "apply" else None
     if plan is not None:
@@ -397,7 +400,8 @@ def _netskope_rules(args: argparse.Namespace) -> dict[str, str] | None:
     return dict(preflight.check_config(args.config).netskope_rules) if getattr(args, "config", None) else None
 
 
-def _filter_rules(items: Iterable[Finding | FindingError], rule_ids: list[str] | None):
+def _filter_rules(items: Iterable[Finding | FindingError], rule_ids: list[str] | None
+                  ) -> Iterator[Finding | FindingError]:
     for item in items:
         if rule_ids is None or isinstance(item, FindingError) or item.rule_id in rule_ids:
             yield item
@@ -415,7 +419,7 @@ def _reviewed_plan(args: argparse.Namespace) -> Plan | None:
         raise UsageError(str(error)) from None
 
 
-def _run_engine(args: argparse.Namespace, config: Config, findings: list[Finding], stage: str,
+def _run_engine(args: argparse.Namespace, config: Config, findings: list[Finding], stage: Stage,
                 precondition: Any = None) -> list[Result]:
     preflight.default_region()
     ledger = preflight.check_ledger(args.ledger) if args.ledger else None
@@ -429,7 +433,7 @@ def _run_engine(args: argparse.Namespace, config: Config, findings: list[Finding
 
 
 def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessions, ledger: Any,
-                findings: list[Finding], stage: str, precondition: Any = None) -> list[Result]:
+                findings: list[Finding], stage: Stage, precondition: Any = None) -> list[Result]:
     with Progress(len(findings)) as bar:
 
         def on_result(result: Result) -> None:
@@ -501,7 +505,7 @@ class JsonArrayWriter:
 _HANDLER: logging.Handler | None = None
 
 
-class _CurrentStderrHandler(logging.StreamHandler):
+class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time of the record (a test harness may swap and close it), and
     clears a progress bar being drawn on the terminal first, so log lines and the bar never share a line."""
 

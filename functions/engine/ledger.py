@@ -82,10 +82,14 @@ TABLE_SCHEMA: dict[str, Any] = {
 class Observed(Protocol):
     """What a key is made of: a Finding (or anything shaped like one; ``last_observed`` is optional)."""
 
-    rule_id: str
-    account_id: str
-    region: str
-    resource_id: str
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def resource_id(self) -> str: ...
 
 
 def idempotency_key(item: Observed) -> str:
@@ -594,8 +598,7 @@ def _is_sqlite_ledger(path: Path, allow_empty: bool) -> bool:
 
 def run_stage(rows: Iterable[Mapping[str, Any]]) -> str:
     """A run's stage: recorded on each result (``stage``); rows older than that field are inferred."""
-    stages = {row.get("stage") for row in rows}
-    stages.discard(None)
+    stages = {row["stage"] for row in rows if row.get("stage") is not None}
     if stages:
         return "+".join(sorted(stages))
     return "apply" if any(r.get("outcome") in ACTION_OUTCOMES or r.get("mode") == "enforce" for r in rows) \

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -137,7 +137,7 @@ def _rollback_one(
 
 
 def _restore_whole(row: Mapping[str, Any], remediator: Remediator, pre_state: Mapping[str, Any],
-                   sessions: AssumedSessions, apply: bool, result: Any) -> RollbackResult:
+                   sessions: AssumedSessions, apply: bool, result: Callable[..., RollbackResult]) -> RollbackResult:
     """A remediator without declared fields (security group rules, policies…): its restore puts back exactly what
     it removed and removes what it added."""
     if not apply:

@@ -60,6 +60,12 @@ def _drop_account_host_prefix(request: Any, **_: Any) -> None:
         request.url = urlunsplit(parts._replace(netloc=parts.netloc.split(".", 1)[1]))
 
 
+def aws_client(session: boto3.Session, service: str, **kwargs: Any) -> AwsClient:
+    """session.client for a service named at run time (boto3-stubs types only literal service names)."""
+    make: Callable[..., AwsClient] = session.client
+    return make(service, **kwargs)
+
+
 def prepare_session(session: boto3.Session) -> boto3.Session:
     """Event hooks every session of ours carries."""
     if _local_endpoint():
@@ -75,8 +81,9 @@ EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "Reque
 class _AssumedRoleCredentials(RefreshableCredentials):
     def force_refresh(self) -> None:
         """Re-assume now, whatever the expiry time says."""
-        with self._refresh_lock:
-            self._protected_refresh(is_mandatory=True)
+        # botocore's own refresh machinery (RefreshableCredentials internals botocore-stubs does not declare)
+        with self._refresh_lock:  # type: ignore[attr-defined]
+            self._protected_refresh(is_mandatory=True)  # type: ignore[attr-defined]
 
 
 def _retry_expired_token(
@@ -222,13 +229,14 @@ class AssumedSessions:
             method="sts-assume-role",
         )
         botocore_session = botocore.session.get_session()
-        botocore_session._credentials = credentials  # the documented way to plug refreshable credentials
+        botocore_session._credentials = credentials  # type: ignore[attr-defined]  # the documented way to plug refreshable credentials
         session = prepare_session(boto3.Session(botocore_session=botocore_session))
         # One parsed copy of each service model for all accounts (EC2's alone is ~25 MB and ~0.1 s to load),
         # not one per account. Set after boto3.Session, which appends its own data path to the session's loader.
         botocore_session.register_component("data_loader", self._base._session.get_component("data_loader"))
         session.events.register("before-call", self._count_call)
-        session.events.register_first("needs-retry", functools.partial(_retry_expired_token, credentials, account_id))
+        session.events.register_first(  # a needs-retry handler returns the delay (botocore-stubs says None)
+            "needs-retry", functools.partial(_retry_expired_token, credentials, account_id))  # type: ignore[arg-type]
         if self._session_hook is not None:
             self._session_hook(session, account_id)
         return session
@@ -267,7 +275,7 @@ class AssumedSessions:
         if cached is not None:
             return cached
         session = self.session_for(account_id, partition)
-        new_client = session.client(service, region_name=region, config=self._config)
+        new_client = aws_client(session, service, region_name=region, config=self._config)
         with self._lock:
             return self._clients.setdefault(key, new_client)
 

@@ -275,10 +275,10 @@ def with_all_management_events(current: Mapping[str, Any]) -> dict[str, list[dic
     advanced = list(current.get("AdvancedEventSelectors") or [])
     if advanced:
         kept = [a for a in advanced if _advanced_coverage_kind(a) != MANAGEMENT]
-        selector = {"Name": _MANAGEMENT_SELECTOR_NAME,
-                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
+        selector: dict[str, Any] = {"Name": _MANAGEMENT_SELECTOR_NAME,
+                                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
         return {"EventSelectors": [], "AdvancedEventSelectors": [*kept, selector]}
-    classic = [dict(selector) for selector in current.get("EventSelectors") or []]
+    classic: list[dict[str, Any]] = [dict(selector) for selector in current.get("EventSelectors") or []]
     for selector in classic:
         if selector.get("IncludeManagementEvents", True) and not selector.get("DataResources"):
             selector.update(ReadWriteType="All", IncludeManagementEvents=True, ExcludeManagementEventSources=[])
@@ -855,7 +855,7 @@ def _s3_data_selectors(current: Mapping[str, Any], access: str, partition: str) 
     advanced = current.get("AdvancedEventSelectors") or []
     if advanced:
         read_only = "true" if access == READ else "false"
-        selector = {
+        selector: dict[str, Any] = {
             "Name": f"S3 object-level {access} events, all buckets (cspm-remediation)",
             "FieldSelectors": [
                 {"Field": "eventCategory", "Equals": ["Data"]},

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -359,7 +359,7 @@ class SecurityGroupAdminPorts(Remediator):
     keep: that finding's change is disruptive (Assessment.disruptive) and needs the rule's own enforce.
     """
 
-    rules = (
+    rules: ClassVar[tuple[Rule, ...]] = (  # (annotated: EC2.19's subclass declares fewer)
         Rule(
             "EC2.53",
             "EC2 security groups should not allow ingress from 0.0.0.0/0 to remote server administration ports",
@@ -382,7 +382,7 @@ class SecurityGroupAdminPorts(Remediator):
     # The runbook revokes 22 and 3389 from 0.0.0.0/0 and ::/0 whatever the rule (EC2.13 also loses 3389), only
     # for rules on exactly those ports, and fails with InvalidPermission.NotFound in a non-default VPC unless all
     # four patterns exist. The boto3 path has none of these limits.
-    runbook = _resource_runbook(
+    runbook: ClassVar[Runbook | None] = _resource_runbook(
         "AWS-DisablePublicAccessForSecurityGroup",
         "GroupId",
         ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"),
