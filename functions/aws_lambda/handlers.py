@@ -14,6 +14,7 @@ is expensive to build (sessions, clients, the ledger) lives in one Runtime per w
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from functions.aws_lambda import work_queue
 from functions.aws_lambda.notifications import notify_message, publish
 from functions.aws_lambda.writeback_v2 import FindingWriteBack  # ASFF → BatchUpdateFindings, OCSF → …V2
 from functions.engine.catalog import CATALOG
-from functions.engine.config import Config
+from functions.engine.config import Config, ConfigError, is_remote
 from functions.engine.engine import Engine, make_result, new_run_id
 from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
 from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub, pull_securityhub_v2
@@ -45,6 +46,7 @@ log.setLevel(logging.INFO)
 STATUS_FIRST_DELAY = 60  # seconds before the first look at a started runbook
 STATUS_MAX_ATTEMPTS = 12  # 60 s doubling, capped at SQS's 900 s: about 2 h in all
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
+CONFIG_TTL_SECONDS = 300  # a changed config document (SSM, S3) reaches warm containers within this time
 
 
 @dataclass
@@ -57,6 +59,17 @@ class Runtime:
     ledger: Ledger | None
     session: boto3.Session = field(default_factory=boto3.Session)
     clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    config_loaded: float = field(default_factory=time.monotonic)
+
+    def config_expired(self) -> bool:
+        """A document in SSM or S3 can change under a warm container (a stack update rewrites the parameter but
+        not the functions' environment): it is read again after CONFIG_TTL_SECONDS."""
+        remote = bool(self.settings.config_path) and is_remote(self.settings.config_path or "")
+        return remote and time.monotonic() - self.config_loaded >= CONFIG_TTL_SECONDS
+
+    def reload_config(self) -> None:
+        self.config = self.settings.config(known_rules=CATALOG)  # a ConfigError leaves the old one, unused
+        self.config_loaded = time.monotonic()
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -98,9 +111,19 @@ _RUNTIME: Runtime | None = None
 
 
 def runtime() -> Runtime:
+    """The warm container's Runtime, built on the first invocation (the cold start). A configuration that does not
+    load or validate fails that invocation with one line naming the problem — the function's Errors alarm fires,
+    SQS keeps the batch for redelivery — and nothing runs on defaults; the next invocation tries again, so fixing
+    the parameter or object is enough. A document in SSM or S3 is read again every CONFIG_TTL_SECONDS."""
     global _RUNTIME
-    if _RUNTIME is None:
-        _RUNTIME = Runtime.from_env()
+    try:
+        if _RUNTIME is None:
+            _RUNTIME = Runtime.from_env()
+        elif _RUNTIME.config_expired():
+            _RUNTIME.reload_config()
+    except ConfigError as error:
+        log.error("configuration rejected, nothing was done: %s", error)
+        raise
     return _RUNTIME
 
 

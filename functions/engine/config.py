@@ -114,25 +114,77 @@ class Config:
         )
 
 
+SSM_PREFIX, S3_PREFIX = "ssm:", "s3://"
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few KB; anything near this is the wrong object
+
+
+def is_remote(address: str) -> bool:
+    """`ssm:<parameter name or ARN>` or `s3://bucket/key`: read with the caller's AWS credentials."""
+    return address.startswith((SSM_PREFIX, S3_PREFIX))
+
+
 def load_config(path: str | Path | None) -> Config:
+    """The config at `path`: a local file, `ssm:/parameter-name` (a Parameter Store parameter) or
+    `s3://bucket/key` (an object). JSON, or YAML when PyYAML is installed (a .yaml/.yml name, or — for a parameter
+    or object — text that is not a JSON object). Every error is a ConfigError that names the address, except a
+    local file that cannot be read (OSError, for the caller to word)."""
     if not path:
         return Config()
-    text = Path(path).read_text(encoding="utf-8")
-    if str(path).endswith((".yaml", ".yml")):
+    address = str(path)
+    remote = is_remote(address)
+    text = read_remote(address) if remote else Path(path).read_text(encoding="utf-8")
+    as_yaml = address.endswith((".yaml", ".yml")) or (remote and not address.endswith(".json")
+                                                       and not text.lstrip().startswith("{"))
+    if as_yaml:
         try:
             import yaml  # optional dependency
         except ImportError as error:
-            raise ConfigError(f"{path}: YAML config needs PyYAML (pip install 'cspm-remediate[yaml]')") from error
-        data = yaml.safe_load(text) or {}
+            raise ConfigError(f"{address}: YAML config needs PyYAML (pip install 'cspm-remediate[yaml]'; the Lambda "
+                              "package leaves it out): give the config as a JSON object") from error
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{address}: not valid YAML: {' '.join(str(error).split())}") from None
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: not valid JSON: {error}") from error
+            raise ConfigError(f"{address}: not valid JSON: {error}") from error
     try:
         return config_from_dict(data)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from error
+        raise ConfigError(f"{address}: {error}") from error
+
+
+def read_remote(address: str) -> str:
+    """The text of an `ssm:` parameter or an `s3://` object, or a ConfigError saying in one line why not."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from functions.engine.sessions import CLIENT_CONFIG
+    from functions.report import summarize_error
+
+    try:
+        if address.startswith(SSM_PREFIX):
+            name = address.removeprefix(SSM_PREFIX)
+            if not name:
+                raise ConfigError(f"{address}: no parameter name after ssm: (e.g. ssm:/cspm/config)")
+            # WithDecryption: a SecureString reads as its text too (a String parameter ignores the flag).
+            response = boto3.client("ssm", config=CLIENT_CONFIG).get_parameter(Name=name, WithDecryption=True)
+            return str(response["Parameter"]["Value"])
+        bucket, _, key = address.removeprefix(S3_PREFIX).partition("/")
+        if not bucket or not key:
+            raise ConfigError(f"{address}: expected s3://bucket/key")
+        body = boto3.client("s3", config=CLIENT_CONFIG).get_object(Bucket=bucket, Key=key)["Body"]
+        data = body.read(MAX_CONFIG_BYTES + 1)
+    except (ClientError, BotoCoreError) as error:
+        raise ConfigError(f"{address}: cannot read it: {summarize_error(error)}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{address}: larger than {MAX_CONFIG_BYTES // 1024} KB; is it the config?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{address}: not UTF-8 text") from None
 
 
 def config_from_dict(data: Any, known_rules: Mapping[str, Any] | None = None) -> Config:

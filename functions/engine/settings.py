@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.config import Config, ConfigError, RuleSettings, config_from_dict, load_config
+from functions.remediators.base import MODES
+
+log = logging.getLogger(__name__)
 
 # setting → environment variable
 ENV = {
@@ -114,15 +118,35 @@ class Settings:
         )
 
     def config(self, known_rules: Mapping[str, object] | None = None) -> Config:
-        """The run config: the file, then the per-rule toggles, then the global mode and rule filter."""
-        config = load_config(self.config_path)
+        """The run config: the document (CSPM_CONFIG: a file, ssm:/name or s3://bucket/key), then the per-rule
+        toggles, then the global mode, rule filter and region scope. Any problem is one ConfigError line that
+        names the variable: a deployed function must fail loudly rather than run on defaults.
+
+        Toggles and the document (the stack's precedence, README "Configuring the stack"): a rule's mode is the
+        more cautious of its toggle (CSPM_RULE_MODES) and the document's `rules.<id>.mode`, in the order off <
+        notify < dry-run < enforce. The toggle is the ceiling — the target accounts' roles are granted writes by
+        the same toggles — and the document may only hold a rule back; its executor and params always apply."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as error:
+            raise ConfigError(f"{ENV['config']} {error}") from None
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise ConfigError(f"{ENV['config']} {self.config_path}: cannot read it ({reason})") from None
         if self.rule_modes:
-            rules = dict(config.rules)
-            for rule_id, mode in self.rule_modes.items():
-                current = rules.get(rule_id, RuleSettings())
-                rules[rule_id] = RuleSettings(mode=mode, executor=current.executor, params=current.params)
             # Validate the toggles' modes exactly as a config file's would be.
-            config_from_dict({"rules": {r: {"mode": s.mode} for r, s in rules.items() if s.mode}})
+            try:
+                config_from_dict({"rules": {r: {"mode": m} for r, m in self.rule_modes.items()}})
+            except ConfigError as error:
+                raise ConfigError(f"{ENV['rule_modes']}: {error}") from None
+            rules = dict(config.rules)
+            for rule_id, toggle in self.rule_modes.items():
+                current = rules.get(rule_id, RuleSettings())
+                mode = toggle if current.mode is None else min(toggle, current.mode, key=MODES.index)
+                if current.mode is not None and mode != current.mode:
+                    log.warning("%s: rules.%s.mode %s is held at %s by the stack's toggle for %s (the toggle is the "
+                                "ceiling)", ENV["config"], rule_id, current.mode, mode, rule_id)
+                rules[rule_id] = dataclasses.replace(current, mode=mode)
             config = dataclasses.replace(config, rules=rules)
         if known_rules is not None:
             unknown = sorted(set(config.rules) - set(known_rules))

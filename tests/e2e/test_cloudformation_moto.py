@@ -411,3 +411,62 @@ def test_rollback_role_exists_only_with_its_toggle_and_holds_the_restores(aws):
     (trust,) = document(role["AssumeRolePolicyDocument"])["Statement"]
     assert trust["Principal"] == {"AWS": operator}
     assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORG}}
+
+
+# -- the config document ---------------------------------------------------------------------------------------------
+STACK_CONFIG = {
+    "exclude": {"accounts": ["222222222222"], "resources": ["sg-0keepopen0000000"],
+                "rules_per_account": {"111111111111": ["S3.8"]}},
+    "limits": {"max_actions_per_rule": 5, "max_actions_per_account": 20},
+    "rules": {"IAM.3": {"params": {"max_age_days": 120}}, "EC2.53": {"mode": "enforce"}, "S3.8": {"mode": "off"}},
+}
+
+
+def config_statements(role: str) -> list[dict[str, Any]]:
+    return [s for s in role_statements(role) if s.get("Sid", "").startswith("ReadConfig")]
+
+
+def test_admin_stores_the_config_document_and_every_function_reads_exactly_it(aws):
+    from functions.engine.settings import Settings
+
+    document_text = json.dumps(STACK_CONFIG)
+    deploy("admin.yaml", {"OrganizationId": ORG, "CodeS3Bucket": CODE_BUCKET, "ConfigDocument": document_text,
+                          toggle_name("S3.8"): "enforce"})
+    name = "/cspm-remediation/cspm/config"
+    parameter = boto3.client("ssm").get_parameter(Name=name)["Parameter"]
+    assert (parameter["Value"], parameter["Type"]) == (document_text, "String")
+    for handler, function in functions_by_handler().items():
+        variables = function["Environment"]["Variables"]
+        assert variables["CSPM_CONFIG"] == f"ssm:{name}", handler
+        (statement,) = config_statements(function["Role"].rsplit("/", 1)[1])
+        assert statement["Action"] == ["ssm:GetParameter"]
+        assert statement["Resource"] == f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter{name}"
+        # What the function loads at cold start, from that parameter, with the stack's toggles on top.
+        config = Settings.from_env(variables).config(known_rules=CATALOG)
+        assert config.exclude.accounts == {"222222222222"} and config.exclude.resources == {"sg-0keepopen0000000"}
+        assert config.exclude.rules_per_account == {"111111111111": {"S3.8"}}
+        assert (config.limits.max_actions_per_rule, config.limits.max_actions_per_account) == (5, 20)
+        assert config.rule("IAM.3").params == {"max_age_days": 120}
+        # The more cautious of toggle and document: EC2.53's toggle (dry-run) holds the document's enforce
+        # back; the document switches S3.8 off although its toggle says enforce.
+        assert config.rule("EC2.53").mode == "dry-run" and config.rule("S3.8").mode == "off"
+
+
+@pytest.mark.parametrize(("location", "action", "resource"), [
+    ("s3://cspm-config-bucket/prod/config.json", "s3:GetObject", "arn:aws:s3:::cspm-config-bucket/prod/config.json"),
+    ("ssm:/team/cspm/config", "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/team/cspm/config"),
+])
+def test_admin_points_the_functions_at_a_config_location(aws, location, action, resource):
+    deploy("admin.yaml", {"OrganizationId": ORG, "CodeS3Bucket": CODE_BUCKET, "ConfigLocation": location})
+    assert not boto3.client("ssm").describe_parameters()["Parameters"]  # nothing stored by the stack
+    for function in functions_by_handler().values():
+        assert function["Environment"]["Variables"]["CSPM_CONFIG"] == location
+        (statement,) = config_statements(function["Role"].rsplit("/", 1)[1])
+        assert (statement["Action"], statement["Resource"]) == ([action], resource)
+
+
+def test_admin_without_a_config_grants_no_config_read(aws):
+    deploy("admin.yaml", {"OrganizationId": ORG, "CodeS3Bucket": CODE_BUCKET})
+    for function in functions_by_handler().values():
+        assert function["Environment"]["Variables"].get("CSPM_CONFIG", "") == ""
+        assert config_statements(function["Role"].rsplit("/", 1)[1]) == []

@@ -22,8 +22,9 @@ def test_reads_every_variable(tmp_path):
     assert settings.sources == ("securityhub", "netskope")
     assert settings.max_workers == 4
     cfg = settings.config()
-    # The toggles win over the file's mode but keep its executor; the global mode and filter apply on top.
-    assert (cfg.rule("S3.8").mode, cfg.rule("S3.8").executor) == ("enforce", "ssm")
+    # The more cautious of toggle (enforce) and file (dry-run), the file's executor kept; the global mode and
+    # filter apply on top.
+    assert (cfg.rule("S3.8").mode, cfg.rule("S3.8").executor) == ("dry-run", "ssm")
     assert cfg.rule("EC2.53").mode == "off"
     assert cfg.mode == "enforce" and cfg.only_rules == {"S3.8", "EC2.53"}
 
@@ -42,3 +43,23 @@ def test_defaults_are_safe():
 def test_bad_values_are_config_errors(environ):
     with pytest.raises(ConfigError):
         Settings.from_env(environ).config()
+
+
+@pytest.mark.parametrize(("toggle", "document", "expected"), [
+    ("enforce", None, "enforce"),  # no entry in the document: the toggle
+    ("dry-run", "enforce", "dry-run"),  # the toggle is the ceiling
+    ("enforce", "dry-run", "dry-run"),  # the document may hold a rule back
+    ("enforce", "off", "off"),
+    ("notify", "dry-run", "notify"),
+    ("off", "enforce", "off"),
+])
+def test_a_rule_mode_is_the_more_cautious_of_toggle_and_document(tmp_path, toggle, document, expected):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"rules": {"EC2.53": {"mode": document} if document else {}}}))
+    settings = Settings.from_env({"CSPM_CONFIG": str(path), "CSPM_RULE_MODES": json.dumps({"EC2.53": toggle})})
+    assert settings.config().rule("EC2.53").mode == expected
+
+
+def test_a_missing_config_file_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match=r"^CSPM_CONFIG .*nope\.json: cannot read it \(No such file"):
+        Settings.from_env({"CSPM_CONFIG": str(tmp_path / "nope.json")}).config()

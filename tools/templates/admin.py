@@ -16,7 +16,14 @@ from tools.templates.defaults import (
     LOG_RETENTION_DAYS,
     SOURCES,
 )
-from tools.templates.lambdas import LAMBDAS, event_resources, function_resources, queue_resources, schedule_resources
+from tools.templates.lambdas import (
+    LAMBDAS,
+    event_resources,
+    function_resources,
+    location_kind,
+    queue_resources,
+    schedule_resources,
+)
 from tools.templates.rules import (
     active_condition,
     active_conditions,
@@ -29,6 +36,9 @@ from tools.templates.rules import (
 from tools.templates.storage import storage_resources
 
 ROLE_NAME_PATTERN = f"^{ROLE_NAME}$"  # IAM's role-name rule: a typo fails at deploy, not at the first AssumeRole
+# A CloudFormation parameter value holds 4,096 characters, as does a standard-tier SSM parameter.
+CONFIG_DOCUMENT_MAX = 4_096
+CONFIG_LOCATION_PATTERN = r"^$|^ssm:/[a-zA-Z0-9_.\-/]{1,1000}$|^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S{1,1024}$"
 ADMIN_PARAMETERS: Json = {
     "Source": {
         "Type": "String", "Default": "securityhub", "AllowedValues": list(SOURCES),
@@ -54,6 +64,17 @@ ADMIN_PARAMETERS: Json = {
         "Description": "Regions acted on, comma-separated, for every source (findings of other regions are "
                        "skipped); Security Hub is pulled in each. Empty: pull this stack's region (with a Security "
                        "Hub aggregation region, every linked region's findings) and act on every region",
+    },
+    "ConfigDocument": {
+        "Type": "String", "Default": "", "MaxLength": CONFIG_DOCUMENT_MAX,
+        "Description": "The config file the CLI reads (--config), as JSON: modes, exclusions, limits, params, "
+                       "executor, netskope.rules. Stored in an SSM parameter the stack creates. A rule's mode is the "
+                       "more cautious of its toggle and this document's. Empty: toggles and DefaultMode only",
+    },
+    "ConfigLocation": {
+        "Type": "String", "Default": "", "AllowedPattern": CONFIG_LOCATION_PATTERN,
+        "Description": "Instead of ConfigDocument (over 4 KB, or changed without a stack update): ssm:/name of a "
+                       "String parameter of this account and region, or s3://bucket/key of an object (SSE-S3)",
     },
     "DefaultMode": {
         "Type": "String", "Default": "dry-run", "AllowedValues": ["dry-run", "enforce"],
@@ -101,6 +122,7 @@ ADMIN_PARAMETERS: Json = {
 
 ADMIN_GROUPS = (
     ("Sources", ["Source", "NetskopeUrl", "NetskopeToken", "ScheduleExpression", "Regions"]),
+    ("Configuration", ["ConfigDocument", "ConfigLocation"]),
     ("Remediation", ["DefaultMode", "OrganizationId", "RemediationRoleName", "AutomationRoleName", "ExternalId",
                      "RemediateFunctionRoleName"]),
     ("Operations", ["NotificationEmail", "CodeS3Bucket", "CodeS3Key", "LogRetentionDays", "MaxReceiveCount"]),
@@ -116,6 +138,9 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         "UsesNetskope": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
         "UsesBothSources": equals(ref("Source"), "both"),
         "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
+        "HasConfigDocument": not_(equals(ref("ConfigDocument"), "")),
+        "ConfigInSsm": equals(location_kind(), "ssm"),
+        "ConfigInS3": equals(location_kind(), "s3"),
     }
     conditions.update(active_conditions(entries))
     controls = define_any(conditions, "AnyControlActive",
@@ -132,10 +157,16 @@ def admin_rules() -> Json:
     def required(name: str) -> Json:
         return {"Assert": not_(equals(ref(name), "")), "AssertDescription": f"{name} is required for Netskope"}
 
-    return {"NetskopeSettings": {
-        "RuleCondition": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
-        "Assertions": [required("NetskopeUrl"), required("NetskopeToken")],
-    }}
+    return {
+        "NetskopeSettings": {
+            "RuleCondition": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
+            "Assertions": [required("NetskopeUrl"), required("NetskopeToken")],
+        },
+        "OneConfig": {"Assertions": [{
+            "Assert": {"Fn::Or": [equals(ref("ConfigDocument"), ""), equals(ref("ConfigLocation"), "")]},
+            "AssertDescription": "Give ConfigDocument or ConfigLocation, not both",
+        }]},
+    }
 
 
 

@@ -49,6 +49,10 @@ def function_environment(entries: Sequence[CatalogEntry]) -> Json:
         "CSPM_SOURCE": if_("UsesBothSources", "securityhub,netskope", ref("Source")),
         # Empty: pull Security Hub in this region (an aggregation region sees every linked one), act on all.
         "CSPM_REGIONS": ref("Regions"),
+        # The config document (modes, exclusions, limits, params, executor): a pointer, never the text — a
+        # Lambda's environment holds 4 KB in all. Empty: no document, the toggles and DefaultMode only.
+        "CSPM_CONFIG": if_("HasConfigDocument", {"Fn::Join": ["", ["ssm:", ref("ConfigParameter")]]},
+                           ref("ConfigLocation")),
         "REMEDIATION_ROLE_NAME": ref("RemediationRoleName"),
         "REMEDIATION_EXTERNAL_ID": ref("ExternalId"),
         "REMEDIATION_AUTOMATION_ROLE_NAME": ref("AutomationRoleName"),
@@ -59,6 +63,30 @@ def function_environment(entries: Sequence[CatalogEntry]) -> Json:
         "WORK_QUEUE_URL": ref("WorkQueue"),
     }}
 
+
+
+def _after(prefix: str) -> Json:
+    """ConfigLocation without its `ssm:` / `s3://` prefix. The prefix is appended first so that the split always
+    has a second element, whichever kind of location was given (or none)."""
+    return {"Fn::Select": [1, {"Fn::Split": [prefix, {"Fn::Join": ["", [ref("ConfigLocation"), prefix]]}]}]}
+
+
+def location_kind() -> Json:
+    """"ssm" or "s3" (or "") for ConfigLocation: what comes before its first colon."""
+    return {"Fn::Select": [0, {"Fn::Split": [":", {"Fn::Join": ["", [ref("ConfigLocation"), ":"]]}]}]}
+
+
+def read_config() -> list[Json]:
+    """Every function loads the config document at cold start: read access to exactly that parameter or object."""
+    partition_region_account = ["arn:", ref("AWS::Partition"), ":ssm:", ref("AWS::Region"), ":", ref("AWS::AccountId")]
+    return [
+        if_("HasConfigDocument", statement("ReadConfigParameter", ["ssm:GetParameter"], sub(
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameter}"))),
+        if_("ConfigInSsm", statement("ReadConfigLocationParameter", ["ssm:GetParameter"], {"Fn::Join": ["", [
+            *partition_region_account, ":parameter", _after("ssm:")]]})),
+        if_("ConfigInS3", statement("ReadConfigLocationObject", ["s3:GetObject"], {"Fn::Join": ["", [
+            "arn:", ref("AWS::Partition"), ":s3:::", _after("s3://")]]})),
+    ]
 
 
 def use_key(*services: str) -> Json:
@@ -94,6 +122,7 @@ def function_statements(function: Lambda) -> list[Json]:
     if function is PULL:
         return [
             write_logs(PULL), send_work(), record_results(), notify(), use_key("sqs", "sns", "secretsmanager"),
+            *read_config(),
             statement("ReadFindings", ["securityhub:GetFindings"], HUB_ARN),
             # aws-secretsmanager-caching describes the secret to notice a new version, then reads it.
             if_("UsesNetskope", statement("ReadNetskopeToken", [
@@ -102,7 +131,7 @@ def function_statements(function: Lambda) -> list[Json]:
     if function is REMEDIATE:
         table = get_att("LedgerTable", "Arn")
         return [
-            write_logs(REMEDIATE), notify(), use_key("sqs", "sns"),
+            write_logs(REMEDIATE), notify(), use_key("sqs", "sns"), *read_config(),
             statement("AssumeTargetRoles", ["sts:AssumeRole"],
                       sub("arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"),
                       {"StringEquals": {"aws:ResourceOrgID": ref("OrganizationId")}}),
@@ -112,7 +141,7 @@ def function_statements(function: Lambda) -> list[Json]:
                       [table, {"Fn::Join": ["/", [table, "index", "*"]]}]),
             statement("WriteBackFindings", ["securityhub:BatchUpdateFindings"], HUB_ARN),
         ]
-    return [write_logs(EVENTS), send_work(), record_results(), notify(), use_key("sqs", "sns")]
+    return [write_logs(EVENTS), send_work(), record_results(), notify(), use_key("sqs", "sns"), *read_config()]
 
 
 def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Json:

@@ -44,6 +44,13 @@ def storage_resources() -> Json:
                 "SecretString": sub('{"token": "${NetskopeToken}"}'),
             },
         },
+        # The ConfigDocument parameter, where the functions read it at cold start (CSPM_CONFIG=ssm:<name>). A
+        # String, not a SecureString (CloudFormation cannot create those): a config holds no secrets.
+        "ConfigParameter": {"Type": "AWS::SSM::Parameter", "Condition": "HasConfigDocument", "Properties": {
+            "Name": sub("/cspm-remediation/${AWS::StackName}/config"),
+            "Description": "CSPM remediation config document (the stack's ConfigDocument parameter)",
+            "Type": "String", "Tier": "Standard", "Value": ref("ConfigDocument"),
+        }},
         "DeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
             "KmsMasterKeyId": ref("EncryptionKey"), "MessageRetentionPeriod": 1_209_600}},
         "WorkQueue": {"Type": "AWS::SQS::Queue", "Properties": {
