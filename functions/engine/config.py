@@ -176,7 +176,7 @@ def read_remote(address: str) -> str:
         if not bucket or not key:
             raise ConfigError(f"{address}: expected s3://bucket/key")
         body = boto3.client("s3", config=CLIENT_CONFIG).get_object(Bucket=bucket, Key=key)["Body"]
-        data = body.read(MAX_CONFIG_BYTES + 1)
+        data: bytes = body.read(MAX_CONFIG_BYTES + 1)
     except (ClientError, BotoCoreError) as error:
         raise ConfigError(f"{address}: cannot read it: {summarize_error(error)}") from None
     if len(data) > MAX_CONFIG_BYTES:
