@@ -20,6 +20,7 @@ from functions.remediators.cloudtrail import (
     TrailKmsEncryption,
     TrailLogFileValidation,
 )
+from functions.remediators.dynamodb import TableDeletionProtection
 from functions.remediators.ec2 import (
     DefaultSecurityGroupClosed,
     EbsDefaultEncryption,
@@ -30,6 +31,7 @@ from functions.remediators.ec2 import (
     SecurityGroupHighRiskPorts,
     VpcFlowLogs,
 )
+from functions.remediators.ecr import RepositoryScanOnPush
 from functions.remediators.efs import FileSystemEncryption
 from functions.remediators.iam import (
     AccessAnalyzer,
@@ -51,7 +53,9 @@ from functions.remediators.rds import (
 )
 from functions.remediators.redshift import ClusterNotPublic
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock, BucketSecureTransportPolicy
+from functions.remediators.sns import TopicEncryption
 from functions.remediators.sqs import QueuePolicyNotPublic
+from functions.remediators.sqs_encryption import QueueEncryption
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
     SecurityGroupAdminPorts,
@@ -88,6 +92,11 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     ClusterNotPublic,
     QueuePolicyNotPublic,
     FunctionPolicyNotPublic,
+    # issue 17: services ASR's playbook covers
+    QueueEncryption,
+    TopicEncryption,
+    TableDeletionProtection,
+    RepositoryScanOnPush,
 )
 
 
