@@ -53,8 +53,8 @@ botocore.session.create_loader = _shared_loader
 @pytest.fixture(autouse=True)
 def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may pick up real credentials, a profile or an endpoint from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "CSPM_", "NETSKOPE_", "REMEDIATION_")):
+    for name in list(os.environ):  # (CSPM_REQUIRE_*: how CI tells a test not to skip, not a product setting)
+        if name.startswith(("AWS_", "CSPM_", "NETSKOPE_", "REMEDIATION_")) and not name.startswith("CSPM_REQUIRE_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
