@@ -47,6 +47,7 @@ FAKE_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 MOTO_UNSUPPORTED = {
     "admin.yaml": {
         "AWS::CloudWatch::Alarm": None,
+        "AWS::Lambda::EventInvokeConfig": None,
         "AWS::SNS::Subscription": None,
         "AWS::Scheduler::Schedule": None,
         "AWS::SecretsManager::Secret": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"

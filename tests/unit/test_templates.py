@@ -633,3 +633,13 @@ def test_deploy_md_permissions_table_is_generated_and_current():
     assert "`kms:GetKeyRotationStatus`" in kms.split(" | ")[1] and "`kms:DisableKeyRotation`" in kms.split(" | ")[3]
     assert "never deployed" in lines["IAM.2"]
     assert permissions_doc.with_table("intro\n", table).endswith(table + "\n")  # appended when the markers are missing
+
+
+def test_a_failed_pull_is_not_retried_by_lambda():
+    """The pull fails after enqueuing the sources that worked (a source down): a Lambda retry would pull them all
+    again; the schedule is the retry."""
+    from tools.templates import admin_template
+
+    resources = admin_template()["Resources"]
+    (config,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert config == {"FunctionName": {"Ref": "PullFunction"}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 0}

@@ -208,12 +208,19 @@ def queue_resources() -> Json:
 
 
 def schedule_resources() -> Json:
-    resources: Json = {"SchedulerRole": {"Type": "AWS::IAM::Role", "Properties": {
+    resources: Json = {
+        # A pull that fails (a source down) has already enqueued the other sources' findings and fails only so that
+        # its alarm fires; Lambda's own retries of an asynchronous invocation (two by default) would pull every
+        # source again. The next schedule is the retry.
+        "PullInvokeConfig": {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {
+            "FunctionName": ref("PullFunction"), "Qualifier": "$LATEST", "MaximumRetryAttempts": 0}},
+    }
+    resources["SchedulerRole"] = {"Type": "AWS::IAM::Role", "Properties": {
         "Description": "EventBridge Scheduler invokes the CSPM remediation pull function",
         "AssumeRolePolicyDocument": service_trust("scheduler.amazonaws.com"),
         "Policies": [inline_policy("invoke-pull", [
             statement("InvokePull", ["lambda:InvokeFunction"], get_att("PullFunction", "Arn"))])],
-    }}}
+    }}
     for source, condition in (("securityhub", "UsesSecurityHub"), ("securityhub-v2", "UsesSecurityHubV2"),
                               ("netskope", "UsesNetskope")):
         resources[f"{condition.removeprefix('Uses')}Schedule"] = {
