@@ -31,8 +31,10 @@ from functions.remediators.ec2 import (
     SecurityGroupHighRiskPorts,
     VpcFlowLogs,
 )
+from functions.remediators.ec2_subnets import SubnetNoAutoPublicIp
 from functions.remediators.ecr import RepositoryScanOnPush
 from functions.remediators.efs import FileSystemEncryption
+from functions.remediators.guardduty import GuardDutyEnabled
 from functions.remediators.iam import (
     AccessAnalyzer,
     AccessKeyRotation,
@@ -50,6 +52,11 @@ from functions.remediators.rds import (
     EncryptedReplacement,
     InstanceNotPublic,
     SnapshotNotPublic,
+)
+from functions.remediators.rds_settings import (
+    ClusterCopyTagsToSnapshot,
+    ClusterDeletionProtection,
+    InstanceDeletionProtection,
 )
 from functions.remediators.redshift import ClusterNotPublic
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock, BucketSecureTransportPolicy
@@ -97,6 +104,11 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     TopicEncryption,
     TableDeletionProtection,
     RepositoryScanOnPush,
+    InstanceDeletionProtection,
+    ClusterDeletionProtection,
+    ClusterCopyTagsToSnapshot,
+    SubnetNoAutoPublicIp,
+    GuardDutyEnabled,
 )
 
 
