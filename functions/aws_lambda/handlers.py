@@ -33,7 +33,17 @@ from functions.aws_lambda.writeback_v2 import FindingWriteBack  # ASFF → Batch
 from functions.engine.catalog import CATALOG
 from functions.engine.config import Config, ConfigError, is_remote
 from functions.engine.engine import Engine, make_result, new_run_id
-from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, result_from_row
+from functions.engine.failures import retried as failure_retried
+from functions.engine.ledger import (
+    ACTION_OUTCOMES,
+    COMPLETED,
+    DynamoDbLedger,
+    Ledger,
+    LedgerGuard,
+    SqliteLedger,
+    idempotency_key,
+    result_from_row,
+)
 from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub, pull_securityhub_v2
 from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions, aws_client
 from functions.engine.settings import Settings
@@ -60,6 +70,10 @@ class Runtime:
     session: boto3.Session = field(default_factory=boto3.Session)
     clients: dict[str, Any] = field(default_factory=dict, repr=False)
     config_loaded: float = field(default_factory=time.monotonic)
+    # Actions whose result the ledger refused (it keeps the pre-state a rollback needs): written again at the
+    # start of this container's next invocation. Their messages are returned too; the redelivery finds the
+    # resource fixed (noop), and a noop never replaces a recorded action.
+    unrecorded: list[Result] = field(default_factory=list, repr=False)
 
     def config_expired(self) -> bool:
         """A document in SSM or S3 can change under a warm container (a stack update rewrites the parameter but
@@ -235,47 +249,200 @@ def _enqueue_screened(rt: Runtime, run_id: str, findings: Iterable[Finding], enf
 
 
 # -- remediate ------------------------------------------------------------------------------------
+# Stop starting work this long before the function's timeout, and hand the records not yet started back as
+# batchItemFailures: one finding's calls can take tens of seconds (botocore: 5 attempts with up to ~15 s of
+# backoff, 30 s read timeout), and the write-back and follow-up sends after the last one need a few more. A
+# function killed by its timeout fails the whole batch instead: SQS redelivers what was already done, and the
+# claims it held block those redeliveries until their lease ends.
+REMAINING_TIME_MARGIN_MS = 30_000
+
+
+@dataclass
+class _Item:
+    """One finding message of the batch."""
+
+    message_id: str
+    run_id: str
+    finding: Finding
+    enforce: bool
+    receive_count: int
+
+
+class _Batch:
+    """The records' fates: which messages come back (batchItemFailures). Every record is settled on its own.
+
+    Not Powertools' BatchProcessor, though it is its per-record model: its handler takes one record at a time,
+    and this batch's findings run together through one engine (accounts in parallel); the messages to return
+    are decided by outcome (failure classes, unrecorded results) as well as by exceptions; and records are
+    returned unstarted when time runs short, which BatchProcessor does not do. Measured: +1.0 MB on the 18.2 MB
+    zip and ~0.1-0.2 s of cold start for the import, for about thirty lines it would replace.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._remaining = getattr(context, "get_remaining_time_in_millis", None)
+        self.returned: list[str] = []
+
+    def retry(self, message_id: str, why: str) -> None:
+        log.warning("message %s returned to the queue: %s", message_id, why)
+        self.returned.append(message_id)
+
+    def out_of_time(self) -> bool:
+        return self._remaining is not None and self._remaining() < REMAINING_TIME_MARGIN_MS
+
+    def response(self) -> dict[str, Any]:
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in dict.fromkeys(self.returned)]}
+
+
 def remediate(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """SQS batch. Returns {"batchItemFailures": [...]}: only the messages whose finding failed (SQS
-    redelivers them; after maxReceiveCount they land in the DLQ, whose alarm tells a person)."""
+    """SQS batch. Returns {"batchItemFailures": [...]}: the messages to deliver again — a transient failure
+    (engine/failures.py), a result the ledger did not take, an error in that record's own handling, or a record
+    not started before the time margin. Permanent failures are recorded and their messages deleted. Whatever
+    goes wrong for one record is that record's alone."""
     rt = runtime()
     rt.sessions.forget_failures()
-    failures: list[str] = []
-    findings_by_run: dict[str, list[tuple[str, Finding, bool]]] = defaultdict(list)
+    _record_unrecorded(rt)
+    batch = _Batch(context)
+    findings: dict[str, list[_Item]] = defaultdict(list)
+    others: list[tuple[str, dict[str, Any]]] = []
     for record in event.get("Records", []):
         message_id = record.get("messageId", "")
         try:
             body = work_queue.decode(record.get("body", ""))
             if body["kind"] == "finding":
-                finding = Finding.from_dict(body["finding"])
-                findings_by_run[body.get("run_id") or new_run_id()].append(
-                    (message_id, finding, bool(body.get("enforce")))
-                )
-            elif body["kind"] == "status":
+                run_id = body.get("run_id") or new_run_id()
+                receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+                findings[run_id].append(_Item(message_id, run_id, Finding.from_dict(body["finding"]),
+                                              bool(body.get("enforce")), receives))
+            else:
+                others.append((message_id, body))
+        except (ValueError, TypeError, KeyError) as error:  # FindingError is a ValueError
+            # Nothing to record it under: it goes round to the DLQ, whose alarm shows it to a person.
+            batch.retry(message_id, f"rejected (it will reach the DLQ): {error}")
+
+    writeback = FindingWriteBack(rt.client("securityhub"))
+    for run_id, items in findings.items():
+        _remediate_run(rt, run_id, items, batch, writeback)
+    # Status checks, then summaries: a summary delivered with its run's last findings comes after them.
+    for message_id, body in sorted(others, key=lambda other: other[1]["kind"] == "summary"):
+        if batch.out_of_time():
+            batch.retry(message_id, "not started: the invocation is about to time out")
+            continue
+        try:
+            if body["kind"] == "status":
                 _follow_up(rt, body)
             else:
                 _publish_summary(rt, body["run_id"], body.get("stage", "apply"))
-        except (ValueError, TypeError, KeyError) as error:  # FindingError is a ValueError
-            log.error("message %s rejected (it will reach the DLQ): %s", message_id, error)
-            failures.append(message_id)
+        except Exception as error:
+            log.exception("message %s (%s) failed", message_id, body.get("kind"))
+            batch.retry(message_id, f"{type(error).__name__}: {error}")
+    try:
+        writeback.flush()  # reporting, not remediation: failures are logged there, never retried as work
+    except Exception:
+        log.exception("Security Hub write-back failed")
+    return batch.response()
 
-    writeback = FindingWriteBack(rt.client("securityhub"))
-    for run_id, items in findings_by_run.items():
-        enforce = frozenset(f.finding_id for _, f, forced in items if forced)
-        results = rt.engine("apply", run_id, enforce).run([f for _, f, _ in items])
-        follow_ups = []
-        for (message_id, finding, _), result in zip(items, results, strict=True):
-            if result.outcome == "failed":
-                failures.append(message_id)
-            if result.outcome == "started" and result.execution_id:
-                follow_ups.append(work_queue.status_message(result.execution_id, finding, run_id, 1,
-                                                            STATUS_FIRST_DELAY))
-            if not result.reason.startswith("duplicate"):  # Security Hub keeps one note: keep the real one
-                writeback.add(finding, result)
-        if follow_ups:
-            rt.enqueue(follow_ups)
-    writeback.flush()  # reporting, not remediation: failures are logged there, never retried as work
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+def _remediate_run(rt: Runtime, run_id: str, items: list[_Item], batch: _Batch,
+                   writeback: FindingWriteBack) -> None:
+    """One run's findings of the batch, in waves of one finding per account (the accounts of a wave run in
+    parallel), the remaining time checked before each wave."""
+    try:
+        engine = rt.engine("apply", run_id, frozenset(i.finding.finding_id for i in items if i.enforce))
+    except Exception as error:
+        log.exception("run %s: cannot start the engine", run_id)
+        for item in items:
+            batch.retry(item.message_id, f"{type(error).__name__}: {error}")
+        return
+    waves = _waves(items)
+    for number, wave in enumerate(waves):
+        if batch.out_of_time():
+            for item in (i for later in waves[number:] for i in later):
+                batch.retry(item.message_id, "not started: the invocation is about to time out")
+            return
+        try:
+            results = engine.run([item.finding for item in wave])
+        except Exception as error:  # the engine settles each finding itself; this is a bug around it
+            log.exception("run %s: engine failed", run_id)
+            for item in wave:
+                batch.retry(item.message_id, f"{type(error).__name__}: {error}")
+            continue
+        follow_ups: list[tuple[_Item, work_queue.Message]] = []
+        for item, result in zip(wave, results, strict=True):
+            try:
+                _settle(rt, engine, item, result, batch, writeback, follow_ups)
+            except Exception as error:
+                log.exception("finding %s: after its result", item.finding.finding_id)
+                batch.retry(item.message_id, f"{type(error).__name__}: {error}")
+        _send_follow_ups(rt, follow_ups, batch)
+
+
+def _record_unrecorded(rt: Runtime) -> None:
+    """Write the actions an earlier invocation could not record; what fails again waits for the next one."""
+    if rt.ledger is None:
+        return
+    pending, rt.unrecorded = rt.unrecorded, []
+    for result in pending:
+        try:
+            rt.ledger.record(result)
+        except Exception as error:
+            log.error("result of finding %s still not recorded: %s", result.finding_id, type(error).__name__)
+            rt.unrecorded.append(result)
+
+
+def _waves(items: list[_Item]) -> list[list[_Item]]:
+    """[[first finding of each account], [second of each], …]: one account's findings stay in order."""
+    by_account: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_account[item.finding.account_id].append(item)
+    depth = max((len(queue) for queue in by_account.values()), default=0)
+    return [[queue[n] for queue in by_account.values() if n < len(queue)] for n in range(depth)]
+
+
+def _settle(rt: Runtime, engine: Engine, item: _Item, result: Result, batch: _Batch,
+            writeback: FindingWriteBack, follow_ups: list[tuple[_Item, work_queue.Message]]) -> None:
+    if item.finding.finding_id in engine.unrecorded:
+        batch.retry(item.message_id, f"its result ({result.outcome}) was not recorded in the ledger")
+        if result.outcome in ACTION_OUTCOMES:
+            rt.unrecorded.append(result)
+    elif failure_retried(result.outcome, result.error):
+        batch.retry(item.message_id, f"transient failure: {result.reason}")
+    if result.outcome == "started" and result.execution_id:
+        follow_ups.append((item, work_queue.status_message(result.execution_id, item.finding, item.run_id, 1,
+                                                           STATUS_FIRST_DELAY)))
+    elif result.reason.startswith("duplicate") and item.receive_count > 1:
+        resend = _lost_follow_up(rt, item)
+        if resend is not None:
+            follow_ups.append((item, resend))
+    if not result.reason.startswith("duplicate"):  # Security Hub keeps one note: keep the real one
+        try:
+            writeback.add(item.finding, result)
+        except Exception:  # reporting, not remediation: logged, never retried as work (the retry is a duplicate)
+            log.exception("finding %s: Security Hub write-back not queued", item.finding.finding_id)
+
+
+def _lost_follow_up(rt: Runtime, item: _Item) -> work_queue.Message | None:
+    """A redelivered finding whose runbook this run started: the status check may be what failed to be sent
+    (the claim makes the redelivery a duplicate, so only this can send it). A second check is harmless."""
+    if rt.ledger is None:
+        return None
+    claim = rt.ledger.get(idempotency_key(item.finding)) or {}
+    started = claim.get("result") or {}
+    if claim.get("status") != COMPLETED or started.get("outcome") != "started" or not started.get("execution_id"):
+        return None
+    return work_queue.status_message(started["execution_id"], item.finding, started.get("run_id") or item.run_id,
+                                     1, STATUS_FIRST_DELAY)
+
+
+def _send_follow_ups(rt: Runtime, follow_ups: list[tuple[_Item, work_queue.Message]], batch: _Batch) -> None:
+    """The status checks of started runbooks, each its finding's own: one that cannot be sent returns its
+    finding's message (the redelivery sends it: _lost_follow_up)."""
+    for item, message in follow_ups:
+        try:
+            rt.enqueue([message])
+        except Exception as error:
+            log.error("finding %s: status check of %s not queued: %s", item.finding.finding_id,
+                      message.body.get("execution_id"), error)
+            batch.retry(item.message_id, "its runbook's status check could not be queued")
 
 
 def _follow_up(rt: Runtime, body: dict[str, Any]) -> None:

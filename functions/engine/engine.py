@@ -27,6 +27,7 @@ from connectors.securityhub import is_open_failed
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status, start_runbook
 from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.engine.config import Config
+from functions.engine.failures import classify, classify_error, error_code
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
@@ -63,6 +64,9 @@ class ActionGuard(Protocol):
     def acquire(self, finding: Finding, run_id: str) -> str | None: ...
 
     def finish(self, finding: Finding, result: Result) -> None: ...
+
+    def release(self, finding: Finding) -> None:
+        """Free the finding's claim after finish failed (called from the thread that acquired it)."""
 
 
 class _Seen:
@@ -122,6 +126,9 @@ class Engine:
         self.precondition = precondition
         self.run_id = run_id or new_run_id()
         self._counters = _Counters()
+        # Findings whose result could not be written to the ledger (on_result or the guard raised): not lost,
+        # the caller retries them (their claim, if any, was released so the retry is not a "duplicate").
+        self.unrecorded: set[str] = set()
         self._remediators: dict[str, Remediator] = {}
         self._remediators_lock = threading.Lock()
 
@@ -214,7 +221,8 @@ class Engine:
             except Exception as error:  # a bug in one remediator must not lose the rest of the batch
                 log.exception("unexpected error on finding %s", finding.finding_id)
                 result = self._result(
-                    finding, "failed", f"unexpected error: {type(error).__name__}", mode=mode, error=str(error)
+                    finding, "failed", f"unexpected error: {type(error).__name__}: {first_sentence(str(error), 200)}",
+                    mode=mode, error=error_code(error),
                 )
             out[index] = self._emit(result)
         return out
@@ -224,8 +232,11 @@ class Engine:
         try:
             target = self.sessions.target(finding.account_id, finding.region, finding.partition)
         except TargetUnavailable as unavailable:
-            outcome = "skipped" if unavailable.skip else "failed"
-            return self._result(finding, outcome, unavailable.reason, mode=mode, executor=executor)
+            failure = classify(unavailable.code, assume_role=True)  # a missing role is skipped, throttling failed
+            outcome = "skipped" if unavailable.skip else failure.outcome
+            reason = unavailable.reason if outcome == "failed" or unavailable.skip else \
+                f"{failure.label}: {unavailable.reason}"
+            return self._result(finding, outcome, reason, mode=mode, executor=executor, error=unavailable.code)
         remediator = self._remediator(entry)
         try:
             assessment = remediator.assess(target, finding)
@@ -261,8 +272,21 @@ class Engine:
             result = self._act(target, finding, entry, remediator, assessment, planned)
         finally:
             if self.guard is not None:
-                self.guard.finish(finding, result)
+                self._finish(self.guard, finding, result)
         return result
+
+    def _finish(self, guard: ActionGuard, finding: Finding, result: Result) -> None:
+        """Tell the guard the outcome. When that write fails the result is not lost: the finding is listed as
+        unrecorded (its message is retried) and its claim released, so the retry is not refused as a duplicate
+        (it re-reads the resource before acting: a change that was made is a noop then)."""
+        try:
+            guard.finish(finding, result)
+        except Exception as error:
+            self._not_recorded(finding.finding_id, error)
+            try:
+                guard.release(finding)
+            except Exception as again:  # the claim lapses after its lease (DEFAULT_CLAIM_TTL) instead
+                log.error("claim of finding %s not released: %s", finding.finding_id, error_code(again))
 
     def _held_as_disruptive(self, finding: Finding, entry: CatalogEntry, mode: str, assessment: Assessment) -> str:
         """A change its remediator found disruptive for this finding (no narrow change exists) acts only when the
@@ -354,7 +378,9 @@ class Engine:
         code = aws_error_code(error)
         detail = f"{code}: {_client_error_message(error)}" if code else str(error)
         result = base or self._result(finding, "failed", "", mode=mode, executor=executor)
-        result.outcome, result.reason, result.error = "failed", f"{what}: {detail}", type(error).__name__
+        failure = classify_error(error)  # failures.py: a deleted resource is skipped, throttling failed (retried)
+        reason = f"{what}: {detail}" if failure.outcome == "failed" else f"{failure.label}: {what}: {detail}"
+        result.outcome, result.reason, result.error = failure.outcome, reason, error_code(error)
         log.warning("%s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
         return result
 
@@ -384,9 +410,19 @@ class Engine:
         return self._result(finding, "remediated", status.reason, **executor)
 
     def _emit(self, result: Result) -> Result:
+        """Hand a result to on_result (the ledger). A failure there is this finding's alone: it is logged and
+        the finding is listed in ``unrecorded`` (the remediate handler retries its message)."""
         if self.on_result is not None:
-            self.on_result(result)
+            try:
+                self.on_result(result)
+            except Exception as error:
+                self._not_recorded(result.finding_id, error)
         return result
+
+    def _not_recorded(self, finding_id: str, error: Exception) -> None:
+        log.error("result of finding %s not recorded: %s: %s", finding_id, error_code(error),
+                  first_sentence(str(error), 200))
+        self.unrecorded.add(finding_id)  # set.add is atomic: account threads may add at once
 
 
 def new_run_id() -> str:

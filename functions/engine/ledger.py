@@ -148,10 +148,11 @@ class Ledger(ABC):
         now = self._clock()
         row = {**result.to_dict(), "key": key, "recorded_at": _iso(now)}
         self._put_result(row, now, int(now + self.retention_seconds))
-        token = self._tokens().pop(key, None)
+        token = self._tokens().get(key)  # kept until settled: a failed write can still be released (release)
         status = COMPLETED if result.outcome in ACTION_OUTCOMES else RELEASED
         if token is not None or result.outcome in ACTION_OUTCOMES or result.outcome == "failed":
             self._settle(key, status, json.dumps(row, default=str), token, now, int(now + self.hold_seconds))
+        self._tokens().pop(key, None)
 
     def release(self, key: str) -> None:
         """Free a key after a failed attempt so a later run retries. A live in-flight claim of another
@@ -225,6 +226,9 @@ class LedgerGuard:
 
     def finish(self, finding: Finding, result: Result) -> None:
         self.ledger.record(result, idempotency_key(finding))
+
+    def release(self, finding: Finding) -> None:
+        self.ledger.release(idempotency_key(finding))
 
 
 def _acted(row: dict[str, Any]) -> int:

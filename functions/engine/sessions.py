@@ -111,15 +111,16 @@ def _retry_expired_token(
 class TargetUnavailable(Exception):
     """No session can be had for an account. `skip` is True when this is by configuration, not an error."""
 
-    def __init__(self, reason: str, skip: bool = False) -> None:
+    def __init__(self, reason: str, skip: bool = False, code: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.skip = skip
+        self.code = code  # AssumeRole's error code or exception name: its failure class (engine/failures.py)
 
     def again(self) -> TargetUnavailable:
         """A fresh copy to raise: re-raising the cached instance would grow its traceback with every raise and
         keep every frame (and finding) of the run alive."""
-        return TargetUnavailable(self.reason, self.skip)
+        return TargetUnavailable(self.reason, self.skip, self.code)
 
 
 class AssumedSessions:
@@ -222,7 +223,7 @@ class AssumedSessions:
             metadata = self._assume(role_arn)
         except (ClientError, BotoCoreError) as error:
             code = aws_error_code(error) or type(error).__name__
-            raise TargetUnavailable(f"cannot assume {role_arn}: {code}") from error
+            raise TargetUnavailable(f"cannot assume {role_arn}: {code}", code=code) from error
         credentials = _AssumedRoleCredentials.create_from_metadata(
             metadata=metadata,
             refresh_using=lambda: self._assume(role_arn),

@@ -23,6 +23,7 @@ from connectors.netskope_rules import RULES as NETSKOPE_RULES
 from demo.fake_netskope import FakeNetskope
 from functions.cli.main import main
 from functions.engine.sessions import AssumedSessions
+from functions.remediators.s3 import BucketPublicAccessBlock
 from tests.factories import make_finding
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -558,15 +559,36 @@ def test_run_plan_only_changes_nothing(world, netskope, capsys):
     assert ssh_open(world["group"]) and not bucket_blocked()
 
 
-def test_run_exits_1_when_a_finding_fails(moto_aws, netskope):
-    """A Netskope violation for a bucket that does not exist: the remediator cannot read it → failed."""
-    netskope.violations = [own_bucket_violation()]  # the bucket of `world` is not created here
+def s3_keeps_failing(monkeypatch) -> None:
+    """S3 answers 500 InternalError on every read, after botocore's attempts (a transient failure)."""
+    def assess(self, target, finding):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an internal error."},
+                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetPublicAccessBlock")
+
+    monkeypatch.setattr(BucketPublicAccessBlock, "assess", assess)
+
+
+def test_run_exits_1_when_a_finding_fails(moto_aws, netskope, monkeypatch):
+    netskope.violations = [own_bucket_violation()]
+    s3_keeps_failing(monkeypatch)
     code, (result,) = cli_json(
         "run", "--source", "netskope", "--enforce",
         "--netskope-url", netskope.url, "--netskope-token-secret", store_token(TOKEN),
     )
     assert code == 1
-    assert result["outcome"] == "failed" and f"S3 bucket {BUCKET} does not exist" in result["reason"]
+    assert result["outcome"] == "failed" and "InternalError" in result["reason"]
+
+
+def test_run_skips_a_finding_whose_resource_no_longer_exists(moto_aws, netskope):
+    """A Netskope violation for a bucket that does not exist (deleted since the scan): skipped, not failed."""
+    netskope.violations = [own_bucket_violation()]  # the bucket of `world` is not created here
+    code, (result,) = cli_json(
+        "run", "--source", "netskope", "--enforce",
+        "--netskope-url", netskope.url, "--netskope-token-secret", store_token(TOKEN),
+    )
+    assert code == 0
+    assert result["outcome"] == "skipped" and result["reason"].startswith("resource no longer exists: ")
+    assert f"S3 bucket {BUCKET} does not exist" in result["reason"] and result["error"] == "NoSuchBucket"
 
 
 # -- usage errors ---------------------------------------------------------------------------------
@@ -614,7 +636,8 @@ def missing_bucket_findings(tmp_path: Path, count: int = 3) -> Path:
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
-def test_plan_and_apply_exit_1_when_every_finding_failed(moto_aws, tmp_path, command):
+def test_plan_and_apply_exit_1_when_every_finding_failed(moto_aws, tmp_path, command, monkeypatch):
+    s3_keeps_failing(monkeypatch)
     code, results = cli_json(command, "--enforce" if command == "apply" else "--mode=dry-run",
                              missing_bucket_findings(tmp_path))
     assert code == 1

@@ -143,8 +143,9 @@ def test_access_denied_in_one_account_leaves_the_others_remediated(org):
     results = run.run(findings)
     for result in results:
         if result.account_id == denied:
-            assert result.outcome == "failed"
-            assert f"cannot assume arn:aws:iam::{denied}:role/{ROLE}: AccessDenied" == result.reason
+            assert result.outcome == "skipped"  # permanent (engine/failures.py): the role is missing or refuses us
+            assert result.reason == ("remediation role missing or refused in that account: "
+                                     f"cannot assume arn:aws:iam::{denied}:role/{ROLE}: AccessDenied")
         else:
             assert result.outcome == "remediated", result.reason
     assert run.sessions.assume_role_calls == len(ACCOUNTS)  # the failure is remembered, not retried per finding
@@ -154,7 +155,8 @@ def test_api_error_on_one_finding_does_not_stop_the_account(org):
     account, group = next(iter(org.items()))
     missing = make_finding("EC2.53", "AwsEc2SecurityGroup", "sg-0000000000000dead", account_id=account)
     results = engine(ENFORCE).run([missing, sg_finding(account, group)])
-    assert results[0].outcome == "failed" and "sg-0000000000000dead" in results[0].reason
+    assert results[0].outcome == "skipped" and "sg-0000000000000dead" in results[0].reason  # gone: permanent
+    assert results[0].reason.startswith("resource no longer exists: ") and results[0].error == "InvalidGroup.NotFound"
     assert results[1].outcome == "remediated"
 
 
@@ -304,9 +306,9 @@ def test_guard_is_told_of_failures_and_circuit_breaker_plans(org, monkeypatch):
     config = Config(mode="enforce", limits=Limits(max_actions_per_rule=2))
     findings = [sg_finding(a, g1), missing, sg_finding(b, g2), sg_finding(c, g3)]
     results = engine(config, guard=guard, max_workers=1).run(findings)
-    assert [r.outcome for r in results] == ["remediated", "failed", "failed", "planned"]
+    assert [r.outcome for r in results] == ["remediated", "skipped", "failed", "planned"]  # missing: gone
     assert "UnauthorizedOperation" in results[2].reason
-    # A finding that fails before any write (assess) never touches the guard; every acquired one is finished.
+    # A finding that ends before any write (assess) never touches the guard; every acquired one is finished.
     assert [outcome for _, outcome in guard.finished] == ["remediated", "failed", "planned"]
 
 

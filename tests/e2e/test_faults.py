@@ -22,8 +22,9 @@ Security Hub GetFindings 429                botocore retries; the pull gets ever
 connection closed / read timeout, twice     botocore retries; attempt 3 succeeds                              0
 connection closed, every attempt            the account's findings `failed` naming the connection error;      0
                                             next run remediates
-AssumeRole AccessDenied (403)               the account's findings `failed` "cannot assume …: AccessDenied";  0
-                                            one AssumeRole, not retried; next run remediates
+AssumeRole AccessDenied (403)               the account's findings `skipped` "remediation role missing or     0
+                                            refused …: AccessDenied"; one AssumeRole, not retried (its
+                                            message is deleted); next run remediates
 RevokeSecurityGroupIngress                  that finding `failed` "apply failed: UnauthorizedOperation: …",   0
   UnauthorizedOperation (403)               not retried, group untouched; next run remediates
 session token expired mid-run (ExpiredToken one re-assume, the refused call is retried with the new           0
@@ -42,8 +43,10 @@ Secrets Manager InternalServiceError /      after 3 attempts (the token cache's 
 Secrets Manager 503, twice                  botocore retries; the Netskope pull gets its token                0
 SSM execution ends Failed / TimedOut        follow_up → `failed` "SSM execution … Failed: <message>"; the     0
                                             ledger frees the finding; the next run starts the runbook again
-any of these in the remediate Lambda        only the failed message is in batchItemFailures; its redelivery   0
+a transient one in the remediate Lambda     only that message is in batchItemFailures; its redelivery         0
                                             (after the fault) remediates
+a permanent one in the remediate Lambda     recorded `failed`/`skipped` with its reason, the message deleted  0
+  (UnauthorizedOperation, role refused)     (not in batchItemFailures, never in the DLQ); next run acts
 """
 
 from __future__ import annotations
@@ -157,7 +160,7 @@ def rerun_after_the_fault_clears(org: Org, findings: list[Finding], faults: Faul
     """The next run, with the fault gone: what failed is remediated now, what was done is a noop."""
     faults.clear()
     _, again = run(findings, faults)
-    expected = ["remediated" if r.outcome == "failed" else "noop" for r in first]
+    expected = ["remediated" if r.outcome in ("failed", "skipped") else "noop" for r in first]
     assert [r.outcome for r in again] == expected, [r.reason for r in again]
     assert org.still_open() == []
 
@@ -253,8 +256,9 @@ def test_access_denied_on_assume_role_fails_that_account_only(org, faults):
     findings = org_findings(org)
     engine, results = run(findings, faults)
     assert_others_remediated(org, results)
-    expected = f"cannot assume arn:aws:iam::{FAULTY}:role/{ROLE}: AccessDenied"
-    assert [(r.outcome, r.reason) for r in results if r.account_id == FAULTY] == [("failed", expected)] * 2
+    expected = (f"remediation role missing or refused in that account: cannot assume "
+                f"arn:aws:iam::{FAULTY}:role/{ROLE}: AccessDenied")
+    assert [(r.outcome, r.reason) for r in results if r.account_id == FAULTY] == [("skipped", expected)] * 2
     assert engine.sessions.assume_role_calls == len(ACCOUNTS)  # remembered for the run, not retried per finding
     assert faults.count(CALLER, "sts.AssumeRole") == len(ACCOUNTS)  # and not retried: access denied is final
     rerun_after_the_fault_clears(org, findings, faults, results)
@@ -421,14 +425,14 @@ def test_secrets_manager_errors_that_clear_are_retried(lambdas, faults):
     assert faults.count(CALLER, "secrets-manager.GetSecretValue") == 3
 
 
-LAMBDA_FAULTS = {
-    "revoke-UnauthorizedOperation": (FAULTY, "ec2.RevokeSecurityGroupIngress", "UnauthorizedOperation", None),
-    "assume-role-AccessDenied": (CALLER, "sts.AssumeRole", "AccessDenied", assuming(FAULTY)),
+TRANSIENT_LAMBDA_FAULTS = {  # never clearing while the invocation runs: botocore's attempts are used up
+    "revoke-RequestLimitExceeded": (FAULTY, "ec2.RevokeSecurityGroupIngress", "RequestLimitExceeded", None),
+    "assume-role-Throttling": (CALLER, "sts.AssumeRole", "Throttling", assuming(FAULTY)),
 }
 
 
-@pytest.mark.parametrize("fault", LAMBDA_FAULTS.values(), ids=LAMBDA_FAULTS.keys())
-def test_a_finding_that_fails_in_the_lambda_comes_back_alone_and_its_redelivery_remediates(lambdas, org, faults,
+@pytest.mark.parametrize("fault", TRANSIENT_LAMBDA_FAULTS.values(), ids=TRANSIENT_LAMBDA_FAULTS.keys())
+def test_a_transient_failure_in_the_lambda_comes_back_alone_and_its_redelivery_remediates(lambdas, org, faults,
                                                                                            fault):
     session, operation, code, when = fault
     faults.error(session, operation, code, when=when)
@@ -447,3 +451,23 @@ def test_a_finding_that_fails_in_the_lambda_comes_back_alone_and_its_redelivery_
     assert org.still_open() == []
     outcomes = [row["outcome"] for row in lambdas.rt.ledger.results(run_id)]
     assert outcomes == ["remediated"] * len(ACCOUNTS)
+
+
+PERMANENT_LAMBDA_FAULTS = {  # a redelivery could only fail the same way
+    "revoke-UnauthorizedOperation": (FAULTY, "ec2.RevokeSecurityGroupIngress", "UnauthorizedOperation", None,
+                                     "failed"),
+    "assume-role-AccessDenied": (CALLER, "sts.AssumeRole", "AccessDenied", assuming(FAULTY), "skipped"),
+}
+
+
+@pytest.mark.parametrize("fault", PERMANENT_LAMBDA_FAULTS.values(), ids=PERMANENT_LAMBDA_FAULTS.keys())
+def test_a_permanent_failure_in_the_lambda_is_recorded_and_its_message_deleted(lambdas, org, faults, fault):
+    session, operation, code, when, outcome = fault
+    faults.error(session, operation, code, when=when)
+    run_id = handlers.pull({"source": "securityhub"})["run_id"]
+    response = handlers.remediate({"Records": lambdas.finding_records()})
+    assert response == {"batchItemFailures": []}  # acknowledged: never cycled into the DLQ
+    assert org.still_open() == [FAULTY]
+    rows = {row["account_id"]: row for row in lambdas.rt.ledger.results(run_id)}
+    assert rows[FAULTY]["outcome"] == outcome and code in rows[FAULTY]["reason"]
+    assert {row["outcome"] for account, row in rows.items() if account != FAULTY} == {"remediated"}

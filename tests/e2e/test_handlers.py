@@ -109,8 +109,8 @@ def test_a_duplicate_delivery_gives_no_second_action(deployed):
     assert outcomes.count("remediated") == 2  # one action per finding; the rest are duplicate or noop
 
 
-def test_a_failing_finding_comes_back_alone_in_batch_item_failures(deployed):
-    handlers.pull({"source": "securityhub"})
+def test_a_deleted_resource_is_skipped_and_only_the_poison_message_comes_back(deployed):
+    run_id = handlers.pull({"source": "securityhub"})["run_id"]
     records = [r for r in receive_all(deployed["sqs"], deployed["queue"]) if '"finding"' in r["body"]]
     body = json.loads(records[0]["body"])
     body["finding"]["resource_id"] = "sg-0000000000000dead"  # gone since the scan: the describe fails
@@ -118,7 +118,11 @@ def test_a_failing_finding_comes_back_alone_in_batch_item_failures(deployed):
     poison = {"messageId": "poison", "body": "not json"}
     response = handlers.remediate({"Records": [*records, poison]})
     failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
-    assert failed == {records[0]["messageId"], "poison"}
+    assert failed == {"poison"}  # a permanent failure is recorded and its message deleted
+    gone = next(r for r in map(result_from_row, deployed["rt"].ledger.results(run_id))
+                if r.resource_id == "sg-0000000000000dead")
+    assert gone.outcome == "skipped" and gone.reason.startswith("resource no longer exists: ")
+    assert gone.error == "InvalidGroup.NotFound"
 
 
 def test_custom_action_enforces_the_selected_findings_in_dry_run(deployed, monkeypatch):

@@ -63,6 +63,9 @@ class Rendezvous:
     def finish(self, finding: Finding, result: Result) -> None:
         self._guard_for(result.run_id).finish(finding, result)
 
+    def release(self, finding: Finding) -> None:
+        raise AssertionError("finish never fails here")
+
 
 @pytest.fixture
 def org(moto_aws, monkeypatch) -> Org:

@@ -1,0 +1,190 @@
+"""The remediate Lambda settles each SQS record on its own (issue #11 items 3-5), on moto.
+
+One batch, as the event source mapping hands it over, holds: a finding whose ledger write fails (DynamoDB
+answers PutItem with 500 InternalServerError until botocore gives up), one whose security group was deleted
+after the scan, one in an account whose remediation role refuses AssumeRole, one whose account keeps
+throttling DescribeSecurityGroups, two ordinary ones and a malformed body. Faults are HTTP-level error
+responses (tests/faults.py); nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.aws_lambda import handlers
+from functions.engine.ledger import idempotency_key, result_from_row
+from functions.engine.sessions import AWS_TOTAL_ATTEMPTS
+from tests.e2e.test_handlers import asff_for
+from tests.faults import (
+    ACCOUNTS,
+    CALLER,
+    REGION,
+    FaultInjector,
+    LambdaStack,
+    Org,
+    assuming,
+    lambda_stack,
+    no_backoff,
+    reassume_outside_remediators,
+)
+
+LEDGER_FAULT, DELETED, NO_ROLE, THROTTLED, CLEAN = ACCOUNTS
+
+
+@pytest.fixture
+def faults(monkeypatch) -> FaultInjector:
+    no_backoff(monkeypatch)
+    reassume_outside_remediators(monkeypatch)
+    return FaultInjector()
+
+
+@pytest.fixture
+def org(moto_aws, monkeypatch) -> Org:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    return Org()
+
+
+@pytest.fixture
+def stack(org, faults, monkeypatch) -> Iterator[LambdaStack]:
+    with lambda_stack(org, monkeypatch, faults) as stack:
+        # A second open group in the account whose ledger write fails: its other finding must not be affected.
+        second = org.open_ssh_group(LEDGER_FAULT, "second")
+        boto3.client("securityhub", region_name=REGION).batch_import_findings(
+            Findings=[asff_for(LEDGER_FAULT, second, 99)])
+        org.groups_extra = {LEDGER_FAULT: second}  # type: ignore[attr-defined]
+        yield stack
+
+
+def account_of(record: dict[str, Any]) -> str:
+    return json.loads(record["body"])["finding"]["account_id"]
+
+
+def resource_of(record: dict[str, Any]) -> str:
+    return json.loads(record["body"])["finding"]["resource_id"]
+
+
+def results(stack: LambdaStack, run_id: str) -> dict[str, Any]:
+    return {r.resource_id: r for r in map(result_from_row, stack.rt.ledger.results(run_id))}
+
+
+def put_of_result(resource_id: str):
+    """`when=` for DynamoDB PutItem of one finding's result row (not its claim)."""
+    def when(request: Any) -> bool:
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+        return '"result#' in body and resource_id in body
+    return when
+
+
+class Context:
+    """A Lambda context whose remaining time is read from a script (the last value repeats)."""
+
+    def __init__(self, *remaining_ms: int) -> None:
+        self._remaining = list(remaining_ms)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining.pop(0) if len(self._remaining) > 1 else self._remaining[0]
+
+
+def test_one_batch_each_record_settled_on_its_own(stack, org, faults):
+    run_id = handlers.pull({"source": "securityhub"})["run_id"]
+    records = stack.finding_records()
+    assert sorted(map(account_of, records)) == sorted([*ACCOUNTS, LEDGER_FAULT])
+    groups = dict(org.groups)
+    victim, sibling = groups[LEDGER_FAULT], org.groups_extra[LEDGER_FAULT]
+
+    # Both ledger writes of the victim's result fail (the guard's and on_result's), each after botocore's attempts.
+    faults.error(CALLER, "dynamodb.PutItem", "InternalServerError", times=2 * AWS_TOTAL_ATTEMPTS, status=500,
+                 when=put_of_result(victim))
+    org.ec2(DELETED).delete_security_group(GroupId=groups[DELETED])  # gone between pull and remediate
+    del org.groups[DELETED]
+    faults.error(CALLER, "sts.AssumeRole", "AccessDenied", when=assuming(NO_ROLE))  # the role is not there
+    throttling = faults.error(THROTTLED, "ec2.DescribeSecurityGroups", "RequestLimitExceeded")
+    malformed = {"messageId": "malformed", "body": "{not json", "attributes": {"ApproximateReceiveCount": "1"}}
+
+    response = handlers.remediate({"Records": [*records, malformed]}, Context(300_000))
+
+    returned = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    by_resource = {resource_of(r): r["messageId"] for r in records}
+    assert returned == {by_resource[victim], by_resource[groups[THROTTLED]], "malformed"}
+    assert throttling.injected == AWS_TOTAL_ATTEMPTS  # botocore's attempts, no second layer
+
+    recorded = results(stack, run_id)
+    assert recorded[sibling].outcome == "remediated"  # same account as the victim: unaffected
+    assert recorded[groups[CLEAN]].outcome == "remediated"
+    gone = recorded[groups[DELETED]]
+    assert gone.outcome == "skipped" and gone.reason.startswith("resource no longer exists: ")
+    no_role = recorded[groups[NO_ROLE]]
+    assert no_role.outcome == "skipped" and "remediation role missing or refused" in no_role.reason
+    throttled = recorded[groups[THROTTLED]]
+    assert throttled.outcome == "failed" and throttled.error == "RequestLimitExceeded"
+    assert victim not in recorded  # not yet: kept by the container, its message returned
+    assert org.still_open() == [NO_ROLE, THROTTLED]  # the victim's group was fixed; its record was not lost
+
+    # The redelivery of what came back, after the faults: the container writes the kept action first (and
+    # settles its claim); the victim's message is acknowledged, its run keeps the action with its pre-state.
+    faults.clear()
+    again = [dict(r, attributes={"ApproximateReceiveCount": "2"}) for r in records
+             if r["messageId"] in returned]
+    assert handlers.remediate({"Records": again}, Context(300_000)) == {"batchItemFailures": []}
+    recorded = results(stack, run_id)
+    assert recorded[victim].outcome == "remediated" and recorded[victim].pre_state  # the action, as it was
+    assert recorded[groups[THROTTLED]].outcome == "remediated"
+    assert stack.rt.ledger.get(idempotency_key(recorded[victim]))["status"] == "completed"  # not left in flight
+    assert org.still_open() == [NO_ROLE]
+
+
+def test_a_failed_ledger_write_releases_the_claim_so_the_retry_acts(stack, org, faults):
+    """The action did not complete (its write was throttled) and its `failed` result did not reach the ledger:
+    the retry must act, not be refused as a duplicate by the claim the failed delivery still held."""
+    run_id = handlers.pull({"source": "securityhub"})["run_id"]
+    records = [r for r in stack.finding_records() if account_of(r) == CLEAN]
+    group = org.groups[CLEAN]
+    faults.error(CLEAN, "ec2.RevokeSecurityGroupIngress", "RequestLimitExceeded")
+    faults.error(CALLER, "dynamodb.PutItem", "InternalServerError", times=2 * AWS_TOTAL_ATTEMPTS, status=500,
+                 when=put_of_result(group))
+    response = handlers.remediate({"Records": records}, Context(300_000))
+    assert [i["itemIdentifier"] for i in response["batchItemFailures"]] == [records[0]["messageId"]]
+    assert org.ssh_open(CLEAN) and group not in results(stack, run_id)
+    faults.clear()
+    assert handlers.remediate({"Records": records}, Context(300_000)) == {"batchItemFailures": []}
+    again = results(stack, run_id)[group]
+    assert again.outcome == "remediated", again.reason
+    assert not org.ssh_open(CLEAN)
+
+
+def test_records_not_started_before_the_time_margin_come_back_untouched(stack, org):
+    handlers.pull({"source": "securityhub"})
+    records = stack.finding_records()
+    two = [r for r in records if account_of(r) == LEDGER_FAULT]  # one account: two waves, in order
+    clean = next(r for r in records if account_of(r) == CLEAN)
+    # Plenty of time for the first wave (both accounts at once), then under the margin before the second.
+    ms = handlers.REMAINING_TIME_MARGIN_MS
+    response = handlers.remediate({"Records": [*two, clean]}, Context(ms + 60_000, ms - 1))
+    assert [item["itemIdentifier"] for item in response["batchItemFailures"]] == [two[1]["messageId"]]
+    assert org.ssh_open(LEDGER_FAULT, resource_of(two[1]))  # not started: nothing done, nothing claimed
+    assert not org.ssh_open(LEDGER_FAULT, resource_of(two[0])) and not org.ssh_open(CLEAN)
+    assert handlers.remediate({"Records": [two[1]]}, Context(300_000)) == {"batchItemFailures": []}
+    assert not org.ssh_open(LEDGER_FAULT, resource_of(two[1]))
+
+
+def test_a_bug_after_one_result_fails_that_record_only(stack, org, monkeypatch):
+    handlers.pull({"source": "securityhub"})
+    records = stack.finding_records()
+    broken = org.groups[CLEAN]
+
+    def exploding_settle(rt, engine, item, result, *args, **kwargs):
+        if item.finding.resource_id == broken:
+            raise RuntimeError("a bug in the record's own handling")
+        return settle(rt, engine, item, result, *args, **kwargs)
+
+    settle = handlers._settle
+    monkeypatch.setattr(handlers, "_settle", exploding_settle)
+    response = handlers.remediate({"Records": records}, Context(300_000))
+    assert [item["itemIdentifier"] for item in response["batchItemFailures"]] == \
+        [r["messageId"] for r in records if resource_of(r) == broken]
+    assert org.still_open() == []  # every other record was processed
