@@ -192,7 +192,8 @@ class SecurityHubWriteBack:
             if wait > 0:
                 self._sleep(wait)
         self._last_call = self._clock()
-        return self._client.batch_update_findings(**request)
+        response: dict[str, Any] = self._client.batch_update_findings(**request)
+        return response
 
 
 
