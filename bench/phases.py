@@ -43,7 +43,7 @@ AWS_OUTCOMES = frozenset({"noop", "planned", "remediated", "started", "failed"})
 # defaults (25 actions per rule, 100 per account per run) would turn most of the apply phase into plans.
 BENCH_CONFIG: dict[str, Any] = {
     "mode": "enforce",
-    "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}},
+    "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "S3.1": {"mode": "enforce"}},
     "limits": {"max_actions_per_rule": 10**9, "max_actions_per_account": 10**9},
 }
 

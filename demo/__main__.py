@@ -92,7 +92,8 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
     config_document = {
         "mode": "enforce",
         # Disruptive rules (flow logs cost money; deactivating a key can cut access) need their own opt-in.
-        "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "Redshift.1": {"mode": "enforce"}},
+        "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "Redshift.1": {"mode": "enforce"},
+                  "S3.1": {"mode": "enforce"}},
         "exclude": {"rules_per_account": {org.accounts["sandbox"]: ["S3.1"]}},
     }
     config = config_from_dict(config_document)

@@ -400,14 +400,15 @@ class _World:
         rds.create_db_snapshot(DBSnapshotIdentifier="orders-db-2026-11-01", DBInstanceIdentifier="orders-db")
         rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="orders-db-2026-11-01", AttributeName="restore",
                                          ValuesToAdd=["all"])
-        self.report("netskope", account, HOME, "RDS.1", "AwsRdsDbSnapshot", "orders-db-2026-11-01", None, "public")
+        # Netskope's rule ("RDS Instances do not have Publicly Accessible Snapshots") names the instance.
+        self.report("netskope", account, HOME, "RDS.1", "AwsRdsDbInstance", "orders-db", None, "public")
 
         def private() -> bool:
             attributes = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier="orders-db-2026-11-01")[
                 "DBSnapshotAttributesResult"]["DBSnapshotAttributes"]
             return not any("all" in a.get("AttributeValues", []) for a in attributes if a["AttributeName"] == "restore")
 
-        self.plant("DB snapshot orders-db-2026-11-01", account, "RDS.1", "orders-db-2026-11-01", private)
+        self.plant("DB snapshot orders-db-2026-11-01 (of orders-db)", account, "RDS.1", "orders-db", private)
 
     def prowler_muted_group(self, account: str) -> None:
         """A finding muted in Prowler (its mutelist): reported, never acted on."""

@@ -262,6 +262,10 @@ class Engine:
             planned.reason = "dry-run: would " + "; ".join(assessment.changes or ["remediate"])
             if assessment.disruptive:
                 planned.reason += f" (disruptive for this finding: {assessment.disruptive}{held})"
+            if entry.rule.disruptive:
+                planned.reason += f" [disruptive ({entry.rule.disruption}): {entry.rule.because}]"
+            if remediator.side_effects:
+                planned.reason += f" [side effects: {remediator.side_effects}]"
             return planned
         if self.guard is not None:
             refusal = self.guard.acquire(finding, self.run_id)

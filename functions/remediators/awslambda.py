@@ -135,6 +135,7 @@ class FunctionPolicyNotPublic(Remediator):
     write_permissions = ("lambda:RemovePermission", "lambda:AddPermission")
     restore_permissions = ("lambda:AddPermission", "lambda:RemovePermission")
     reversible = True
+    not_restorable = "a statement AddPermission cannot express (several actions, other condition keys or operators)"
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         kept, public = split_public(self._policy(target, finding.resource_id))

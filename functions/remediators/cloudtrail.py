@@ -321,6 +321,8 @@ class MultiRegionTrail(Remediator):
             "and write management events",
             cis=("3.1",),
             disruptive=True,
+            disruption="cost",
+            because="a trail bills S3 storage, KMS requests and CloudWatch Logs ingestion",
         ),
     )
     resource_types = ("AwsAccount",)
@@ -354,6 +356,10 @@ class MultiRegionTrail(Remediator):
         "cloudtrail:DeleteTrail",  # rollback of a creation
     )
     reversible = True
+    side_effects = (
+        "a created trail comes with a log bucket, an access log bucket, a KMS key and a CloudWatch Logs "
+        "group, all billed; log readers need kms:Decrypt"
+    )
     params_schema = {
         "trail_name": Param("cspm-remediation-trail", str, pattern=TRAIL_NAME),
         "bucket_name": Param(None, str, pattern=BUCKET_NAME, description="log bucket (default: derived)"),
@@ -622,6 +628,10 @@ class TrailKmsEncryption(Remediator):
     write_permissions = ("kms:CreateKey", "kms:CreateAlias", "kms:EnableKeyRotation", "cloudtrail:UpdateTrail")
     restore_permissions = ("cloudtrail:UpdateTrail",)
     reversible = True
+    side_effects = (
+        "whoever reads the log files (people, SIEM, Athena) also needs kms:Decrypt on the key; the key bills "
+        "a monthly fee and its requests"
+    )
     params_schema = {"key_alias": Param("alias/cspm-cloudtrail", str)}  # its form is checked on construction
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
@@ -762,6 +772,7 @@ class TrailBucketAccessLogging(Remediator):
     )
     restore_permissions = ("s3:PutBucketLogging",)
     reversible = True
+    side_effects = "a created log bucket is billed for the access logs it stores"
     params_schema = {
         "target_bucket": Param(None, str, pattern=BUCKET_NAME),
         "target_prefix": Param(None, str, pattern=r"[^\x00-\x1f]{0,512}"),
@@ -787,8 +798,8 @@ class TrailBucketAccessLogging(Remediator):
             raise RemediationError(f"S3 bucket {source} belongs to another account: its logging is set there")
         s3 = _in_region(target, region).client("s3")
         if finding.resource_type != "AwsCloudTrailTrail":
-            tags = live_tags(finding, lambda: bucket_tags(s3, source))
-        if s3.get_bucket_logging(Bucket=source).get("LoggingEnabled"):
+            tags = live_tags(finding, lambda: bucket_tags(s3, source, target.account_id))
+        if s3.get_bucket_logging(Bucket=source, ExpectedBucketOwner=target.account_id).get("LoggingEnabled"):
             return Assessment(compliant=True, tags=tags)
         log_bucket = self.params["target_bucket"] or f"{source}-access-logs"
         if len(log_bucket) > 63 or log_bucket == source:
@@ -821,7 +832,7 @@ class TrailBucketAccessLogging(Remediator):
             assessment.context["created"] = {"BucketName": log_bucket}
         status = {"LoggingEnabled": {"TargetBucket": log_bucket, "TargetPrefix": context["TargetPrefix"]}}
         try:
-            s3.put_bucket_logging(Bucket=source, BucketLoggingStatus=status)
+            s3.put_bucket_logging(Bucket=source, ExpectedBucketOwner=target.account_id, BucketLoggingStatus=status)
         except ClientError as error:
             if aws_error_code(error) in ("InvalidTargetBucketForLogging", "CrossLocationLoggingProhibited"):
                 raise RemediationError(
@@ -835,7 +846,8 @@ class TrailBucketAccessLogging(Remediator):
             raise RemediationError(f"no previous logging state recorded for {finding.resource_id}")
         source, previous = pre_state["BucketName"], pre_state["LoggingEnabled"]
         s3 = _in_region(target, pre_state.get("Region") or target.api_region).client("s3")
-        s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={"LoggingEnabled": previous} if previous else {})
+        s3.put_bucket_logging(Bucket=source, ExpectedBucketOwner=target.account_id,
+                              BucketLoggingStatus={"LoggingEnabled": previous} if previous else {})
         lines = [f"turned server access logging of bucket {source} {'back to ' + str(previous) if previous else 'off'}"]
         created = pre_state.get("created") or {}
         if "BucketName" in created:
@@ -892,12 +904,16 @@ class S3DataEvents(Remediator):
             "S3 general purpose buckets should log object-level write events",
             cis=("3.8",),
             disruptive=True,
+            disruption="cost",
+            because="data events are billed per event, and busy buckets make many",
         ),
         Rule(
             "S3.23",
             "S3 general purpose buckets should log object-level read events",
             cis=("3.9",),
             disruptive=True,
+            disruption="cost",
+            because="data events are billed per event, and busy buckets make many",
         ),
     )
     resource_types = ("AwsAccount",)

@@ -71,14 +71,16 @@ HIGH_RISK_PORTS = (
 )  # fmt: skip
 
 # Security groups. EC2.53/54 are evaluated by the AWS Config rule vpc-sg-port-restriction-check (TCP, UDP or all
-# traffic); EC2.13 (restricted-ssh), EC2.14 and EC2.19 (restricted-common-ports) look at TCP, which all traffic
-# ("-1") includes.
+# traffic); EC2.13 (restricted-ssh) and EC2.14 look at TCP, which all traffic ("-1") includes. EC2.19's control
+# text names no protocol ("unrestricted incoming traffic ... to the ports with high risk"), and several of its
+# ports are UDP services as well (135, 445, 1434 SQL Server browser, 5500): a world-open UDP range over them is
+# narrowed too (EC2.19 is disruptive: only on its own enforce).
 EXPOSURES: dict[str, Exposure] = {
     "EC2.53": Exposure(ports=(22, 3389), cidrs=(IPV4_ANY,), protocols=("tcp", "udp", ALL_TRAFFIC)),
     "EC2.54": Exposure(ports=(22, 3389), cidrs=(IPV6_ANY,), protocols=("tcp", "udp", ALL_TRAFFIC)),
     "EC2.13": Exposure(ports=(22,), cidrs=WORLD, protocols=("tcp", ALL_TRAFFIC)),
     "EC2.14": Exposure(ports=(3389,), cidrs=WORLD, protocols=("tcp", ALL_TRAFFIC)),
-    "EC2.19": Exposure(ports=HIGH_RISK_PORTS, cidrs=WORLD, protocols=("tcp", ALL_TRAFFIC)),
+    "EC2.19": Exposure(ports=HIGH_RISK_PORTS, cidrs=WORLD, protocols=("tcp", "udp", ALL_TRAFFIC)),
 }
 
 # Network ACLs. EC2.21 is AWS Config nacl-no-unrestricted-ssh-rdp (a TCP or UDP entry, or all traffic, reaching
@@ -379,6 +381,7 @@ class SecurityGroupAdminPorts(Remediator):
     write_permissions = ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress")
     restore_permissions = ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress")
     reversible = True
+    side_effects = "the rest of an open range stays open to the same source, as separate rules"
     # The runbook revokes 22 and 3389 from 0.0.0.0/0 and ::/0 whatever the rule (EC2.13 also loses 3389), only
     # for rules on exactly those ports, and fails with InvalidPermission.NotFound in a non-default VPC unless all
     # four patterns exist. The boto3 path has none of these limits.
@@ -455,6 +458,8 @@ class SecurityGroupHighRiskPorts(SecurityGroupAdminPorts):
             "EC2.19",
             "Security groups should not allow unrestricted access to ports with high risk",
             disruptive=True,
+            disruption="traffic",
+            because="ports such as 25, 3000, 5000 or 8080 often serve the public on purpose",
         ),
     )
     # AWS-DisablePublicAccessForSecurityGroup only knows 22 and 3389, and RemoveUnrestrictedSourceIngressRules
@@ -474,6 +479,8 @@ class DefaultSecurityGroupClosed(Remediator):
             "VPC default security groups should not allow inbound or outbound traffic",
             cis=("5.4",),
             disruptive=True,
+            disruption="traffic",
+            because="instances still using the default group lose the traffic its rules allowed",
         ),
     )
     resource_types = ("AwsEc2SecurityGroup",)
@@ -624,8 +631,16 @@ class NetworkAclOpenIngress(Remediator):
             "Network ACLs should not allow ingress from 0.0.0.0/0 to port 22 or port 3389",
             cis=("5.1",),
             disruptive=True,
+            disruption="traffic",
+            because="admin access from anywhere through the ACL stops",
         ),
-        Rule(NACL_RULE_ID, "Network ACL should not allow all ingress traffic", disruptive=True),
+        Rule(
+            NACL_RULE_ID,
+            "Network ACL should not allow all ingress traffic",
+            disruptive=True,
+            disruption="traffic",
+            because="traffic the allow-all entry let in stops unless other entries allow it",
+        ),
     )
     resource_types = ("AwsEc2NetworkAcl",)
     read_permissions = ("ec2:DescribeNetworkAcls",)
@@ -770,6 +785,8 @@ class InstanceMetadataV2(Remediator):
             "EC2 instances should use Instance Metadata Service Version 2 (IMDSv2)",
             cis=("5.6",),
             disruptive=True,
+            disruption="access",
+            because="software still calling IMDSv1 loses instance credentials and metadata",
         ),
     )
     resource_types = ("AwsEc2Instance",)
@@ -949,7 +966,14 @@ class VpcFlowLogs(Remediator):
 
     rules = (
         # Disruptive: flow logs cost money (ingestion and storage), so they need an explicit per-rule enforce.
-        Rule("EC2.6", "VPC flow logging should be enabled in all VPCs", cis=("3.7",), disruptive=True),
+        Rule(
+            "EC2.6",
+            "VPC flow logging should be enabled in all VPCs",
+            cis=("3.7",),
+            disruptive=True,
+            disruption="cost",
+            because="flow logs bill ingestion and storage",
+        ),
     )
     resource_types = ("AwsEc2Vpc",)
     read_permissions = ("ec2:DescribeFlowLogs", "ec2:DescribeVpcs")
@@ -965,6 +989,7 @@ class VpcFlowLogs(Remediator):
         "logs:DeleteLogGroup",  # only a group this remediator created
     )
     reversible = True
+    side_effects = "the flow log's CloudWatch Logs group (or S3 bucket) is billed per GB"
     params_schema = {
         "traffic_type": Param("REJECT", str, allowed=("REJECT", "ALL"), description="what a created flow log logs"),
         "destination_type": Param("cloud-watch-logs", str, allowed=("cloud-watch-logs", "s3")),
@@ -1140,6 +1165,11 @@ class EbsDefaultEncryption(Remediator):
     write_permissions = ("ec2:EnableEbsEncryptionByDefault",)
     restore_permissions = ("ec2:DisableEbsEncryptionByDefault",)
     reversible = True
+    side_effects = (
+        "every new EBS volume in the region is encrypted (aws/ebs unless another default key is set): "
+        "snapshots and AMIs shared with other accounts then need a customer managed key shared with them, and "
+        "instance types without EBS encryption support cannot launch"
+    )
     state_keys = ("EbsEncryptionByDefault",)
     runbook = Runbook(
         document="AWSConfigRemediation-EnableEbsEncryptionByDefault",

@@ -24,7 +24,15 @@ class GuardDutyEnabled(Remediator):
     ListDetectors (a region holds at most one), then GetDetector for its status: two reads.
     """
 
-    rules = (Rule("GuardDuty.1", "GuardDuty should be enabled", disruptive=True),)
+    rules = (
+        Rule(
+            "GuardDuty.1",
+            "GuardDuty should be enabled",
+            disruptive=True,
+            disruption="cost",
+            because="GuardDuty bills the CloudTrail, VPC flow log and DNS events it analyses",
+        ),
+    )
     resource_types = ("AwsAccount", "AwsGuardDutyDetector")
     read_permissions = ("guardduty:ListDetectors", "guardduty:GetDetector")
     write_permissions = (

@@ -389,7 +389,14 @@ class AccessKeyRotation(Remediator):
     # Disruptive: a workload still using an old key loses access when it is deactivated, so this acts only on
     # an explicit per-rule opt-in, never on a global `enforce`.
     rules = (
-        Rule("IAM.3", "IAM users' access keys should be rotated every 90 days or less", cis=("1.14",), disruptive=True),
+        Rule(
+            "IAM.3",
+            "IAM users' access keys should be rotated every 90 days or less",
+            cis=("1.14",),
+            disruptive=True,
+            disruption="access",
+            because="a workload still using an old key loses access",
+        ),
     )
     resource_types = ("AwsIamUser", "AwsIamAccessKey")
     read_permissions = ("iam:ListAccessKeys", "iam:ListUserTags")
@@ -455,7 +462,14 @@ class UnusedCredentials(Remediator):
 
     # Disruptive: a job that uses its key rarely (quarterly reports) breaks, and a removed password is gone.
     rules = (
-        Rule("IAM.22", "IAM user credentials unused for 45 days should be removed", cis=("1.12",), disruptive=True),
+        Rule(
+            "IAM.22",
+            "IAM user credentials unused for 45 days should be removed",
+            cis=("1.12",),
+            disruptive=True,
+            disruption="access",
+            because="a rarely used key (quarterly job) stops working",
+        ),
     )
     resource_types = ("AwsIamUser",)
     read_permissions = (
@@ -463,7 +477,8 @@ class UnusedCredentials(Remediator):
     )
     write_permissions = ("iam:UpdateAccessKey", "iam:DeleteLoginProfile")
     restore_permissions = ("iam:UpdateAccessKey",)
-    reversible = True  # the keys; a removed password is reported as not restorable
+    reversible = True  # the keys
+    not_restorable = "a removed console password (only with remove_unused_passwords: true)"
     runbook = Runbook(
         document="AWSConfigRemediation-RevokeUnusedIAMUserCredentials",
         parameters=_unused_credentials_runbook_parameters,
@@ -625,6 +640,7 @@ class UserPoliciesToGroup(Remediator):
         "iam:DeleteGroup",
     )
     reversible = True
+    side_effects = "the user's former policies live on a group: whoever is added to that group later gets them too"
     params_schema = {"group_name": Param("cspm-user-{user}", str)}  # a template: checked per user
     # It copies whatever policies a user holds to a new group and adds the user: no IAM condition can tell those
     # from AdministratorAccess, so the deployed roles never get these writes (notify / dry-run there).
@@ -836,6 +852,7 @@ class SupportRole(Remediator):
     write_permissions = ("iam:CreateRole", "iam:AttachRolePolicy")
     restore_permissions = ("iam:DetachRolePolicy", "iam:DeleteRole")
     reversible = True
+    side_effects = "a role any principal of the account allowed sts:AssumeRole on it may use for AWS Support"
     params_schema = {"role_name": Param("AWSSupportAccessRole", str, pattern=ROLE_NAME)}
     # As AWS's Automated Security Response does: that one role, and only AWS's AWSSupportAccess policy on it.
     grants = (
@@ -975,7 +992,14 @@ class ExpiredServerCertificates(Remediator):
     # Disruptive and irreversible: the certificate and its private key are gone for good, so this needs its own
     # opt-in. pre_state lists what was deleted, for the record only.
     rules = (
-        Rule("IAM.26", "Expired SSL/TLS certificates managed in IAM should be removed", cis=("1.19",), disruptive=True),
+        Rule(
+            "IAM.26",
+            "Expired SSL/TLS certificates managed in IAM should be removed",
+            cis=("1.19",),
+            disruptive=True,
+            disruption="data",
+            because="the certificate and its private key are deleted for good",
+        ),
     )
     resource_types = ("AwsAccount", "AwsIamServerCertificate", "Other")
     read_permissions = ("iam:ListServerCertificates",)

@@ -151,6 +151,7 @@ class KeyRotation(Remediator):
     write_permissions = ("kms:EnableKeyRotation",)
     restore_permissions = ("kms:DisableKeyRotation",)
     reversible = True
+    side_effects = "each yearly rotation adds to the key's monthly fee (the first two)"
     state_keys = ("KeyRotationEnabled",)
     runbook = Runbook(
         document="AWSConfigRemediation-EnableKeyRotation",

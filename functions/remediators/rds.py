@@ -93,6 +93,7 @@ class AutoMinorVersionUpgrade(Remediator):
     write_permissions = ("rds:ModifyDBInstance",)
     restore_permissions = ("rds:ModifyDBInstance",)
     reversible = True
+    side_effects = "minor engine upgrades are applied in the maintenance window, each with a brief restart"
     params_schema = {"apply_immediately": Param(False, bool)}
 
     def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -144,10 +145,13 @@ class InstanceNotPublic(AutoMinorVersionUpgrade):
             "RDS DB instances should prohibit public access, as determined by the PubliclyAccessible configuration",
             cis=("2.3.3",),
             disruptive=True,
+            disruption="traffic",
+            because="clients outside the VPC lose their connection",
         ),
     )
     setting = "PubliclyAccessible"
     wanted = False
+    side_effects = ""
     runbook = Runbook(
         document="AWSConfigRemediation-DisablePublicAccessToRDSInstance",
         parameters=_dbi_runbook_parameters,
@@ -328,14 +332,41 @@ def _replacement_names(identifier: str) -> dict[str, str]:
     }
 
 
+# gp3 takes its own IOPS and throughput only from 400 GiB (below, RDS refuses them and applies the baseline).
+_GP3_PROVISIONED_FROM_GIB = 400
+
+
+def _storage_settings(instance: Mapping[str, Any]) -> dict[str, Any]:
+    storage_type = instance.get("StorageType")
+    settings: dict[str, Any] = {"StorageType": storage_type}
+    if storage_type in ("io1", "io2") or (
+        storage_type == "gp3" and int(instance.get("AllocatedStorage") or 0) >= _GP3_PROVISIONED_FROM_GIB
+    ):
+        settings["Iops"] = instance.get("Iops")
+        if storage_type == "gp3":
+            settings["StorageThroughput"] = instance.get("StorageThroughput")
+    return settings
+
+
 def _restore_settings(instance: Mapping[str, Any]) -> dict[str, Any]:
-    """RestoreDBInstanceFromDBSnapshot arguments that make the replacement sit where the original sits.
+    """RestoreDBInstanceFromDBSnapshot arguments that make the replacement sit where the original sits and behave
+    as it does: network, port, storage, protections (deletion protection, IAM authentication), log exports and
+    backups. Otherwise the restore takes the engine's defaults (port, no deletion protection, 1-day backups …).
 
     Default option groups are left to RDS (it picks the engine's default on restore).
     """
     parameter_groups = instance.get("DBParameterGroups") or [{}]
     options = [o["OptionGroupName"] for o in instance.get("OptionGroupMemberships", [])]
     settings = {
+        "Port": (instance.get("Endpoint") or {}).get("Port") or instance.get("DbInstancePort") or None,
+        "DeletionProtection": instance.get("DeletionProtection"),
+        "EnableIAMDatabaseAuthentication": instance.get("IAMDatabaseAuthenticationEnabled"),
+        "EnableCloudwatchLogsExports": list(instance.get("EnabledCloudwatchLogsExports") or []),
+        "BackupRetentionPeriod": instance.get("BackupRetentionPeriod"),
+        "PreferredBackupWindow": instance.get("PreferredBackupWindow"),
+        "AutoMinorVersionUpgrade": instance.get("AutoMinorVersionUpgrade"),
+        "CopyTagsToSnapshot": instance.get("CopyTagsToSnapshot"),
+        **_storage_settings(instance),
         "DBInstanceClass": instance["DBInstanceClass"],
         "MultiAZ": bool(instance.get("MultiAZ")),
         "PubliclyAccessible": bool(instance.get("PubliclyAccessible")),
@@ -356,7 +387,16 @@ class EncryptedReplacement(Remediator):
     data as of its snapshot: writes made to the original afterwards are not in it.
     """
 
-    rules = (Rule("RDS.3", "RDS DB instances should have encryption at-rest enabled", cis=("2.3.1",), disruptive=True),)
+    rules = (
+        Rule(
+            "RDS.3",
+            "RDS DB instances should have encryption at-rest enabled",
+            cis=("2.3.1",),
+            disruptive=True,
+            disruption="cost",
+            because="a snapshot, its encrypted copy and a second instance are billed",
+        ),
+    )
     resource_types = ("AwsRdsDbInstance",)
     read_permissions = ("rds:DescribeDBInstances", "rds:DescribeDBSnapshots")
     write_permissions = (
@@ -368,6 +408,10 @@ class EncryptedReplacement(Remediator):
         "kms:CreateGrant",  # for RDS only (kms:GrantIsForAWSResource in the target role)
     )
     reversible = False
+    side_effects = (
+        "a snapshot, its encrypted copy and the replacement instance <id>-encrypted are billed until removed; "
+        "a person switches clients over"
+    )
     # Success is a new resource, not a compliant original: the engine should report `started`, not verify.
     verifies_in_place: ClassVar[bool] = False
     params_schema = {"allow_reencryption": Param(False, bool), "kms_key_id": Param("alias/aws/rds", str)}
@@ -433,7 +477,8 @@ class EncryptedReplacement(Remediator):
             ),
             "db_instance": (
                 f"restore that as new DB instance {names['db_instance']} with the class, subnet group, security "
-                f"groups and parameter group of {identifier} (the original stays as it is)"
+                f"groups, parameter group, port, storage, deletion protection, IAM authentication, log exports and "
+                f"backup retention of {identifier} (the original stays as it is)"
             ),
         }
         return [

@@ -24,7 +24,13 @@ class ClusterNotPublic(Remediator):
     (a rollback can make the cluster public again with it); security groups are not touched.
     """
 
-    rules = (Rule("Redshift.1", "Amazon Redshift clusters should prohibit public access", disruptive=True),)
+    rules = (Rule(
+    "Redshift.1",
+    "Amazon Redshift clusters should prohibit public access",
+    disruptive=True,
+    disruption="traffic",
+    because="clients outside the VPC lose their connection",
+),)
     resource_types = ("AwsRedshiftCluster",)
     read_permissions = ("redshift:DescribeClusters",)
     write_permissions = ("redshift:ModifyCluster",)

@@ -85,10 +85,10 @@ def _missing_bucket(error: ClientError, bucket: str) -> None:
         raise RemediationError(f"S3 bucket {bucket} does not exist") from error
 
 
-def read_bucket_policy(s3: AwsClient, bucket: str) -> str | None:
+def read_bucket_policy(s3: AwsClient, bucket: str, owner: str | None = None) -> str | None:
     """The bucket policy text exactly as stored, or None when the bucket has none."""
     try:
-        return s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        return s3.get_bucket_policy(Bucket=bucket, **({"ExpectedBucketOwner": owner} if owner else {}))["Policy"]
     except ClientError as error:
         _missing_bucket(error, bucket)
         if aws_error_code(error) == "NoSuchBucketPolicy":
@@ -154,10 +154,36 @@ def _read_configuration(get: Callable[..., dict[str, Any]], **kwargs: Any) -> di
         raise
 
 
-def bucket_tags(s3: AwsClient, bucket: str) -> dict[str, str]:
+def owned(target: Target, bucket: str) -> dict[str, str]:
+    """Bucket and ExpectedBucketOwner arguments: S3 refuses the call (403) when another account owns a bucket of
+    that name, so a finding that names the wrong account's bucket never reads or changes it."""
+    return {"Bucket": bucket, "ExpectedBucketOwner": target.account_id}
+
+
+_ACL_EVERYONE = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                 "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+
+
+def public_now(s3: AwsClient, key: Mapping[str, str]) -> list[str]:
+    """How the bucket is public right now (its policy, its ACL): what Block Public Access would cut."""
+    reasons = []
+    try:
+        if s3.get_bucket_policy_status(**key)["PolicyStatus"].get("IsPublic"):
+            reasons.append("its policy is public")
+    except ClientError as error:
+        if aws_error_code(error) != "NoSuchBucketPolicy":
+            raise
+    grants = s3.get_bucket_acl(**key).get("Grants", [])
+    if any((grant.get("Grantee") or {}).get("URI") in _ACL_EVERYONE for grant in grants):
+        reasons.append("its ACL grants everyone access")
+    return reasons
+
+
+def bucket_tags(s3: AwsClient, bucket: str, owner: str | None = None) -> dict[str, str]:
     """The bucket's live tags (one GetBucketTagging), so the exclusion tag works whatever the finding's source."""
     try:
-        tag_set = s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
+        extra = {"ExpectedBucketOwner": owner} if owner else {}
+        tag_set = s3.get_bucket_tagging(Bucket=bucket, **extra).get("TagSet", [])
     except ClientError as error:
         if aws_error_code(error) == "NoSuchTagSet":
             return {}
@@ -231,16 +257,20 @@ class BucketPublicAccessBlock(Remediator):
     """S3.8: turn on the four bucket-level Block Public Access settings.
 
     The bucket's live tags are read (one GetBucketTagging) so the exclusion tag holds for sources whose findings
-    carry no tags.
+    carry no tags. A bucket that is public right now (its policy status, or an ACL grant to everyone; Netskope's
+    rule reports exactly those) loses that access: the change is disruptive for that finding, and the plan says so.
     """
 
     rules = (Rule("S3.8", "S3 general purpose buckets should block public access", cis=("2.1.4.2",)),)
     resource_types = ("AwsS3Bucket",)
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
-    read_permissions = ("s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging")
+    read_permissions = (
+        "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
+    )
     write_permissions = ("s3:PutBucketPublicAccessBlock",)
     restore_permissions = ("s3:PutBucketPublicAccessBlock",)
     reversible = True
+    side_effects = "new public ACLs and public policies on the bucket are refused from then on"
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3BucketPublicAccessBlock",
         parameters=_bucket_runbook_parameters,
@@ -248,25 +278,30 @@ class BucketPublicAccessBlock(Remediator):
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        bucket = bucket_name(finding)
+        bucket, s3 = bucket_name(finding), target.client("s3")
+        key = owned(target, bucket)
         try:
-            configuration = _read_configuration(target.client("s3").get_public_access_block, Bucket=bucket)
+            configuration = _read_configuration(s3.get_public_access_block, **key)
         except ClientError as error:
             _missing_bucket(error, bucket)
             raise
         assessment = _assess(configuration, f"bucket {bucket}")
         # The finding's own tags suffice when it carries them (Security Hub); otherwise one read of the live ones.
-        assessment.tags = None if finding.tags else bucket_tags(target.client("s3"), bucket)
+        assessment.tags = None if finding.tags else bucket_tags(s3, bucket, target.account_id)
+        if not assessment.compliant:
+            public = public_now(s3, key)
+            if public:
+                assessment.disruptive = f"bucket {bucket} is public now ({', '.join(public)}): that access stops"
         return assessment
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("s3").put_public_access_block(
-            Bucket=bucket_name(finding), PublicAccessBlockConfiguration=ALL_BLOCKED
+            **owned(target, bucket_name(finding)), PublicAccessBlockConfiguration=ALL_BLOCKED
         )
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         bucket = bucket_name(finding)
-        return _restore_configuration(target.client("s3"), pre_state, f"bucket {bucket}", Bucket=bucket)
+        return _restore_configuration(target.client("s3"), pre_state, f"bucket {bucket}", **owned(target, bucket))
 
     def state_fields(self, state: Mapping[str, Any]) -> dict[str, Any] | None:
         return _configuration_fields(state)
@@ -275,14 +310,21 @@ class BucketPublicAccessBlock(Remediator):
         self, target: Target, finding: Finding, pre_state: Mapping[str, Any], fields: Mapping[str, Any]
     ) -> list[str]:
         bucket = bucket_name(finding)
-        return _restore_fields(target.client("s3"), pre_state, fields, f"bucket {bucket}", Bucket=bucket)
+        return _restore_fields(target.client("s3"), pre_state, fields, f"bucket {bucket}", **owned(target, bucket))
 
 
 class AccountPublicAccessBlock(Remediator):
     """S3.1: turn on the four account-level Block Public Access settings (S3 Control API, any region)."""
 
     rules = (
-        Rule("S3.1", "S3 general purpose buckets should have block public access settings enabled", cis=("2.1.4.1",)),
+        Rule(
+            "S3.1",
+            "S3 general purpose buckets should have block public access settings enabled",
+            cis=("2.1.4.1",),
+            disruptive=True,
+            disruption="access",
+            because="every bucket of the account loses the public access its ACLs or policy grant",
+        ),
     )
     resource_types = ("AwsAccount",)
     # DeletePublicAccessBlock (restore) is authorized by PutAccountPublicAccessBlock.
@@ -290,6 +332,7 @@ class AccountPublicAccessBlock(Remediator):
     write_permissions = ("s3:PutAccountPublicAccessBlock",)
     restore_permissions = ("s3:PutAccountPublicAccessBlock",)
     reversible = True
+    side_effects = "public ACLs and public policies are refused on every bucket of the account, now and later"
     runbook = Runbook(
         document="AWSConfigRemediation-ConfigureS3PublicAccessBlock",
         parameters=_account_runbook_parameters,
@@ -352,6 +395,7 @@ class BucketSecureTransportPolicy(Remediator):
     write_permissions = ("s3:PutBucketPolicy",)
     restore_permissions = ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
     reversible = True
+    side_effects = "clients still using plain HTTP get AccessDenied"
     # AWS's own script, not ours: AWS documents it as adding a statement, but it declares s3:DeleteBucketPolicy
     # and we cannot check that it keeps every existing statement or uses the bucket's partition in its ARNs. The
     # boto3 executor merges and records the exact previous policy; prefer it for buckets with a policy.
@@ -368,11 +412,11 @@ class BucketSecureTransportPolicy(Remediator):
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         bucket = bucket_name(finding)
-        text = read_bucket_policy(target.client("s3"), bucket)
+        text = read_bucket_policy(target.client("s3"), bucket, target.account_id)
         policy = json.loads(text) if text else None
         statements = _statements(policy)
         arn = bucket_arn(target.partition, bucket)
-        tags = None if finding.tags else bucket_tags(target.client("s3"), bucket)
+        tags = None if finding.tags else bucket_tags(target.client("s3"), bucket, target.account_id)
         if any(denies_insecure_transport(statement, arn) for statement in statements):
             return Assessment(compliant=True, tags=tags)
         kept = f", keeping its {len(statements)} statement(s)" if statements else " (it has no policy yet)"
@@ -389,7 +433,7 @@ class BucketSecureTransportPolicy(Remediator):
         statements = _statements(policy)
         statement = secure_transport_statement(assessment.context["arn"], _unique_sid(statements, TLS_SID))
         policy["Statement"] = [*statements, statement]
-        target.client("s3").put_bucket_policy(Bucket=bucket_name(finding), Policy=json.dumps(policy))
+        target.client("s3").put_bucket_policy(**owned(target, bucket_name(finding)), Policy=json.dumps(policy))
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         bucket = bucket_name(finding)
@@ -397,7 +441,7 @@ class BucketSecureTransportPolicy(Remediator):
             raise RemediationError(f"no previous policy recorded for bucket {bucket}")
         s3 = target.client("s3")
         if pre_state["Policy"] is not None:
-            s3.put_bucket_policy(Bucket=bucket, Policy=pre_state["Policy"])
+            s3.put_bucket_policy(**owned(target, bucket), Policy=pre_state["Policy"])
             return [f"put back the previous policy of bucket {bucket}"]
-        s3.delete_bucket_policy(Bucket=bucket)  # succeeds when there is none already
+        s3.delete_bucket_policy(**owned(target, bucket))  # succeeds when there is none already
         return [f"deleted the policy of bucket {bucket} (it had none before)"]

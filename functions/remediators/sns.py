@@ -52,7 +52,15 @@ class TopicEncryption(Remediator):
     with SNS's own disk encryption, as before).
     """
 
-    rules = (Rule("SNS.1", "SNS topics should be encrypted at-rest using AWS KMS", disruptive=True),)
+    rules = (
+        Rule(
+            "SNS.1",
+            "SNS topics should be encrypted at-rest using AWS KMS",
+            disruptive=True,
+            disruption="traffic",
+            because="AWS services publishing to the topic need the key, or SNS drops their messages",
+        ),
+    )
     resource_types = ("AwsSnsTopic",)
     read_permissions = ("sns:GetTopicAttributes", "sns:ListTagsForResource")
     write_permissions = ("sns:SetTopicAttributes",)

@@ -326,7 +326,8 @@ def test_ec2_19_revokes_open_high_risk_ports_and_leaves_the_rest(target: Target,
             perm("tcp", 5400, 5600, "::/0"),  # covers 5432 and 5500
             perm("tcp", 443, 443, "0.0.0.0/0"),
             perm("tcp", 6000, 7000, "0.0.0.0/0"),  # no listed port in range
-            perm("udp", 1434, 1434, "0.0.0.0/0"),  # the control looks at TCP
+            perm("udp", 1434, 1434, "0.0.0.0/0"),  # SQL Server browser: the control names no protocol
+            perm("udp", 53, 53, "0.0.0.0/0"),  # not on the list: stays
         ],
     )
 
@@ -335,6 +336,7 @@ def test_ec2_19_revokes_open_high_risk_ports_and_leaves_the_rest(target: Target,
     assert before.changes == [
         "revoke tcp 3306 from 0.0.0.0/0",
         "narrow tcp 5400-5600 from ::/0 to tcp 5400-5431, 5433-5499, 5501-5600",
+        "revoke udp 1434 from 0.0.0.0/0",
     ]
     assert entries(ec2, group_id) == {
         ("tcp", 5400, 5431, "::/0"),
@@ -343,7 +345,7 @@ def test_ec2_19_revokes_open_high_risk_ports_and_leaves_the_rest(target: Target,
         ("tcp", 3306, 3306, "10.0.0.0/8"),
         ("tcp", 443, 443, "0.0.0.0/0"),
         ("tcp", 6000, 7000, "0.0.0.0/0"),
-        ("udp", 1434, 1434, "0.0.0.0/0"),
+        ("udp", 53, 53, "0.0.0.0/0"),
     }
 
 
@@ -357,12 +359,12 @@ def test_ec2_19_restore(target: Target, ec2: Any) -> None:
         lambda: normalized_rules(ingress(ec2, group_id)),
     )
 
-    pieces = len(remaining_ranges(0, 65535, HIGH_RISK_PORTS)) + 2
+    pieces = 2 * len(remaining_ranges(0, 65535, HIGH_RISK_PORTS)) + 1
     assert first == [
         "re-authorized ingress all traffic from 0.0.0.0/0",
         "re-authorized ingress tcp 8080 from ::/0",
         f"revoked the {pieces} narrower ingress rule(s) added in their place",
-    ]  # the tcp pieces, udp and icmp that kept the rest of all traffic open
+    ]  # the tcp and udp pieces and icmp that kept the rest of all traffic open
 
 
 def test_each_security_group_class_handles_only_its_rules(target: Target, ec2: Any) -> None:

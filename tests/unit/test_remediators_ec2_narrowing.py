@@ -2,9 +2,9 @@
 
 Written from the controls' documented logic: EC2.53/EC2.54 are AWS Config vpc-sg-port-restriction-check (an
 ingress from 0.0.0.0/0 resp. ::/0 over TCP, UDP or all traffic reaching 22 or 3389); EC2.13 restricted-ssh and
-EC2.14 (22, 3389 over TCP); EC2.19 restricted-common-ports (its high-risk TCP ports). A wide permission is not
-revoked whole: every port and protocol the control does not object to stays open to the same source, and a
-rollback puts back exactly the original permission.
+EC2.14 (22, 3389 over TCP); EC2.19 (its high-risk ports, over TCP and UDP: the control names no protocol). A wide
+permission is not revoked whole: every port and protocol the control does not object to stays open to the same
+source, and a rollback puts back exactly the original permission.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def test_ec2_19_keeps_the_ports_off_its_list(target: Target, ec2: Any) -> None:
 
     ports = open_ports(ec2, group_id, "0.0.0.0/0")
     assert ports["tcp"] == set(PROBE_PORTS) - set(HIGH_RISK_PORTS)
-    assert ports["udp"] == set(PROBE_PORTS)  # restricted-common-ports evaluates TCP only
+    assert ports["udp"] == set(PROBE_PORTS) - set(HIGH_RISK_PORTS)  # UDP too: the control names no protocol
 
 
 # -- network ACLs: EC2.21 (AWS Config nacl-no-unrestricted-ssh-rdp) and Netskope's allow-all ---------------------

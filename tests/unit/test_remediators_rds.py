@@ -410,8 +410,9 @@ def test_without_opt_in_the_plan_is_shown_and_apply_refuses(target: Target, rds,
     assert assessment.changes[:3] == [
         f"snapshot RDS DB instance {DB} as {DB}-cspm-unencrypted",
         f"copy it encrypted with KMS key alias/aws/rds as {DB}-cspm-encrypted",
-        f"restore that as new DB instance {COPY} with the class, subnet group, security groups and parameter group "
-        f"of {DB} (the original stays as it is)",
+        f"restore that as new DB instance {COPY} with the class, subnet group, security groups, parameter group, "
+        f"port, storage, deletion protection, IAM authentication, log exports and backup retention of {DB} "
+        "(the original stays as it is)",
     ]
     assert "allow_reencryption: true" in assessment.changes[3]
     assert assessment.pre_state == {}
@@ -419,6 +420,41 @@ def test_without_opt_in_the_plan_is_shown_and_apply_refuses(target: Target, rds,
         remediator.apply(target, finding, assessment)
     assert manual_snapshots(rds) == {}
     assert instance_ids(rds) == [DB]
+
+
+def test_the_copy_keeps_port_storage_protections_log_exports_and_backups(target: Target, rds) -> None:
+    """RestoreDBInstanceFromDBSnapshot would otherwise give the engine's defaults: port 5432, no deletion
+    protection, no IAM authentication, no log exports, gp2 storage, 1-day backups. Each is read back on the copy."""
+    create_instance(
+        rds, Port=6543, DeletionProtection=True, EnableIAMDatabaseAuthentication=True,
+        EnableCloudwatchLogsExports=["postgresql"], StorageType="io1", Iops=1000, BackupRetentionPeriod=14,
+    )
+    sent = record_params(target.client("rds"), "RestoreDBInstanceFromDBSnapshot")
+    remediator, finding = EncryptedReplacement(OPT_IN), instance_finding("RDS.3")
+
+    remediator.apply(target, finding, remediator.assess(target, finding))
+
+    (request,) = sent
+    assert {k: request[k] for k in ("Port", "DeletionProtection", "EnableIAMDatabaseAuthentication",
+                                    "EnableCloudwatchLogsExports", "StorageType", "Iops",
+                                    "BackupRetentionPeriod")} == {
+        "Port": 6543, "DeletionProtection": True, "EnableIAMDatabaseAuthentication": True,
+        "EnableCloudwatchLogsExports": ["postgresql"], "StorageType": "io1", "Iops": 1000,
+        "BackupRetentionPeriod": 14,
+    }
+    copy = read_instance(rds, COPY)
+    assert (copy["Endpoint"]["Port"], copy["DeletionProtection"], copy["StorageType"]) == (6543, True, "io1")
+    assert copy["EnabledCloudwatchLogsExports"] == ["postgresql"]
+
+
+def test_gp3_below_400_gib_takes_the_baseline() -> None:
+    from functions.remediators.rds import _restore_settings
+
+    small = {"DBInstanceClass": "db.t3.small", "StorageType": "gp3", "AllocatedStorage": 20, "Iops": 3000,
+             "StorageThroughput": 125}
+    assert "Iops" not in _restore_settings(small) and "StorageThroughput" not in _restore_settings(small)
+    large = {**small, "AllocatedStorage": 500, "Iops": 12000, "StorageThroughput": 500}
+    assert (_restore_settings(large)["Iops"], _restore_settings(large)["StorageThroughput"]) == (12000, 500)
 
 
 def test_opt_in_builds_an_encrypted_copy_and_leaves_the_original_alone(

@@ -3,6 +3,7 @@ rollback."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -95,7 +96,8 @@ def test_bucket_without_configuration_is_remediated_and_verified(target: Target,
     # Rerun on the fixed bucket: still compliant, so the engine reports noop.
     assert remediator.assess(target, finding).compliant
     read = ["GetPublicAccessBlock", "GetBucketTagging"]
-    assert calls == [*read, "PutPublicAccessBlock", *read, *read]
+    is_public = ["GetBucketPolicyStatus", "GetBucketAcl"]  # only while not compliant: would blocking cut access?
+    assert calls == [*read, *is_public, "PutPublicAccessBlock", *read, *read]
 
 
 def test_partial_bucket_configuration_is_non_compliant_and_recorded(target: Target, s3, bucket: str) -> None:
@@ -122,6 +124,37 @@ def test_fully_blocked_bucket_is_compliant(target: Target, s3, bucket: str) -> N
     assert assessment.changes == []
 
 
+@pytest.mark.parametrize("how", ["policy", "acl", "private"])
+def test_a_bucket_public_now_is_disruptive_for_that_finding(target: Target, s3, bucket: str, how: str) -> None:
+    """Blocking public access on a bucket that is public right now (policy status, or an ACL grant to everyone)
+    cuts that access: the assessment says so, and the engine holds it under a global enforce (the plan says why)
+    while a private bucket is remediated. Calls carry ExpectedBucketOwner (the bucket must be this account's)."""
+    from functions.engine.config import config_from_dict
+    from functions.engine.engine import Engine
+
+    if how == "policy":
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    elif how == "acl":
+        s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    owners: list[str | None] = []
+    target.client("s3").meta.events.register(
+        "before-parameter-build.s3", lambda params, **_: owners.append(params.get("ExpectedBucketOwner")))
+
+    assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
+    (result,) = Engine(config_from_dict({"mode": "enforce"}), AssumedSessions(), stage="apply").run([bucket_finding()])
+
+    assert set(owners) == {ACCOUNT}
+    if how == "private":
+        assert assessment.disruptive == ""
+        assert result.outcome == "remediated"
+    else:
+        expected = "its policy is public" if how == "policy" else "its ACL grants everyone access"
+        assert assessment.disruptive == f"bucket {bucket} is public now ({expected}): that access stops"
+        assert result.outcome == "planned" and "disruptive for this finding" in result.reason
+        assert bucket_pab(s3) is None
+
+
 def test_bucket_assess_is_read_only(target: Target, s3, bucket: str) -> None:
     """Dry-run runs assess alone: it reads and never writes."""
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PARTIAL)
@@ -130,7 +163,7 @@ def test_bucket_assess_is_read_only(target: Target, s3, bucket: str) -> None:
     assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
 
     assert not assessment.compliant
-    assert calls == ["GetPublicAccessBlock", "GetBucketTagging"]
+    assert calls == ["GetPublicAccessBlock", "GetBucketTagging", "GetBucketPolicyStatus", "GetBucketAcl"]
     assert bucket_pab(s3) == PARTIAL
 
 
@@ -169,7 +202,8 @@ def test_bucket_declarations() -> None:
     # The IAM actions behind GetPublicAccessBlock / PutPublicAccessBlock on a bucket.
     # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag).
     assert BucketPublicAccessBlock.permissions == (
-        "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:PutBucketPublicAccessBlock",
+        "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
+        "s3:PutBucketPublicAccessBlock",
     )
     assert BucketPublicAccessBlock.reversible
 
