@@ -33,9 +33,13 @@ S3_CONTROL_ACTIONS: dict[str, str] = {
     "DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock",
 }
 
+# Signing names that are not the service's IAM prefix (CloudWatch signs as "monitoring", its actions are cloudwatch:…).
+IAM_PREFIXES: dict[str, str] = {"monitoring": "cloudwatch"}
+
 
 def iam_action(service_name: str, signing_name: str, operation: str) -> str:
     """The IAM action that authorizes `operation` of the botocore service `service_name`."""
     if service_name == "s3control" and operation in S3_CONTROL_ACTIONS:
         return S3_CONTROL_ACTIONS[operation]
-    return ACTION_EXCEPTIONS.get((signing_name, operation), f"{signing_name}:{operation}")
+    prefix = IAM_PREFIXES.get(signing_name, signing_name)
+    return ACTION_EXCEPTIONS.get((signing_name, operation), f"{prefix}:{operation}")

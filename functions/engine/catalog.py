@@ -20,6 +20,7 @@ from functions.remediators.cloudtrail import (
     TrailKmsEncryption,
     TrailLogFileValidation,
 )
+from functions.remediators.cloudwatch import MonitoringAlarms
 from functions.remediators.dynamodb import TableDeletionProtection
 from functions.remediators.ec2 import (
     DefaultSecurityGroupClosed,
@@ -109,6 +110,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     ClusterCopyTagsToSnapshot,
     SubnetNoAutoPublicIp,
     GuardDutyEnabled,
+    MonitoringAlarms,
 )
 
 
