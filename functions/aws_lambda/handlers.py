@@ -44,9 +44,9 @@ from functions.engine.ledger import (
     idempotency_key,
     result_from_row,
 )
-from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub, pull_securityhub_v2
+from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub, pull_securityhub_v2
 from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions, aws_client
-from functions.engine.settings import Settings
+from functions.engine.settings import Settings, csv, env
 from functions.model import Result, Stage
 from functions.report import summarize_error
 
@@ -192,6 +192,12 @@ def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats,
         return pull_netskope(settings.netskope_url, settings.netskope_token_secret, stats=stats,
                              auth=settings.netskope_auth, extra_rules=rt.config.netskope_rules)
 
+    def prowler_files() -> Iterator[Finding | FindingError]:
+        inputs = csv(env("prowler_input"))
+        if not inputs:
+            raise RuntimeError("prowler needs CSPM_PROWLER_INPUT (s3://BUCKET/KEY of a Prowler json-ocsf output)")
+        return pull_prowler(inputs, stats=stats, session=rt.session)
+
     units: list[tuple[str, Callable[[], Iterable[Finding | FindingError]]]] = []
     for source in sources:
         if source in ("securityhub", "securityhub-v2"):
@@ -200,6 +206,8 @@ def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats,
                 units.append((f"{source} {region}", partial(pull, [region], None, session=rt.session, stats=stats)))
         elif source == "netskope":
             units.append(("netskope", netskope))
+        elif source == "prowler":
+            units.append(("prowler", prowler_files))
         else:
             units.append((source, partial(_unknown_source, source)))
     for name, pull_unit in units:
@@ -212,7 +220,7 @@ def _pull_sources(rt: Runtime, sources: list[str], stats: PullStats,
 
 
 def _unknown_source(source: str) -> Iterator[Finding | FindingError]:
-    raise RuntimeError(f"unknown source {source!r} in CSPM_SOURCE (securityhub, securityhub-v2, netskope)")
+    raise RuntimeError(f"unknown source {source!r} in CSPM_SOURCE (securityhub, securityhub-v2, netskope, prowler)")
 
 
 def _findings_only(items: Iterable[Finding | FindingError], stats: PullStats) -> Iterator[Finding]:

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors import prowler
+from connectors.backoff import aws_error_code
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeConnector, secret_token_provider
 from connectors.securityhub import SecurityHubConnector
@@ -56,8 +58,9 @@ SOURCE_FACTS: dict[str, SourceFacts] = {
         "up to 9,999 per page, one `as_of` snapshot, until an empty page", "—", "—", "CLI and Lambda"),
     "prowler": SourceFacts(
         "a scan's output file: `-M json-ocsf` (or `json-asff`), FAIL findings not muted",
-        "none (a local file; `--input FILE`, `CSPM_PROWLER_INPUT`)", "the whole file, finding by finding", "—",
-        "—", "CLI"),
+        "none for a local file (`--input FILE`); S3 read access for `s3://BUCKET/KEY` (`CSPM_PROWLER_INPUT`)",
+        "the whole file, finding by finding", "—", "—",
+        "CLI; pull Lambda with `CSPM_SOURCE=prowler` and an `s3://` input (not yet an admin stack `Source`)"),
 }
 
 
@@ -130,8 +133,10 @@ def pull_prowler(
     paths: Sequence[str],
     rule_ids: Iterable[str] | None = None,
     stats: PullStats | None = None,
+    session: boto3.Session | None = None,
 ) -> Iterator[Finding | FindingError]:
-    """Open (FAIL, not muted) findings of Prowler output files (json-ocsf or json-asff), file by file.
+    """Open (FAIL, not muted) findings of Prowler output files (json-ocsf or json-asff), file by file. A path
+    `s3://bucket/key` is read from S3 (where a scheduled Prowler run leaves its output for the pull Lambda).
 
     A file that cannot be read or is not Prowler output is one FindingError naming it; a bad finding is one naming
     the file and its position; the other files and findings go on.
@@ -139,8 +144,11 @@ def pull_prowler(
     wanted = frozenset(rule_ids) if rule_ids else None
     for path in paths:
         try:
-            with open(path, encoding="utf-8") as handle:
-                items = prowler.parse_payload(prowler.read_output(handle.read(), path))
+            items = prowler.parse_payload(prowler.read_output(_read_text(path, session), path))
+        except (ClientError, BotoCoreError) as error:
+            reason = aws_error_code(error) or type(error).__name__
+            yield from _counted([FindingError(f"{path}: cannot read it ({reason})")], stats)
+            continue
         except OSError as error:
             yield from _counted([FindingError(f"{path}: cannot read it ({error.strerror or error})")], stats)
             continue
@@ -155,6 +163,18 @@ def pull_prowler(
         yield from _counted(_prowler_open(items, path, wanted), stats)
         if stats is not None:
             stats.requests[f"prowler:{path}"] = 1
+
+
+def _read_text(path: str, session: boto3.Session | None) -> str:
+    if path.startswith("s3://"):
+        bucket, _, key = path.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            raise FindingError(f"{path}: an S3 location is s3://BUCKET/KEY")
+        s3 = (session or boto3.Session()).client("s3", config=CLIENT_CONFIG)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode("utf-8") if isinstance(body, bytes) else str(body)
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def _prowler_open(

@@ -69,3 +69,24 @@ def test_a_findings_imported_v2_event_is_queued_and_a_passed_one_is_not(deployed
     records = receive_all(deployed["sqs"], deployed["queue"])
     assert kinds(records) == ["finding"]
     assert json.loads(records[0]["body"])["finding"]["source"] == "securityhub-v2"
+
+
+def test_pull_lambda_reads_a_prowler_scan_from_s3(deployed, monkeypatch):
+    """Source prowler in the pull Lambda: the scan's json-ocsf output in S3 (CSPM_PROWLER_INPUT=s3://…); a missing
+    object is one rejection naming it, the other file still pulled."""
+    from demo.prowler_output import ocsf_finding
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="prowler-scans")
+    account, group = next(iter(deployed["groups"].items()))
+    scan = [ocsf_finding("ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22", account, REGION,
+                         "AwsEc2SecurityGroup", f"arn:aws:ec2:{REGION}:{account}:security-group/{group}", "SSH")]
+    s3.put_object(Bucket="prowler-scans", Key="out/scan.ocsf.json", Body=json.dumps(scan).encode())
+    monkeypatch.setenv("CSPM_SOURCE", "prowler")
+    monkeypatch.setenv("CSPM_PROWLER_INPUT", "s3://prowler-scans/out/missing.json,s3://prowler-scans/out/scan.ocsf.json")
+    handlers.reset_runtime()
+    report = handlers.pull({})
+    assert (report["pulled"], report["rejected"], report["enqueued"]) == (1, 1, 1)
+    records = receive_all(deployed["sqs"], deployed["queue"])
+    bodies = [json.loads(r["body"]) for r in records if json.loads(r["body"])["kind"] == "finding"]
+    assert [(b["finding"]["source"], b["finding"]["rule_id"]) for b in bodies] == [("prowler", "EC2.13")]
