@@ -8,7 +8,9 @@ trusted by ssm.amazonaws.com.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from connectors.finding import Finding
 from functions.model import Target
@@ -43,9 +45,12 @@ def client_token(run_id: str, finding_id: str) -> str:
     return str(uuid.uuid5(_TOKEN_NAMESPACE, f"{run_id}\x1f{finding_id}"))
 
 
-def start_runbook(target: Target, runbook: Runbook, finding: Finding, role_name: str, run_id: str) -> str:
-    """Start the runbook for this finding; returns the AutomationExecutionId."""
-    parameters = runbook.parameters(finding, automation_role_arn(target, role_name))
+def start_runbook(
+    target: Target, runbook: Runbook, finding: Finding, role_name: str, run_id: str,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """Start the runbook for this finding with the rule's params; returns the AutomationExecutionId."""
+    parameters = runbook.arguments(finding, automation_role_arn(target, role_name), params or {})
     response = target.client("ssm").start_automation_execution(
         DocumentName=runbook.document,
         Parameters=parameters,

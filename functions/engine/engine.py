@@ -314,7 +314,7 @@ class Engine:
             planned.reason, planned.circuit_breaker = tripped, True
             return planned
         if planned.executor == "ssm":
-            return self._start_runbook(target, finding, remediator, planned)
+            return self._start_runbook(target, finding, remediator, planned, assessment)
         return self._apply(target, finding, remediator, assessment, planned)
 
     def _apply(
@@ -347,13 +347,19 @@ class Engine:
         log.info("remediated %s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
         return result
 
-    def _start_runbook(self, target: Target, finding: Finding, remediator: Remediator, result: Result) -> Result:
+    def _start_runbook(
+        self, target: Target, finding: Finding, remediator: Remediator, result: Result, assessment: Assessment
+    ) -> Result:
         runbook = remediator.runbook
         if runbook is None:
             result.outcome, result.reason = "failed", f"rule {finding.rule_id} has no SSM runbook; use executor boto3"
             return result
+        if "runbook_pre_state" in assessment.context:  # the runbook changes more than the boto3 path: record that
+            result.pre_state = assessment.context["runbook_pre_state"]
         try:
-            result.execution_id = start_runbook(target, runbook, finding, self.automation_role_name, self.run_id)
+            result.execution_id = start_runbook(
+                target, runbook, finding, self.automation_role_name, self.run_id, remediator.params
+            )
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "cannot start runbook", error, result.mode, result.executor, result)
         result.outcome = "started"

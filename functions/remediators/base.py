@@ -86,12 +86,22 @@ class Runbook:
     """An AWS-owned SSM Automation document that performs the same remediation.
 
     parameters(finding, automation_role_arn) returns the document's input parameters (SSM wants lists of
-    strings). permissions are what the automation role needs in the target account.
+    strings). permissions are what the automation role needs in the target account. What the runbook changes
+    beyond the boto3 change is what an SSM execution records for rollback: assess puts it in
+    context["runbook_pre_state"] when it differs from pre_state.
     """
 
     document: str
     parameters: Callable[[Finding, str], dict[str, list[str]]]
     permissions: tuple[str, ...] = ()  # the runbook's own calls only
+    # The document's inputs that follow the rule's configured params (`rules.<id>.params`), so the SSM executor does
+    # what the boto3 one would; raises RemediationError when the runbook cannot honour them.
+    configured: Callable[[Finding, Mapping[str, Any]], dict[str, list[str]]] | None = None
+
+    def arguments(self, finding: Finding, automation_role_arn: str, params: Mapping[str, Any]) -> dict[str, list[str]]:
+        """The document's input parameters for this finding, with the configured params applied."""
+        configured = self.configured(finding, params) if self.configured else {}
+        return {**self.parameters(finding, automation_role_arn), **configured}
 
     @property
     def role_permissions(self) -> tuple[str, ...]:

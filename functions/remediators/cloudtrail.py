@@ -785,6 +785,10 @@ class TrailBucketAccessLogging(Remediator):
         document="AWS-ConfigureS3BucketLogging",
         parameters=_access_logging_parameters,
         permissions=("s3:PutBucketLogging",),
+        configured=lambda finding, params: {
+            **({"TargetBucket": [params["target_bucket"]]} if params.get("target_bucket") else {}),
+            **({"TargetPrefix": [params["target_prefix"]]} if params.get("target_prefix") else {}),
+        },
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

@@ -353,6 +353,17 @@ def _entry_identity(entry: Mapping[str, Any]) -> tuple[Any, ...]:
     return _protocol_name(entry.get("IpProtocol", "")), _port_range(entry), key, entry[key][0].get(_SOURCES[key])
 
 
+def runbook_revokes(permissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The single-source entries AWS-DisablePublicAccessForSecurityGroup revokes whatever the rule: tcp 22 or 3389
+    exactly (not a range), from 0.0.0.0/0 or ::/0."""
+    found = []
+    for entry in _single_entries(permissions):
+        protocol, port_range, _, source = _entry_identity(entry)
+        if protocol == "tcp" and port_range in ((22, 22), (3389, 3389)) and source in WORLD:
+            found.append(entry)
+    return found
+
+
 class SecurityGroupAdminPorts(Remediator):
     """Take world-open SSH/RDP out of a group: exactly the CIDR-and-port combinations the rule objects to.
 
@@ -406,7 +417,16 @@ class SecurityGroupAdminPorts(Remediator):
             changes=[line for narrowing in narrowings for line in narrowing_lines(narrowing)],
             pre_state={"GroupId": finding.resource_id, "IpPermissions": revoke},
             tags=_tags(group),
-            context={"revoke": revoke, "keep": [e for key, e in keep.items() if key not in present]},
+            context={
+                "revoke": revoke,
+                "keep": [e for key, e in keep.items() if key not in present],
+                # The runbook revokes 22 and 3389 whatever the rule (EC2.13 also loses 3389), and no range: that is
+                # what an SSM execution records for rollback.
+                "runbook_pre_state": {
+                    "GroupId": finding.resource_id,
+                    "IpPermissions": runbook_revokes(group.get("IpPermissions", [])),
+                },
+            },
             disruptive="; ".join(n.lost for n in narrowings if n.lost),
         )
 

@@ -184,6 +184,23 @@ def _settable(policy: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
+def _configured_policy(finding: Finding, params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The runbook's numbers from the rule's params, as the boto3 executor targets them: never weaker than the CIS
+    baseline the runbook is given, nor than the finding's own control."""
+    rule = REQUIREMENTS.get(finding.rule_id, {})
+
+    def at_least(setting: str, param: str, baseline: str) -> list[str]:
+        return [str(max(int(params[param]), int(REQUIREMENTS[baseline][setting]), int(rule.get(setting, 0))))]
+
+    configured = {
+        "MinimumPasswordLength": at_least("MinimumPasswordLength", "min_length", "IAM.15"),
+        "PasswordReusePrevention": at_least("PasswordReusePrevention", "reuse_prevention", "IAM.16"),
+    }
+    if "MaxPasswordAge" in rule:
+        configured["MaxPasswordAge"] = [str(min(int(params["max_age_days"]), int(rule["MaxPasswordAge"])))]
+    return configured
+
+
 def _runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
     """The runbook sets the whole policy from its parameters (unset ones fall back to weak defaults) and cannot
     read the current policy first, so it gets the full CIS baseline, plus expiry for the rules that check it.
@@ -233,6 +250,7 @@ class PasswordPolicy(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-SetIAMPasswordPolicy",
         parameters=_runbook_parameters,
+        configured=_configured_policy,
         permissions=("iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy"),
     )
     params_schema = {  # IAM's bounds are checked on construction
@@ -451,6 +469,16 @@ def _unused_credentials_runbook_parameters(finding: Finding, automation_role_arn
     }
 
 
+def _configured_unused_credentials(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The runbook deletes every unused console password it finds: only when the rule allows that."""
+    if not params.get("remove_unused_passwords"):
+        raise RemediationError(
+            "AWSConfigRemediation-RevokeUnusedIAMUserCredentials deletes unused console passwords, which "
+            "remove_unused_passwords: false forbids: use executor boto3 (or allow it)"
+        )
+    return {"MaxCredentialUsageAge": [str(params["max_unused_days"])]}
+
+
 class UnusedCredentials(Remediator):
     """IAM.22: deactivate access keys, and optionally remove the console password, unused for max_unused_days.
 
@@ -482,6 +510,7 @@ class UnusedCredentials(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-RevokeUnusedIAMUserCredentials",
         parameters=_unused_credentials_runbook_parameters,
+        configured=lambda finding, params: _configured_unused_credentials(params),
         permissions=(
             "config:ListDiscoveredResources",
             "iam:DeleteAccessKey",
@@ -1075,6 +1104,7 @@ class AccessAnalyzer(Remediator):
     runbook = Runbook(
         document="AWSConfigRemediation-EnableAccountAccessAnalyzer",
         parameters=_analyzer_runbook_parameters,
+        configured=lambda finding, params: {"AnalyzerName": [str(params["analyzer_name"])]},
         permissions=(
             "access-analyzer:CreateAnalyzer",
             "access-analyzer:GetAnalyzer",
