@@ -60,7 +60,7 @@ SOURCE_FACTS: dict[str, SourceFacts] = {
         "a scan's output file: `-M json-ocsf` (or `json-asff`), FAIL findings not muted",
         "none for a local file (`--input FILE`); S3 read access for `s3://BUCKET/KEY` (`CSPM_PROWLER_INPUT`)",
         "the whole file, finding by finding", "—", "—",
-        "CLI; pull Lambda with `CSPM_SOURCE=prowler` and an `s3://` input (not yet an admin stack `Source`)"),
+        "CLI and Lambda (admin stack `Source=prowler` with `ProwlerBucket` / `ProwlerKey`)"),
 }
 
 

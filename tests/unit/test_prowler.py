@@ -223,3 +223,17 @@ def test_any_json_is_findings_or_rejections(payload):
         assert str(error)
         return
     assert all(isinstance(r, Finding) or (isinstance(r, FindingError) and str(r)) for r in results)
+
+
+def test_admin_stack_prowler_source_reads_its_s3_object_only():
+    from tools import templates
+
+    admin = templates.admin_template()
+    pull = admin["Resources"]["PullRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    grants = [s["Fn::If"] for s in pull if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "ReadProwlerOutput"]
+    assert grants and grants[0][0] == "UsesProwler"
+    assert grants[0][1]["Action"] == ["s3:GetObject"]
+    assert grants[0][1]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ProwlerBucket}/${ProwlerKey}"}
+    env = admin["Resources"]["PullFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["CSPM_PROWLER_INPUT"]["Fn::If"][0] == "UsesProwler"
+    assert json.loads(admin["Resources"]["ProwlerSchedule"]["Properties"]["Target"]["Input"]) == {"source": "prowler"}

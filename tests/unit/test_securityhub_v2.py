@@ -202,7 +202,8 @@ def _holds(condition: Any, source: str, conditions: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize(("source", "expected"), [
     ("securityhub", {"UsesSecurityHub"}), ("securityhub-v2", {"UsesSecurityHubV2"}),
-    ("netskope", {"UsesNetskope"}), ("both", {"UsesSecurityHub", "UsesNetskope", "UsesBothSources"}),
+    ("netskope", {"UsesNetskope"}), ("prowler", {"UsesProwler"}),
+    ("both", {"UsesSecurityHub", "UsesNetskope", "UsesBothSources"}),
 ])
 def test_admin_stack_source_selects_its_schedule_and_event_rule(source, expected):
     from tools import templates
@@ -210,10 +211,12 @@ def test_admin_stack_source_selects_its_schedule_and_event_rule(source, expected
     admin = templates.admin_template()
     assert source in admin["Parameters"]["Source"]["AllowedValues"]
     conditions = admin["Conditions"]
-    names = {"UsesSecurityHub", "UsesSecurityHubV2", "UsesNetskope", "UsesBothSources"}
+    names = {"UsesSecurityHub", "UsesSecurityHubV2", "UsesNetskope", "UsesProwler", "UsesBothSources"}
     assert {n for n in names if _holds(conditions[n], source, conditions)} == expected
     netskope_rule = admin["Rules"]["NetskopeSettings"]["RuleCondition"]
     assert _holds(netskope_rule, source, conditions) == ("UsesNetskope" in expected)
+    prowler_rule = admin["Rules"]["ProwlerSettings"]["RuleCondition"]
+    assert _holds(prowler_rule, source, conditions) == (source == "prowler")
     resources = admin["Resources"]
     assert resources["SecurityHubV2Schedule"]["Condition"] == "UsesSecurityHubV2"
     assert json.loads(resources["SecurityHubV2Schedule"]["Properties"]["Target"]["Input"]) == {

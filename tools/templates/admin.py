@@ -43,7 +43,15 @@ ADMIN_PARAMETERS: Json = {
     "Source": {
         "Type": "String", "Default": "securityhub", "AllowedValues": list(SOURCES),
         "Description": "Where findings come from: securityhub (ASFF), securityhub-v2 (Security Hub's OCSF "
-                       "findings), netskope, or both (securityhub and netskope)",
+                       "findings), netskope, prowler (a scan's output in S3), or both (securityhub and netskope)",
+    },
+    "ProwlerBucket": {
+        "Type": "String", "Default": "", "AllowedPattern": r"^$|^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$",
+        "Description": "Bucket of the Prowler json-ocsf output the pull function reads (when Source is prowler)",
+    },
+    "ProwlerKey": {
+        "Type": "String", "Default": "", "AllowedPattern": r"^$|^\S{1,1024}$",
+        "Description": "Key of that output (when Source is prowler); the scan overwrites it, each pull reads it",
     },
     "NetskopeUrl": {
         "Type": "String", "Default": "",
@@ -121,7 +129,8 @@ ADMIN_PARAMETERS: Json = {
 }
 
 ADMIN_GROUPS = (
-    ("Sources", ["Source", "NetskopeUrl", "NetskopeToken", "ScheduleExpression", "Regions"]),
+    ("Sources", ["Source", "NetskopeUrl", "NetskopeToken", "ProwlerBucket", "ProwlerKey", "ScheduleExpression",
+                 "Regions"]),
     ("Configuration", ["ConfigDocument", "ConfigLocation"]),
     ("Remediation", ["DefaultMode", "OrganizationId", "RemediationRoleName", "AutomationRoleName", "ExternalId",
                      "RemediateFunctionRoleName"]),
@@ -135,6 +144,7 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         # sources: a stack pulls one of them.
         "UsesSecurityHub": {"Fn::Or": [equals(ref("Source"), "securityhub"), equals(ref("Source"), "both")]},
         "UsesSecurityHubV2": equals(ref("Source"), "securityhub-v2"),
+        "UsesProwler": equals(ref("Source"), "prowler"),
         "UsesNetskope": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
         "UsesBothSources": equals(ref("Source"), "both"),
         "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
@@ -158,6 +168,11 @@ def admin_rules() -> Json:
         return {"Assert": not_(equals(ref(name), "")), "AssertDescription": f"{name} is required for Netskope"}
 
     return {
+        "ProwlerSettings": {
+            "RuleCondition": equals(ref("Source"), "prowler"),
+            "Assertions": [{"Assert": not_(equals(ref(name), "")), "AssertDescription": f"{name} is required for "
+                            "Prowler"} for name in ("ProwlerBucket", "ProwlerKey")],
+        },
         "NetskopeSettings": {
             "RuleCondition": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
             "Assertions": [required("NetskopeUrl"), required("NetskopeToken")],

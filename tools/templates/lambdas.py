@@ -57,6 +57,7 @@ def function_environment(entries: Sequence[CatalogEntry]) -> Json:
         "REMEDIATION_EXTERNAL_ID": ref("ExternalId"),
         "REMEDIATION_AUTOMATION_ROLE_NAME": ref("AutomationRoleName"),
         "NETSKOPE_URL": ref("NetskopeUrl"),
+        "CSPM_PROWLER_INPUT": if_("UsesProwler", sub("s3://${ProwlerBucket}/${ProwlerKey}"), ""),
         "NETSKOPE_TOKEN_SECRET": if_("UsesNetskope", ref("NetskopeTokenSecret"), ""),
         "LEDGER_TABLE": ref("LedgerTable"),
         "SNS_TOPIC_ARN": ref("NotificationTopic"),
@@ -125,6 +126,8 @@ def function_statements(function: Lambda) -> list[Json]:
             *read_config(),
             statement("ReadFindings", ["securityhub:GetFindings"], HUB_ARN),
             # aws-secretsmanager-caching describes the secret to notice a new version, then reads it.
+            if_("UsesProwler", statement("ReadProwlerOutput", ["s3:GetObject"],
+                                         sub("arn:${AWS::Partition}:s3:::${ProwlerBucket}/${ProwlerKey}"))),
             if_("UsesNetskope", statement("ReadNetskopeToken", [
                 "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], ref("NetskopeTokenSecret"))),
         ]
@@ -222,7 +225,7 @@ def schedule_resources() -> Json:
             statement("InvokePull", ["lambda:InvokeFunction"], get_att("PullFunction", "Arn"))])],
     }}
     for source, condition in (("securityhub", "UsesSecurityHub"), ("securityhub-v2", "UsesSecurityHubV2"),
-                              ("netskope", "UsesNetskope")):
+                              ("netskope", "UsesNetskope"), ("prowler", "UsesProwler")):
         resources[f"{condition.removeprefix('Uses')}Schedule"] = {
             "Type": "AWS::Scheduler::Schedule",
             "Condition": condition,
