@@ -282,8 +282,9 @@ class _Batch:
     Not Powertools' BatchProcessor, though it is its per-record model: its handler takes one record at a time,
     and this batch's findings run together through one engine (accounts in parallel); the messages to return
     are decided by outcome (failure classes, unrecorded results) as well as by exceptions; and records are
-    returned unstarted when time runs short, which BatchProcessor does not do. Measured: +1.0 MB on the 18.2 MB
-    zip and ~0.1-0.2 s of cold start for the import, for about thirty lines it would replace.
+    returned unstarted when time runs short, which BatchProcessor does not do. Measured with aws-lambda-powertools
+    3.37.0 in the lock: `make package` 18.24 MB → 19.34 MB, and 0.1-0.6 s more cold start to import its batch
+    utility, for about thirty lines it would replace.
     """
 
     def __init__(self, context: Any) -> None:

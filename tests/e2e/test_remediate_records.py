@@ -16,7 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
+from connectors.finding import Finding
 from functions.aws_lambda import handlers
+from functions.engine.engine import Engine, make_result
 from functions.engine.ledger import idempotency_key, result_from_row
 from functions.engine.sessions import AWS_TOTAL_ATTEMPTS
 from tests.e2e.test_handlers import asff_for
@@ -188,3 +190,45 @@ def test_a_bug_after_one_result_fails_that_record_only(stack, org, monkeypatch):
     assert [item["itemIdentifier"] for item in response["batchItemFailures"]] == \
         [r["messageId"] for r in records if resource_of(r) == broken]
     assert org.still_open() == []  # every other record was processed
+
+
+def test_a_status_check_that_could_not_be_queued_is_queued_by_the_redelivery(stack, org, monkeypatch):
+    """A runbook was started (the claim is completed with its execution id) but queuing its status check
+    failed: that record comes back, and its redelivery — a duplicate for the claim, so it starts nothing —
+    queues the check. moto has no SSM Automation: the start is the engine's result, as a stub (docstring)."""
+    handlers.pull({"source": "securityhub"})
+    record = next(r for r in stack.finding_records() if account_of(r) == CLEAN)
+    finding = Finding.from_dict(json.loads(record["body"])["finding"])
+    run_id = json.loads(record["body"])["run_id"]
+    execution = "0b6b7c1d-1111-2222-3333-444455556666"
+    ledger = stack.rt.ledger
+
+    def started(self, findings):
+        (only,) = findings
+        key = idempotency_key(only)
+        assert ledger.claim(key, self.run_id)  # what the guard does before the start
+        result = make_result(only, "started", f"started a runbook (execution {execution})", self.run_id,
+                             execution_id=execution)
+        ledger.record(result, key)  # and after it: the claim is completed
+        return [result]
+
+    monkeypatch.setattr(handlers, "STATUS_FIRST_DELAY", 0)  # the check is visible at once, not in 60 s
+    real_run, real_enqueue = Engine.run, handlers.Runtime.enqueue
+    monkeypatch.setattr(Engine, "run", started)
+
+    def sqs_down(self, messages):
+        raise RuntimeError("SQS did not accept 1 message(s) after 3 attempts")
+
+    monkeypatch.setattr(handlers.Runtime, "enqueue", sqs_down)
+    response = handlers.remediate({"Records": [record]}, Context(300_000))
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert stack.records() == []
+
+    monkeypatch.setattr(Engine, "run", real_run)  # the real engine: the claim makes the redelivery a duplicate
+    monkeypatch.setattr(handlers.Runtime, "enqueue", real_enqueue)
+    again = dict(record, attributes={"ApproximateReceiveCount": "2"})
+    assert handlers.remediate({"Records": [again]}, Context(300_000)) == {"batchItemFailures": []}
+    assert org.ssh_open(CLEAN)  # nothing acted twice
+    (status,) = [json.loads(r["body"]) for r in stack.records()]
+    assert (status["kind"], status["execution_id"], status["run_id"]) == ("status", execution, run_id)
+    assert finding.finding_id == status["finding"]["finding_id"]
