@@ -224,3 +224,19 @@ def test_admin_stack_source_selects_its_schedule_and_event_rule(source, expected
     pattern = resources["ImportedFindingsV2Rule"]["Properties"]["EventPattern"]
     assert pattern["detail-type"] == [v2.EVENT_DETAIL_TYPE]
     assert pattern["detail"]["findings"]["compliance"]["status_id"] == [3]
+
+
+def test_ocsf_grants_exist_only_with_source_securityhub_v2_and_never_touch_severity():
+    """Security Hub's OCSF generation has no resource-level permissions: the V2 grants are on "*", so they must
+    exist only in a stack that pulls Security Hub V2, and the write-back grant must forbid setting the severity."""
+    from tools.templates.lambdas import PULL, REMEDIATE, function_statements
+
+    def conditioned(function, sid):
+        return [s["Fn::If"] for s in function_statements(function)
+                if "Fn::If" in s and s["Fn::If"][1].get("Sid") == sid]
+
+    ((condition, read, _),) = conditioned(PULL, "ReadOcsfFindings")
+    assert condition == "UsesSecurityHubV2" and read["Action"] == ["securityhub:GetFindings"]
+    ((condition, write, _),) = conditioned(REMEDIATE, "WriteBackOcsfFindings")
+    assert condition == "UsesSecurityHubV2" and write["Action"] == ["securityhub:BatchUpdateFindings"]
+    assert write["Condition"] == {"Null": {"securityhub:OCSFSyntaxPath/SeverityId": "true"}}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.securityhub_v2 import EVENT_DETAIL_TYPE as V2_EVENT_DETAIL_TYPE
+from connectors.securityhub_v2 import IAM_ACTIONS as V2_IAM_ACTIONS
 from connectors.securityhub_v2 import OPEN_STATUS_IDS as V2_OPEN_STATUS_IDS
 from functions.engine.catalog import CatalogEntry
 from tools.templates.cfn import Json, get_att, if_, ref, sub
@@ -126,6 +127,9 @@ def function_statements(function: Lambda) -> list[Json]:
             *read_config(),
             statement("ReadFindings", ["securityhub:GetFindings"], HUB_ARN),
             # aws-secretsmanager-caching describes the secret to notice a new version, then reads it.
+            # GetFindingsV2 is authorized by securityhub:GetFindings, and Security Hub (the OCSF generation)
+            # supports no resource-level permissions: "*" for that read, only in a stack that pulls it.
+            if_("UsesSecurityHubV2", statement("ReadOcsfFindings", [V2_IAM_ACTIONS["GetFindingsV2"]], "*")),
             if_("UsesProwler", statement("ReadProwlerOutput", ["s3:GetObject"],
                                          sub("arn:${AWS::Partition}:s3:::${ProwlerBucket}/${ProwlerKey}"))),
             if_("UsesNetskope", statement("ReadNetskopeToken", [
@@ -143,6 +147,10 @@ def function_statements(function: Lambda) -> list[Json]:
             statement("Ledger", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
                       [table, {"Fn::Join": ["/", [table, "index", "*"]]}]),
             statement("WriteBackFindings", ["securityhub:BatchUpdateFindings"], HUB_ARN),
+            # BatchUpdateFindingsV2 (the same action; no resource-level permissions): status and comment only,
+            # never the severity (securityhub:OCSFSyntaxPath/SeverityId must be absent).
+            if_("UsesSecurityHubV2", statement("WriteBackOcsfFindings", [V2_IAM_ACTIONS["BatchUpdateFindingsV2"]], "*",
+                                               {"Null": {"securityhub:OCSFSyntaxPath/SeverityId": "true"}})),
         ]
     return [write_logs(EVENTS), send_work(), record_results(), notify(), use_key("sqs", "sns"), *read_config()]
 
