@@ -1031,7 +1031,8 @@ class ExpiredServerCertificates(Remediator):
         ),
     )
     resource_types = ("AwsAccount", "AwsIamServerCertificate", "Other")
-    read_permissions = ("iam:ListServerCertificates",)
+    # ListServerCertificateTags: a finding on one certificate that carries no tags (the exclusion tag).
+    read_permissions = ("iam:ListServerCertificates", "iam:ListServerCertificateTags")
     write_permissions = ("iam:DeleteServerCertificate",)
     reversible = False
 
@@ -1042,8 +1043,14 @@ class ExpiredServerCertificates(Remediator):
             certificates = [c for c in certificates if {c["ServerCertificateName"], c["Arn"]} & wanted]
         now = datetime.now(UTC)
         expired = [c for c in certificates if c["Expiration"] <= now]
+        tags = None
+        if finding.resource_type != "AwsAccount" and len(certificates) == 1:
+            name = certificates[0]["ServerCertificateName"]
+            tags = live_tags(finding, lambda: tag_dict(
+                target.client("iam").list_server_certificate_tags(ServerCertificateName=name).get("Tags", [])))
         return Assessment(
             compliant=not expired,
+            tags=tags,
             changes=[
                 f"delete server certificate {c['ServerCertificateName']} (expired {_day(c['Expiration'])}; "
                 "irreversible)"

@@ -282,11 +282,35 @@ def test_expired_certificates_of_the_account_are_deleted(global_target: Target, 
 def test_a_finding_on_one_certificate_deletes_that_one_only(global_target: Target, iam, resource_type) -> None:
     arn = upload_certificate(iam, "shop-2011", path="/shop/")
     upload_certificate(iam, "other-2011")
-    finding = make_finding("IAM.26", resource_type, arn, region="global", resource_arn=arn)
+    # A Security Hub finding carries the certificate's tags (moto has no ListServerCertificateTags; see below).
+    finding = make_finding("IAM.26", resource_type, arn, region="global", resource_arn=arn, tags={"team": "shop"})
 
     remediate(ExpiredServerCertificates(), global_target, finding, lambda: certificate_names(iam))
 
     assert certificate_names(iam) == {"other-2011"}
+
+
+@pytest.mark.stubber
+def test_a_finding_on_one_certificate_without_tags_reads_them(global_target: Target) -> None:
+    """Stubber (moto lacks ListServerCertificateTags): a finding on one certificate that carries no tags reads the
+    certificate's, so the exclusion tag holds; a finding on the account does not (one call per certificate)."""
+    client = global_target.client("iam")
+    now = datetime.now(UTC)
+    arn = f"arn:aws:iam::{ACCOUNT}:server-certificate/shop"
+    listing = {"ServerCertificateMetadataList": [{
+        "Path": "/", "ServerCertificateName": "shop", "ServerCertificateId": "ASCASHOPEXAMPLE0001", "Arn": arn,
+        "UploadDate": now - timedelta(days=400), "Expiration": now - timedelta(days=1),
+    }], "IsTruncated": False}
+    with Stubber(client) as stub:
+        stub.add_response("list_server_certificates", listing, {})
+        stub.add_response("list_server_certificate_tags",
+                          {"Tags": [{"Key": "cspm-remediation:exclude", "Value": "true"}], "IsTruncated": False},
+                          {"ServerCertificateName": "shop"})
+        stub.add_response("list_server_certificates", listing, {})
+        finding = make_finding("IAM.26", "AwsIamServerCertificate", arn, region="global", resource_arn=arn)
+        assert ExpiredServerCertificates().assess(global_target, finding).tags == {"cspm-remediation:exclude": "true"}
+        assert ExpiredServerCertificates().assess(global_target, account_finding("IAM.26")).tags is None
+        stub.assert_no_pending_responses()
 
 
 def test_server_certificates_cannot_be_restored(global_target: Target, iam) -> None:
