@@ -410,7 +410,7 @@ def test_secrets_manager_down_fails_the_netskope_pull_clearly_and_not_the_securi
     faults.error(CALLER, "secrets-manager.GetSecretValue", code)
     with pytest.raises(NetskopeError, match=rf"^cannot read the Netskope token from secret 'netskope-token': {code}$"):
         handlers.pull({"source": "netskope"})
-    # The token cache's client has botocore's default retries (3 attempts), not CLIENT_CONFIG's 6.
+    # The token cache's client keeps botocore's default retries (3 attempts), not CLIENT_CONFIG's 5.
     assert faults.count(CALLER, "secrets-manager.GetSecretValue") == 3
     assert lambdas.netskope.requests == []  # never called without a token
     assert lambdas.finding_records() == []  # nothing half-enqueued: the violations wait in Netskope
