@@ -22,7 +22,7 @@ from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, i
 from bench.phases import PhaseRun, import_time, run_engine, run_memory, run_pull
 from bench.synth import BENCH_RULES, fixed_findings
 from demo.__main__ import TOKEN_SECRET, _isolate_from_real_aws
-from demo.org import HOME, OTHER
+from demo.moto_org import HOME, OTHER
 from functions.engine.catalog import CATALOG
 
 HERE = Path(__file__).resolve().parent

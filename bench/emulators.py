@@ -126,10 +126,10 @@ def _serve(conn: Connection) -> None:
 
 
 def _age_keys(keys: list[tuple[str, str, str]], days: int) -> None:
-    from demo.org import _age_access_key
+    from demo.moto_org import age_access_key
 
     for account, user, key_id in keys:
-        _age_access_key(account, user, key_id, days)
+        age_access_key(account, user, key_id, days)
 
 
 def _violations(command: str, argument: Any) -> tuple[list[dict[str, Any]], str]:

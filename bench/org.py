@@ -18,7 +18,17 @@ from typing import Any
 import boto3
 
 from bench import synth
-from demo.org import HOME, WORLD_V4, WORLD_V6, _asff, _create_remediation_roles, _permission, _violation
+from demo.moto_org import (
+    HOME,
+    WORLD_V4,
+    WORLD_V6,
+    admin_sessions,
+    asff_finding,
+    create_accounts,
+    create_remediation_roles,
+    ip_permission,
+    netskope_violation,
+)
 from functions.engine.sessions import AssumedSessions
 
 BUILD_WORKERS = 8
@@ -42,8 +52,8 @@ class Reported:
 
     def payload(self) -> dict[str, Any]:
         if self.source == "securityhub":
-            return _asff(self.account, self.region, self.rule_id, self.resource_type, self.resource, self.title)
-        return _violation(self.account, self.region, self.rule_id, self.resource, self.title)
+            return asff_finding(self.account, self.region, self.rule_id, self.resource_type, self.resource, self.title)
+        return netskope_violation(self.account, self.region, self.rule_id, self.resource, self.title)
 
 
 @dataclass
@@ -72,16 +82,10 @@ class Growth:
 
 def create_org(accounts: int, regions: Sequence[str]) -> Org:
     """An organization with `accounts` member accounts, each with the remediation roles."""
-    organizations = boto3.client("organizations", region_name=HOME)
-    organizations.create_organization(FeatureSet="ALL")
-    ids = [
-        organizations.create_account(Email=f"bench{i}@example.com", AccountName=f"bench-{i}")
-        ["CreateAccountStatus"]["AccountId"]
-        for i in range(accounts)
-    ]
-    admin = AssumedSessions(role_name="OrganizationAccountAccessRole")  # how an org admin sets accounts up
+    ids = create_accounts([f"bench-{i}" for i in range(accounts)])
+    admin = admin_sessions()
     with ThreadPoolExecutor(max_workers=BUILD_WORKERS, thread_name_prefix="build") as pool:
-        list(pool.map(lambda account: _create_remediation_roles(admin, account), ids))
+        list(pool.map(lambda account: create_remediation_roles(admin, account), ids))
     return Org(accounts=ids, regions=tuple(regions), admin=admin)
 
 
@@ -171,7 +175,7 @@ class _AccountBuilder:
     def security_group(self, region: str, i: int) -> None:
         ec2 = self.client(region, "ec2")
         group = ec2.create_security_group(GroupName=f"bench-sg-{i}", Description="bench: admin ports open")["GroupId"]
-        permissions = [_permission(port, cidr) for port, cidr in OPENINGS] + [_permission(443, WORLD_V4)]
+        permissions = [ip_permission(port, cidr) for port, cidr in OPENINGS] + [ip_permission(443, WORLD_V4)]
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
         arn = f"arn:aws:ec2:{region}:{self.account}:security-group/{group}"
         for rule_id in synth.rotated(synth.SECURITY_GROUP_RULES, i):

@@ -29,7 +29,7 @@ from connectors.finding import Finding, FindingError
 from connectors.netskope import DEFAULT_PAGE_SIZE
 from connectors.securityhub import FILTER_VALUES_MAX
 from demo.__main__ import TOKEN_SECRET
-from demo.org import HOME, REMEDIATION_ROLE
+from demo.moto_org import HOME, REMEDIATION_ROLE
 from functions.engine.config import Config, config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from demo.org import HOME, OTHER, _violation
+from demo.moto_org import HOME, OTHER, netskope_violation
 
 REGIONS = (HOME, OTHER)
 RULES = ("EC2.13", "EC2.14", "EC2.6", "S3.8", "IAM.3", "CloudTrail.4")
@@ -33,6 +33,6 @@ def synthetic_violations(n: int, accounts: Sequence[str]) -> list[dict[str, Any]
         account = accounts[index % len(accounts)]
         region = REGIONS[(index // len(accounts)) % len(REGIONS)]
         rule_id = RULES[(index // (len(accounts) * len(REGIONS))) % len(RULES)]
-        out.append(_violation(account, region, rule_id, resource_arn(rule_id, account, region, index),
+        out.append(netskope_violation(account, region, rule_id, resource_arn(rule_id, account, region, index),
                               f"synthetic violation {index}"))
     return out

@@ -31,7 +31,8 @@ from connectors.finding import Finding, FindingError
 from demo.deployed import DeployedRun, run_deployed
 from demo.fake_netskope import FakeNetskope
 from demo.fake_securityhub_v2 import FakeSecurityHubV2
-from demo.org import HOME, REMEDIATION_ROLE, Org, build_org
+from demo.moto_org import HOME, REMEDIATION_ROLE
+from demo.org import Org, build_org
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub, pull_securityhub_v2

@@ -12,40 +12,34 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
-
-import boto3
 
 from connectors.prowler_checks import CHECK_RULES
 from demo.fake_securityhub_v2 import control_finding
+from demo.moto_org import (
+    EXCLUDE_TAG,
+    HOME,
+    OTHER,
+    SECURITY_ACCOUNT,
+    WORLD_V4,
+    WORLD_V6,
+    admin_sessions,
+    age_access_key,
+    asff_finding,
+    create_accounts,
+    create_remediation_roles,
+    ip_permission,
+    netskope_violation,
+    open_security_group,
+    opens,
+)
 from demo.prowler_output import ocsf_finding
 from functions.engine.sessions import AssumedSessions
 
-HOME = "us-east-1"
-OTHER = "eu-west-1"
-SECURITY_ACCOUNT = "123456789012"  # moto's default: the caller, Security Hub administrator, secret holder
-REMEDIATION_ROLE = "CSPMRemediationRole"
-EXCLUDE_TAG = "cspm-remediation:exclude"
-WORLD_V4, WORLD_V6 = "0.0.0.0/0", "::/0"
-NETSKOPE_RULES = {
-    "EC2.13": "Communications and control network protection: Ensure no security groups allow ingress from "
-    "0.0.0.0/0 to port 22",
-    "EC2.14": "Communications and control network protection: Ensure no security groups allow ingress from "
-    "0.0.0.0/0 to port 3389",
-    "EC2.6": "Baseline network operations and data flows: Ensure VPC flow logging is enabled in all VPCs",
-    "S3.8": "Ensure S3 Bucket is not publicly accessible.",
-    "IAM.3": "Remote access: Ensure access keys are rotated every 90 days or less.",
-    "CloudTrail.4": "Secure audit trails so they cannot be altered : CloudTrail Log Files Lack Integrity Validation",
-    "Redshift.1": "Access permissions and authorizations: Ensure Redshift Clusters are not Publicly accessible",
-    "RDS.1": "Access permissions and authorizations: Ensure RDS Instances do not have Publicly Accessible Snapshots",
-}
 _PROWLER_CHECKS = {rule: check for check, rule in reversed(list(CHECK_RULES.items()))}  # rule → a Prowler check
-NETSKOPE_REGION_NAMES = {HOME: "US East(N. Virginia)", OTHER: "EU(Ireland)", "global": "global"}
 
 
 @dataclass
@@ -72,16 +66,12 @@ class Org:
 
 def build_org() -> Org:
     """Create the organization and every misconfiguration; return what a CSPM would report about them."""
-    organizations = boto3.client("organizations", region_name=HOME)
-    organizations.create_organization(FeatureSet="ALL")
-    accounts = {"security": SECURITY_ACCOUNT}
-    for name in ("prod", "dev", "sandbox"):
-        status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
-        accounts[name] = status["AccountId"]
+    members = ("prod", "dev", "sandbox")
+    accounts = {"security": SECURITY_ACCOUNT, **dict(zip(members, create_accounts(members), strict=True))}
     org = Org(accounts=accounts)
-    admin = AssumedSessions(role_name="OrganizationAccountAccessRole")  # how an org admin sets accounts up
+    admin = admin_sessions()
     for name in ("prod", "dev", "sandbox"):
-        _create_remediation_roles(admin, accounts[name])
+        create_remediation_roles(admin, accounts[name])
 
     prod, dev, sandbox = accounts["prod"], accounts["dev"], accounts["sandbox"]
     world = _World(org, admin)
@@ -132,17 +122,6 @@ def build_org() -> Org:
     return org
 
 
-def _create_remediation_roles(admin: AssumedSessions, account: str) -> None:
-    """What the StackSet template creates in each member account."""
-    iam = admin.target(account, HOME).client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-             "Principal": {"AWS": f"arn:aws:iam::{SECURITY_ACCOUNT}:root"}}]}
-    iam.create_role(RoleName=REMEDIATION_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
-    flow_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                  "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}
-    iam.create_role(RoleName="CSPMRemediationFlowLogsDelivery", AssumeRolePolicyDocument=json.dumps(flow_trust))
-
-
 class _World:
     """Creates resources in member accounts and records the findings a CSPM would raise for them."""
 
@@ -157,14 +136,14 @@ class _World:
     def report(self, source: str, account: str, region: str, rule_id: str, resource_type: str,
                resource_id: str, arn: str | None, title: str) -> None:
         if source == "securityhub":
-            self.org.asff.append(_asff(account, region, rule_id, resource_type, arn or resource_id, title))
+            self.org.asff.append(asff_finding(account, region, rule_id, resource_type, arn or resource_id, title))
         elif source == "securityhub-v2":
             self.org.ocsf.append(control_finding(rule_id, account, region, resource_type, arn or resource_id, title))
         elif source == "prowler":
             self.org.prowler.append(ocsf_finding(_PROWLER_CHECKS[rule_id], account, region, resource_type,
                                                  arn or resource_id, title))
         else:
-            self.org.violations.append(_violation(account, region, rule_id, arn or resource_id, title))
+            self.org.violations.append(netskope_violation(account, region, rule_id, arn or resource_id, title))
 
     def plant(self, label: str, account: str, rule_id: str, resource_id: str, check: Callable[[], bool],
               expect: str = "fixed") -> None:
@@ -174,11 +153,8 @@ class _World:
     def security_group(self, account: str, region: str, name: str, openings: list[tuple[int, str]], rule_id: str,
                        source: str, tags: dict[str, str] | None = None, expect: str = "fixed") -> None:
         ec2 = self.client(account, region, "ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-        group = ec2.create_security_group(GroupName=name, Description=f"demo {name}", VpcId=vpc)["GroupId"]
-        permissions = [_permission(port, cidr) for port, cidr in openings]
-        permissions.append(_permission(443, WORLD_V4))  # legitimate: must survive remediation
-        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
+        # 443 is legitimate: it must survive remediation
+        group = open_security_group(ec2, name, [*openings, (443, WORLD_V4)], f"demo {name}")
         if tags:
             ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         arn = f"arn:aws:ec2:{region}:{account}:security-group/{group}"
@@ -188,7 +164,7 @@ class _World:
         def admin_ports_closed() -> bool:
             perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
             https_kept = any(p.get("FromPort") == 443 for p in perms)
-            return https_kept and not any(_opens(p, port, cidr) for p in perms for port, cidr in openings)
+            return https_kept and not any(opens(p, port, cidr) for p in perms for port, cidr in openings)
 
         self.plant(f"security group {name} ({region})", account, rule_id, group, admin_ports_closed, expect)
 
@@ -295,7 +271,7 @@ class _World:
         iam = self.client(account, HOME, "iam")
         iam.create_user(UserName=user)
         key_id = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
-        _age_access_key(account, user, key_id, days=120)
+        age_access_key(account, user, key_id, days=120)
         region = "global" if source == "netskope" else HOME
         self.report(source, account, region, "IAM.3", "AwsIamUser", user,
                     f"arn:aws:iam::{account}:user/{user}", "access keys should be rotated every 90 days")
@@ -415,28 +391,28 @@ class _World:
         ec2 = self.client(account, HOME, "ec2")
         vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
         group = ec2.create_security_group(GroupName="ssh-muted", Description="demo muted", VpcId=vpc)["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[_permission(22, WORLD_V4)])
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ip_permission(22, WORLD_V4)])
         self.org.prowler.append(ocsf_finding(
             _PROWLER_CHECKS["EC2.13"], account, HOME, "AwsEc2SecurityGroup",
             f"arn:aws:ec2:{HOME}:{account}:security-group/{group}", "SSH open, muted in Prowler", muted=True))
 
         def closed() -> bool:
             perms = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
-            return not any(_opens(p, 22, WORLD_V4) for p in perms)
+            return not any(opens(p, 22, WORLD_V4) for p in perms)
 
         self.plant("security group ssh-muted (muted in Prowler)", account, "EC2.13", group, closed, "untouched")
 
     def netskope_without_remediator(self, account: str) -> None:
         """Rules we have no remediator for are reported as such, never dropped."""
         self.org.violations.append({
-            **_violation(account, HOME, "EC2.13", "i-0abc1234def567890", "public ip"),
+            **netskope_violation(account, HOME, "EC2.13", "i-0abc1234def567890", "public ip"),
             "rule_name": "Ensure EC2 instances do not have a public IP address",
             "resource_type": "Instance",
         })
 
     def malformed_asff(self, account: str) -> None:
         """A finding whose resource ARN is broken: reported and skipped, the rest of the batch goes on."""
-        bad = _asff(account, HOME, "EC2.53", "AwsEc2SecurityGroup",
+        bad = asff_finding(account, HOME, "EC2.53", "AwsEc2SecurityGroup",
                     "arn:aws:ec2:us-east-1:not-an-account:security-group/sg-0bad", "broken producer")
         self.org.asff.append(bad)
 
@@ -446,76 +422,3 @@ def _tiny_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("index.py", "def handler(event, context):\n    return event\n")
     return buffer.getvalue()
-
-
-def _permission(port: int, cidr: str) -> dict[str, Any]:
-    ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr else {"IpRanges": [{"CidrIp": cidr}]}
-    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ranges}
-
-
-def _opens(permission: dict[str, Any], port: int, cidr: str) -> bool:
-    if permission.get("IpProtocol") not in ("tcp", "-1"):
-        return False
-    low, high = permission.get("FromPort", 0), permission.get("ToPort", 65535)
-    if permission.get("IpProtocol") != "-1" and not low <= port <= high:
-        return False
-    cidrs = [r.get("CidrIp") for r in permission.get("IpRanges", [])]
-    cidrs += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges", [])]
-    return cidr in cidrs
-
-
-def _age_access_key(account: str, user: str, key_id: str, days: int) -> None:
-    from moto.iam.models import iam_backends  # the moto server runs in this process
-
-    for key in iam_backends[account]["aws"].users[user].access_keys:
-        if key.access_key_id == key_id:
-            key.create_date -= timedelta(days=days)
-
-
-def _asff(account: str, region: str, rule_id: str, resource_type: str, resource_id: str,
-          title: str) -> dict[str, Any]:
-    """A consolidated-controls finding as the Security Hub administrator account receives it."""
-    finding_id = f"arn:aws:securityhub:{region}:{SECURITY_ACCOUNT}:security-control/{rule_id}/finding/{uuid.uuid4()}"
-    return {
-        "SchemaVersion": "2018-10-08",
-        "Id": finding_id,
-        "ProductArn": f"arn:aws:securityhub:{region}::product/aws/securityhub",
-        "GeneratorId": f"security-control/{rule_id}",
-        "AwsAccountId": account,
-        "Region": region,
-        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
-        "CreatedAt": "2026-11-20T08:00:00.000Z",
-        "UpdatedAt": "2026-11-23T02:00:00.000Z",
-        "FirstObservedAt": "2026-11-20T08:00:00.000Z",
-        "LastObservedAt": "2026-11-23T02:00:00.000Z",
-        "Severity": {"Label": "HIGH"},
-        "Title": title,
-        "Description": title,
-        "Resources": [{"Type": resource_type, "Id": resource_id, "Partition": "aws", "Region": region}],
-        "Compliance": {
-            "Status": "FAILED",
-            "SecurityControlId": rule_id,
-            "AssociatedStandards": [{"StandardsId": "standards/cis-aws-foundations-benchmark/v/3.0.0"}],
-        },
-        "Workflow": {"Status": "NEW"},
-        "RecordState": "ACTIVE",
-    }
-
-
-def _violation(account: str, region: str, rule_id: str, resource_id: str, title: str) -> dict[str, Any]:
-    """A Netskope "security assessment violation" (v1 API item)."""
-    return {
-        "account_id": account,
-        "account_name": "sandbox",
-        "cloud_provider": "aws",
-        "region_name": NETSKOPE_REGION_NAMES[region],
-        "resource_id": resource_id,
-        "resource_name": resource_id,
-        "rule_name": NETSKOPE_RULES[rule_id],
-        "severity": "High",
-        "status": "Failed",
-        "muted": "No",
-        "profile_name": "CIS AWS Foundations Benchmark",
-        "timestamp": 1763863200,
-        "description": title,
-    }

@@ -42,6 +42,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from connectors import netskope
 from demo.fake_netskope import FakeNetskope
+from demo.moto_org import ADMIN_ROLE, WORLD_V4, open_security_group
 from functions.aws_lambda import handlers
 from functions.engine.ledger import create_table
 from functions.engine.sessions import AssumedSessions
@@ -289,7 +290,6 @@ def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
 ACCOUNTS = tuple(f"{n}" * 12 for n in range(1, 6))  # 111111111111 … 555555555555
 REGION = "us-east-1"
 ROLE = "CSPMRemediationRole"
-ADMIN_ROLE = "OrganizationAccountAccessRole"
 LEDGER_TABLE = "cspm-ledger"
 
 
@@ -327,15 +327,8 @@ class Org:
         return self._admin.client(account, REGION, "ec2")
 
     def open_ssh_group(self, account: str, name: str = "web") -> str:
-        ec2 = self.ec2(account)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        group = ec2.create_security_group(GroupName=name, Description="test", VpcId=vpc)["GroupId"]
-        world = [{"CidrIp": "0.0.0.0/0"}]
-        ec2.authorize_security_group_ingress(
-            GroupId=group,
-            IpPermissions=[{"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": world} for p in (22, 443)],
-        )
-        return group
+        return open_security_group(self.ec2(account), name, [(22, WORLD_V4), (443, WORLD_V4)], "test",
+                                   cidr_block="10.0.0.0/16")
 
     def ssh_open(self, account: str, group: str | None = None) -> bool:
         group = group or self.groups[account]
