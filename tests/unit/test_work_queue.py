@@ -4,8 +4,10 @@ import json
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from connectors.finding import Finding
+from functions.aws_lambda import work_queue
 from functions.aws_lambda.work_queue import (
     MAX_MESSAGE_BYTES,
     _batches,
@@ -62,3 +64,48 @@ def test_status_message_delay_is_capped_at_sqs_maximum():
 def test_foreign_messages_are_rejected_clearly(body):
     with pytest.raises(ValueError, match=r"JSON|work item"):
         decode(body)
+
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/work"
+
+
+def sent_ids(params: dict) -> list[str]:
+    return [entry["Id"] for entry in params["Entries"]]
+
+
+@pytest.mark.stubber  # SQS reporting some entries as failed in a successful response: moto never does
+def test_only_the_entries_sqs_failed_are_sent_again_and_boundedly():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    messages = [work_queue.summary_message(f"run-{n}", "apply", 0) for n in range(3)]
+    calls: list[list[str]] = []
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch",
+                             lambda params, **_: calls.append(sent_ids(params)))
+    slept: list[float] = []
+    with Stubber(sqs) as stub:
+        failed = {"Id": "1", "SenderFault": False, "Code": "InternalError"}
+        stub.add_response("send_message_batch", {"Successful": [
+            {"Id": i, "MessageId": f"m{i}", "MD5OfMessageBody": "x"} for i in ("0", "2")], "Failed": [failed]})
+        stub.add_response("send_message_batch", {"Successful": [], "Failed": [failed]})
+        stub.add_response("send_message_batch", {"Successful": [
+            {"Id": "1", "MessageId": "m1", "MD5OfMessageBody": "x"}], "Failed": []})
+        assert work_queue.send(sqs, QUEUE, messages, sleep=slept.append) == 3
+    assert calls == [["0", "1", "2"], ["1"], ["1"]]  # only the failed entry again
+    assert len(slept) == 2
+
+    with Stubber(sqs) as stub:
+        for _ in range(work_queue.SEND_ATTEMPTS):
+            stub.add_response("send_message_batch", {"Successful": [], "Failed": [{**failed, "Id": "0"}]})
+        with pytest.raises(RuntimeError, match=f"did not accept 1 message.* after {work_queue.SEND_ATTEMPTS}"):
+            work_queue.send(sqs, QUEUE, messages[:1], sleep=slept.append)
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.stubber
+def test_an_entry_refused_as_the_senders_fault_is_not_sent_again():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Stubber(sqs) as stub:
+        stub.add_response("send_message_batch", {"Successful": [], "Failed": [
+            {"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents"}]})
+        with pytest.raises(RuntimeError, match=r"SQS rejected 1 message.*InvalidMessageContents"):
+            work_queue.send(sqs, QUEUE, [work_queue.summary_message("r", "apply", 0)], sleep=lambda _: None)
+        stub.assert_no_pending_responses()
