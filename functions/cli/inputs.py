@@ -59,6 +59,10 @@ def shape_hint(payload: Any, path: str) -> str | None:
     name = "-" if path == "-" else path
     items: list[Any]
     if isinstance(payload, Mapping):
+        found = payload.get("Findings")
+        if isinstance(found, list) and found and all(isinstance(f, Mapping) and "finding_info" in f for f in found[:5]):
+            return f"this is a raw Security Hub OCSF response (GetFindingsV2); run `cspm-remediate normalize " \
+                   f"--source securityhub-v2 {name}` first and give its output"
         if "Findings" in payload or isinstance(payload.get("detail"), Mapping) or _ASFF_KEYS & set(payload):
             return f"this is raw Security Hub (ASFF) data; run `cspm-remediate normalize --source securityhub " \
                    f"{name}` first and give its output"

@@ -55,3 +55,11 @@ def test_pull_prints_findings_and_normalize_reads_the_api_response(hub):
     assert {f["source"] for f in pulled} == {"securityhub-v2"}
     code, normalized = cli_json("normalize", "--source", "securityhub-v2", FIXTURE)
     assert code == 0 and len(normalized) == 7  # every finding of the response, open or not
+
+
+def test_a_raw_getfindingsv2_response_given_to_plan_names_the_step_before(moto_aws, capsys):
+    from tests.e2e.test_cli import cli
+
+    code, out = cli("plan", FIXTURE)
+    assert code == 2 and out == ""
+    assert "normalize --source securityhub-v2" in capsys.readouterr().err
