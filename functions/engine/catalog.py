@@ -20,6 +20,7 @@ from functions.remediators.cloudtrail import (
     TrailKmsEncryption,
     TrailLogFileValidation,
 )
+from functions.remediators.cloudtrail_logs import TrailCloudWatchLogs
 from functions.remediators.cloudwatch import MonitoringAlarms
 from functions.remediators.dynamodb import TableDeletionProtection
 from functions.remediators.ec2 import (
@@ -111,6 +112,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     SubnetNoAutoPublicIp,
     GuardDutyEnabled,
     MonitoringAlarms,
+    TrailCloudWatchLogs,
 )
 
 

@@ -116,13 +116,17 @@ class MonitoringAlarms(Remediator):
     alarm on it to the user's SNS topic. Reads: DescribeTrails, DescribeMetricFilters, DescribeAlarmsForMetric (when
     the filter exists) and ListSubscriptionsByTopic (when something would be created)."""
 
-    rules = tuple(Rule(m.rule_id, m.title, cis=(m.cis,)) for m in MONITORS)
+    # Disruptive (cost) like every change that creates a billed resource: each alarm is billed (a standard-resolution
+    # alarm, about $0.10 a month); the metric filters are free. Its params (the topic) are per rule anyway.
+    rules = tuple(Rule(m.rule_id, m.title, cis=(m.cis,), disruptive=True, disruption="cost",
+                       because="each CloudWatch alarm is billed") for m in MONITORS)
     resource_types = ("AwsAccount", "AwsLogsLogGroup", "AwsCloudTrailTrail")
     read_permissions = ("cloudtrail:DescribeTrails", "logs:DescribeMetricFilters", "cloudwatch:DescribeAlarmsForMetric",
                         "sns:ListSubscriptionsByTopic")
     write_permissions = ("logs:PutMetricFilter", "cloudwatch:PutMetricAlarm")
     restore_permissions = ("logs:DeleteMetricFilter", "cloudwatch:DeleteAlarms")
     reversible = True
+    side_effects = "the SNS topic is notified whenever a matching event is delivered"
     params_schema = {
         "sns_topic": Param(None, str, pattern=r"(arn:aws[\w-]*:sns:[\w-]+:\d{12}:)?[\w-]{1,256}",
                            description="the SNS topic (name in each account, or ARN) the alarms notify; someone "

@@ -37,6 +37,7 @@ class TableDeletionProtection(Remediator):
     write_permissions = ("dynamodb:UpdateTable",)
     restore_permissions = ("dynamodb:UpdateTable",)
     reversible = True
+    side_effects = "deleting the table (a stack delete too) needs deletion protection turned off first"
     state_keys = ("DeletionProtectionEnabled",)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

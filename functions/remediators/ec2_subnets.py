@@ -52,6 +52,7 @@ class SubnetNoAutoPublicIp(Remediator):
     write_permissions = ("ec2:ModifySubnetAttribute",)
     restore_permissions = ("ec2:ModifySubnetAttribute",)
     reversible = True
+    side_effects = "instances launched later get a public IPv4 address only when they ask for one"
     state_keys = ("MapPublicIpOnLaunch",)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

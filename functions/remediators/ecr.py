@@ -37,6 +37,7 @@ class RepositoryScanOnPush(Remediator):
     write_permissions = ("ecr:PutImageScanningConfiguration",)
     restore_permissions = ("ecr:PutImageScanningConfiguration",)
     reversible = True
+    side_effects = "each push is scanned for known vulnerabilities (basic scanning, no charge)"
     state_keys = ("scanOnPush",)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

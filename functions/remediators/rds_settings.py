@@ -87,6 +87,7 @@ class InstanceDeletionProtection(_OneSetting):
     write_permissions = ("rds:ModifyDBInstance",)
     restore_permissions = ("rds:ModifyDBInstance",)
     setting = "DeletionProtection"
+    side_effects = "deleting the instance (a stack delete too) needs deletion protection turned off first"
     kind = "DB instance"
     consequence = " (deleting it then needs DeletionProtection turned off first)"
 
@@ -109,6 +110,7 @@ class ClusterDeletionProtection(_OneSetting):
     write_permissions = ("rds:ModifyDBCluster",)
     restore_permissions = ("rds:ModifyDBCluster",)
     setting = "DeletionProtection"
+    side_effects = "deleting the cluster (a stack delete too) needs deletion protection turned off first"
     kind = "DB cluster"
     consequence = " (deleting it then needs DeletionProtection turned off first)"
 
@@ -127,4 +129,5 @@ class ClusterCopyTagsToSnapshot(ClusterDeletionProtection):
 
     rules = (Rule("RDS.16", "Aurora DB clusters should be configured to copy tags to DB snapshots"),)
     setting = "CopyTagsToSnapshot"
+    side_effects = "snapshots taken from now on carry the cluster's tags (and whoever reads them sees the tags)"
     consequence = " (snapshots taken from now on carry the cluster's tags)"
