@@ -408,7 +408,9 @@ def lambdas(org, faults, monkeypatch) -> Iterator[LambdaStack]:
 @pytest.mark.parametrize("code", ["InternalServiceError", "ServiceUnavailable"])
 def test_secrets_manager_down_fails_the_netskope_pull_clearly_and_not_the_security_hub_pull(lambdas, faults, code):
     faults.error(CALLER, "secrets-manager.GetSecretValue", code)
-    with pytest.raises(NetskopeError, match=rf"^cannot read the Netskope token from secret 'netskope-token': {code}$"):
+    with pytest.raises(handlers.PullIncomplete,
+                       match=rf"^pull failed for netskope: cannot read the Netskope token from secret "
+                             rf"'netskope-token': {code} — "):
         handlers.pull({"source": "netskope"})
     # The token cache's client keeps botocore's default retries (3 attempts), not CLIENT_CONFIG's 5.
     assert faults.count(CALLER, "secrets-manager.GetSecretValue") == 3
