@@ -61,6 +61,7 @@ from functions.remediators.rds_settings import (
     InstanceDeletionProtection,
 )
 from functions.remediators.redshift import ClusterNotPublic
+from functions.remediators.redshift_settings import AllowVersionUpgrade, SnapshotRetention
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock, BucketSecureTransportPolicy
 from functions.remediators.sns import TopicEncryption
 from functions.remediators.sqs import QueuePolicyNotPublic
@@ -113,6 +114,8 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     GuardDutyEnabled,
     MonitoringAlarms,
     TrailCloudWatchLogs,
+    SnapshotRetention,
+    AllowVersionUpgrade,
 )
 
 
