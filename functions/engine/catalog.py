@@ -49,6 +49,7 @@ from functions.remediators.iam import (
 )
 from functions.remediators.kms import KeyRotation
 from functions.remediators.notify import ManualRemediation
+from functions.remediators.notify_services import ServiceManualRemediation
 from functions.remediators.rds import (
     AutoMinorVersionUpgrade,
     EncryptedReplacement,
@@ -116,6 +117,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     TrailCloudWatchLogs,
     SnapshotRetention,
     AllowVersionUpgrade,
+    ServiceManualRemediation,
 )
 
 

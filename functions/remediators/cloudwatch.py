@@ -118,7 +118,9 @@ class MonitoringAlarms(Remediator):
 
     # Disruptive (cost) like every change that creates a billed resource: each alarm is billed (a standard-resolution
     # alarm, about $0.10 a month); the metric filters are free. Its params (the topic) are per rule anyway.
-    rules = tuple(Rule(m.rule_id, m.title, cis=(m.cis,), disruptive=True, disruption="cost",
+    # No `cis` on the rules: that field holds the numbers of AWS's CIS v3.0.0 standard, which has no CloudWatch
+    # controls (Security Hub evaluates them under CIS v1.2.0 3.x and v1.4.0 4.x); the benchmark number is data here.
+    rules = tuple(Rule(m.rule_id, m.title, disruptive=True, disruption="cost",
                        because="each CloudWatch alarm is billed") for m in MONITORS)
     resource_types = ("AwsAccount", "AwsLogsLogGroup", "AwsCloudTrailTrail")
     read_permissions = ("cloudtrail:DescribeTrails", "logs:DescribeMetricFilters", "cloudwatch:DescribeAlarmsForMetric",
@@ -181,7 +183,8 @@ class MonitoringAlarms(Remediator):
                                        "filterName": context["filter"]["filterName"]}
             assessment.context["created"] = created
         alarm = context["alarm"]
-        description = f"{self._monitor(finding).title} ({finding.rule_id}, created by cspm-remediation)"
+        monitor = self._monitor(finding)
+        description = f"{monitor.title} ({finding.rule_id}, CIS v3.0.0 {monitor.cis}, created by cspm-remediation)"
         where.client("cloudwatch").put_metric_alarm(
             **alarm, AlarmDescription=description,
             Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1.0,

@@ -1,0 +1,56 @@
+"""Notify-only service rules through the engine: each finding is `notified` with its own resource filled into the
+exact steps, and no AWS call is made (a person acts: rotation functions, leaked credentials, data decisions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.engine.catalog import CATALOG
+from functions.engine.config import config_from_dict
+from functions.engine.engine import Engine
+from functions.engine.sessions import AssumedSessions
+from functions.remediators.notify_services import ServiceManualRemediation
+from tests.factories import ACCOUNT, make_finding
+
+SECRET = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:db-password-AbCdEf"
+POLICY = f"arn:aws:iam::{ACCOUNT}:policy/everything"
+# rule id → (resource type, resource id, region, what the message must contain)
+CASES = {
+    "SecretsManager.1": ("AwsSecretsManagerSecret", SECRET, "eu-west-1",
+                         [f"rotate-secret --region eu-west-1 --secret-id {SECRET}", "--manage-master-user-password"]),
+    "SecretsManager.3": ("AwsSecretsManagerSecret", SECRET, "eu-west-1",
+                         ["--recovery-window-in-days 30", "LastAccessedDate"]),
+    "SecretsManager.4": ("AwsSecretsManagerSecret", SECRET, "eu-west-1", ["LastRotatedDate", "rotate-secret"]),
+    "CodeBuild.2": ("AwsCodeBuildProject", "web-build", "us-east-1",
+                    ["treat them as leaked", "batch-get-projects --region us-east-1 --names web-build"]),
+    "CodeBuild.5": ("AwsCodeBuildProject", "web-build", "us-east-1", ["update-project --region us-east-1 --name "
+                                                                      "web-build"]),
+    "ECS.5": ("AwsEcsTaskDefinition", "web:7", "us-east-1", ["readonlyRootFilesystem true", "aws ecs update-service"]),
+    "S3.11": ("AwsS3Bucket", "uploads", "us-east-1",
+              ["put-bucket-notification-configuration --bucket uploads", '{"EventBridgeConfiguration": {}}']),
+    "S3.13": ("AwsS3Bucket", "uploads", "us-east-1", ['"DaysAfterInitiation": 7}', "deletes nothing else"]),
+    "IAM.1": ("AwsIamPolicy", POLICY, "global", [f"list-entities-for-policy --policy-arn {POLICY}"]),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_finding_is_notified_with_its_steps_and_nothing_is_called(moto_aws, rule_id: str) -> None:
+    resource_type, resource_id, region, steps = CASES[rule_id]
+    assert resource_type in ServiceManualRemediation.resource_types
+    sessions = AssumedSessions()
+    finding = make_finding(rule_id, resource_type, resource_id, region=region)
+
+    (result,) = Engine(config_from_dict({"mode": "enforce"}), sessions, stage="apply").run([finding])
+
+    assert result.outcome == "notified", result.reason
+    message = ServiceManualRemediation().notify_message(finding)
+    assert message.startswith(f"{rule_id} — ") and f"account {ACCOUNT}" in message
+    for step in steps:
+        assert step in message
+    assert [call for call in sessions.api_calls if not call.startswith("sts.")] == []
+
+
+def test_every_rule_has_guidance_and_is_notify_only() -> None:
+    for rule in ServiceManualRemediation.rules:
+        assert CATALOG[rule.rule_id].notify_only
+        assert rule.rule_id in ServiceManualRemediation.guidance
