@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from functions.remediators.account import SecurityContact
 from functions.remediators.awslambda import FunctionPolicyNotPublic
 from functions.remediators.base import Remediator, Rule
 from functions.remediators.cloudtrail import (
@@ -48,6 +49,7 @@ from functions.remediators.iam import (
     UserPoliciesToGroup,
 )
 from functions.remediators.kms import KeyRotation
+from functions.remediators.macie import MacieEnabled
 from functions.remediators.notify import ManualRemediation
 from functions.remediators.notify_services import ServiceManualRemediation
 from functions.remediators.rds import (
@@ -118,6 +120,8 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     SnapshotRetention,
     AllowVersionUpgrade,
     ServiceManualRemediation,
+    SecurityContact,
+    MacieEnabled,
 )
 
 
