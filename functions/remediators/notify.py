@@ -23,7 +23,7 @@ class ManualRemediation(NotifyOnlyRemediator):
     alone (which bucket keeps the history, what it costs).
     """
 
-    rules = (
+    rules: ClassVar[tuple[Rule, ...]] = (  # (annotated: subclasses declare other rules)
         Rule("IAM.4", "IAM root user access key should not exist", cis=("1.4",), default_mode="notify"),
         Rule("IAM.9", "MFA should be enabled for the root user", cis=("1.5",), default_mode="notify"),
         Rule("IAM.6", "Hardware MFA should be enabled for the root user", cis=("1.6",), default_mode="notify"),
@@ -43,7 +43,7 @@ class ManualRemediation(NotifyOnlyRemediator):
             default_mode="notify",
         ),
     )
-    resource_types = ("AwsAccount", "AwsIamUser", "AwsS3Bucket")
+    resource_types: ClassVar[tuple[str, ...]] = ("AwsAccount", "AwsIamUser", "AwsS3Bucket")
     guidance: ClassVar[dict[str, str]] = {
         "IAM.4": (
             "Delete the root user's access keys: sign in as the root user, open the account menu > Security "
