@@ -49,6 +49,7 @@ from functions.remediators.iam import (
     UserPoliciesToGroup,
 )
 from functions.remediators.kms import KeyRotation
+from functions.remediators.logs import LogGroupRetention
 from functions.remediators.macie import MacieEnabled
 from functions.remediators.notify import ManualRemediation
 from functions.remediators.notify_services import ServiceManualRemediation
@@ -69,6 +70,7 @@ from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAcces
 from functions.remediators.sns import TopicEncryption
 from functions.remediators.sqs import QueuePolicyNotPublic
 from functions.remediators.sqs_encryption import QueueEncryption
+from functions.remediators.ssm_documents import DocumentNotPublic
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
     SecurityGroupAdminPorts,
@@ -122,6 +124,8 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     ServiceManualRemediation,
     SecurityContact,
     MacieEnabled,
+    LogGroupRetention,
+    DocumentNotPublic,
 )
 
 
