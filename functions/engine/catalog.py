@@ -51,6 +51,7 @@ from functions.remediators.iam import (
 from functions.remediators.kms import KeyRotation
 from functions.remediators.logs import LogGroupRetention
 from functions.remediators.macie import MacieEnabled
+from functions.remediators.network_settings import GroupElbHealthChecks, TransitGatewayNoAutoAccept
 from functions.remediators.notify import ManualRemediation
 from functions.remediators.notify_services import ServiceManualRemediation
 from functions.remediators.rds import (
@@ -126,6 +127,8 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     MacieEnabled,
     LogGroupRetention,
     DocumentNotPublic,
+    TransitGatewayNoAutoAccept,
+    GroupElbHealthChecks,
 )
 
 
