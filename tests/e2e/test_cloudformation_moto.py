@@ -48,6 +48,7 @@ MOTO_UNSUPPORTED = {
     "admin.yaml": {
         "AWS::CloudWatch::Alarm": None,
         "AWS::Lambda::EventInvokeConfig": None,
+        "AWS::Events::EventBusPolicy": None,
         "AWS::SNS::Subscription": None,
         "AWS::Scheduler::Schedule": None,
         "AWS::SecretsManager::Secret": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
@@ -57,6 +58,7 @@ MOTO_UNSUPPORTED = {
     },
     "target-account.yaml": {},
     "organization-stackset.yaml": {"AWS::CloudFormation::StackSet": None},
+    "event-forwarding.yaml": {},
 }  # type → the ARN a Ref to it stands for in the variant (None: nothing may refer to it)
 
 

@@ -554,7 +554,8 @@ def test_schedules_per_source_and_alarms_to_the_topic():
         assert target["Arn"] == {"Fn::GetAtt": ["PullFunction", "Arn"]}
         assert json.loads(target["Input"])["source"] in {"securityhub", "netskope"}
     alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert set(alarms) == {"DeadLetterQueueAlarm", "PullErrorsAlarm", "RemediateErrorsAlarm", "EventsErrorsAlarm"}
+    assert set(alarms) == {"DeadLetterQueueAlarm", "PullErrorsAlarm", "RemediateErrorsAlarm", "EventsErrorsAlarm",
+                           "CloudTrailEventsErrorsAlarm"}
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "NotificationTopic"}]
         assert alarm["Properties"]["Threshold"] == 0

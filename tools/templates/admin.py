@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.remediators.base import ROLE_NAME
+from tools.templates import forwarding
 from tools.templates.cfn import Json, checked_parameters, define_any, equals, get_att, not_, pruned, ref
 from tools.templates.defaults import (
     CODE_ZIP_NAME,
@@ -126,11 +127,12 @@ ADMIN_PARAMETERS: Json = {
         "Type": "Number", "Default": 3, "MinValue": 1, "MaxValue": 100,
         "Description": "Deliveries of a work item before it goes to the dead-letter queue",
     },
+    "RealTimeEvents": forwarding.REAL_TIME_PARAMETER,
 }
 
 ADMIN_GROUPS = (
     ("Sources", ["Source", "NetskopeUrl", "NetskopeToken", "ProwlerBucket", "ProwlerKey", "ScheduleExpression",
-                 "Regions"]),
+                 "Regions", "RealTimeEvents"]),
     ("Configuration", ["ConfigDocument", "ConfigLocation"]),
     ("Remediation", ["DefaultMode", "OrganizationId", "RemediationRoleName", "AutomationRoleName", "ExternalId",
                      "RemediateFunctionRoleName"]),
@@ -152,6 +154,7 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         "ConfigInSsm": equals(location_kind(), "ssm"),
         "ConfigInS3": equals(location_kind(), "s3"),
     }
+    conditions.update(forwarding.admin_conditions())
     conditions.update(active_conditions(entries))
     controls = define_any(conditions, "AnyControlActive",
                           [active_condition(e.rule_id) for e in control_entries(entries)])
@@ -206,6 +209,7 @@ def admin_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
     resources.update(queue_resources())
     resources.update(schedule_resources())
     resources.update(event_resources(entries, conditions))
+    resources.update(forwarding.admin_resources())
     return pruned({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "CSPM remediation: pull, queue, remediate and record findings (delegated security account)",

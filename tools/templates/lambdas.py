@@ -30,13 +30,17 @@ class Lambda:
     description: str
     timeout: int
     memory: int
+    condition: str | None = None  # the admin Condition the function exists under (an opt-in feature)
 
 
 HANDLERS = "functions.aws_lambda.handlers"
 PULL = Lambda("Pull", f"{HANDLERS}.pull", "Pull open findings from the sources into the work queue", 900, 512)
 REMEDIATE = Lambda("Remediate", f"{HANDLERS}.remediate", "Remediate findings from the work queue", 300, 512)
 EVENTS = Lambda("Events", f"{HANDLERS}.events", "Security Hub events (imported, custom action) to the queue", 60, 256)
-LAMBDAS = (PULL, REMEDIATE, EVENTS)
+CLOUDTRAIL_EVENTS = Lambda("CloudTrailEvents", "functions.aws_lambda.cloudtrail_events.handler",
+                           "CloudTrail API call events that can break a rule to the queue (RealTimeEvents)", 60, 256,
+                           condition="UsesRealTimeEvents")
+LAMBDAS = (PULL, REMEDIATE, EVENTS, CLOUDTRAIL_EVENTS)
 QUEUE_VISIBILITY_TIMEOUT = 6 * REMEDIATE.timeout  # AWS: at least 6 x the function timeout
 QUEUE_BATCH_SIZE = 10
 QUEUE_MAX_CONCURRENCY = 5  # bounds the parallel AssumeRole / API pressure on target accounts
@@ -152,13 +156,14 @@ def function_statements(function: Lambda) -> list[Json]:
             if_("UsesSecurityHubV2", statement("WriteBackOcsfFindings", [V2_IAM_ACTIONS["BatchUpdateFindingsV2"]], "*",
                                                {"Null": {"securityhub:OCSFSyntaxPath/SeverityId": "true"}})),
         ]
-    return [write_logs(EVENTS), send_work(), record_results(), notify(), use_key("sqs", "sns"), *read_config()]
+    # events and cloudtrail events: both only screen findings and enqueue them (handlers._enqueue_screened)
+    return [write_logs(function), send_work(), record_results(), notify(), use_key("sqs", "sns"), *read_config()]
 
 
 def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Json:
     # The remediate role has a fixed name: the target accounts' trust policy names it.
     role_name = {"RoleName": ref("RemediateFunctionRoleName")} if function is REMEDIATE else {}
-    return {
+    resources: Json = {
         f"{function.name}Role": {"Type": "AWS::IAM::Role", "Properties": {
             **role_name,
             "Description": f"CSPM remediation {function.name.lower()} function",
@@ -189,6 +194,9 @@ def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Jso
             [{"Name": "FunctionName", "Value": ref(f"{function.name}Function")}],
         ),
     }
+    if function.condition:
+        resources = {name: {"Type": r["Type"], "Condition": function.condition, **r} for name, r in resources.items()}
+    return resources
 
 
 def alarm(description: str, namespace: str, metric: str, statistic: str, dimensions: list[Json]) -> Json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from functions.engine.catalog import CATALOG, CatalogEntry
+from tools.templates import forwarding
 from tools.templates.cfn import Json, checked_parameters, ref
 from tools.templates.target import target_template
 
@@ -29,7 +30,13 @@ def stackset_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
     target = target_template(catalog)
     passed = target["Parameters"]
     groups = [{"Label": {"default": "StackSet"}, "Parameters": list(STACKSET_PARAMETERS)},
+              {"Label": {"default": "Real-time events"}, "Parameters": list(forwarding.STACKSET_PARAMETERS)},
               *target["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]]
+    preferences = {
+        "FailureTolerancePercentage": ref("FailureTolerancePercentage"),
+        "MaxConcurrentPercentage": ref("MaxConcurrentPercentage"),
+        "RegionConcurrencyType": "PARALLEL",
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "CSPM remediation: deploy target-account.yaml to every account of the given OUs "
@@ -38,7 +45,9 @@ def stackset_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
             "ParameterGroups": groups,
             "ParameterLabels": target["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"],
         }},
-        "Parameters": checked_parameters({**STACKSET_PARAMETERS, **passed}),
+        "Parameters": checked_parameters({**STACKSET_PARAMETERS, **forwarding.STACKSET_PARAMETERS, **passed}),
+        "Rules": forwarding.stackset_rules(),
+        "Conditions": forwarding.stackset_conditions(),
         "Resources": {"TargetRolesStackSet": {"Type": "AWS::CloudFormation::StackSet", "Properties": {
             "StackSetName": ref("StackSetName"),
             "Description": "CSPM remediation roles in member accounts",
@@ -47,17 +56,13 @@ def stackset_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
             "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
             "Capabilities": ["CAPABILITY_NAMED_IAM"],
             "ManagedExecution": {"Active": True},
-            "OperationPreferences": {
-                "FailureTolerancePercentage": ref("FailureTolerancePercentage"),
-                "MaxConcurrentPercentage": ref("MaxConcurrentPercentage"),
-                "RegionConcurrencyType": "PARALLEL",
-            },
+            "OperationPreferences": preferences,
             "TemplateURL": ref("TemplateURL"),
             "Parameters": [{"ParameterKey": name, "ParameterValue": ref(name)} for name in passed],
             "StackInstancesGroup": [{
                 "DeploymentTargets": {"OrganizationalUnitIds": ref("OrganizationalUnitIds")},
                 "Regions": [ref("DeploymentRegion")],
             }],
-        }}},
+        }}, **forwarding.stackset_resource(preferences)},
         "Outputs": {"StackSetId": {"Value": ref("TargetRolesStackSet")}},
     }
