@@ -5,9 +5,12 @@ Kept apart from the engine so the ledger, reports, write-back and remediators de
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from connectors.finding import GLOBAL_REGION
 
@@ -16,6 +19,8 @@ from connectors.finding import GLOBAL_REGION
 # moto and botocore's models by the tests instead, and what a remediator reads from a response is typed where it
 # keeps it.
 AwsClient = Any
+
+_T = TypeVar("_T")
 
 OUTCOMES = ("noop", "planned", "remediated", "started", "notified", "excluded", "skipped", "failed")
 Stage = Literal["plan", "apply", "rollback"]
@@ -58,14 +63,49 @@ class Result:
 GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
 
+class ReadCache:
+    """Reads shared by several findings within one engine run (the password policy IAM.10-17 all check, a
+    security group four rules describe): read once per account, not once per finding.
+
+    The engine makes one per run and clears an account's entries around every write in that account, so a
+    verification after apply reads the live state, never a cached one. Bounded (least recently used out) so a
+    run's memory stays flat in its size. Values are handed out as deep copies: an assessment that edits what it
+    read cannot change what the next finding sees. Accounts run in parallel threads, hence the lock.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._values: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
+        """key[0] is the account id (what clear takes)."""
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return copy.deepcopy(self._values[key])
+        value = read()  # an error is raised, not cached: the next finding reads again
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self._max:
+                self._values.popitem(last=False)
+        return copy.deepcopy(value)
+
+    def clear(self, account_id: str) -> None:
+        with self._lock:
+            for key in [key for key in self._values if key[0] == account_id]:
+                del self._values[key]
+
+
 @dataclass
 class Target:
-    """Where a remediator acts: one account and region, with cached clients."""
+    """Where a remediator acts: one account and region, with cached clients (and, in an engine run, cached reads)."""
 
     account_id: str
     region: str
     partition: str
     _client_for: Callable[[str, str], AwsClient] = field(repr=False)
+    reads: ReadCache | None = field(default=None, repr=False)
 
     @property
     def api_region(self) -> str:
@@ -74,3 +114,10 @@ class Target:
 
     def client(self, service: str) -> AwsClient:
         return self._client_for(service, self.api_region)
+
+    def read(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
+        """`read()`, or the value it returned earlier in this run for this account, region and key. Use only in
+        assess, for state that several findings read; outside an engine run (rollback, CLI tools) always live."""
+        if self.reads is None:
+            return read()
+        return self.reads.get((self.account_id, self.api_region, *key), read)

@@ -29,7 +29,7 @@ from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.engine.config import Config
 from functions.engine.failures import classify, classify_error, error_code
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
-from functions.model import Result, Stage, Target
+from functions.model import ReadCache, Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
 from functions.report import first_sentence
 
@@ -131,6 +131,9 @@ class Engine:
         self.unrecorded: set[str] = set()
         self._remediators: dict[str, Remediator] = {}
         self._remediators_lock = threading.Lock()
+        # Reads several findings share (the password policy, a security group), per account for this run;
+        # an account's entries are dropped at each write there (_apply, _start_runbook).
+        self._reads = ReadCache()
 
     # -- public ---------------------------------------------------------------------------------
     def run(self, findings: Iterable[Finding]) -> list[Result]:
@@ -230,7 +233,7 @@ class Engine:
     def _handle(self, finding: Finding, entry: CatalogEntry, mode: str) -> Result:
         executor = self.config.rule(entry.rule_id).executor or "boto3"
         try:
-            target = self.sessions.target(finding.account_id, finding.region, finding.partition)
+            target = self.sessions.target(finding.account_id, finding.region, finding.partition, self._reads)
         except TargetUnavailable as unavailable:
             failure = classify(unavailable.code, assume_role=True)  # a missing role is skipped, throttling failed
             outcome = "skipped" if unavailable.skip else failure.outcome
@@ -325,6 +328,9 @@ class Engine:
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "apply failed", error, result.mode, result.executor, result)
         finally:
+            # Whatever the write did (or half did): the verification below, and the account's next findings,
+            # read the live state.
+            self._reads.clear(finding.account_id)
             if assessment.context.get("created"):  # recorded whatever happened, so a rollback can find it
                 result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
         if not remediator.verifies_in_place:
@@ -362,6 +368,8 @@ class Engine:
             )
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "cannot start runbook", error, result.mode, result.executor, result)
+        finally:
+            self._reads.clear(finding.account_id)  # the runbook changes the resource from now on
         result.outcome = "started"
         result.reason = f"started {runbook.document} (execution {result.execution_id})"
         return result

@@ -24,7 +24,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code
-from functions.model import AwsClient, Target
+from functions.model import AwsClient, ReadCache, Target
 
 log = logging.getLogger(__name__)
 
@@ -280,12 +280,14 @@ class AssumedSessions:
         with self._lock:
             return self._clients.setdefault(key, new_client)
 
-    def target(self, account_id: str, region: str, partition: str = "aws") -> Target:
-        """A Target for remediators. Resolves the session now so an unreachable account fails early."""
+    def target(self, account_id: str, region: str, partition: str = "aws", reads: ReadCache | None = None) -> Target:
+        """A Target for remediators. Resolves the session now so an unreachable account fails early. `reads` is
+        the run's read cache for this account (the engine's); without it every read is live."""
         self.session_for(account_id, partition)
         return Target(
             account_id=account_id,
             region=region,
             partition=partition,
             _client_for=lambda service, api_region: self.client(account_id, api_region, service, partition),
+            reads=reads,
         )

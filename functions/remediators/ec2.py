@@ -280,12 +280,19 @@ def _single_entries(permissions: list[dict[str, Any]]) -> Iterator[dict[str, Any
                 yield {**_without_sources(permission), key: [entry]}
 
 
-def _describe_group(target: Target, group_id: str) -> dict[str, Any]:
-    try:
-        groups = target.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
-    except ClientError as error:
-        _raise_if_group_missing(error, group_id)
-        raise
+def _describe_group(target: Target, group_id: str, cached: bool = False) -> dict[str, Any]:
+    """The group as described now; cached=True (assess only) shares one describe among the run's findings on the
+    group (EC2.2, .13, .14, .19, .53, .54 …): the engine drops it at any write in the account."""
+    def describe() -> list[dict[str, Any]]:
+        try:
+            groups: list[dict[str, Any]] = \
+                target.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        except ClientError as error:
+            _raise_if_group_missing(error, group_id)
+            raise
+        return groups
+
+    groups = target.read(("ec2.DescribeSecurityGroups", group_id), describe) if cached else describe()
     if not groups:
         raise RemediationError(f"security group {group_id} not found")
     return groups[0]
@@ -404,7 +411,7 @@ class SecurityGroupAdminPorts(Remediator):
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         exposure = _exposure_for(self, finding, EXPOSURES)
-        group = _describe_group(target, finding.resource_id)
+        group = _describe_group(target, finding.resource_id, cached=True)
         revoke = offending_permissions(group.get("IpPermissions", []), exposure)
         if not revoke:
             return Assessment(compliant=True, tags=_tags(group))
@@ -516,7 +523,7 @@ class DefaultSecurityGroupClosed(Remediator):
     _DIRECTIONS = (INGRESS, EGRESS)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        group = _describe_group(target, finding.resource_id)
+        group = _describe_group(target, finding.resource_id, cached=True)
         if group.get("GroupName") != "default":
             raise RemediationError(
                 f"security group {finding.resource_id} is {group.get('GroupName')!r}, not a VPC's default group"

@@ -275,7 +275,9 @@ class PasswordPolicy(Remediator):
         if requirements is None:
             raise RemediationError(f"PasswordPolicy does not handle rule {finding.rule_id}")
         iam = target.client("iam")
-        current = _read_optional(lambda: iam.get_account_password_policy()["PasswordPolicy"])
+        # One read per account for all eight rules of the run (the engine drops it at any write in the account).
+        current = target.read(("iam.GetAccountPasswordPolicy",),
+                              lambda: _read_optional(lambda: iam.get_account_password_policy()["PasswordPolicy"]))
 
         request = _settable(current or {})
         checks: dict[str, bool | int] = {}

@@ -1,0 +1,145 @@
+"""The run's read cache (functions/model.py ReadCache, kept by the engine per run): reads several findings of one
+account share are made once, and every write in the account drops them, so verification reads the live state.
+
+Through the engine on moto, counting calls with AssumedSessions.api_calls ("service.Operation").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.engine.config import config_from_dict
+from functions.engine.engine import Engine
+from functions.engine.sessions import AssumedSessions
+from functions.model import ReadCache, Stage
+from functions.remediators.iam import REQUIREMENTS
+from tests.factories import ACCOUNT, REGION, make_finding
+from tests.unit.test_remediators_ec2 import make_group, perm, sg_finding
+
+POLICY_RULES = sorted(REQUIREMENTS)  # IAM.10 … IAM.17
+SG_RULES = ("EC2.13", "EC2.14", "EC2.53", "EC2.54")
+ENFORCE = {"mode": "enforce"}
+
+
+def policy_findings() -> list[Any]:
+    return [make_finding(rule, "AwsAccount", f"AWS::::Account:{ACCOUNT}", region="global") for rule in POLICY_RULES]
+
+
+@pytest.fixture
+def iam(moto_aws: None) -> Any:
+    client = boto3.client("iam", region_name=REGION)
+    client.update_account_password_policy(MinimumPasswordLength=8)  # fails all eight rules
+    return client
+
+
+@pytest.fixture
+def open_group(moto_aws: None) -> str:
+    """SSH and RDP open to the world over IPv4 and IPv6: fails EC2.13, .14, .53 and .54."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    return make_group(ec2, [perm("tcp", 22, 22, "0.0.0.0/0", "::/0"), perm("tcp", 3389, 3389, "0.0.0.0/0", "::/0")])
+
+
+def run(stage: Stage, config: dict[str, Any], findings: list[Any]) -> tuple[list[Any], AssumedSessions]:
+    sessions = AssumedSessions()
+    results = Engine(config_from_dict(config), sessions, stage=stage).run(findings)
+    return results, sessions
+
+
+def test_plan_reads_the_password_policy_once_for_eight_rules(iam: Any) -> None:
+    results, sessions = run("plan", {}, policy_findings())
+
+    assert [r.outcome for r in results] == ["planned"] * 8
+    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 1  # was 8: one per rule
+
+
+def test_plan_describes_a_group_once_for_four_rules(open_group: str) -> None:
+    results, sessions = run("plan", {}, [sg_finding(rule, open_group) for rule in SG_RULES])
+
+    assert [r.outcome for r in results] == ["planned"] * 4
+    assert sessions.api_calls["ec2.DescribeSecurityGroups"] == 1  # was 4
+
+
+def test_each_write_is_verified_live_and_the_next_rule_builds_on_it(iam: Any) -> None:
+    """Every UpdateAccountPasswordPolicy is followed by a live read (the verification), which the next rules then
+    share. Had a rule assessed from the read taken before an earlier write, it would send that older policy back
+    whole and undo the earlier rule's settings; had the verification used it, the write would read as failed."""
+    results, sessions = run("apply", ENFORCE, policy_findings())
+
+    assert {r.outcome for r in results} <= {"remediated", "noop"}
+    assert "remediated" in {r.outcome for r in results}
+    writes = sessions.api_calls["iam.UpdateAccountPasswordPolicy"]
+    assert writes == sum(r.outcome == "remediated" for r in results)
+    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 1 + writes
+    policy = iam.get_account_password_policy()["PasswordPolicy"]
+    assert policy["MinimumPasswordLength"] >= 14 and policy["PasswordReusePrevention"] >= 24
+    assert policy["MaxPasswordAge"] <= 90
+    assert all(policy[flag] for flag in ("RequireUppercaseCharacters", "RequireLowercaseCharacters",
+                                         "RequireSymbols", "RequireNumbers"))
+
+
+def test_security_group_writes_are_verified_live(open_group: str) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    results, sessions = run("apply", ENFORCE, [sg_finding(rule, open_group) for rule in SG_RULES])
+
+    remediated = sum(r.outcome == "remediated" for r in results)
+    assert {r.outcome for r in results} <= {"remediated", "noop"} and remediated
+    assert sessions.api_calls["ec2.DescribeSecurityGroups"] == 1 + remediated  # one live verification per write
+    assert ec2.describe_security_groups(GroupIds=[open_group])["SecurityGroups"][0]["IpPermissions"] == []
+
+
+def test_a_failed_write_drops_the_cached_read(iam: Any) -> None:
+    """An apply that fails halfway may have changed something: the next finding reads again."""
+    sessions = AssumedSessions()
+    engine = Engine(config_from_dict(ENFORCE), sessions, stage="apply")
+    refused = {"calls": 0}
+
+    def refuse_first(**_: Any) -> None:
+        refused["calls"] += 1
+        if refused["calls"] == 1:
+            raise RuntimeError("boom")
+
+    findings = policy_findings()[:2]
+    iam_client = sessions.client(ACCOUNT, "us-east-1", "iam")  # the engine's own (clients are cached)
+    iam_client.meta.events.register("before-call.iam.UpdateAccountPasswordPolicy", refuse_first)
+    results = engine.run(findings)
+
+    assert results[0].outcome == "failed"
+    assert results[1].outcome == "remediated"
+    # assess 1, assess 2 (not the first's read), verify 2
+    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 3
+
+
+def test_cache_hands_out_copies_keeps_accounts_apart_and_does_not_cache_errors() -> None:
+    cache = ReadCache(max_entries=2)
+    reads: list[str] = []
+
+    def read(value: str) -> dict[str, list[str]]:
+        reads.append(value)
+        return {"v": [value]}
+
+    cache.get(("a", "k"), lambda: read("a1"))["v"].append("edited")
+    assert cache.get(("a", "k"), lambda: read("a2")) == {"v": ["a1"]}  # one read, and unedited
+    cache.get(("b", "k"), lambda: read("b1"))
+    cache.clear("a")
+    assert cache.get(("a", "k"), lambda: read("a3")) == {"v": ["a3"]}
+    assert cache.get(("b", "k"), lambda: read("b2")) == {"v": ["b1"]}
+    cache.get(("c", "k"), lambda: read("c1"))  # over max_entries: the least recently used ("a") goes
+    assert cache.get(("a", "k"), lambda: read("a4")) == {"v": ["a4"]}
+    assert reads == ["a1", "b1", "a3", "c1", "a4"]
+
+    def broken() -> None:
+        raise RuntimeError("throttled")
+
+    with pytest.raises(RuntimeError):
+        cache.get(("d", "k"), broken)
+    assert cache.get(("d", "k"), lambda: read("d1")) == {"v": ["d1"]}
+
+
+def test_without_a_run_every_read_is_live(sessions: AssumedSessions) -> None:
+    """Rollback and the CLI tools build Targets without the engine's cache: nothing is remembered."""
+    target = sessions.target(ACCOUNT, REGION)
+    values = iter(range(3))
+    assert [target.read(("k",), lambda: next(values)) for _ in range(3)] == [0, 1, 2]
