@@ -64,6 +64,7 @@ from functions.remediators.rds_settings import (
     ClusterCopyTagsToSnapshot,
     ClusterDeletionProtection,
     InstanceDeletionProtection,
+    InstanceMultiAz,
 )
 from functions.remediators.redshift import ClusterNotPublic
 from functions.remediators.redshift_settings import AllowVersionUpgrade, SnapshotRetention
@@ -129,6 +130,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     DocumentNotPublic,
     TransitGatewayNoAutoAccept,
     GroupElbHealthChecks,
+    InstanceMultiAz,
 )
 
 

@@ -6,8 +6,12 @@ are already exposed, so moving them is not enough: they must be rotated by whoev
 that needs Docker breaks without privileged mode (CodeBuild.5); a read-only root file system needs a new task
 definition revision the service is then redeployed with (ECS.5); where S3 event notifications should go, and when
 objects may expire, are the owner's decisions (S3.11, S3.13); and which statements of a full-admin policy are
-needed is for the policy's owner to say (IAM.1). Guidance names the finding's resource with {resource_id},
-{account_id}, {region} and {partition}.
+needed is for the policy's owner to say (IAM.1). The rest need a change this tool does not make safely on its own:
+a terminated instance, a new endpoint, launch template or role, a stack update, a snapshot copy, a new origin, a
+redirect before an HTTPS listener is known to serve, or a setting moto cannot yet prove (EC2.4, EC2.10, EC2.18,
+CloudFormation.1, CloudFront.1/.12, CloudTrail.6, RDS.4/.6, DynamoDB.1, SSM.1, AutoScaling.3/.5, APIGateway.1/.5,
+Athena.4, SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6). Guidance names the finding's resource with
+{resource_id}, {account_id}, {region} and {partition}.
 """
 
 from __future__ import annotations
@@ -37,9 +41,53 @@ class ServiceManualRemediation(ManualRemediation):
         Rule("S3.11", "S3 general purpose buckets should have event notifications enabled", default_mode="notify"),
         Rule("S3.13", "S3 general purpose buckets should have Lifecycle configurations", default_mode="notify"),
         Rule("IAM.1", "IAM policies should not allow full \"*\" administrative privileges", default_mode="notify"),
+        Rule("EC2.4", "Stopped EC2 instances should be removed after a specified time period", default_mode="notify"),
+        Rule("EC2.10", "Amazon EC2 should be configured to use VPC endpoints that are created for the Amazon EC2 "
+             "service", default_mode="notify"),
+        Rule("EC2.18", "Security groups should only allow unrestricted incoming traffic for authorized ports",
+             default_mode="notify"),
+        Rule("CloudFormation.1", "CloudFormation stacks should be integrated with Simple Notification Service (SNS)",
+             default_mode="notify"),
+        Rule("CloudFront.1", "CloudFront distributions should have a default root object configured",
+             default_mode="notify"),
+        Rule("CloudFront.12", "CloudFront distributions should not point to non-existent S3 origins",
+             default_mode="notify"),
+        Rule("CloudTrail.6", "Ensure the S3 bucket used to store CloudTrail logs is not publicly accessible",
+             default_mode="notify"),
+        Rule("RDS.4", "RDS cluster snapshots and database snapshots should be encrypted at rest",
+             default_mode="notify"),
+        Rule("RDS.6", "Enhanced monitoring should be configured for RDS DB instances", default_mode="notify"),
+        Rule("DynamoDB.1", "DynamoDB tables should automatically scale capacity with demand", default_mode="notify"),
+        Rule("SSM.1", "Amazon EC2 instances should be managed by AWS Systems Manager", default_mode="notify"),
+        Rule("AutoScaling.3", "Auto Scaling group launch configurations should configure EC2 instances to require "
+             "Instance Metadata Service Version 2 (IMDSv2)", default_mode="notify"),
+        Rule("AutoScaling.5", "Amazon EC2 instances launched using Auto Scaling group launch configurations should "
+             "not have Public IP addresses", default_mode="notify"),
+        Rule("APIGateway.1", "API Gateway REST and WebSocket API execution logging should be enabled",
+             default_mode="notify"),
+        Rule("APIGateway.5", "API Gateway REST API cache data should be encrypted at rest", default_mode="notify"),
+        Rule("Athena.4", "Athena workgroups should have logging enabled", default_mode="notify"),
+        Rule("SNS.2", "Logging of delivery status should be enabled for notification messages sent to a topic",
+             default_mode="notify"),
+        Rule("Redshift.4", "Amazon Redshift clusters should have audit logging enabled", default_mode="notify"),
+        Rule("ElastiCache.1", "ElastiCache (Redis OSS) clusters should have automatic backups enabled",
+             default_mode="notify"),
+        Rule("ElastiCache.2", "ElastiCache clusters should have automatic minor version upgrades enabled",
+             default_mode="notify"),
+        Rule("ElastiCache.3", "ElastiCache replication groups should have automatic failover enabled",
+             default_mode="notify"),
+        Rule("ELB.1", "Application Load Balancer should be configured to redirect all HTTP requests to HTTPS",
+             default_mode="notify"),
+        Rule("S3.6", "S3 general purpose bucket policies should restrict access to other AWS accounts",
+             default_mode="notify"),
     )
     resource_types = ("AwsSecretsManagerSecret", "AwsCodeBuildProject", "AwsEcsTaskDefinition", "AwsS3Bucket",
-                      "AwsIamPolicy")
+                      "AwsIamPolicy", "AwsEc2Instance", "AwsAccount", "AwsEc2SecurityGroup",
+                      "AwsCloudFormationStack", "AwsCloudFrontDistribution", "AwsCloudTrailTrail",
+                      "AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot", "AwsRdsDbInstance", "AwsDynamoDbTable",
+                      "AwsAutoScalingLaunchConfiguration", "AwsApiGatewayStage", "AwsApiGatewayV2Stage",
+                      "AwsAthenaWorkGroup", "AwsSnsTopic", "AwsRedshiftCluster", "AwsElastiCacheCacheCluster",
+                      "AwsElastiCacheReplicationGroup", "AwsElbv2LoadBalancer")
     guidance: ClassVar[dict[str, str]] = {
         "SecretsManager.1": (
             "Turn on rotation for secret {resource_id}. For an RDS, Aurora, Redshift or DocumentDB credential, let "
@@ -107,5 +155,146 @@ class ServiceManualRemediation(ManualRemediation):
             "the last-accessed data: aws iam generate-service-last-accessed-details --arn ROLE_OR_USER_ARN). Give "
             "administrators the AWS managed AdministratorAccess policy through a group or role instead. Check: the "
             "policy's default version has no statement allowing * on *."
+        ),
+        "EC2.4": (
+            "Instance {resource_id} has been stopped longer than the control allows (30 days by default). If it is "
+            "not needed, keep what it holds first: aws ec2 create-image --region {region} --instance-id "
+            "{resource_id} --name {resource_id}-final --no-reboot (snapshots every attached volume), check aws ec2 "
+            "describe-instances --instance-ids {resource_id} for volumes with DeleteOnTermination true, then aws "
+            "ec2 terminate-instances --region {region} --instance-ids {resource_id}."
+        ),
+        "EC2.10": (
+            "VPC {resource_id} has no interface endpoint for the EC2 API. Create one (billed per hour per "
+            "Availability Zone): aws ec2 create-vpc-endpoint --region {region} --vpc-id {resource_id} "
+            "--vpc-endpoint-type Interface --service-name com.amazonaws.{region}.ec2 --subnet-ids SUBNETS "
+            "--security-group-ids SG --private-dns-enabled (the security group must allow HTTPS from the VPC)."
+        ),
+        "EC2.18": (
+            "Security group {resource_id} allows 0.0.0.0/0 or ::/0 on ports other than the authorized ones (80 and "
+            "443 by default). Narrow each such rule to the sources that need it, or revoke it: aws ec2 "
+            "revoke-security-group-ingress --region {region} --group-id {resource_id} --ip-permissions ... (copy the "
+            "rule from aws ec2 describe-security-group-rules --filters Name=group-id,Values={resource_id})."
+        ),
+        "CloudFormation.1": (
+            "Stack {resource_id} sends no events to SNS. Add a topic without changing the template: aws "
+            "cloudformation update-stack --region {region} --stack-name {resource_id} --use-previous-template "
+            "--notification-arns TOPIC_ARN --parameters ParameterKey=KEY,UsePreviousValue=true (one per parameter) "
+            "and the --capabilities the stack needs; review the change set if resources would change."
+        ),
+        "CloudFront.1": (
+            "Distribution {resource_id} has no default root object, so a request for / may list or expose the "
+            "origin. aws cloudfront get-distribution-config --id {resource_id} > config.json, set "
+            "DistributionConfig.DefaultRootObject (for example index.html), then aws cloudfront update-distribution "
+            "--id {resource_id} --if-match ETAG --distribution-config file://config-only.json."
+        ),
+        "CloudFront.12": (
+            "Distribution {resource_id} has an S3 origin whose bucket does not exist: anyone who creates a bucket "
+            "of that name serves content through it. Remove or replace that origin now (aws cloudfront "
+            "get-distribution-config --id {resource_id}, edit Origins, update-distribution with --if-match ETAG), or "
+            "create the bucket in your own account with the name first."
+        ),
+        "CloudTrail.6": (
+            "The log bucket of trail {resource_id} is public. Block public access on it: aws s3api "
+            "put-public-access-block --bucket BUCKET --public-access-block-configuration BlockPublicAcls=true,"
+            "IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true (the S3.8 rule does this for a "
+            "bucket finding), and check its policy grants CloudTrail, not everyone."
+        ),
+        "RDS.4": (
+            "Snapshot {resource_id} is not encrypted, and a snapshot cannot be encrypted in place. Copy it "
+            "encrypted: aws rds copy-db-snapshot --region {region} --source-db-snapshot-identifier {resource_id} "
+            "--target-db-snapshot-identifier {resource_id}-encrypted --kms-key-id KEY (copy-db-cluster-snapshot for "
+            "a cluster snapshot), check the copy, then delete the unencrypted one once nothing needs it."
+        ),
+        "RDS.6": (
+            "Instance {resource_id} has no enhanced monitoring. Create (once) a role trusted by "
+            "monitoring.rds.amazonaws.com with the AWS managed policy AmazonRDSEnhancedMonitoringRole, then aws rds "
+            "modify-db-instance --region {region} --db-instance-identifier {resource_id} --monitoring-interval 60 "
+            "--monitoring-role-arn arn:{partition}:iam::{account_id}:role/ROLE (metrics go to CloudWatch Logs, "
+            "billed)."
+        ),
+        "DynamoDB.1": (
+            "Table {resource_id} has fixed provisioned capacity. Either switch it to on-demand: aws dynamodb "
+            "update-table --region {region} --table-name {resource_id} --billing-mode PAY_PER_REQUEST (switching "
+            "back is limited per day), or keep provisioned mode and register auto scaling for reads and writes "
+            "(aws application-autoscaling register-scalable-target and put-scaling-policy with "
+            "DynamoDBReadCapacityUtilization / DynamoDBWriteCapacityUtilization)."
+        ),
+        "SSM.1": (
+            "Instance {resource_id} is not managed by Systems Manager. Give it an instance profile whose role has "
+            "the AWS managed policy AmazonSSMManagedInstanceCore (aws ec2 associate-iam-instance-profile --region "
+            "{region} --instance-id {resource_id} --iam-instance-profile Name=PROFILE, or add the policy to its "
+            "current role), or turn on Default Host Management Configuration in Fleet Manager; the SSM Agent must "
+            "run and reach the SSM endpoints."
+        ),
+        "AutoScaling.3": (
+            "Launch configuration {resource_id} lets instances use IMDSv1, and a launch configuration cannot be "
+            "changed. Create a launch template (or a new launch configuration) with MetadataOptions "
+            "HttpTokens=required, check the application works with IMDSv2, point the group at it (aws autoscaling "
+            "update-auto-scaling-group --launch-template ...) and start an instance refresh."
+        ),
+        "AutoScaling.5": (
+            "Launch configuration {resource_id} gives instances public IP addresses. Create a launch template with "
+            "AssociatePublicIpAddress false on its network interface, make sure the group's subnets reach the "
+            "internet through a NAT gateway if the instances need it, point the group at the template and start "
+            "an instance refresh."
+        ),
+        "APIGateway.1": (
+            "Stage {resource_id} has no execution logging. Once per account and region, set the CloudWatch role: "
+            "aws apigateway update-account --region {region} --patch-operations op=replace,path=/cloudwatchRoleArn,"
+            "value=ROLE_ARN (a role trusted by apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs); "
+            "then aws apigateway update-stage --region {region} --rest-api-id API --stage-name STAGE "
+            "--patch-operations op=replace,path=/*/*/logging/loglevel,value=ERROR (WebSocket: apigatewayv2 "
+            "update-stage --default-route-settings LoggingLevel=ERROR)."
+        ),
+        "APIGateway.5": (
+            "Stage {resource_id} caches responses unencrypted. aws apigateway update-stage --region {region} "
+            "--rest-api-id API --stage-name STAGE --patch-operations "
+            "op=replace,path=/*/*/caching/dataEncrypted,value=true (the cache is flushed when it changes)."
+        ),
+        "Athena.4": (
+            "Workgroup {resource_id} publishes no CloudWatch metrics. aws athena update-work-group --region {region} "
+            "--work-group {resource_id} --configuration-updates PublishCloudWatchMetricsEnabled=true."
+        ),
+        "SNS.2": (
+            "Topic {resource_id} logs no delivery status. Create (once) a role trusted by sns.amazonaws.com that may "
+            "logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents and logs:PutMetricFilter, then for each "
+            "protocol the topic delivers to: aws sns set-topic-attributes --region {region} --topic-arn "
+            "{resource_id} --attribute-name HTTPFailureFeedbackRoleArn --attribute-value ROLE_ARN (and "
+            "HTTPSuccessFeedbackRoleArn, SQS…, Lambda…, Firehose…, Application… as used)."
+        ),
+        "Redshift.4": (
+            "Cluster {resource_id} has no audit logging. aws redshift enable-logging --region {region} "
+            "--cluster-identifier {resource_id} --log-destination-type cloudwatch --log-exports connectionlog "
+            "userlog useractivitylog (billed by CloudWatch Logs; or --bucket-name BUCKET with the Redshift bucket "
+            "policy); user activity logs also need enable_user_activity_logging=true in the parameter group."
+        ),
+        "ElastiCache.1": (
+            "Cluster {resource_id} keeps no automatic backups. aws elasticache modify-replication-group --region "
+            "{region} --replication-group-id {resource_id} --snapshot-retention-limit 7 --apply-immediately (or "
+            "modify-cache-cluster --cache-cluster-id for a single node; backup storage beyond the free allowance is "
+            "billed)."
+        ),
+        "ElastiCache.2": (
+            "Cluster {resource_id} does not take minor version upgrades. aws elasticache modify-cache-cluster "
+            "--region {region} --cache-cluster-id {resource_id} --auto-minor-version-upgrade (Redis OSS 6 and "
+            "later; upgrades happen in the maintenance window)."
+        ),
+        "ElastiCache.3": (
+            "Replication group {resource_id} has no automatic failover. It needs at least one replica; then aws "
+            "elasticache modify-replication-group --region {region} --replication-group-id {resource_id} "
+            "--automatic-failover-enabled --apply-immediately."
+        ),
+        "ELB.1": (
+            "Load balancer {resource_id} has an HTTP listener that does not redirect to HTTPS. First make sure an "
+            "HTTPS listener with a certificate serves the same routes, then aws elbv2 modify-listener --region "
+            "{region} --listener-arn HTTP_LISTENER_ARN --default-actions "
+            "Type=redirect,RedirectConfig={{Protocol=HTTPS,Port=443,StatusCode=HTTP_301}} (and change listener "
+            "rules that forward plain HTTP the same way)."
+        ),
+        "S3.6": (
+            "The policy of bucket {resource_id} lets another account change the bucket's access (s3:DeleteBucketPolicy"
+            ", s3:PutBucketAcl, s3:PutBucketPolicy, s3:PutEncryptionConfiguration or s3:PutObjectAcl). Remove those "
+            "actions from the statements naming other accounts: aws s3api get-bucket-policy --bucket {resource_id}, "
+            "edit, aws s3api put-bucket-policy --bucket {resource_id} --policy file://policy.json."
         ),
     }

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, tag_dict
+from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule, tag_dict
 from functions.remediators.rds import describe_db_instance
 
 
@@ -131,3 +131,23 @@ class ClusterCopyTagsToSnapshot(ClusterDeletionProtection):
     setting = "CopyTagsToSnapshot"
     side_effects = "snapshots taken from now on carry the cluster's tags (and whoever reads them sees the tags)"
     consequence = " (snapshots taken from now on carry the cluster's tags)"
+
+
+class InstanceMultiAz(InstanceDeletionProtection):
+    """RDS.5: make a DB instance Multi-AZ (a standby in another Availability Zone).
+
+    Disruptive (cost): the standby doubles the instance's price. RDS adds it without downtime (a snapshot of the
+    primary seeds it; I/O can be slower meanwhile), in the maintenance window unless `apply_immediately`.
+    """
+
+    rules = (Rule("RDS.5", "RDS DB instances should be configured with multiple Availability Zones",
+                  disruptive=True, disruption="cost", because="the standby instance is billed like the primary"),)
+    setting = "MultiAZ"
+    side_effects = "I/O may be slower while the standby is created from a snapshot of the primary"
+    consequence = " (a standby in another Availability Zone)"
+    params_schema = {"apply_immediately": Param(False, bool, description="add the standby now, not in the "
+                                                                         "maintenance window")}
+
+    def _modify(self, target: Target, identifier: str, value: bool) -> None:
+        target.client("rds").modify_db_instance(DBInstanceIdentifier=identifier, MultiAZ=value,
+                                                ApplyImmediately=bool(self.params["apply_immediately"]))

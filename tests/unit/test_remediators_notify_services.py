@@ -30,6 +30,11 @@ CASES = {
               ["put-bucket-notification-configuration --bucket uploads", '{"EventBridgeConfiguration": {}}']),
     "S3.13": ("AwsS3Bucket", "uploads", "us-east-1", ['"DaysAfterInitiation": 7}', "deletes nothing else"]),
     "IAM.1": ("AwsIamPolicy", POLICY, "global", [f"list-entities-for-policy --policy-arn {POLICY}"]),
+    "EC2.4": ("AwsEc2Instance", "i-0abc", "us-east-1", ["create-image --region us-east-1 --instance-id i-0abc",
+                                                       "DeleteOnTermination"]),
+    "ELB.1": ("AwsElbv2LoadBalancer", "web-alb", "us-east-1",
+              ["RedirectConfig={Protocol=HTTPS,Port=443,StatusCode=HTTP_301}", "HTTPS listener"]),
+    "RDS.4": ("AwsRdsDbSnapshot", "nightly-1", "us-east-1", ["--target-db-snapshot-identifier nightly-1-encrypted"]),
 }
 
 
@@ -48,6 +53,17 @@ def test_finding_is_notified_with_its_steps_and_nothing_is_called(moto_aws, rule
     for step in steps:
         assert step in message
     assert [call for call in sessions.api_calls if not call.startswith("sts.")] == []
+
+
+@pytest.mark.parametrize("rule_id", [rule.rule_id for rule in ServiceManualRemediation.rules])
+def test_every_message_names_the_resource_and_fills_every_placeholder(rule_id: str) -> None:
+    finding = make_finding(rule_id, "AwsAccount", "res-0abc", region="eu-west-1")
+
+    message = ServiceManualRemediation().notify_message(finding)
+
+    assert "res-0abc" in message and len(message) > 120
+    for placeholder in ("{resource_id}", "{region}", "{account_id}", "{partition}"):
+        assert placeholder not in message
 
 
 def test_every_rule_has_guidance_and_is_notify_only() -> None:

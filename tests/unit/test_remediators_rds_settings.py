@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from functions.engine.catalog import CATALOG
 from functions.engine.sessions import AssumedSessions
 from functions.model import Target
 from functions.remediators.base import RemediationError
@@ -15,6 +16,7 @@ from functions.remediators.rds_settings import (
     ClusterCopyTagsToSnapshot,
     ClusterDeletionProtection,
     InstanceDeletionProtection,
+    InstanceMultiAz,
 )
 from tests.factories import make_finding
 from tests.unit.test_remediators_s3_helpers import iam_actions, record_calls
@@ -115,3 +117,21 @@ def test_missing_resources_are_refused(target: Target, rds) -> None:
         InstanceDeletionProtection().assess(target, make_finding("RDS.8", "AwsRdsDbInstance", "gone"))
     with pytest.raises(RemediationError, match="RDS DB cluster gone not found"):
         ClusterDeletionProtection().assess(target, make_finding("RDS.7", "AwsRdsDbCluster", "gone"))
+
+
+def test_instance_multi_az(target: Target, sessions: AssumedSessions, rds) -> None:
+    name = make_instance(rds, "ledger-db")
+    remediator = InstanceMultiAz({"apply_immediately": True})
+    finding = make_finding("RDS.5", "AwsRdsDbInstance", name)
+
+    before = remediator.assess(target, finding)
+    assert before.changes == [f"set MultiAZ=True on RDS DB instance {name} (a standby in another Availability Zone)"]
+    remediator.apply(target, finding, before)
+
+    now = instance(rds, name)
+    assert (now["MultiAZ"], now["DeletionProtection"], now["BackupRetentionPeriod"]) == (True, False, 9)
+    assert remediator.assess(target, finding).compliant
+    assert remediator.restore(target, finding, before.pre_state) == [
+        f"set MultiAZ back to False on RDS DB instance {name}"]
+    assert instance(rds, name)["MultiAZ"] is False
+    assert CATALOG["RDS.5"].rule.disruption == "cost"
