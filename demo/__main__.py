@@ -33,6 +33,7 @@ from demo.fake_netskope import FakeNetskope
 from demo.fake_securityhub_v2 import FakeSecurityHubV2
 from demo.moto_org import HOME, REMEDIATION_ROLE
 from demo.org import Org, build_org
+from demo.realtime import replay
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub, pull_securityhub_v2
@@ -128,8 +129,13 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
             f"{len(again)} findings → {dict(Counter(r.outcome for r in again))}; changes made: {len(changed_again)}")
 
     section("5. what the SNS topic delivered (the operator's inbox)", _emails_text(deployed))
+    prod = org.accounts["prod"]
+    realtime = replay(HOME, prod, f"prod-data-{prod}", {"REMEDIATION_ROLE_NAME": REMEDIATION_ROLE}, config_document)
+    section("6. real time: CloudTrail events replayed (EventBridge → cloudtrail events handler → SQS → remediate)",
+            realtime.text())
     section("figures", _figures(applied, deployed.api_calls, time.monotonic() - started))
-    ok = (verified and not changed_again and not any(r.outcome == "failed" for r in [*applied, *from_scan])
+    ok = (verified and realtime.ok and not changed_again
+          and not any(r.outcome == "failed" for r in [*applied, *from_scan])
           and len(applied) == deployed.pull["pulled"] and deployed.dead_letters == 0
           and any(e["subject"].startswith("[cspm-remediation] apply") for e in deployed.emails))
     say("\nRESULT: " + ("PASS — every planted misconfiguration is fixed or deliberately left alone, as expected"

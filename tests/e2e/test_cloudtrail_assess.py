@@ -17,10 +17,10 @@ import boto3
 import pytest
 
 from connectors import cloudtrail
+from demo import cloudtrail_records as ct
 from functions.engine.config import Config
 from functions.engine.engine import Engine
 from functions.engine.sessions import AssumedSessions
-from tests import cloudtrail_records as ct
 from tests.unit.test_cloudtrail_events import CASES
 from tests.unit.test_remediators_s3_helpers import make_trail_bucket
 

@@ -4,7 +4,7 @@ remediated resource in the member account, through the work queue and the remedi
 On moto in this process: the admin stack's SQS work queue (with a dead-letter queue), its DynamoDB ledger and SNS
 topic; two concurrent pollers (demo/sqs_event_source.py, the event source mapping with ReportBatchItemFailures)
 feed the remediate handler. The member account is reached through the remediation role, as deployed. The events
-are CloudTrail records in CloudTrail's shape (tests/cloudtrail_records.py) wrapped as EventBridge delivers them.
+are CloudTrail records in CloudTrail's shape (demo/cloudtrail_records.py) wrapped as EventBridge delivers them.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
+from demo import cloudtrail_records as ct
 from demo.sqs_event_source import SqsEventSource
 from functions.aws_lambda import cloudtrail_events, handlers
 from functions.engine.ledger import create_table, result_from_row
 from functions.engine.sessions import AssumedSessions
-from tests import cloudtrail_records as ct
 
 REGION = "us-east-1"
 MEMBER = "111111111111"

@@ -13,7 +13,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from connectors.cloudtrail_events import watched_events
-from tests import cloudtrail_records as ct
+from demo import cloudtrail_records as ct
 from tests.e2e.test_cloudformation_moto import (
     ACCOUNT,
     CODE_BUCKET,

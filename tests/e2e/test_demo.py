@@ -26,4 +26,5 @@ def test_demo_fixes_every_planted_misconfiguration_and_reruns_clean():
     assert "Apply (Prowler file)" in out
     assert "Security Hub OCSF: 2 findings in" in out  # GetFindingsV2, served by demo/fake_securityhub_v2.py
     assert "marked Resolved through BatchUpdateFindingsV2: 2 of 2" in out
+    assert "ports open to 0.0.0.0/0: before [22, 443], after [443]" in out  # a CloudTrail event, fixed in seconds
     assert "rejected (securityhub)" in out  # the malformed finding is reported, not fatal

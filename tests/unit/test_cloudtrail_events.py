@@ -1,5 +1,5 @@
 """CloudTrail events → findings: every event of the table, in CloudTrail's own record shape
-(tests/cloudtrail_records.py), names the right rules and resource; failed calls, our own roles, unknown and
+(demo/cloudtrail_records.py), names the right rules and resource; failed calls, our own roles, unknown and
 unlocatable events are ignored with a logged reason; any outside input either translates or is refused with a
 FindingError."""
 
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from connectors import cloudtrail
 from connectors.cloudtrail_events import EVENT_TABLE, event_rules, rows_for, watched_events
 from connectors.finding import Finding, FindingError
+from demo import cloudtrail_records as ct
 from functions.engine.catalog import CATALOG
-from tests import cloudtrail_records as ct
 
 A, R = ct.ACCOUNT, ct.REGION
 NACL_RULES = ("EC2.21", "netskope:nacl-allow-all-ingress")
