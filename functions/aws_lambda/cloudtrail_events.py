@@ -33,10 +33,8 @@ def events_run_id(now: float | None = None) -> str:
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """One EventBridge event → work items. A malformed event is logged and dropped (retrying cannot fix it)."""
     rt = runtime()
-    configured = {rt.settings.role_name, rt.settings.automation_role_name}
-    own_roles = cloudtrail.own_role_names() | {name for name in configured if name}
-    try:
-        translation = cloudtrail.translate(event, own_roles)
+    try:  # our roles: the same REMEDIATION_* variables the runtime's settings read, plus CSPM_EVENTS_IGNORE_ROLES
+        translation = cloudtrail.translate(event, cloudtrail.own_role_names())
     except FindingError as error:
         log.error("event %s rejected: %s", _event_id(event), error)
         return {"enqueued": 0, "rejected": 1}

@@ -132,3 +132,10 @@ def test_an_excluded_resource_and_an_off_rule_are_decided_before_the_queue(stack
 def test_events_of_one_hour_share_a_run() -> None:
     assert cloudtrail_events.events_run_id(0) == cloudtrail_events.events_run_id(3599) == "19700101T000000Z-cloudtrail"
     assert cloudtrail_events.events_run_id(3600) != cloudtrail_events.events_run_id(0)
+
+
+def test_a_renamed_remediation_role_is_still_ours(stack, monkeypatch) -> None:
+    monkeypatch.setenv("REMEDIATION_ROLE_NAME", "SecOpsFixer")
+    handlers.reset_runtime()
+    body = ct.authorize_security_group_ingress("sg-0a1b2c3d4e5f60718", account=MEMBER, role="SecOpsFixer")
+    assert "our own role SecOpsFixer" in cloudtrail_events.handler(ct.event(body))["ignored"]
