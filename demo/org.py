@@ -95,6 +95,7 @@ def build_org() -> Org:
     world.bucket(dev, f"dev-artifacts-{dev}", "securityhub")
     world.password_policy(dev)
     world.public_queue(dev)
+    world.newer_services(dev)  # SQS.1, DynamoDB.6, ECR.1, CloudWatch.16 (issue 17)
     world.public_function(dev)
     world.db_without_minor_upgrades(dev)
     world.unencrypted_file_system(dev)  # notify-only: needs a migration a person plans
@@ -300,6 +301,42 @@ class _World:
             return [st.get("Sid") for st in statements] == ["FromOrderService"]
 
         self.plant("queue orders-events policy", account, "SQS.3", arn, private_and_scoped_kept)
+
+    def newer_services(self, account: str) -> None:
+        """One finding per newer service (SQS.1, DynamoDB.6, ECR.1, CloudWatch.16), each read back after the fix."""
+        sqs = self.client(account, HOME, "sqs")
+        url = sqs.create_queue(QueueName="invoices", Attributes={"SqsManagedSseEnabled": "false"})["QueueUrl"]
+        queue_arn = f"arn:aws:sqs:{HOME}:{account}:invoices"
+        self.report("securityhub", account, HOME, "SQS.1", "AwsSqsQueue", queue_arn, queue_arn,
+                    "Amazon SQS queues should be encrypted at rest")
+        self.plant("queue invoices encryption", account, "SQS.1", queue_arn, lambda: sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["SqsManagedSseEnabled"])["Attributes"]["SqsManagedSseEnabled"] == "true")
+
+        dynamodb = self.client(account, HOME, "dynamodb")
+        table_arn = dynamodb.create_table(
+            TableName="carts", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])["TableDescription"]["TableArn"]
+        self.report("securityhub", account, HOME, "DynamoDB.6", "AwsDynamoDbTable", table_arn, table_arn,
+                    "DynamoDB tables should have deletion protection enabled")
+        self.plant("table carts deletion protection", account, "DynamoDB.6", table_arn, lambda: dynamodb.describe_table(
+            TableName="carts")["Table"]["DeletionProtectionEnabled"])
+
+        ecr = self.client(account, HOME, "ecr")
+        repo_arn = ecr.create_repository(repositoryName="web/api")["repository"]["repositoryArn"]
+        self.report("securityhub", account, HOME, "ECR.1", "AwsEcrRepository", repo_arn, repo_arn,
+                    "ECR private repositories should have image scanning configured")
+        self.plant("repository web/api scan on push", account, "ECR.1", repo_arn, lambda: ecr.describe_repositories(
+            repositoryNames=["web/api"])["repositories"][0]["imageScanningConfiguration"]["scanOnPush"])
+
+        logs = self.client(account, HOME, "logs")
+        logs.create_log_group(logGroupName="/app/checkout")
+        logs.put_retention_policy(logGroupName="/app/checkout", retentionInDays=14)
+        group_arn = f"arn:aws:logs:{HOME}:{account}:log-group:/app/checkout"
+        self.report("securityhub", account, HOME, "CloudWatch.16", "AwsLogsLogGroup", group_arn, group_arn,
+                    "CloudWatch log groups should be retained for a specified period of time")
+        self.plant("log group /app/checkout retention", account, "CloudWatch.16", group_arn,
+                   lambda: logs.describe_log_groups(logGroupNamePrefix="/app/checkout")["logGroups"][0][
+                       "retentionInDays"] == 365)
 
     def public_function(self, account: str) -> None:
         awslambda = self.client(account, HOME, "lambda")
