@@ -48,6 +48,7 @@ from functions.remediators.iam import (
     UnusedCredentials,
     UserPoliciesToGroup,
 )
+from functions.remediators.iam_more import UnusedCredentials90
 from functions.remediators.kms import KeyRotation
 from functions.remediators.logs import LogGroupRetention
 from functions.remediators.macie import MacieEnabled
@@ -131,6 +132,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     TransitGatewayNoAutoAccept,
     GroupElbHealthChecks,
     InstanceMultiAz,
+    UnusedCredentials90,
 )
 
 
