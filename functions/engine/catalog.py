@@ -70,6 +70,7 @@ from functions.remediators.rds_settings import (
 from functions.remediators.redshift import ClusterNotPublic
 from functions.remediators.redshift_settings import AllowVersionUpgrade, SnapshotRetention
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock, BucketSecureTransportPolicy
+from functions.remediators.s3_public import BucketPublicReadWriteBlocked
 from functions.remediators.sns import TopicEncryption
 from functions.remediators.sqs import QueuePolicyNotPublic
 from functions.remediators.sqs_encryption import QueueEncryption
@@ -133,6 +134,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     GroupElbHealthChecks,
     InstanceMultiAz,
     UnusedCredentials90,
+    BucketPublicReadWriteBlocked,
 )
 
 

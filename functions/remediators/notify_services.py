@@ -10,8 +10,8 @@ needed is for the policy's owner to say (IAM.1). The rest need a change this too
 a terminated instance, a new endpoint, launch template or role, a stack update, a snapshot copy, a new origin, a
 redirect before an HTTPS listener is known to serve, or a setting moto cannot yet prove (EC2.4, EC2.10, EC2.18,
 CloudFormation.1, CloudFront.1/.12, CloudTrail.6, RDS.4/.6, DynamoDB.1, SSM.1, AutoScaling.3/.5, APIGateway.1/.5,
-Athena.4, SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6). Guidance names the finding's resource with
-{resource_id}, {account_id}, {region} and {partition}.
+Athena.4, SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6); tags are the owner's (DynamoDB.5, GuardDuty.2).
+Guidance names the finding's resource with {resource_id}, {account_id}, {region} and {partition}.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class ServiceManualRemediation(ManualRemediation):
              default_mode="notify"),
         Rule("S3.6", "S3 general purpose bucket policies should restrict access to other AWS accounts",
              default_mode="notify"),
+        Rule("DynamoDB.5", "DynamoDB tables should be tagged", default_mode="notify"),
+        Rule("GuardDuty.2", "GuardDuty filters should be tagged", default_mode="notify"),
     )
     resource_types = ("AwsSecretsManagerSecret", "AwsCodeBuildProject", "AwsEcsTaskDefinition", "AwsS3Bucket",
                       "AwsIamPolicy", "AwsEc2Instance", "AwsAccount", "AwsEc2SecurityGroup",
@@ -87,7 +89,7 @@ class ServiceManualRemediation(ManualRemediation):
                       "AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot", "AwsRdsDbInstance", "AwsDynamoDbTable",
                       "AwsAutoScalingLaunchConfiguration", "AwsApiGatewayStage", "AwsApiGatewayV2Stage",
                       "AwsAthenaWorkGroup", "AwsSnsTopic", "AwsRedshiftCluster", "AwsElastiCacheCacheCluster",
-                      "AwsElastiCacheReplicationGroup", "AwsElbv2LoadBalancer")
+                      "AwsElastiCacheReplicationGroup", "AwsElbv2LoadBalancer", "AwsGuardDutyFilter")
     guidance: ClassVar[dict[str, str]] = {
         "SecretsManager.1": (
             "Turn on rotation for secret {resource_id}. For an RDS, Aurora, Redshift or DocumentDB credential, let "
@@ -290,6 +292,18 @@ class ServiceManualRemediation(ManualRemediation):
             "{region} --listener-arn HTTP_LISTENER_ARN --default-actions "
             "Type=redirect,RedirectConfig={{Protocol=HTTPS,Port=443,StatusCode=HTTP_301}} (and change listener "
             "rules that forward plain HTTP the same way)."
+        ),
+        "DynamoDB.5": (
+            "Resource {resource_id} has none of the tags the control requires (its requiredTagKeys, or any tag "
+            "when none are set). Which tags, and their values, are your organization's: aws "
+            "resourcegroupstaggingapi tag-resources --region {region} --resource-arn-list {resource_id} --tags "
+            "KEY=VALUE (tag keys starting with aws: do not count)."
+        ),
+        "GuardDuty.2": (
+            "Resource {resource_id} has none of the tags the control requires (its requiredTagKeys, or any tag "
+            "when none are set). Which tags, and their values, are your organization's: aws "
+            "resourcegroupstaggingapi tag-resources --region {region} --resource-arn-list {resource_id} --tags "
+            "KEY=VALUE (tag keys starting with aws: do not count)."
         ),
         "S3.6": (
             "The policy of bucket {resource_id} lets another account change the bucket's access (s3:DeleteBucketPolicy"
