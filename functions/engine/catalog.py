@@ -74,7 +74,7 @@ from functions.remediators.s3_public import BucketPublicReadWriteBlocked
 from functions.remediators.sns import TopicEncryption
 from functions.remediators.sqs import QueuePolicyNotPublic
 from functions.remediators.sqs_encryption import QueueEncryption
-from functions.remediators.ssm_documents import DocumentNotPublic
+from functions.remediators.ssm_documents import BlockPublicSharing, DocumentNotPublic
 
 REMEDIATORS: tuple[type[Remediator], ...] = (
     SecurityGroupAdminPorts,
@@ -135,6 +135,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     InstanceMultiAz,
     UnusedCredentials90,
     BucketPublicReadWriteBlocked,
+    BlockPublicSharing,
 )
 
 

@@ -74,3 +74,49 @@ class DocumentNotPublic(Remediator):
                 raise RemediationError(f"SSM document {name} not found") from error
             raise
         return list(response.get("AccountIds", []))
+
+
+PUBLIC_SHARING_SETTING = "/ssm/documents/console/public-sharing-permission"
+
+
+class BlockPublicSharing(Remediator):
+    """SSM.7: turn on the account's block public sharing setting for documents (the service setting
+    /ssm/documents/console/public-sharing-permission = Disable) in the finding's region.
+
+    Documents shared publicly already stay shared (SSM.4 removes that); sharing with named accounts is unaffected.
+    One GetServiceSetting to check; rollback sets it back to Enable.
+    """
+
+    rules = (Rule("SSM.7", "SSM documents should have the block public sharing setting enabled"),)
+    resource_types = ("AwsAccount",)
+    read_permissions = ("ssm:GetServiceSetting",)
+    write_permissions = ("ssm:UpdateServiceSetting",)
+    restore_permissions = ("ssm:UpdateServiceSetting",)
+    reversible = True
+    state_keys = ("SettingValue",)
+    side_effects = "nobody in the account can share a document publicly until the setting is turned off again"
+
+    def assess(self, target: Target, finding: Finding) -> Assessment:
+        value = self._value(target)
+        if value == "Disable":
+            return Assessment(compliant=True, pre_state={"SettingValue": value})
+        return Assessment(compliant=False, pre_state={"SettingValue": value},
+                          changes=[f"block public sharing of SSM documents in account {target.account_id} "
+                                   f"({target.api_region})"])
+
+    def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
+        target.client("ssm").update_service_setting(SettingId=PUBLIC_SHARING_SETTING, SettingValue="Disable")
+
+    def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
+        previous = pre_state.get("SettingValue")
+        if previous not in ("Enable", "Disable"):
+            raise RemediationError("no previous public sharing setting recorded")
+        if self._value(target) == previous:
+            return [f"public sharing setting of SSM documents is already {previous}"]
+        target.client("ssm").update_service_setting(SettingId=PUBLIC_SHARING_SETTING, SettingValue=previous)
+        return [f"set the public sharing setting of SSM documents back to {previous}"]
+
+    @staticmethod
+    def _value(target: Target) -> str:
+        setting = target.client("ssm").get_service_setting(SettingId=PUBLIC_SHARING_SETTING)["ServiceSetting"]
+        return str(setting.get("SettingValue", "Enable"))
