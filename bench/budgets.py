@@ -103,6 +103,59 @@ def describe_before_write(economy: Mapping[str, RuleEconomy]) -> list[Budget]:
     return budgets
 
 
+# Reads several rules share, made once per resource per run (the engine's read cache, functions/model.py
+# ReadCache): operation → the rules that share it.
+SHARED_READS: Mapping[str, frozenset[str]] = {
+    "iam.GetAccountPasswordPolicy": frozenset(f"IAM.{n}" for n in range(10, 18)),
+    "ec2.DescribeSecurityGroups": frozenset({"EC2.2", "EC2.13", "EC2.14", "EC2.19", "EC2.53", "EC2.54"}),
+}
+
+
+WRITE_OUTCOMES = frozenset({"remediated", "started", "failed"})  # may have written (failed: say it did)
+
+
+@dataclass
+class SharedReads:
+    """What each shared read may cost with the engine's read cache, from the results in the order each account's
+    findings ran: one call per resource, again after any write in its account (the cache drops the account's
+    reads then), plus one live verification per write on the resource (which the next findings share)."""
+
+    expected: Counter[str] = field(default_factory=Counter)
+    findings: Counter[str] = field(default_factory=Counter)
+    _fresh: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)  # (op, account) → read since
+
+    def observe(self, rule_id: str, account_id: str, region: str, resource_id: str, outcome: str) -> None:
+        """One result that reached its account (plan/apply)."""
+        wrote = outcome in WRITE_OUTCOMES
+        key = (region, resource_id)
+        for operation, rules in SHARED_READS.items():
+            fresh = self._fresh.setdefault((operation, account_id), set())
+            mine = rule_id in rules
+            if mine:
+                self.findings[operation] += 1
+                if key not in fresh:
+                    self.expected[operation] += 1
+                    fresh.add(key)
+            if wrote:
+                fresh.clear()
+                if mine:
+                    self.expected[operation] += 1  # the verification
+                    if outcome == "remediated":
+                        fresh.add(key)
+
+
+def shared_reads(calls: Mapping[str, int], shared: SharedReads, label: str) -> list[Budget]:
+    """Per shared read: at most what SharedReads expects (a run without the cache makes one per finding)."""
+    budgets = []
+    for operation in sorted(shared.findings):
+        made, limit = calls.get(operation, 0), shared.expected[operation]
+        budgets.append(Budget(
+            f"{operation} once per resource between writes ({label})", made <= limit,
+            f"{made} calls for {shared.findings[operation]} findings", f"<= {limit}",
+        ))
+    return budgets
+
+
 def memory_growth(peak_small: float, peak_large: float, n_small: int, n_large: int,
                   factor: float = MEMORY_GROWTH_LIMIT) -> Budget:
     ratio = peak_large / peak_small if peak_small > 0 else math.inf

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 
 from bench.attribution import CallTally, Economy
-from bench.budgets import RuleEconomy
+from bench.budgets import RuleEconomy, SharedReads
 from bench.measure import Sample, measured, median
 from connectors.finding import Finding, FindingError
 from connectors.netskope import DEFAULT_PAGE_SIZE
@@ -67,6 +67,7 @@ class PhaseRun:
     netskope_items: int = 0
     netskope_page: int = DEFAULT_PAGE_SIZE
     economy: dict[str, RuleEconomy] = field(default_factory=dict)
+    shared: SharedReads = field(default_factory=SharedReads)  # plan/apply: what the shared reads may cost
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -135,6 +136,8 @@ def run_engine(stage: Stage, n: int, spool: Path) -> PhaseRun:
             run.outcomes[result.outcome] += 1
             if result.outcome in AWS_OUTCOMES:
                 touched.add(result.account_id)
+                run.shared.observe(result.rule_id, result.account_id, result.region, result.resource_id,
+                                   result.outcome)
             if result.outcome == "failed" and len(run.failures) < 5:
                 run.failures.append(f"{result.rule_id} {result.resource_id}: {result.reason}")
     run.api_calls = Counter({op: c for op, c in sessions.api_calls.items() if not op.startswith("sts.")})

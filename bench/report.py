@@ -94,6 +94,9 @@ def budgets(runs: Sequence[PhaseRun], memory_sizes: Sequence[int]) -> list[Budge
             failed = run.outcomes.get("failed", 0)
             out.append(Budget(f"apply N={run.n:,} fixes what it plans", failed == 0,
                               f"{failed} failed of {run.findings:,}; {dict(run.outcomes)}", "0 failed"))
+    for run in runs:
+        if run.phase in ("plan", "apply"):
+            out.extend(checks.shared_reads(run.api_calls, run.shared, f"{run.phase} N={run.n:,}"))
     out.extend(checks.describe_before_write(economy(runs)))
     memory = {run.n: run for run in runs if "memory" in run.phase}
     small, large = (memory.get(n) for n in memory_sizes)
@@ -222,7 +225,9 @@ def to_json(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[s
 
 
 def _run_json(run: PhaseRun) -> dict[str, Any]:
-    data = {k: v for k, v in run.__dict__.items() if k not in ("economy", "sample")}
+    data = {k: v for k, v in run.__dict__.items() if k not in ("economy", "sample", "shared")}
+    data["shared_reads"] = {op: {"findings": run.shared.findings[op], "expected_calls": run.shared.expected[op]}
+                            for op in run.shared.findings}
     data.update(wall_s=run.sample.wall, cpu_s=run.sample.cpu, peak_mib=run.sample.peak_mib,
                 peak_kind=run.sample.peak_kind, findings_per_s=run.per_second, calls_per_finding=run.calls_per_finding)
     return data

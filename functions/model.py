@@ -73,7 +73,7 @@ class ReadCache:
     read cannot change what the next finding sees. Accounts run in parallel threads, hence the lock.
     """
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    def __init__(self, max_entries: int = 2048) -> None:
         self._values: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()

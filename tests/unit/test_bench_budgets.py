@@ -116,3 +116,27 @@ def test_line_and_all_ok() -> None:
     assert budgets.all_ok([passed])
     assert not budgets.all_ok([passed, failed])
     assert budgets.all_ok([])
+
+
+
+def test_shared_reads_once_per_resource_until_a_write_in_the_account() -> None:
+    """Eight password-policy findings in one account: one read in plan (the bench made eight before the cache);
+    in apply one more per write (its live verification), and again after another rule wrote in the account."""
+    policy, groups = "iam.GetAccountPasswordPolicy", "ec2.DescribeSecurityGroups"
+    plan = budgets.SharedReads()
+    for n in range(10, 18):
+        plan.observe(f"IAM.{n}", "111111111111", "us-east-1", "account", "planned")
+    for rule in ("EC2.13", "EC2.14", "EC2.53", "EC2.54"):
+        plan.observe(rule, "111111111111", "us-east-1", "sg-1", "planned")
+    assert (plan.expected[policy], plan.expected[groups]) == (1, 1)
+    assert [b.ok for b in budgets.shared_reads({policy: 1, groups: 1}, plan, "plan")] == [True, True]
+    assert [b.ok for b in budgets.shared_reads({policy: 8, groups: 4}, plan, "plan")] == [False, False]
+
+    apply = budgets.SharedReads()
+    apply.observe("IAM.10", "111111111111", "us-east-1", "account", "remediated")  # read, write, verify
+    apply.observe("IAM.11", "111111111111", "us-east-1", "account", "noop")  # the verification's read
+    apply.observe("EC2.6", "111111111111", "us-east-1", "vpc-1", "remediated")  # a write elsewhere: dropped
+    apply.observe("IAM.12", "111111111111", "us-east-1", "account", "noop")  # read again
+    apply.observe("IAM.13", "222222222222", "us-east-1", "account", "noop")  # another account
+    assert apply.expected[policy] == 4
+    assert apply.findings[policy] == 4
