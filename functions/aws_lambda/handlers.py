@@ -28,7 +28,7 @@ from connectors import asff, securityhub_v2
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeError
 from functions.aws_lambda import work_queue
-from functions.aws_lambda.notifications import notify_message, publish
+from functions.aws_lambda.notifications import notify_message, publish, publish_one, trip_message
 from functions.aws_lambda.writeback_v2 import FindingWriteBack  # ASFF → BatchUpdateFindings, OCSF → …V2
 from functions.engine.catalog import CATALOG
 from functions.engine.config import Config, ConfigError, is_remote
@@ -39,7 +39,6 @@ from functions.engine.ledger import (
     COMPLETED,
     DynamoDbLedger,
     Ledger,
-    LedgerGuard,
     SqliteLedger,
     idempotency_key,
     result_from_row,
@@ -106,14 +105,23 @@ class Runtime:
         return self.clients[service]
 
     def engine(self, stage: Stage, run_id: str, enforce: frozenset[str] = frozenset()) -> Engine:
+        """The engine of one invocation. Its run-wide state is the ledger's (claims, circuit-breaker counters,
+        notifications sent), so one run split over many invocations keeps its limits and notifies once."""
+        topic = self.settings.sns_topic_arn
         return Engine(
             self.config, self.sessions, stage=stage, run_id=run_id,
             max_workers=self.settings.max_workers,
             automation_role_name=self.settings.automation_role_name,
-            guard=LedgerGuard(self.ledger) if self.ledger and stage == "apply" else None,
             enforce_findings=enforce,
-            on_result=self.ledger.record if self.ledger else None,
+            ledger=self.ledger,
+            notifier=self._sender(notify_message) if topic else None,
+            on_trip=self._sender(trip_message) if topic else None,
         )
+
+    def _sender(self, message: Callable[[Result], tuple[str, str]]) -> Callable[[Result], None]:
+        def send(result: Result) -> None:
+            publish_one(self.client("sns"), self.settings.sns_topic_arn, message(result))
+        return send
 
     def enqueue(self, messages: Iterable[work_queue.Message]) -> int:
         if not self.settings.work_queue_url:
@@ -232,11 +240,12 @@ def _findings_only(items: Iterable[Finding | FindingError], stats: PullStats) ->
 
 
 def _enqueue_screened(rt: Runtime, run_id: str, findings: Iterable[Finding], enforce: bool) -> dict[str, Any]:
-    """Screen offline (rule known and on, not excluded, not a duplicate); enqueue the rest. Notify-only
-    findings are published to SNS one by one; everything decided here is counted."""
+    """Screen offline (rule known and on, not excluded, not a duplicate); enqueue the rest; everything decided
+    here is counted. A notify-only finding is published to SNS as it is screened: once per observation with a
+    ledger (a later pull of the same observation records it `skipped` as already notified), on every pull
+    without one (nothing remembers what was sent)."""
     engine = rt.engine("plan", run_id)
     decided: Counter[str] = Counter()
-    notified: list[Result] = []
 
     def to_enqueue() -> Iterator[work_queue.Message]:
         for finding, result in engine.screen(findings):
@@ -244,15 +253,8 @@ def _enqueue_screened(rt: Runtime, run_id: str, findings: Iterable[Finding], enf
                 yield work_queue.finding_message(finding, run_id, enforce=enforce)
             else:
                 decided[result.outcome] += 1
-                if result.outcome == "notified":
-                    notified.append(result)
 
     enqueued = rt.enqueue(to_enqueue())
-    if notified and rt.settings.sns_topic_arn:
-        sns = rt.client("sns")
-        for result in notified:
-            subject, body = notify_message(result)
-            sns.publish(TopicArn=rt.settings.sns_topic_arn, Subject=subject, Message=body)
     return {"enqueued": enqueued, "decided_at_pull": dict(decided)}
 
 

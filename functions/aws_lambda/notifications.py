@@ -1,4 +1,5 @@
-"""SNS: one summary per run, and one message per notify-only finding (its reason is the human guidance).
+"""SNS: one summary per run, one message per notify-only finding (its reason is the human guidance), and one
+alert per run and circuit-breaker limit reached.
 
 Messages are written for email: a subject SNS accepts (ASCII, one line, under 100 characters), a plain-text
 body that leads with what needs a person (failures, circuit-breaker trips), then the per rule/account report
@@ -51,6 +52,32 @@ def notify_message(result: Result) -> tuple[str, str]:
     return subject, _fit(body, MESSAGE_MAX_BYTES - len(subject), "\n[truncated]\n")
 
 
+def trip_message(held: Result) -> tuple[str, str]:
+    """(subject, body) of the alert sent the first time a run reaches a circuit-breaker limit."""
+    limit = first_sentence(held.reason, 200).removeprefix("circuit breaker: ").split(" this run")[0]
+    subject = _subject(f"{SUBJECT_PREFIX} circuit breaker tripped: {limit}")  # the run id is in the body: room
+    body = "\n".join([
+        f"Run {held.run_id} reached a circuit-breaker limit: {limit}.",
+        "",
+        "Findings past the limit are planned, not changed, for the rest of this run; this alert is sent once.",
+        "The run summary counts them. The next run starts with fresh counters and acts on what is left,",
+        "up to the limits again. To act on more per run, raise limits.max_actions_per_rule /",
+        "limits.max_actions_per_account in the configuration (defaults: 25 per rule, 100 per account).",
+        "",
+        f"First held finding: [{held.rule_id}] {held.account_id} {held.region} {held.resource_id}",
+        f"Finding id:         {held.finding_id}",
+        "",
+    ])
+    return subject, _fit(body, MESSAGE_MAX_BYTES - len(subject), "\n[truncated]\n")
+
+
+def publish_one(sns_client: Any, topic_arn: str, message: tuple[str, str]) -> str:
+    """Publish one (subject, body); the message id. Throttling and transient errors are retried by the client
+    (CLIENT_CONFIG)."""
+    subject, body = message
+    return sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=body)["MessageId"]
+
+
 def publish(
     sns_client: Any,
     topic_arn: str,
@@ -64,8 +91,7 @@ def publish(
     messages = [summary_message(results, run_id, stage)]
     if notify_each:
         messages += [notify_message(r) for r in results if r.outcome == "notified"]
-    return [sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=body)["MessageId"]
-            for subject, body in messages]
+    return [publish_one(sns_client, topic_arn, message) for message in messages]
 
 
 def _attention(results: Sequence[Result]) -> list[str]:

@@ -30,7 +30,6 @@ from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_
 from functions.engine.catalog import rule_rows
 from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
-from functions.engine.ledger import LedgerGuard
 from functions.engine.pipeline import (
     REGIONAL_SOURCES,
     SOURCES,
@@ -436,15 +435,13 @@ def _engine_run(args: argparse.Namespace, config: Config, sessions: AssumedSessi
                 findings: list[Finding], stage: Stage, precondition: Any = None) -> list[Result]:
     with Progress(len(findings)) as bar:
 
-        def on_result(result: Result) -> None:
-            if ledger is not None:
-                ledger.record(result)
+        def on_result(_result: Result) -> None:
             bar.advance()
 
         engine = Engine(
             config, sessions, stage=stage, max_workers=args.max_workers,
             automation_role_name=args.automation_role_name,
-            guard=LedgerGuard(ledger) if ledger is not None and stage == "apply" else None,
+            ledger=ledger,  # records each result once, claims actions, keeps the circuit breaker's counters
             on_result=on_result, precondition=precondition,
         )
         log.info("run %s: %s of %d finding(s)", engine.run_id, stage, len(findings))

@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,8 +26,16 @@ from connectors.finding import Finding
 from connectors.securityhub import is_open_failed
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status, start_runbook
 from functions.engine.catalog import CATALOG, CatalogEntry
-from functions.engine.config import Config
+from functions.engine.config import Config, Limits
 from functions.engine.failures import classify, classify_error, error_code
+from functions.engine.ledger import (
+    ACCOUNT_LIMIT,
+    RULE_LIMIT,
+    Ledger,
+    LedgerGuard,
+    idempotency_key,
+    notification_key,
+)
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import ReadCache, Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
@@ -35,23 +43,81 @@ from functions.report import first_sentence
 
 log = logging.getLogger(__name__)
 
-@dataclass
-class _Counters:
-    """Actions taken so far this run, for the circuit breaker. Slots are reserved before acting."""
+@dataclass(frozen=True)
+class Trip:
+    """A circuit-breaker refusal: which limit ("rule" or "account") is reached, and whether this is the first
+    refusal of that limit in the run (the one that warns and alerts; the others only plan)."""
 
-    per_rule: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    per_account: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    limit: str
+    first: bool
 
-    def reserve(self, rule_id: str, account_id: str, max_rule: int, max_account: int) -> str | None:
-        with self.lock:
-            if self.per_rule[rule_id] >= max_rule:
-                return f"circuit breaker: {max_rule} actions for rule {rule_id} this run; planning only"
-            if self.per_account[account_id] >= max_account:
-                return f"circuit breaker: {max_account} actions in account {account_id} this run; planning only"
-            self.per_rule[rule_id] += 1
-            self.per_account[account_id] += 1
+
+class Breaker(Protocol):
+    """The circuit breaker's run-wide counters: reserve one action slot for (rule, account) before acting."""
+
+    def reserve(self, rule_id: str, account_id: str, limits: Limits) -> Trip | None:
+        """None: a slot was taken on both counters. Else the limit reached (nothing was taken)."""
+        ...
+
+
+class MemoryBreaker:
+    """Counters of one Engine (the CLI without a ledger: one process is the whole run)."""
+
+    def __init__(self) -> None:
+        self._per_rule: dict[str, int] = defaultdict(int)
+        self._per_account: dict[str, int] = defaultdict(int)
+        self._tripped: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def reserve(self, rule_id: str, account_id: str, limits: Limits) -> Trip | None:
+        with self._lock:
+            if self._per_rule[rule_id] >= limits.max_actions_per_rule:
+                return self._trip(RULE_LIMIT, rule_id)
+            if self._per_account[account_id] >= limits.max_actions_per_account:
+                return self._trip(ACCOUNT_LIMIT, account_id)
+            self._per_rule[rule_id] += 1
+            self._per_account[account_id] += 1
             return None
+
+    def _trip(self, limit: str, name: str) -> Trip:
+        first = (limit, name) not in self._tripped
+        self._tripped.add((limit, name))
+        return Trip(limit, first)
+
+
+class LedgerBreaker:
+    """Counters in the ledger, so a run's limits hold over every Lambda invocation that works on it.
+
+    A limit this object has seen reached is not asked again (a run's counters only grow): past the limit, the
+    rest of a batch costs no ledger write.
+    """
+
+    def __init__(self, ledger: Ledger, run_id: str) -> None:
+        self.ledger, self.run_id = ledger, run_id
+        self._full: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def reserve(self, rule_id: str, account_id: str, limits: Limits) -> Trip | None:
+        for limit, name in ((RULE_LIMIT, rule_id), (ACCOUNT_LIMIT, account_id)):
+            with self._lock:
+                if (limit, name) in self._full:
+                    return Trip(limit, first=False)
+        reached = self.ledger.reserve(self.run_id, rule_id, account_id, limits.max_actions_per_rule,
+                                      limits.max_actions_per_account)
+        if reached is None:
+            return None
+        name = rule_id if reached == RULE_LIMIT else account_id
+        with self._lock:
+            known = (reached, name) in self._full
+            self._full.add((reached, name))
+        return Trip(reached, first=not known and self.ledger.first_trip(self.run_id, reached, name))
+
+
+def trip_reason(trip: Trip, rule_id: str, account_id: str, limits: Limits) -> str:
+    """A held finding's reason; functions/report.py reads the limit and its scope back from it."""
+    if trip.limit == RULE_LIMIT:
+        return f"circuit breaker: {limits.max_actions_per_rule} actions for rule {rule_id} this run; planning only"
+    return f"circuit breaker: {limits.max_actions_per_account} actions in account {account_id} this run; planning only"
 
 
 class ActionGuard(Protocol):
@@ -96,7 +162,14 @@ def _digest(text: str) -> bytes:
 
 
 class Engine:
-    """Runs findings through the catalog. stage "plan" never writes; "apply" writes for enforce-mode rules."""
+    """Runs findings through the catalog. stage "plan" never writes; "apply" writes for enforce-mode rules.
+
+    With a ``ledger`` (the Lambdas; the CLI with --ledger) the engine keeps its run-wide state there: each result
+    is recorded once, an action is claimed before its write (``LedgerGuard``), the circuit breaker's counters
+    are the ledger's (``LedgerBreaker``), and a notify-only finding is handed to ``notifier`` once per
+    observation. Without one, the breaker counts in memory and ``notifier`` gets every notified finding.
+    ``on_trip`` is told once per run and tripped limit (the first held finding), as is the warning logged.
+    """
 
     def __init__(
         self,
@@ -111,6 +184,9 @@ class Engine:
         guard: ActionGuard | None = None,
         enforce_findings: frozenset[str] = frozenset(),
         precondition: Callable[[Finding, Remediator, Assessment], str | None] | None = None,
+        ledger: Ledger | None = None,
+        notifier: Callable[[Result], None] | None = None,
+        on_trip: Callable[[Result], None] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -119,13 +195,18 @@ class Engine:
         self.max_workers = max(1, max_workers)
         self.automation_role_name = automation_role_name
         self.on_result = on_result
-        self.guard = guard
+        self.ledger = ledger
+        # A guard of the engine's own ledger is settled by the engine's one write of the result (_emit).
+        self._own_guard = guard is None and ledger is not None and stage == "apply"
+        self.guard = LedgerGuard(ledger) if self._own_guard and ledger is not None else guard
+        self.notifier = notifier
+        self.on_trip = on_trip
         # Findings an analyst explicitly asked to remediate (Security Hub custom action): enforce unless off.
         self.enforce_findings = enforce_findings
         # Asked after each assessment (apply --plan: the reviewed plan's pre-state): a reason → `skipped`.
         self.precondition = precondition
         self.run_id = run_id or new_run_id()
-        self._counters = _Counters()
+        self.breaker: Breaker = LedgerBreaker(ledger, self.run_id) if ledger is not None else MemoryBreaker()
         # Findings whose result could not be written to the ledger (on_result or the guard raised): not lost,
         # the caller retries them (their claim, if any, was released so the retry is not a "duplicate").
         self.unrecorded: set[str] = set()
@@ -158,7 +239,7 @@ class Engine:
         seen = _Seen()
         for finding in findings:
             decided = self._decide_offline(finding, seen)
-            yield finding, (self._emit(decided) if isinstance(decided, Result) else None)
+            yield finding, (self._emit_decided(finding, decided) if isinstance(decided, Result) else None)
 
     def _run_chunk(self, chunk: list[Finding], seen: _Seen, pool: ThreadPoolExecutor) -> list[Result]:
         results: dict[int, Result] = {}
@@ -166,7 +247,7 @@ class Engine:
         for index, finding in enumerate(chunk):
             decided = self._decide_offline(finding, seen)
             if isinstance(decided, Result):
-                results[index] = self._emit(decided)
+                results[index] = self._emit_decided(finding, decided)
             else:
                 entry, mode = decided
                 by_account[finding.account_id].append((index, finding, entry, mode))
@@ -227,7 +308,7 @@ class Engine:
                     finding, "failed", f"unexpected error: {type(error).__name__}: {first_sentence(str(error), 200)}",
                     mode=mode, error=error_code(error),
                 )
-            out[index] = self._emit(result)
+            out[index] = self._emit(result, finding)
         return out
 
     def _handle(self, finding: Finding, entry: CatalogEntry, mode: str) -> Result:
@@ -278,7 +359,7 @@ class Engine:
         try:
             result = self._act(target, finding, entry, remediator, assessment, planned)
         finally:
-            if self.guard is not None:
+            if self.guard is not None and not self._own_guard:
                 self._finish(self.guard, finding, result)
         return result
 
@@ -308,13 +389,14 @@ class Engine:
         self, target: Target, finding: Finding, entry: CatalogEntry, remediator: Remediator,
         assessment: Assessment, planned: Result,
     ) -> Result:
-        tripped = self._counters.reserve(
-            entry.rule_id, finding.account_id,
-            self.config.limits.max_actions_per_rule, self.config.limits.max_actions_per_account,
-        )
-        if tripped:
-            log.warning("%s (finding %s)", tripped, finding.finding_id)
-            planned.reason, planned.circuit_breaker = tripped, True
+        limits = self.config.limits
+        trip = self.breaker.reserve(entry.rule_id, finding.account_id, limits)
+        if trip:
+            planned.reason = trip_reason(trip, entry.rule_id, finding.account_id, limits)
+            planned.circuit_breaker = True
+            if trip.first:  # once per run and limit, however many invocations and findings it holds back
+                log.warning("run %s: %s", self.run_id, planned.reason)
+                self._tell_trip(planned)
             return planned
         if planned.executor == "ssm":
             return self._start_runbook(target, finding, remediator, planned, assessment)
@@ -427,9 +509,42 @@ class Engine:
                                 **executor)
         return self._result(finding, "remediated", status.reason, **executor)
 
-    def _emit(self, result: Result) -> Result:
-        """Hand a result to on_result (the ledger). A failure there is this finding's alone: it is logged and
-        the finding is listed in ``unrecorded`` (the remediate handler retries its message)."""
+    def _tell_trip(self, held: Result) -> None:
+        if self.on_trip is None:
+            return
+        try:
+            self.on_trip(held)
+        except Exception:  # the alert is a report: the run summary lists the trip too
+            log.exception("run %s: the alert for a reached limit was not sent", self.run_id)
+
+    def _emit_decided(self, finding: Finding, result: Result) -> Result:
+        """An offline decision; a notified one is delivered first (once per observation with a ledger)."""
+        if result.outcome != "notified" or self.notifier is None:
+            return self._emit(result, finding)
+        key = notification_key(finding)
+        if self.ledger is not None and not self.ledger.claim(key, self.run_id):
+            held = self.ledger.get(key) or {}
+            return self._emit(self._result(
+                finding, "skipped", f"duplicate: this observation was already notified by run "
+                f"{held.get('claimed_by') or 'unknown'}", mode=result.mode), finding)
+        try:
+            self.notifier(result)
+        except Exception as error:  # one notification lost must not stop the others; the claim is released
+            log.warning("%s %s in %s: notification not sent: %s", finding.rule_id, finding.resource_id,
+                        finding.account_id, error)
+            result = self._result(finding, "failed", f"notification not sent: {type(error).__name__}: {error}",
+                                  mode=result.mode, error=error_code(error))
+        return self._emit(result, finding, key)
+
+    def _emit(self, result: Result, finding: Finding, key: str | None = None) -> Result:
+        """Record the result (the one ledger write per finding: it also settles this thread's claim), then
+        hand it on. A refused write is logged and the claim released; the result is still returned."""
+        if self.ledger is not None:
+            try:
+                self.ledger.record(result, key)
+            except Exception as error:
+                self._not_recorded(finding.finding_id, error)
+                self._release(key or idempotency_key(finding))
         if self.on_result is not None:
             try:
                 self.on_result(result)
@@ -441,6 +556,12 @@ class Engine:
         log.error("result of finding %s not recorded: %s: %s", finding_id, error_code(error),
                   first_sentence(str(error), 200))
         self.unrecorded.add(finding_id)  # set.add is atomic: account threads may add at once
+
+    def _release(self, key: str) -> None:
+        try:
+            self.ledger.release(key)  # type: ignore[union-attr]
+        except Exception as error:  # the claim lapses after its lease (DEFAULT_CLAIM_TTL) instead
+            log.error("claim %s not released: %s", key, error_code(error))
 
 
 def new_run_id() -> str:

@@ -8,6 +8,9 @@ persistence layer). Two kinds of record share one store:
   retry). ``claim`` is a conditional write, so of any number of concurrent claimants exactly one wins.
 * a **result** per (run id, finding id): the full Result (pre_state, changes, execution id, reason) and when it was
   recorded, listed by run id (rollback, reports) or by finding id.
+* **run state** shared by every invocation working on one run: the circuit breaker's counters per (run, rule) and
+  (run, account), reserved atomically on both or neither (``reserve``), and a mark per tripped limit so it is
+  reported once (``first_trip``). They expire like results.
 
 Expiry: an in-flight claim older than its ``ttl_seconds`` lease is abandoned (the worker died) and may be
 re-claimed; a completed claim blocks its key for ``hold_seconds`` and then lapses (a very late redelivery acts
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -41,12 +45,14 @@ from functions.engine.sessions import CLIENT_CONFIG
 from functions.model import Result
 
 IN_FLIGHT, COMPLETED, RELEASED = "in_flight", "completed", "released"
+RULE_LIMIT, ACCOUNT_LIMIT = "rule", "account"  # the circuit breaker's limits, as ``reserve`` names them
 # Outcomes that took an action on the finding: a duplicate of the same observation must not repeat them.
 ACTION_OUTCOMES = frozenset({"remediated", "started", "notified"})
 
 DEFAULT_CLAIM_TTL = 900  # seconds: at least the Lambda timeout, so a live worker is never taken over
 DEFAULT_HOLD = 24 * 3600
 DEFAULT_RETENTION = 90 * 24 * 3600
+RESERVE_ATTEMPTS = 8  # a DynamoDB reservation cancelled by contention (TransactionConflict) is tried this often
 
 RUN_INDEX = "run_id-index"
 FINDING_INDEX = "finding_id-index"
@@ -54,7 +60,8 @@ TTL_ATTRIBUTE = "expires_at"
 
 # The DynamoDB table the CloudFormation stack creates (property names as in AWS::DynamoDB::Table).
 # Claims are items "claim#<key>"; results are items "result#<run_id>#<finding_id>" and alone carry run_id and
-# finding_id, so the two GSIs are sparse and hold results only.
+# finding_id, so the two GSIs are sparse and hold results only. Run state: counters "breaker#<run>#<limit>#<name>"
+# (attribute n) and marks "tripped#<run>#<limit>#<name>".
 TABLE_SCHEMA: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
     "AttributeDefinitions": [
@@ -106,6 +113,12 @@ def idempotency_key(item: Observed) -> str:
     return "v1:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def notification_key(item: Observed) -> str:
+    """The claim key of the *notification* of an observation: apart from its action key, so a rule moved from
+    notify to enforce is acted on at once instead of being taken for already done."""
+    return "notify:" + idempotency_key(item)
+
+
 def result_from_row(row: dict[str, Any]) -> Result:
     """A Result back from a ledger row (for reports and the SNS summary of a whole run)."""
     return Result(**{f.name: row[f.name] for f in fields(Result) if f.name in row})
@@ -139,10 +152,11 @@ class Ledger(ABC):
         """Store the outcome (one per run and finding: a later record replaces it), then settle the claim:
         ``completed`` after an action, else ``released``.
 
-        Pass the key you claimed (Result has no last_observed, so the default, ``idempotency_key(result)``,
-        matches only for findings without one). Without a claim of this thread, an action outcome still
-        marks the key completed and ``failed`` releases it (an SSM execution polled by a later invocation),
-        unless another worker's claim is in flight; any other outcome leaves the claim alone.
+        The default key, ``idempotency_key(result)``, is the finding's (a Result carries the finding's
+        last_observed); pass the key you claimed when it is another (``notification_key``). Without a claim of
+        this thread, ``remediated``/``started`` still mark the key completed and ``failed`` releases it (an SSM
+        execution polled by a later invocation), unless another worker's claim is in flight; any other outcome
+        (``notified`` too: only a claimed notification counts as sent) leaves the claim alone.
         """
         key = key or idempotency_key(result)
         now = self._clock()
@@ -150,7 +164,7 @@ class Ledger(ABC):
         self._put_result(row, now, int(now + self.retention_seconds))
         token = self._tokens().get(key)  # kept until settled: a failed write can still be released (release)
         status = COMPLETED if result.outcome in ACTION_OUTCOMES else RELEASED
-        if token is not None or result.outcome in ACTION_OUTCOMES or result.outcome == "failed":
+        if token is not None or result.outcome in ("remediated", "started", "failed"):
             self._settle(key, status, json.dumps(row, default=str), token, now, int(now + self.hold_seconds))
         self._tokens().pop(key, None)
 
@@ -163,6 +177,26 @@ class Ledger(ABC):
     def get(self, key: str) -> dict[str, Any] | None:
         """The claim of a key: {key, status, claimed_by, claimed_at, expires_at, result (last recorded)}."""
         return self._get_claim(key)
+
+    def reserve(self, run_id: str, rule_id: str, account_id: str, max_per_rule: int,
+                max_per_account: int) -> str | None:
+        """Take one action slot of a run on its (run, rule) counter and its (run, account) counter, both or
+        neither, atomically across threads, processes and Lambda invocations. None when taken; else the limit
+        already reached: ``"rule"`` (checked first) or ``"account"``. Counters only grow within a run."""
+        counters = ((RULE_LIMIT, rule_id, max_per_rule), (ACCOUNT_LIMIT, account_id, max_per_account))
+        for limit, _name, most in counters:
+            if most <= 0:  # nothing may be taken, and nothing needs writing
+                return limit
+        now = self._clock()
+        full = self._reserve([_run_state_key("breaker", run_id, limit, name) for limit, name, _ in counters],
+                             [most for _, _, most in counters], int(now + self.retention_seconds))
+        return None if full is None else counters[full][0]
+
+    def first_trip(self, run_id: str, limit: str, name: str) -> bool:
+        """True for exactly one caller per (run, limit, name), whatever the number of invocations asking: the
+        one that logs the warning and sends the alert."""
+        now = self._clock()
+        return self._mark(_run_state_key("tripped", run_id, limit, name), int(now + self.retention_seconds))
 
     @abstractmethod
     def results(self, run_id: str) -> Iterator[dict[str, Any]]:
@@ -194,6 +228,15 @@ class Ledger(ABC):
 
     @abstractmethod
     def _put_result(self, row: dict[str, Any], now: float, expires_at: int) -> None: ...
+
+    @abstractmethod
+    def _reserve(self, keys: list[str], limits: list[int], expires_at: int) -> int | None:
+        """Atomically: add 1 to every counter (created at 0) if each is below its limit, else change nothing and
+        return the index of the first counter at its limit."""
+
+    @abstractmethod
+    def _mark(self, key: str, expires_at: int) -> bool:
+        """Create a mark unless it exists; True when this call created it."""
 
     @abstractmethod
     def _get_claim(self, key: str) -> dict[str, Any] | None: ...
@@ -229,6 +272,11 @@ class LedgerGuard:
 
     def release(self, finding: Finding) -> None:
         self.ledger.release(idempotency_key(finding))
+
+
+def _run_state_key(kind: str, run_id: str, limit: str, name: str) -> str:
+    """"breaker#<run>#rule#EC2.53" (a counter), "tripped#<run>#account#111111111111" (a mark)."""
+    return f"{kind}#{run_id or '-'}#{limit}#{name}"
 
 
 def _acted(row: dict[str, Any]) -> int:
@@ -267,6 +315,7 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_by_run ON results (run_id, recorded_at);
 CREATE INDEX IF NOT EXISTS results_by_finding ON results (finding_id, recorded_at);
+CREATE TABLE IF NOT EXISTS run_state (key TEXT PRIMARY KEY, n INTEGER NOT NULL, expires_at INTEGER NOT NULL);
 """
 
 # A claim is free when released, lapsed, or in flight since before the abandonment cut-off.
@@ -304,7 +353,7 @@ class SqliteLedger(Ledger):
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SQLITE_SCHEMA)
         # No TTL sweeper locally: drop what DynamoDB's TTL would have deleted by now.
-        for table in ("claims", "results"):
+        for table in ("claims", "results", "run_state"):
             self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (int(self._clock()),))  # noqa: S608
 
     def close(self) -> None:
@@ -343,6 +392,35 @@ class SqliteLedger(Ledger):
             " WHERE results.acted = 0 OR excluded.acted = 1",
             (row["run_id"], row["finding_id"], now, expires_at, json.dumps(row, default=str), _acted(row)),
         )
+
+    def _reserve(self, keys: list[str], limits: list[int], expires_at: int) -> int | None:
+        # One write transaction (BEGIN IMMEDIATE takes SQLite's write lock at once, so two processes never both
+        # read a counter below its limit); any counter at its limit rolls the others back.
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT INTO run_state (key, n, expires_at) VALUES (?, 0, ?)"
+                               " ON CONFLICT (key) DO NOTHING", [(key, expires_at) for key in keys])
+                for index, (key, limit) in enumerate(zip(keys, limits, strict=True)):
+                    taken = db.execute("UPDATE run_state SET n = n + 1, expires_at = ? WHERE key = ? AND n < ?",
+                                       (expires_at, key, limit)).rowcount
+                    if taken != 1:
+                        db.execute("ROLLBACK")
+                        return index
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return None
+
+    def _mark(self, key: str, expires_at: int) -> bool:
+        _, created = self._execute(
+            "INSERT INTO run_state (key, n, expires_at) VALUES (?, 1, ?) ON CONFLICT (key) DO NOTHING",
+            (key, expires_at),
+        )
+        return created == 1
 
     def _get_claim(self, key: str) -> dict[str, Any] | None:
         rows, _ = self._execute(
@@ -399,6 +477,7 @@ class DynamoDbLedger(Ledger):
         super().__init__(**kwargs)
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+        self._sleep: Callable[[float], None] = time.sleep
 
     def _write(self, operation: str, **kwargs: Any) -> bool:
         """A conditional write: True when it happened, False when its condition did not hold."""
@@ -454,6 +533,40 @@ class DynamoDbLedger(Ledger):
         except ClientError as error:
             if aws_error_code(error) != "ConditionalCheckFailedException":
                 raise
+
+    def _reserve(self, keys: list[str], limits: list[int], expires_at: int) -> int | None:
+        """One TransactWriteItems with an ``ADD n 1`` per counter, each conditioned on its limit: DynamoDB applies
+        both updates or neither. A cancelled transaction says why per item (``CancellationReasons``, in item
+        order): ``ConditionalCheckFailed`` is a limit reached; ``TransactionConflict`` (another reservation on
+        the same counter at that moment) or throttling is retried here with jittered backoff. Each attempt has
+        its own ClientRequestToken, so botocore's retry of one attempt (a timeout, a 5xx) never counts twice."""
+        items = [{"Update": {
+            "TableName": self.table_name,
+            "Key": _item(pk=key),
+            "UpdateExpression": "ADD #n :one SET #expires_at = :expires_at",
+            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+            "ExpressionAttributeNames": {"#n": "n", "#expires_at": "expires_at"},
+            "ExpressionAttributeValues": _item(one=1, limit=limit, expires_at=expires_at, prefix=":"),
+        }} for key, limit in zip(keys, limits, strict=True)]
+        for attempt in range(1, RESERVE_ATTEMPTS + 1):
+            try:
+                self._client.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
+                return None
+            except ClientError as error:
+                if aws_error_code(error) != "TransactionCanceledException":
+                    raise
+                codes = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in codes:
+                    return codes.index("ConditionalCheckFailed")
+                if attempt == RESERVE_ATTEMPTS:
+                    raise
+                self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))  # jitter: contenders spread out
+        raise AssertionError("unreachable")
+
+    def _mark(self, key: str, expires_at: int) -> bool:
+        return self._write("put_item", Item=_item(pk=key, expires_at=expires_at),
+                           ConditionExpression="attribute_not_exists(#pk)",
+                           ExpressionAttributeNames={"#pk": "pk"})
 
     def _get_claim(self, key: str) -> dict[str, Any] | None:
         item = self._client.get_item(

@@ -31,6 +31,7 @@ import pytest
 
 from connectors.finding import Finding
 from functions.aws_lambda import handlers
+from functions.engine import engine as engine_module
 from functions.engine.config import config_from_dict
 from functions.engine.engine import ActionGuard, Engine
 from functions.engine.ledger import DynamoDbLedger, Ledger, LedgerGuard, SqliteLedger, create_table
@@ -200,7 +201,8 @@ def test_schedule_and_event_for_the_same_finding_give_one_action(lambdas, org):
 def test_two_deliveries_remediated_at_the_same_moment_give_one_action(lambdas, org, monkeypatch, second):
     guard = LedgerGuard(lambdas.rt.ledger)
     rendezvous = Rendezvous(lambda run_id: guard)
-    monkeypatch.setattr(handlers, "LedgerGuard", lambda ledger: rendezvous)  # every remediate engine meets here
+    # Every remediate engine meets here (the engine claims through its ledger's guard, and settles by recording).
+    monkeypatch.setattr(engine_module, "LedgerGuard", lambda ledger: rendezvous)
     handlers.pull({"source": "securityhub"})
     scheduled = lambdas.finding_records()
     if second == "event":

@@ -115,8 +115,11 @@ HUB_ARN = sub("arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:hub/default
 
 
 def record_results() -> Json:
-    """The pull and events functions record what they decide without AWS calls (off, excluded, notify...)."""
-    return statement("RecordDecisions", ["dynamodb:PutItem"], get_att("LedgerTable", "Arn"))
+    """The pull and events functions record what they decide without AWS calls (off, excluded, notify...), and
+    claim each notification (PutItem), read who sent it (GetItem) and settle it (UpdateItem), so an observation
+    is notified once."""
+    return statement("RecordDecisions", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                     get_att("LedgerTable", "Arn"))
 
 
 def notify() -> Json:
@@ -148,6 +151,7 @@ def function_statements(function: Lambda) -> list[Json]:
                       {"StringEquals": {"aws:ResourceOrgID": ref("OrganizationId")}}),
             statement("ConsumeWork", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                       "sqs:ReceiveMessage", "sqs:SendMessage"], get_att("WorkQueue", "Arn")),
+            # UpdateItem also governs the circuit breaker's TransactWriteItems (two Updates): no action of its own.
             statement("Ledger", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
                       [table, {"Fn::Join": ["/", [table, "index", "*"]]}]),
             statement("WriteBackFindings", ["securityhub:BatchUpdateFindings"], HUB_ARN),
