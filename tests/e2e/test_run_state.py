@@ -85,8 +85,8 @@ def test_without_a_ledger_the_limits_are_the_engines_own(moto_aws):
     findings = [sg_finding(a, open_ssh_group(a)) for a in ACCOUNTS[:3]]
     first, second = invocation(config, None), invocation(config, None)
     assert isinstance(first.breaker, MemoryBreaker)
-    outcomes = [r.outcome for r in first.run(findings[:2]) + second.run(findings[2:])]
-    assert outcomes == ["remediated", "planned", "remediated"]  # one process is the whole run: each counts alone
+    assert sorted(r.outcome for r in first.run(findings[:2])) == ["planned", "remediated"]
+    assert [r.outcome for r in second.run(findings[2:])] == ["remediated"]  # each Engine counts alone
 
 
 def test_a_reached_limit_is_not_asked_again(ledger, monkeypatch):
