@@ -24,6 +24,9 @@ ACTION_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
     ("s3", "PutBucketLifecycleConfiguration"): "s3:PutLifecycleConfiguration",
     ("lambda", "GetFunction"): "lambda:GetFunction",
+    # API Gateway's management API is authorized by HTTP method on the resource path.
+    ("apigateway", "GetStage"): "apigateway:GET",
+    ("apigateway", "UpdateStage"): "apigateway:PATCH",
 }
 
 # The S3 Control API signs as "s3" but its public-access-block operations are account-level actions.

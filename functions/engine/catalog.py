@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.remediators.account import SecurityContact
+from functions.remediators.apigateway import StageCacheEncryption
 from functions.remediators.awslambda import FunctionPolicyNotPublic
 from functions.remediators.base import Remediator, Rule
 from functions.remediators.cloudtrail import (
@@ -136,6 +137,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     UnusedCredentials90,
     BucketPublicReadWriteBlocked,
     BlockPublicSharing,
+    StageCacheEncryption,
 )
 
 
