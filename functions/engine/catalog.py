@@ -13,6 +13,7 @@ from typing import Any
 
 from functions.remediators.account import SecurityContact
 from functions.remediators.apigateway import StageCacheEncryption
+from functions.remediators.athena import WorkGroupMetrics
 from functions.remediators.awslambda import FunctionPolicyNotPublic
 from functions.remediators.base import Remediator, Rule
 from functions.remediators.cloudtrail import (
@@ -138,6 +139,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     BucketPublicReadWriteBlocked,
     BlockPublicSharing,
     StageCacheEncryption,
+    WorkGroupMetrics,
 )
 
 

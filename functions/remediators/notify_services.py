@@ -10,7 +10,7 @@ needed is for the policy's owner to say (IAM.1). The rest need a change this too
 a terminated instance, a new endpoint, launch template or role, a stack update, a snapshot copy, a new origin, a
 redirect before an HTTPS listener is known to serve, or a setting moto cannot yet prove (EC2.4, EC2.10, EC2.18,
 CloudFormation.1, CloudFront.1/.12, CloudTrail.6, RDS.4/.6, DynamoDB.1, SSM.1, AutoScaling.3/.5, APIGateway.1,
-Athena.4, SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6); tags are the owner's (DynamoDB.5, GuardDuty.2).
+SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6); tags are the owner's (DynamoDB.5, GuardDuty.2).
 Guidance names the finding's resource with {resource_id}, {account_id}, {region} and {partition}.
 """
 
@@ -65,7 +65,6 @@ class ServiceManualRemediation(ManualRemediation):
              "not have Public IP addresses", default_mode="notify"),
         Rule("APIGateway.1", "API Gateway REST and WebSocket API execution logging should be enabled",
              default_mode="notify"),
-        Rule("Athena.4", "Athena workgroups should have logging enabled", default_mode="notify"),
         Rule("SNS.2", "Logging of delivery status should be enabled for notification messages sent to a topic",
              default_mode="notify"),
         Rule("Redshift.4", "Amazon Redshift clusters should have audit logging enabled", default_mode="notify"),
@@ -87,7 +86,7 @@ class ServiceManualRemediation(ManualRemediation):
                       "AwsCloudFormationStack", "AwsCloudFrontDistribution", "AwsCloudTrailTrail",
                       "AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot", "AwsRdsDbInstance", "AwsDynamoDbTable",
                       "AwsAutoScalingLaunchConfiguration", "AwsApiGatewayStage", "AwsApiGatewayV2Stage",
-                      "AwsAthenaWorkGroup", "AwsSnsTopic", "AwsRedshiftCluster", "AwsElastiCacheCacheCluster",
+                      "AwsSnsTopic", "AwsRedshiftCluster", "AwsElastiCacheCacheCluster",
                       "AwsElastiCacheReplicationGroup", "AwsElbv2LoadBalancer", "AwsGuardDutyFilter")
     guidance: ClassVar[dict[str, str]] = {
         "SecretsManager.1": (
@@ -246,10 +245,6 @@ class ServiceManualRemediation(ManualRemediation):
             "then aws apigateway update-stage --region {region} --rest-api-id API --stage-name STAGE "
             "--patch-operations op=replace,path=/*/*/logging/loglevel,value=ERROR (WebSocket: apigatewayv2 "
             "update-stage --default-route-settings LoggingLevel=ERROR)."
-        ),
-        "Athena.4": (
-            "Workgroup {resource_id} publishes no CloudWatch metrics. aws athena update-work-group --region {region} "
-            "--work-group {resource_id} --configuration-updates PublishCloudWatchMetricsEnabled=true."
         ),
         "SNS.2": (
             "Topic {resource_id} logs no delivery status. Create (once) a role trusted by sns.amazonaws.com that may "
