@@ -119,8 +119,11 @@ class Runtime:
         )
 
     def _sender(self, message: Callable[[Result], tuple[str, str]]) -> Callable[[Result], None]:
+        topic = self.settings.sns_topic_arn
+        assert topic  # callers pass a sender only when the topic is set
+
         def send(result: Result) -> None:
-            publish_one(self.client("sns"), self.settings.sns_topic_arn, message(result))
+            publish_one(self.client("sns"), topic, message(result))
         return send
 
     def enqueue(self, messages: Iterable[work_queue.Message]) -> int:

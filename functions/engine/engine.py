@@ -8,6 +8,7 @@ finding becomes that finding's `failed` result — it never stops the others.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -420,8 +421,11 @@ class Engine:
             result.reason = "started: " + "; ".join(result.changes) + " (the finding stays open until a person " \
                 "switches over)"
             return result
+        # The verification re-reads the state, not the tags: no write of ours changes tags, and the first
+        # assessment read them already when the finding carried none (remediators read live tags only then).
+        verify = dataclasses.replace(finding, tags=assessment.tags) if assessment.tags and not finding.tags else finding
         try:
-            after = remediator.assess(target, finding)
+            after = remediator.assess(target, verify)
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "applied but cannot verify", error, result.mode, result.executor, result)
         if not after.compliant:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -509,7 +509,7 @@ class UnusedCredentials(Remediator):
     restore_permissions = ("iam:UpdateAccessKey",)
     reversible = True  # the keys
     not_restorable = "a removed console password (only with remove_unused_passwords: true)"
-    runbook = Runbook(
+    runbook: ClassVar[Runbook | None] = Runbook(
         document="AWSConfigRemediation-RevokeUnusedIAMUserCredentials",
         parameters=_unused_credentials_runbook_parameters,
         configured=lambda finding, params: _configured_unused_credentials(params),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -261,7 +261,9 @@ class BucketPublicAccessBlock(Remediator):
     rule reports exactly those) loses that access: the change is disruptive for that finding, and the plan says so.
     """
 
-    rules = (Rule("S3.8", "S3 general purpose buckets should block public access", cis=("2.1.4.2",)),)
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("S3.8", "S3 general purpose buckets should block public access", cis=("2.1.4.2",)),
+    )
     resource_types = ("AwsS3Bucket",)
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
     read_permissions = (
