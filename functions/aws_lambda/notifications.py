@@ -8,6 +8,7 @@ of functions/report.py. Bodies are cut to SNS's 256 KB limit with a note saying 
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from functions.report import circuit_breaker_lines, first_sentence, limited, out
 SUBJECT_PREFIX = "[cspm-remediation]"
 SUBJECT_MAX_CHARS = 99  # SNS: "must be less than 100 characters long"
 MESSAGE_MAX_BYTES = 256 * 1024
+GUIDANCE_WIDTH = 100  # e-mail clients show plain text as is: a 1,000-character line scrolls off
 MAX_LISTED = 100  # per attention list, so the report table always fits
 _SUBJECT_ORDER = ("failed", "remediated", "started", "planned", "notified", "noop", "excluded", "skipped")
 
@@ -40,7 +42,7 @@ def notify_message(result: Result) -> tuple[str, str]:
         f"{result.rule_id} needs a person: the rule is notify-only, so nothing was changed.",
         "",
         "What to do:",
-        f"  {result.reason}",
+        *_paragraph(result.reason),
         "",
         f"Account:   {result.account_id}",
         f"Region:    {result.region}",
@@ -110,6 +112,12 @@ def _attention(results: Sequence[Result]) -> list[str]:
         lines += limited([f"  {line}" for line in trips], MAX_LISTED)
         lines.append("")
     return lines
+
+
+def _paragraph(text: str, width: int = GUIDANCE_WIDTH) -> list[str]:
+    """Guidance for e-mail: lines of at most `width`, indented; a command or ARN longer than that stays whole."""
+    return textwrap.wrap(" ".join(text.split()), width, initial_indent="  ", subsequent_indent="  ",
+                         break_long_words=False, break_on_hyphens=False) or ["  "]
 
 
 def _subject(text: str) -> str:

@@ -98,6 +98,18 @@ def test_notify_message_carries_the_guidance():
     assert "Resource:  AwsAccount 111111111111" in body
 
 
+def test_long_guidance_is_wrapped_for_email_and_keeps_every_word_and_command_whole():
+    arn = "arn:aws:iam::111111111111:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig-and-more-x"
+    steps = " ".join(f"{n}) do step {n} with aws configservice put-configuration-recorder --role {arn};"
+                     for n in range(1, 9))
+    _, body = notify_message(result("notified", steps, rule_id="Config.1"))
+    guidance = body.split("What to do:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(guidance) > 8
+    assert all(line.startswith("  ") and (len(line) <= 100 or " " not in line.strip()) for line in guidance)
+    assert " ".join(line.strip() for line in guidance) == steps  # nothing lost, the ARN never split
+    assert any(line.strip() == arn + ";" or line.strip().endswith(arn + ";") for line in guidance)
+
+
 def test_publish_sends_the_summary_and_one_message_per_notified_finding(topic):
     sns, topic_arn, read = topic
     ids = publish(sns, topic_arn, RESULTS, RUN, "apply")
