@@ -98,7 +98,7 @@ class FakeSessions:
         self.allowed = allowed
         self.targets = 0
 
-    def target(self, account_id: str, region: str, partition: str = "aws") -> object:
+    def target(self, account_id: str, region: str, partition: str = "aws", reads: object = None) -> object:
         if (account_id, region, partition) not in self.allowed:
             raise Touched(f"target({account_id}, {region}, {partition}) for findings that must not be touched")
         self.targets += 1

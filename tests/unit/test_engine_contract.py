@@ -11,7 +11,7 @@ from tests.factories import make_finding
 
 
 class StubSessions:
-    def target(self, account_id, region, partition="aws"):
+    def target(self, account_id, region, partition="aws", reads=None):
         return Target(account_id, region, partition, _client_for=lambda service, api_region: None)
 
 
