@@ -51,6 +51,7 @@ MOTO_UNSUPPORTED = {
         "AWS::Events::EventBusPolicy": None,
         "AWS::SNS::Subscription": None,
         "AWS::Scheduler::Schedule": None,
+        "AWS::SQS::QueuePolicy": None,
         "AWS::SecretsManager::Secret": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
                                        "secret:moto-stand-in",
         "AWS::SecurityHub::ActionTarget": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:"

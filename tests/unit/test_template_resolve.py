@@ -63,3 +63,4 @@ def test_target_renderings_hold_no_conditions_and_differ_as_the_toggles_say():
     assert "ec2:RevokeSecurityGroupIngress" in enforce and "ec2:RevokeSecurityGroupIngress" not in defaults
     assert "RollbackRole" in renderings["target-all-enforce.yaml"]["Resources"]
     assert len(off) < len(defaults) < len(enforce)
+

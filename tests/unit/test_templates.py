@@ -644,3 +644,15 @@ def test_a_failed_pull_is_not_retried_by_lambda():
     resources = admin_template()["Resources"]
     (config,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     assert config == {"FunctionName": {"Ref": "PullFunction"}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 0}
+
+
+def test_both_queues_refuse_requests_without_tls():
+    from tools.templates.admin import admin_template
+
+    resources = admin_template()["Resources"]
+    [policy] = [r for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
+    assert policy["Properties"]["Queues"] == [{"Ref": "WorkQueue"}, {"Ref": "DeadLetterQueue"}]
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == "sqs:*" and statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(statement["Resource"]) == 2

@@ -61,6 +61,16 @@ def storage_resources() -> Json:
             "RedrivePolicy": {"deadLetterTargetArn": get_att("DeadLetterQueue", "Arn"),
                               "maxReceiveCount": ref("MaxReceiveCount")},
         }},
+        # Refuses any request to either queue that is not over TLS (the functions' SDK always uses TLS; this
+        # holds for every other principal the account lets in). Deny only: access still comes from IAM.
+        "QueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [ref("WorkQueue"), ref("DeadLetterQueue")],
+            "PolicyDocument": policy_document([{
+                "Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "sqs:*",
+                "Resource": [get_att("WorkQueue", "Arn"), get_att("DeadLetterQueue", "Arn")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }]),
+        }},
         "LedgerTable": ledger_table(),
         "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {
             "DisplayName": "CSPM remediation", "KmsMasterKeyId": ref("EncryptionKey")}},
