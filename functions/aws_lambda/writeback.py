@@ -20,9 +20,9 @@ import random
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -32,6 +32,7 @@ from functions.model import Result
 from functions.report import first_sentence
 
 log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)  # how a write-back names a finding
 
 UPDATED_BY = "cspm-remediation"
 NOTE_MAX_CHARS = 512
@@ -111,8 +112,15 @@ class WriteBackReport:
     failed: list[Unwritten] = field(default_factory=list)
 
 
-class SecurityHubWriteBack:
-    """Collects updates with ``add`` and sends them with ``flush``; not thread-safe (one per consumer)."""
+class BatchWriteBack(Generic[K]):
+    """What the ASFF and OCSF write-backs share: one pending update per finding (a duplicate delivery's weightier
+    outcome wins), findings with equal updates in one request of up to BATCH_MAX identifiers, requests paced to
+    the quota, identifiers reported unprocessed for a transient reason re-sent a bounded number of times.
+    Subclasses say how a finding is named (`_key`), how a request is written and sent, and how an unprocessed
+    entry reads. Not thread-safe (one per consumer)."""
+
+    retryable: ClassVar[frozenset[str]]
+    label: ClassVar[str]  # for the log line
 
     def __init__(
         self,
@@ -129,60 +137,80 @@ class SecurityHubWriteBack:
         self.min_interval = min_interval
         self._sleep = sleep
         self._clock = clock
-        self._pending: dict[tuple[str, str], tuple[int, Update]] = {}
+        self._pending: dict[K, tuple[int, Update, str]] = {}  # key → (weight, update, finding id)
         self._ignored = 0
         self._last_call: float | None = None
 
+    # -- what differs ---------------------------------------------------------------------------------------------
+    def _key(self, finding: Finding) -> K | None:
+        """How the API names this finding; None when it is not this write-back's to update."""
+        raise NotImplementedError
+
+    def _request(self, update: Update, keys: list[K]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _call_api(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _unprocessed(self, item: dict[str, Any]) -> tuple[K, str, str]:
+        """(key, error code, message) of one UnprocessedFindings entry."""
+        raise NotImplementedError
+
+    def _unwritten(self, key: K, finding_id: str, code: str, message: str) -> Unwritten:
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------------------------
     def add(self, finding: Finding, result: Result) -> bool:
-        """Queue the update for one finding; False (and counted as ignored) when it is not Security Hub's."""
+        """Queue the update for one finding; False (and counted as ignored) when it is not this write-back's."""
         if result.finding_id != finding.finding_id:
             raise ValueError(f"result of {result.finding_id} given for finding {finding.finding_id}")
-        if not finding.product_arn:
+        key = self._key(finding)
+        if key is None:
             self._ignored += 1
             return False
-        identifier = (finding.finding_id, finding.product_arn)
         weight = _WEIGHT.get(result.outcome, 0)
-        queued = self._pending.get(identifier)
+        queued = self._pending.get(key)
         if queued is None or weight >= queued[0]:
-            self._pending[identifier] = (weight, update_for(result))
+            self._pending[key] = (weight, update_for(result), finding.finding_id)
         return True
 
     def flush(self) -> WriteBackReport:
         """Send everything queued; the report says how many were updated and which never were."""
-        groups: dict[Update, list[tuple[str, str]]] = defaultdict(list)
-        for identifier, (_, update) in self._pending.items():
-            groups[update].append(identifier)
+        groups: dict[Update, list[K]] = defaultdict(list)
+        ids = {key: finding_id for key, (_, _, finding_id) in self._pending.items()}
+        for key, (_, update, _) in self._pending.items():
+            groups[update].append(key)
         report = WriteBackReport(ignored=self._ignored)
         self._pending, self._ignored = {}, 0
-        for update, identifiers in groups.items():
-            for start in range(0, len(identifiers), BATCH_MAX):
-                self._send(update, identifiers[start : start + BATCH_MAX], report)
+        for update, keys in groups.items():
+            for start in range(0, len(keys), BATCH_MAX):
+                self._send(update, keys[start : start + BATCH_MAX], ids, report)
         if report.failed:
-            log.warning("Security Hub write-back: %d finding(s) not updated: %s", len(report.failed),
+            log.warning("%s: %d finding(s) not updated: %s", self.label, len(report.failed),
                         failure_causes(report.failed))
         return report
 
-    def _send(self, update: Update, identifiers: list[tuple[str, str]], report: WriteBackReport) -> None:
+    def _send(self, update: Update, keys: list[K], ids: dict[K, str], report: WriteBackReport) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self._call(update.request(identifiers))
+                response = self._call(self._request(update, keys))
             except (ClientError, BotoCoreError) as error:
                 code = aws_error_code(error) or type(error).__name__
-                report.failed += [Unwritten(i, arn, code, str(error)) for i, arn in identifiers]
+                report.failed += [self._unwritten(k, ids[k], code, str(error)) for k in keys]
                 return
             finally:
                 report.requests += 1
             report.updated += len(response.get("ProcessedFindings", []))
-            retry: list[tuple[str, str]] = []
+            retry: list[K] = []
             for item in response.get("UnprocessedFindings", []):
-                ident, code = item["FindingIdentifier"], item["ErrorCode"]
-                if code in RETRYABLE_UNPROCESSED and attempt < self.max_attempts:
-                    retry.append((ident["Id"], ident["ProductArn"]))
+                key, code, message = self._unprocessed(item)
+                if code in self.retryable and attempt < self.max_attempts:
+                    retry.append(key)
                 else:
-                    report.failed.append(Unwritten(ident["Id"], ident["ProductArn"], code, item["ErrorMessage"]))
+                    report.failed.append(self._unwritten(key, ids.get(key, ""), code, message))
             if not retry:
                 return
-            identifiers = retry
+            keys = retry
             self._sleep(random.uniform(0, min(self.max_wait, 0.5 * 2**attempt)))
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -192,9 +220,31 @@ class SecurityHubWriteBack:
             if wait > 0:
                 self._sleep(wait)
         self._last_call = self._clock()
+        return self._call_api(request)
+
+
+class SecurityHubWriteBack(BatchWriteBack[tuple[str, str]]):
+    """ASFF findings, named by (Id, ProductArn): BatchUpdateFindings. Findings without a ProductArn are ignored."""
+
+    retryable = RETRYABLE_UNPROCESSED
+    label = "Security Hub write-back"
+
+    def _key(self, finding: Finding) -> tuple[str, str] | None:
+        return (finding.finding_id, finding.product_arn) if finding.product_arn else None
+
+    def _request(self, update: Update, keys: list[tuple[str, str]]) -> dict[str, Any]:
+        return update.request(keys)
+
+    def _call_api(self, request: dict[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = self._client.batch_update_findings(**request)
         return response
 
+    def _unprocessed(self, item: dict[str, Any]) -> tuple[tuple[str, str], str, str]:
+        ident = item["FindingIdentifier"]
+        return (ident["Id"], ident["ProductArn"]), item["ErrorCode"], item["ErrorMessage"]
+
+    def _unwritten(self, key: tuple[str, str], finding_id: str, code: str, message: str) -> Unwritten:
+        return Unwritten(key[0], key[1], code, message)
 
 
 def failure_causes(failed: list[Unwritten]) -> str:
