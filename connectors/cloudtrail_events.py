@@ -99,7 +99,8 @@ EVENT_TABLE: tuple[EventRow, ...] = (
              id_form="queue-url"),
     # -- IAM (global: logged in us-east-1) -------------------------------------------------------------------------
     EventRow("iam.amazonaws.com", ("UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"),
-             ("IAM.10", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17"), "AwsAccount",
+             ("IAM.7", "IAM.10", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17"),
+             "AwsAccount",
              (ACCOUNT,)),
 )
 

@@ -74,6 +74,6 @@ CHECK_RULES: dict[str, str] = {
 # or a pseudo-ARN (`arn:aws:iam:us-east-1:123456789012:password-policy`): the finding is rewritten to the account,
 # so the remediator that fixes the account-wide setting takes it.
 ACCOUNT_LEVEL_RULES: frozenset[str] = frozenset({
-    "CloudTrail.1", "Config.1", "EC2.7", "IAM.4", "IAM.6", "IAM.9", "IAM.10", "IAM.11", "IAM.12", "IAM.13",
+    "CloudTrail.1", "Config.1", "EC2.7", "IAM.4", "IAM.6", "IAM.7", "IAM.9", "IAM.10", "IAM.11", "IAM.12", "IAM.13",
     "IAM.14", "IAM.15", "IAM.16", "IAM.17", "IAM.18", "IAM.28", "S3.1", "S3.22", "S3.23",
 })

@@ -1,7 +1,8 @@
 """IAM remediators, one class per control family.
 
-PasswordPolicy (IAM.10-IAM.17), AccessKeyRotation (IAM.3), UnusedCredentials (IAM.22), UserPoliciesToGroup (IAM.2),
-SupportRole (IAM.18), ExpiredServerCertificates (IAM.26), AccessAnalyzer (IAM.28), CloudShellFullAccess (IAM.27).
+PasswordPolicy (IAM.7, IAM.10-IAM.17), AccessKeyRotation (IAM.3), UnusedCredentials (IAM.22),
+UserPoliciesToGroup (IAM.2), SupportRole (IAM.18), ExpiredServerCertificates (IAM.26), AccessAnalyzer (IAM.28),
+CloudShellFullAccess (IAM.27).
 IAM is global: these run against the partition's home region, except Access Analyzer, which is regional.
 """
 
@@ -136,6 +137,15 @@ _NUMBER_SETTINGS = ("MinimumPasswordLength", "PasswordReusePrevention", "MaxPass
 # What each Security Hub control checks, with the control's own threshold (Security Hub control reference).
 # True: the flag must be on; MaxPasswordAge: passwords must expire within that many days; other numbers: at least.
 REQUIREMENTS: dict[str, dict[str, bool | int]] = {
+    # The Config rule iam-password-policy with Security Hub's defaults: all four character classes and at least
+    # 8 characters. Its reuse and expiry parameters have no default there, so by default it checks neither.
+    "IAM.7": {
+        "RequireUppercaseCharacters": True,
+        "RequireLowercaseCharacters": True,
+        "RequireSymbols": True,
+        "RequireNumbers": True,
+        "MinimumPasswordLength": 8,
+    },
     "IAM.10": {  # the PCI DSS v3.2.1 composite
         "RequireUppercaseCharacters": True,
         "RequireLowercaseCharacters": True,
@@ -222,7 +232,7 @@ def _runbook_parameters(finding: Finding, automation_role_arn: str) -> dict[str,
 
 
 class PasswordPolicy(Remediator):
-    """IAM.10 to IAM.17: raise the account password policy to what the finding's control requires.
+    """IAM.7 and IAM.10 to IAM.17: raise the account password policy to what the finding's control requires.
 
     Only the settings the finding's rule checks are changed, and only when they fail it: each is raised to the
     configured target (never below the control's threshold). A setting that already passes, however it compares to
@@ -230,7 +240,8 @@ class PasswordPolicy(Remediator):
     """
 
     rules = (
-        Rule("IAM.10", "Password policies for IAM users should have strong configurations"),
+        Rule("IAM.7", "Password policies for IAM users should have strong configurations"),
+        Rule("IAM.10", "Password policies for IAM users should have strong AWS Configurations"),
         Rule("IAM.11", "Ensure IAM password policy requires at least one uppercase letter"),
         Rule("IAM.12", "Ensure IAM password policy requires at least one lowercase letter"),
         Rule("IAM.13", "Ensure IAM password policy requires at least one symbol"),

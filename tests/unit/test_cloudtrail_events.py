@@ -22,7 +22,7 @@ from functions.engine.catalog import CATALOG
 A, R = ct.ACCOUNT, ct.REGION
 NACL_RULES = ("EC2.21", "netskope:nacl-allow-all-ingress")
 SG_RULES = {"EC2.13", "EC2.14", "EC2.19", "EC2.53", "EC2.54"}
-PASSWORD_RULES = {f"IAM.{n}" for n in range(10, 18)}
+PASSWORD_RULES = {"IAM.7", *(f"IAM.{n}" for n in range(10, 18))}
 SQS_URL = f"https://sqs.us-east-1.amazonaws.com/{A}/orders"
 KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
 TRAIL_ARN = f"arn:aws:cloudtrail:{R}:{A}:trail/org-trail"

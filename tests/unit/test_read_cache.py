@@ -19,7 +19,7 @@ from functions.remediators.iam import REQUIREMENTS
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_ec2 import make_group, perm, sg_finding
 
-POLICY_RULES = sorted(REQUIREMENTS)  # IAM.10 … IAM.17
+POLICY_RULES = list(REQUIREMENTS)  # IAM.7, IAM.10 … IAM.17
 SG_RULES = ("EC2.13", "EC2.14", "EC2.53", "EC2.54")
 ENFORCE = {"mode": "enforce"}
 
@@ -31,7 +31,7 @@ def policy_findings() -> list[Any]:
 @pytest.fixture
 def iam(moto_aws: None) -> Any:
     client = boto3.client("iam", region_name=REGION)
-    client.update_account_password_policy(MinimumPasswordLength=8)  # fails all eight rules
+    client.update_account_password_policy(MinimumPasswordLength=8)  # fails every password-policy rule
     return client
 
 
@@ -48,11 +48,11 @@ def run(stage: Stage, config: dict[str, Any], findings: list[Any]) -> tuple[list
     return results, sessions
 
 
-def test_plan_reads_the_password_policy_once_for_eight_rules(iam: Any) -> None:
+def test_plan_reads_the_password_policy_once_for_all_its_rules(iam: Any) -> None:
     results, sessions = run("plan", {}, policy_findings())
 
-    assert [r.outcome for r in results] == ["planned"] * 8
-    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 1  # was 8: one per rule
+    assert [r.outcome for r in results] == ["planned"] * len(POLICY_RULES)
+    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 1  # was one per rule
 
 
 def test_plan_describes_a_group_once_for_four_rules(open_group: str) -> None:

@@ -116,6 +116,14 @@ def current_policy(iam) -> dict[str, Any] | None:
 
 # After remediating each rule from a policy that only sets an 8-character minimum: the settings that rule checks.
 EXPECTED_AFTER = {
+    # IAM.7 asks for every character class and length >= 8: the current 8 passes, so it is left alone.
+    "IAM.7": {
+        "RequireUppercaseCharacters": True,
+        "RequireLowercaseCharacters": True,
+        "RequireSymbols": True,
+        "RequireNumbers": True,
+        "MinimumPasswordLength": 8,
+    },
     # IAM.10 asks for length >= 7: the current 8 passes, so it is left alone.
     "IAM.10": {
         "RequireUppercaseCharacters": True,
@@ -184,6 +192,34 @@ def test_stronger_and_unrelated_settings_survive(global_target: Target, iam) -> 
     assert policy["AllowUsersToChangePassword"] is True
     assert policy["RequireSymbols"] is True
     assert policy["RequireUppercaseCharacters"] is False
+
+
+def test_iam7_raises_only_what_fails_and_checks_no_reuse_or_expiry(global_target: Target, iam) -> None:
+    """Security Hub's IAM.7 defaults: four character classes and 8 characters; its reuse and expiry parameters
+    have no default, so neither is checked, set or lowered."""
+    iam.update_account_password_policy(MinimumPasswordLength=6, RequireSymbols=True, PasswordReusePrevention=5,
+                                       MaxPasswordAge=200, HardExpiry=True)
+    remediator = PasswordPolicy()
+    finding = policy_finding("IAM.7")
+
+    assessment = remediate(remediator, global_target, finding, lambda: current_policy(iam))
+
+    assert sorted(assessment.changes) == [
+        "set the password policy's MinimumPasswordLength to 14 (now 6)",
+        "set the password policy's RequireLowercaseCharacters to True (now False)",
+        "set the password policy's RequireNumbers to True (now False)",
+        "set the password policy's RequireUppercaseCharacters to True (now False)",
+    ]
+    policy = current_policy(iam)
+    assert (policy["PasswordReusePrevention"], policy["MaxPasswordAge"], policy["HardExpiry"]) == (5, 200, True)
+    assert policy["RequireSymbols"] is True
+
+
+def test_iam7_passes_at_eight_characters_without_reuse_or_expiry(global_target: Target, iam) -> None:
+    iam.update_account_password_policy(MinimumPasswordLength=8, RequireSymbols=True, RequireNumbers=True,
+                                       RequireUppercaseCharacters=True, RequireLowercaseCharacters=True)
+
+    assert PasswordPolicy().assess(global_target, policy_finding("IAM.7")).compliant
 
 
 def test_iam16_leaves_minimum_length_alone(global_target: Target, iam) -> None:
@@ -287,8 +323,8 @@ def test_out_of_range_params_are_refused(params: dict[str, Any]) -> None:
 
 
 def test_unknown_rule_is_a_remediation_error(global_target: Target, iam) -> None:
-    with pytest.raises(RemediationError, match=r"IAM\.7"):
-        PasswordPolicy().assess(global_target, policy_finding("IAM.7"))
+    with pytest.raises(RemediationError, match=r"IAM\.8"):
+        PasswordPolicy().assess(global_target, policy_finding("IAM.8"))
 
 
 def test_password_policy_runbook_parameters() -> None:
@@ -310,7 +346,7 @@ def test_password_policy_runbook_parameters() -> None:
 
 
 def test_password_policy_declarations() -> None:
-    assert [rule.rule_id for rule in PasswordPolicy.rules] == sorted(REQUIREMENTS)
+    assert [rule.rule_id for rule in PasswordPolicy.rules] == list(REQUIREMENTS)
     cis = {rule.rule_id: rule.cis for rule in PasswordPolicy.rules if rule.cis}
     assert cis == {"IAM.15": ("1.8",), "IAM.16": ("1.9",)}
     assert PasswordPolicy.resource_types == ("AwsAccount",)
