@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
-_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: ASCII digits, no trailing newline
+from connectors.finding import ACCOUNT_ID_RE
+
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-eusc")
 # `AWS::::Account:123456789012` is how ASFF names an account-level resource.
 _ASFF_ACCOUNT_RE = re.compile(r"AWS::::Account:([0-9]{12})")  # fullmatch
 # Plain ids that some sources give instead of an ARN.
@@ -60,7 +61,7 @@ def parse_arn(text: str) -> Arn:
         raise ArnError(f"unknown partition {partition!r} in {text[:120]!r}")
     if not service or not resource:
         raise ArnError(f"ARN without service or resource: {text[:120]!r}")
-    if account and not _ACCOUNT_RE.fullmatch(account):
+    if account and not ACCOUNT_ID_RE.fullmatch(account):
         raise ArnError(f"ARN account is not 12 digits: {text[:120]!r}")
     return Arn(partition, service, region, account, resource)
 
@@ -87,7 +88,7 @@ def resolve_resource(resource_type: str, raw_id: str, details: dict[str, Any] | 
     account_match = _ASFF_ACCOUNT_RE.fullmatch(raw_id)
     if account_match:
         return ResourceRef(account_match.group(1), None, account_match.group(1), None)
-    if _ACCOUNT_RE.fullmatch(raw_id) and resource_type == "AwsAccount":
+    if ACCOUNT_ID_RE.fullmatch(raw_id) and resource_type == "AwsAccount":
         return ResourceRef(raw_id, None, raw_id, None)
     if raw_id.startswith("arn:"):
         arn = parse_arn(raw_id)

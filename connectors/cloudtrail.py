@@ -23,7 +23,7 @@ from typing import Any
 
 from connectors.arns import ArnError, parse_arn
 from connectors.cloudtrail_events import ACCOUNT, EventRow, rows_for
-from connectors.finding import Finding, FindingError, partition_for_region
+from connectors.finding import ACCOUNT_ID_RE, REGION_CODE_RE, Finding, FindingError, partition_for_region
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ DEFAULT_OWN_ROLES = ("CSPMRemediationRole", "CSPMRemediationAutomation", "CSPMRe
 # Environment: the configured role names (DESIGN §5) and any further roles whose calls must not trigger work.
 OWN_ROLE_VARIABLES = ("REMEDIATION_ROLE_NAME", "REMEDIATION_AUTOMATION_ROLE_NAME", "CSPM_EVENTS_IGNORE_ROLES")
 
-_ACCOUNT_RE = re.compile(r"[0-9]{12}")
-_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
 _QUEUE_URL_RE = re.compile(r"https://[A-Za-z0-9.-]+/([0-9]{12})/([A-Za-z0-9_-]{1,80}(\.fifo)?)/?")
 _PARTIAL_LAMBDA_ARN_RE = re.compile(r"[0-9]{12}:function:(.+)")
 _MAX_ID = 1024
@@ -103,7 +101,7 @@ def translate(event: Any, own_roles: Iterable[str] = DEFAULT_OWN_ROLES) -> Trans
 
     account = _account(record, envelope_account)
     region = _text(record, "awsRegion")
-    if not _REGION_RE.fullmatch(region):
+    if not REGION_CODE_RE.fullmatch(region):
         raise FindingError(f"awsRegion is not a region code: {_short(region)}")
     if record.get("errorCode"):
         return ignored(f"the call failed ({str(record.get('errorCode'))[:80]}): nothing changed")
@@ -150,7 +148,7 @@ def _account(record: Mapping[str, Any], envelope_account: Any) -> str:
     """The account the call was made in. An EventBridge envelope from another account than the record's is refused:
     forwarding keeps the source account, so a mismatch means a forged or garbled event."""
     account = record.get("recipientAccountId")
-    if not isinstance(account, str) or not _ACCOUNT_RE.fullmatch(account):
+    if not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account):
         raise FindingError(f"recipientAccountId must be 12 digits, got {_short(account)}")
     if envelope_account is not None and envelope_account != account:
         raise FindingError(f"the event comes from account {_short(envelope_account)} but the call was made in "

@@ -20,8 +20,10 @@ WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
 RECORD_STATES = ("ACTIVE", "ARCHIVED")
 GLOBAL_REGION = "global"
 
-_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: ASCII digits, no trailing newline
-_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")  # fullmatch
+# Both used with fullmatch (ASCII only, no trailing newline). A region code as botocore's partitions write them:
+# "eu-west-1", "us-gov-west-1", "cn-north-1", and the European Sovereign Cloud's 4-letter "eusc-de-east-1".
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
+REGION_CODE_RE = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]+")
 
 
 class FindingError(ValueError):
@@ -56,10 +58,10 @@ class Finding:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise FindingError(f"{name} must be a non-empty string, got {_describe(value)}")
-        if not isinstance(self.account_id, str) or not _ACCOUNT_RE.fullmatch(self.account_id):
+        if not isinstance(self.account_id, str) or not ACCOUNT_ID_RE.fullmatch(self.account_id):
             raise FindingError(f"account_id must be 12 digits, got {_describe(self.account_id)}")
         if not isinstance(self.region, str) or not (
-            self.region == GLOBAL_REGION or _REGION_RE.fullmatch(self.region)
+            self.region == GLOBAL_REGION or REGION_CODE_RE.fullmatch(self.region)
         ):
             raise FindingError(f"region must be an AWS region code or 'global', got {_describe(self.region)}")
         _check_choice("severity", self.severity, SEVERITIES)
@@ -119,6 +121,8 @@ def partition_for_region(region: str) -> str:
         return "aws-cn"
     if region.startswith("us-gov-"):
         return "aws-us-gov"
+    if region.startswith("eusc-"):
+        return "aws-eusc"
     return "aws"
 
 

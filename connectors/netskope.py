@@ -48,7 +48,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from connectors import log_hygiene
 from connectors.arns import ArnError, parse_arn, resolve_resource
 from connectors.backoff import retry_after_seconds
-from connectors.finding import Finding, FindingError, stable_finding_id
+from connectors.finding import ACCOUNT_ID_RE, Finding, FindingError, stable_finding_id
 from connectors.netskope_rules import (
     ARN_RESOURCE_TYPES,
     normalize_rule_name,
@@ -571,7 +571,6 @@ def _resource_text(item: Mapping[str, Any]) -> str:
     return value.strip()
 
 
-_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: ASCII digits, no trailing newline
 
 
 def _account(value: Any) -> str:
@@ -582,7 +581,7 @@ def _account(value: Any) -> str:
         if 0 <= value < 10**12:
             return f"{value:012d}"
         raise FindingError(f"account_id: {value} is not a 12-digit account id")
-    if isinstance(value, str) and _ACCOUNT_RE.fullmatch(value.strip()):
+    if isinstance(value, str) and ACCOUNT_ID_RE.fullmatch(value.strip()):
         return value.strip()
     raise FindingError(f"account_id: must be 12 digits, got {_kind(value)}")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from connectors.finding import GLOBAL_REGION
+from connectors.finding import GLOBAL_REGION, REGION_CODE_RE
 
-# Code → the AWS display name. Commercial partition, GovCloud and China (botocore's endpoints.json agrees; a
-# unit test checks every region it lists for these partitions).
+# Code → the AWS display name. Commercial partition, GovCloud, China and the European Sovereign Cloud (botocore's
+# endpoints.json agrees; a unit test checks every region it lists for these partitions).
 REGIONS: dict[str, str] = {
     "af-south-1": "Africa (Cape Town)",
     "ap-east-1": "Asia Pacific (Hong Kong)",
@@ -54,6 +54,7 @@ REGIONS: dict[str, str] = {
     "us-gov-west-1": "AWS GovCloud (US-West)",
     "cn-north-1": "China (Beijing)",
     "cn-northwest-1": "China (Ningxia)",
+    "eusc-de-east-1": "AWS European Sovereign Cloud (Germany)",
 }
 
 # Other names seen for the same regions: former AWS names and short forms other tools print.
@@ -67,8 +68,6 @@ ALIASES: dict[str, str] = {
     "Middle East (United Arab Emirates)": "me-central-1",
 }
 
-# A region code as AWS writes them; codes not (yet) in the table are still accepted as-is.
-_CODE_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _EU_PREFIX = re.compile(r"^eu\b")
 
@@ -93,7 +92,7 @@ def region_code(display_name: object) -> str | None:
     lowered = text.lower()
     if lowered == GLOBAL_REGION:
         return GLOBAL_REGION
-    if _CODE_RE.match(lowered):
+    if REGION_CODE_RE.fullmatch(lowered):  # a code not (yet) in the table is still accepted as-is
         return lowered
     key = _key(text)
     return _BY_KEY.get(key) if key else None

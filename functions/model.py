@@ -60,7 +60,8 @@ class Result:
 
 
 # Where "global" services (IAM, account-level S3 control) are called from, per partition.
-GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1",
+                         "aws-eusc": "eusc-de-east-1"}
 
 
 class ReadCache:

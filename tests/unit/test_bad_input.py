@@ -182,7 +182,7 @@ def normalize_and_plan(payload: Any, parse: Callable[[Any], Iterable[Finding | F
 MISSING = object()
 ACCOUNTS = ("111111111111", "333333333333", EXCLUDED_ACCOUNT, RULE_EXCLUDED_ACCOUNT)
 PARTITION_REGIONS = (("aws", "us-east-1"), ("aws", "eu-west-1"), ("aws-cn", "cn-north-1"),
-                     ("aws-us-gov", "us-gov-west-1"))
+                     ("aws-us-gov", "us-gov-west-1"), ("aws-eusc", "eusc-de-east-1"))
 NAMES = ("sg-0123456789abcdef0", "main", "alice", "my-bucket", *EXCLUDED_RESOURCES[:2])
 RULE_TYPES = sorted((rule_id, t) for rule_id, entry in CATALOG.items() for t in entry.remediator.resource_types)
 # Half the time a rule the configuration says something about (off, or excluded in an account).
@@ -323,7 +323,8 @@ def asff_resource_id(raw: Any) -> Any:
 NETSKOPE_NAMES = sorted(NETSKOPE_RULES)
 NETSKOPE_RULE_SG = next(name for name, rule in NETSKOPE_RULES.items() if rule == "EC2.13")
 NETSKOPE_REGIONS = {"us-east-1": "US East (N. Virginia)", "eu-west-1": "Europe (Ireland)",
-                    "cn-north-1": "China (Beijing)", "us-gov-west-1": "AWS GovCloud (US-West)"}
+                    "cn-north-1": "China (Beijing)", "us-gov-west-1": "AWS GovCloud (US-West)",
+                    "eusc-de-east-1": "AWS European Sovereign Cloud (Germany)"}
 NETSKOPE_PATHS = [(key,) for key in ("rule_name", "account_id", "region_name", "resource_id", "resource_name",
                                      "resource_type", "status", "severity", "timestamp", "_id", "compliance_standards")]
 NETSKOPE_BREAKAGES = breakages(NETSKOPE_PATHS)
@@ -435,6 +436,7 @@ def test_a_netskope_resource_arn_that_does_not_parse_is_rejected_with_its_reason
 @pytest.mark.parametrize("arn, partition", [
     ("arn:aws-cn:ec2:cn-north-1:222222222222:security-group/sg-0a1b2c3d4e5f60718", "aws-cn"),
     ("arn:aws-us-gov:ec2:us-gov-west-1:222222222222:security-group/sg-0a1b2c3d4e5f60718", "aws-us-gov"),
+    ("arn:aws-eusc:ec2:eusc-de-east-1:222222222222:security-group/sg-0a1b2c3d4e5f60718", "aws-eusc"),
 ])
 def test_arns_of_the_other_partitions_are_findings_of_that_partition(arn, partition):
     finding = copy.deepcopy(ASFF)

@@ -74,6 +74,7 @@ def test_stable_id_is_deterministic_and_distinct():
     [
         (None, "cn-north-1", "aws-cn"),
         (None, "us-gov-west-1", "aws-us-gov"),
+        (None, "eusc-de-east-1", "aws-eusc"),
         (None, "global", "aws"),
         ("arn:aws-us-gov:s3:::b", "us-gov-east-1", "aws-us-gov"),
     ],

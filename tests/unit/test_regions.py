@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from connectors.regions import ALIASES, REGIONS, region_code, region_name
 
-PARTITIONS = ("aws", "aws-us-gov", "aws-cn")
+PARTITIONS = ("aws", "aws-us-gov", "aws-cn", "aws-eusc")
 
 # AWS's own display names, as botocore's endpoints.json gave them when the table was last checked (the file says
 # which botocore): the tests below do not move with the installed botocore, so a new AWS region cannot fail CI.
@@ -75,6 +75,8 @@ def test_a_region_newer_than_the_table_still_passes_through() -> None:
         ("AWS GovCloud (US)", "us-gov-west-1"),
         ("China (Ningxia)", "cn-northwest-1"),
         ("Asia Pacific (Osaka-Local)", "ap-northeast-3"),
+        ("AWS European Sovereign Cloud (Germany)", "eusc-de-east-1"),
+        ("eusc-de-east-1", "eusc-de-east-1"),
     ],
 )
 def test_netskope_and_loose_spellings(name: str, code: str) -> None:
