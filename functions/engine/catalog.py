@@ -72,6 +72,7 @@ from functions.remediators.rds_settings import (
 from functions.remediators.redshift import ClusterNotPublic
 from functions.remediators.redshift_settings import AllowVersionUpgrade, SnapshotRetention
 from functions.remediators.s3 import AccountPublicAccessBlock, BucketPublicAccessBlock, BucketSecureTransportPolicy
+from functions.remediators.s3_encryption import BucketDefaultEncryption
 from functions.remediators.s3_public import BucketPublicReadWriteBlocked
 from functions.remediators.sns import TopicEncryption
 from functions.remediators.sqs import QueuePolicyNotPublic
@@ -140,6 +141,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     BlockPublicSharing,
     StageCacheEncryption,
     WorkGroupMetrics,
+    BucketDefaultEncryption,
 )
 
 
