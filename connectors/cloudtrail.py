@@ -34,7 +34,8 @@ SEVERITY = "MEDIUM"  # an event says a control may be broken, not how badly: ass
 # tools/templates/target.py), ignored even when the environment names others: their calls are ours.
 DEFAULT_OWN_ROLES = ("CSPMRemediationRole", "CSPMRemediationAutomation", "CSPMRemediationRollbackRole")
 # Environment: the configured role names (DESIGN §5) and any further roles whose calls must not trigger work.
-OWN_ROLE_VARIABLES = ("REMEDIATION_ROLE_NAME", "REMEDIATION_AUTOMATION_ROLE_NAME", "CSPM_EVENTS_IGNORE_ROLES")
+OWN_ROLE_VARIABLES = ("REMEDIATION_ROLE_NAME", "REMEDIATION_AUTOMATION_ROLE_NAME", "REMEDIATION_ROLLBACK_ROLE_NAME",
+                      "CSPM_EVENTS_IGNORE_ROLES")
 
 _QUEUE_URL_RE = re.compile(r"https://[A-Za-z0-9.-]+/([0-9]{12})/([A-Za-z0-9_-]{1,80}(\.fifo)?)/?")
 _PARTIAL_LAMBDA_ARN_RE = re.compile(r"[0-9]{12}:function:(.+)")

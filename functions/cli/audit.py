@@ -74,9 +74,11 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("--apply", action="store_true", help="restore for real (default: say what would be restored)")
     p.add_argument("--force", action="store_true",
                    help="also restore fields changed since the run (default: leave them as they are)")
-    p.add_argument("--role-name", default=env("role_name"),
-                   help="role assumed in each target account, e.g. the deployed rollback role (env "
-                        "REMEDIATION_ROLE_NAME)")
+    # The forward role (REMEDIATION_ROLE_NAME) holds no restore actions: the rollback role's variable comes first.
+    p.add_argument("--role-name", default=env("rollback_role_name") or env("role_name"),
+                   help="role assumed in each target account, e.g. the target stack's rollback role "
+                        "CSPMRemediationRollbackRole (env REMEDIATION_ROLLBACK_ROLE_NAME, else "
+                        "REMEDIATION_ROLE_NAME; unset: the caller's own credentials)")
     p.add_argument("--external-id", default=env("external_id"),
                    help="ExternalId for AssumeRole (env REMEDIATION_EXTERNAL_ID)")
     p.add_argument("--config", default=env("config"),

@@ -23,6 +23,7 @@ ENV = {
     "netskope_auth": "NETSKOPE_AUTH",  # v1-body (default) | header
     "prowler_input": "CSPM_PROWLER_INPUT",  # Prowler output files, comma-separated
     "role_name": "REMEDIATION_ROLE_NAME",
+    "rollback_role_name": "REMEDIATION_ROLLBACK_ROLE_NAME",  # the CLI's rollback only (the target stack's RollbackRole)
     "external_id": "REMEDIATION_EXTERNAL_ID",
     "automation_role_name": "REMEDIATION_AUTOMATION_ROLE_NAME",
     "regions": "CSPM_REGIONS",

@@ -87,7 +87,10 @@ def test_rollback_of_a_deployed_run_with_the_rollback_role(deployed, capsys, mon
 
     monkeypatch.setattr(audit.AssumedSessions, "__init__", recording_init)
 
-    code, text = run_cli("rollback", "--run", report["run_id"], "--role-name", "CSPMRemediationRollbackRole")
+    # The rollback role by its variable (REMEDIATION_ROLE_NAME, the forward role's, is also set), then by the flag.
+    monkeypatch.setenv("REMEDIATION_ROLLBACK_ROLE_NAME", "CSPMRemediationRollbackRole")
+    code, text = run_cli("rollback", "--run", report["run_id"])
+    monkeypatch.delenv("REMEDIATION_ROLLBACK_ROLE_NAME")
     assert code == 0 and [r["outcome"] for r in json.loads(text)] == ["planned", "planned"]
     assert not any(world_ssh_open(a, g) for a, g in groups.items())  # dry-run
     code, text = run_cli("rollback", "--run", report["run_id"], "--role-name", "CSPMRemediationRollbackRole",
