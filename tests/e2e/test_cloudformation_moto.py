@@ -253,6 +253,22 @@ class TestAdminStack:
         assert mapping["EventSourceArn"] == work_queue_arn
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
+    def test_event_targets_keep_undelivered_events_in_their_queue(self, admin_outputs):
+        sqs = boto3.client("sqs")
+        undelivered = sqs.get_queue_attributes(QueueUrl=admin_outputs["UndeliveredEventsQueueUrl"],
+                                               AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        targets = [target for rule in events.list_rules()["Rules"]
+                   for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]]
+        assert targets and all(t["DeadLetterConfig"] == {"Arn": undelivered} for t in targets)
+        assert all(t["RetryPolicy"]["MaximumRetryAttempts"] > 0 for t in targets)
+
+    def test_work_queue_is_named_from_the_stack_id(self, admin_outputs):
+        """A fixed name (the dead-letter queue's RedriveAllowPolicy names its ARN) within SQS's 80 characters."""
+        (stack,) = boto3.client("cloudformation").describe_stacks(StackName="cspm")["Stacks"]
+        name = admin_outputs["WorkQueueUrl"].rsplit("/", 1)[1]
+        assert name == "cspm-remediation-work-" + stack["StackId"].rsplit("/", 1)[1] and len(name) <= 80
+
     def test_ledger_table(self, admin_outputs):
         outputs = admin_outputs
         table = boto3.client("dynamodb").describe_table(TableName=outputs["LedgerTableName"])["Table"]

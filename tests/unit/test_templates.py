@@ -554,8 +554,8 @@ def test_schedules_per_source_and_alarms_to_the_topic():
         assert target["Arn"] == {"Fn::GetAtt": ["PullFunction", "Arn"]}
         assert json.loads(target["Input"])["source"] in {"securityhub", "netskope"}
     alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert set(alarms) == {"DeadLetterQueueAlarm", "PullErrorsAlarm", "RemediateErrorsAlarm", "EventsErrorsAlarm",
-                           "CloudTrailEventsErrorsAlarm"}
+    assert set(alarms) == {"DeadLetterQueueAlarm", "UndeliveredEventsAlarm", "PullErrorsAlarm", "RemediateErrorsAlarm",
+                           "EventsErrorsAlarm", "CloudTrailEventsErrorsAlarm"}
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "NotificationTopic"}]
         assert alarm["Properties"]["Threshold"] == 0
@@ -650,7 +650,7 @@ def test_both_queues_refuse_requests_without_tls():
     from tools.templates.admin import admin_template
 
     resources = admin_template()["Resources"]
-    [policy] = [r for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
+    policy = resources["QueuePolicy"]  # the queue of undelivered events: tests/unit/test_templates_admin.py
     assert policy["Properties"]["Queues"] == [{"Ref": "WorkQueue"}, {"Ref": "DeadLetterQueue"}]
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Action"] == "sqs:*" and statement["Principal"] == "*"

@@ -34,7 +34,7 @@ from tools.templates.rules import (
     toggle_labels,
     toggle_parameters,
 )
-from tools.templates.storage import storage_resources
+from tools.templates.storage import storage_resources, undelivered_events_policy
 
 ROLE_NAME_PATTERN = f"^{ROLE_NAME}$"  # IAM's role-name rule: a typo fails at deploy, not at the first AssumeRole
 # A CloudFormation parameter value holds 4,096 characters, as does a standard-tier SSM parameter.
@@ -194,6 +194,8 @@ def admin_outputs() -> Json:
                                      "Value": get_att("RemediateRole", "Arn")},
         "WorkQueueUrl": {"Value": ref("WorkQueue")},
         "DeadLetterQueueUrl": {"Value": ref("DeadLetterQueue")},
+        "UndeliveredEventsQueueUrl": {"Description": "Schedules and events the functions never processed",
+                                      "Value": ref("UndeliveredEventsQueue")},
         "LedgerTableName": {"Value": ref("LedgerTable")},
         "NotificationTopicArn": {"Value": ref("NotificationTopic")},
         "RemediateNowActionArn": {"Condition": "UsesSecurityHub", "Value": ref("RemediateNowAction")},
@@ -210,6 +212,9 @@ def admin_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
     resources.update(schedule_resources())
     resources.update(event_resources(entries, conditions))
     resources.update(forwarding.admin_resources())
+    rules = {name: r["Condition"] for name, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+    resources["UndeliveredEventsQueuePolicy"] = undelivered_events_policy(
+        rules, define_any(conditions, "HasEventRules", sorted(set(rules.values()))))
     return pruned({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "CSPM remediation: pull, queue, remediate and record findings (delegated security account)",

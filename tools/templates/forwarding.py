@@ -21,6 +21,7 @@ from connectors.cloudtrail import DETAIL_TYPE
 from connectors.cloudtrail_events import watched_events
 from tools.templates.cfn import Json, checked_parameters, equals, get_att, not_, ref, sub
 from tools.templates.iam import inline_policy, service_trust, statement
+from tools.templates.lambdas import rule_target
 
 ADMIN_BUS = "arn:${AWS::Partition}:events:${AdminRegion}:${AdminAccountId}:event-bus/default"
 REAL_TIME_PARAMETER: Json = {
@@ -69,7 +70,7 @@ def admin_resources() -> Json:
         "CloudTrailEventsRule": {"Type": "AWS::Events::Rule", "Condition": condition, "Properties": {
             "Description": "CloudTrail API calls that can break a rule (this account's and the forwarded ones)",
             "State": "ENABLED", "EventPattern": cloudtrail_pattern(),
-            "Targets": [{"Arn": get_att("CloudTrailEventsFunction", "Arn"), "Id": "cloudtrail-events-function"}],
+            "Targets": [rule_target(get_att("CloudTrailEventsFunction", "Arn"), "cloudtrail-events-function")],
         }},
         "CloudTrailEventsPermission": {"Type": "AWS::Lambda::Permission", "Condition": condition, "Properties": {
             "Action": "lambda:InvokeFunction", "FunctionName": ref("CloudTrailEventsFunction"),

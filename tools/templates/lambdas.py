@@ -31,11 +31,13 @@ class Lambda:
     timeout: int
     memory: int
     condition: str | None = None  # the admin Condition the function exists under (an opt-in feature)
+    asynchronous: bool = True  # invoked asynchronously (a schedule, an EventBridge rule), not by the queue's poller
 
 
 HANDLERS = "functions.aws_lambda.handlers"
 PULL = Lambda("Pull", f"{HANDLERS}.pull", "Pull open findings from the sources into the work queue", 900, 512)
-REMEDIATE = Lambda("Remediate", f"{HANDLERS}.remediate", "Remediate findings from the work queue", 300, 512)
+REMEDIATE = Lambda("Remediate", f"{HANDLERS}.remediate", "Remediate findings from the work queue", 300, 512,
+                   asynchronous=False)
 EVENTS = Lambda("Events", f"{HANDLERS}.events", "Security Hub events (imported, custom action) to the queue", 60, 256)
 CLOUDTRAIL_EVENTS = Lambda("CloudTrailEvents", "functions.aws_lambda.cloudtrail_events.handler",
                            "CloudTrail API call events that can break a rule to the queue (RealTimeEvents)", 60, 256,
@@ -44,6 +46,12 @@ LAMBDAS = (PULL, REMEDIATE, EVENTS, CLOUDTRAIL_EVENTS)
 QUEUE_VISIBILITY_TIMEOUT = 6 * REMEDIATE.timeout  # AWS: at least 6 x the function timeout
 QUEUE_BATCH_SIZE = 10
 QUEUE_MAX_CONCURRENCY = 5  # bounds the parallel AssumeRole / API pressure on target accounts
+# Retries of a delivery that failed (EventBridge or Scheduler could not invoke the function; the function did not
+# run). An event older than an hour is covered by the next pull (hourly by default); either way it goes to the queue
+# of undelivered events, never nowhere.
+RULE_RETRY_POLICY: Json = {"MaximumEventAgeInSeconds": 3_600, "MaximumRetryAttempts": 10}
+SCHEDULE_RETRY_POLICY: Json = {"MaximumEventAgeInSeconds": 3_600, "MaximumRetryAttempts": 3}
+UNDELIVERED = get_att("UndeliveredEventsQueue", "Arn")
 
 
 def function_environment(entries: Sequence[CatalogEntry]) -> Json:
@@ -111,6 +119,12 @@ def send_work() -> Json:
     return statement("SendWork", ["sqs:SendMessage"], get_att("WorkQueue", "Arn"))
 
 
+def send_undelivered() -> Json:
+    """Lambda writes an asynchronous event that failed every attempt to the function's dead-letter queue with the
+    function's own role."""
+    return statement("SendUndeliveredEvents", ["sqs:SendMessage"], UNDELIVERED)
+
+
 HUB_ARN = sub("arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:hub/default")
 
 
@@ -130,7 +144,8 @@ def function_statements(function: Lambda) -> list[Json]:
     """Least privilege per function (what functions/aws_lambda/handlers.py and the modules it drives call)."""
     if function is PULL:
         return [
-            write_logs(PULL), send_work(), record_results(), notify(), use_key("sqs", "sns", "secretsmanager"),
+            write_logs(PULL), send_work(), send_undelivered(), record_results(), notify(),
+            use_key("sqs", "sns", "secretsmanager"),
             *read_config(),
             statement("ReadFindings", ["securityhub:GetFindings"], HUB_ARN),
             # aws-secretsmanager-caching describes the secret to notice a new version, then reads it.
@@ -161,7 +176,8 @@ def function_statements(function: Lambda) -> list[Json]:
                                                {"Null": {"securityhub:OCSFSyntaxPath/SeverityId": "true"}})),
         ]
     # events and cloudtrail events: both only screen findings and enqueue them (handlers._enqueue_screened)
-    return [write_logs(function), send_work(), record_results(), notify(), use_key("sqs", "sns"), *read_config()]
+    return [write_logs(function), send_work(), send_undelivered(), record_results(), notify(), use_key("sqs", "sns"),
+            *read_config()]
 
 
 def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Json:
@@ -174,10 +190,11 @@ def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Jso
             "AssumeRolePolicyDocument": service_trust("lambda.amazonaws.com"),
             "Policies": [inline_policy(function.name.lower(), function_statements(function))],
         }},
-        # Retained: the functions' logs are the record of what was changed, and outlive the stack.
+        # Retained: the functions' logs are the record of what was changed, and outlive the stack. Encrypted with
+        # their own retained key (its policy lets CloudWatch Logs use it for this account's log groups).
         f"{function.name}LogGroup": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
                                      "UpdateReplacePolicy": "Retain", "Properties": {
-            "RetentionInDays": ref("LogRetentionDays")}},
+            "RetentionInDays": ref("LogRetentionDays"), "KmsKeyId": get_att("LogsKey", "Arn")}},
         f"{function.name}Function": {
             "Type": "AWS::Lambda::Function",
             "Properties": {
@@ -191,6 +208,7 @@ def function_resources(function: Lambda, entries: Sequence[CatalogEntry]) -> Jso
                 "MemorySize": function.memory,
                 "LoggingConfig": {"LogGroup": ref(f"{function.name}LogGroup"), "LogFormat": "Text"},
                 "Environment": function_environment(entries),
+                **({"DeadLetterConfig": {"TargetArn": UNDELIVERED}} if function.asynchronous else {}),
             },
         },
         f"{function.name}ErrorsAlarm": alarm(
@@ -227,6 +245,11 @@ def queue_resources() -> Json:
             "ApproximateNumberOfMessagesVisible", "Maximum",
             [{"Name": "QueueName", "Value": get_att("DeadLetterQueue", "QueueName")}],
         ),
+        "UndeliveredEventsAlarm": alarm(
+            "Schedules or events the functions never processed are in the queue of undelivered events", "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible", "Maximum",
+            [{"Name": "QueueName", "Value": get_att("UndeliveredEventsQueue", "QueueName")}],
+        ),
     }
 
 
@@ -242,7 +265,9 @@ def schedule_resources() -> Json:
         "Description": "EventBridge Scheduler invokes the CSPM remediation pull function",
         "AssumeRolePolicyDocument": service_trust("scheduler.amazonaws.com"),
         "Policies": [inline_policy("invoke-pull", [
-            statement("InvokePull", ["lambda:InvokeFunction"], get_att("PullFunction", "Arn"))])],
+            statement("InvokePull", ["lambda:InvokeFunction"], get_att("PullFunction", "Arn")),
+            # A schedule that could not invoke the function sends the event to its dead-letter queue with this role.
+            statement("SendUndeliveredEvents", ["sqs:SendMessage"], UNDELIVERED), use_key("sqs")])],
     }}
     for source, condition in (("securityhub", "UsesSecurityHub"), ("securityhub-v2", "UsesSecurityHubV2"),
                               ("netskope", "UsesNetskope"), ("prowler", "UsesProwler")):
@@ -256,7 +281,7 @@ def schedule_resources() -> Json:
                 "State": "ENABLED",
                 "Target": {"Arn": get_att("PullFunction", "Arn"), "RoleArn": get_att("SchedulerRole", "Arn"),
                            "Input": json.dumps({"source": source}),
-                           "RetryPolicy": {"MaximumRetryAttempts": 0}},
+                           "RetryPolicy": SCHEDULE_RETRY_POLICY, "DeadLetterConfig": {"Arn": UNDELIVERED}},
             },
         }
     return resources
@@ -300,8 +325,14 @@ def imported_v2_findings_pattern(entries: Sequence[CatalogEntry]) -> Json:
 def event_rule(condition: str, description: str, pattern: Json) -> Json:
     return {"Type": "AWS::Events::Rule", "Condition": condition, "Properties": {
         "Description": description, "State": "ENABLED", "EventPattern": pattern,
-        "Targets": [{"Arn": get_att("EventsFunction", "Arn"), "Id": "events-function"}],
+        "Targets": [rule_target(get_att("EventsFunction", "Arn"), "events-function")],
     }}
+
+
+def rule_target(arn: Json, target_id: str) -> Json:
+    """An EventBridge rule's function target: delivery retried, then the event kept in the queue of undelivered
+    events (the queue's policy lets EventBridge send for the stack's rules)."""
+    return {"Arn": arn, "Id": target_id, "RetryPolicy": RULE_RETRY_POLICY, "DeadLetterConfig": {"Arn": UNDELIVERED}}
 
 
 def invoke_permission(condition: str, rule: str) -> Json:
