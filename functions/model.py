@@ -78,6 +78,7 @@ class ReadCache:
         self._values: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
+        self._lasting: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()  # see `lasting`
 
     def get(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
         """key[0] is the account id (what clear takes)."""
@@ -96,6 +97,20 @@ class ReadCache:
         with self._lock:
             for key in [key for key in self._values if key[0] == account_id]:
                 del self._values[key]
+
+    def lasting(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
+        """Like `get`, for what no write of ours changes (a queue's URL from its name): kept apart, so neither
+        `clear` nor a write drops it, and bounded the same way. Values must be immutable (no copies are made)."""
+        with self._lock:
+            if key in self._lasting:
+                self._lasting.move_to_end(key)
+                return self._lasting[key]
+        value = read()
+        with self._lock:
+            self._lasting[key] = value
+            while len(self._lasting) > self._max:
+                self._lasting.popitem(last=False)
+        return value
 
 
 @dataclass
@@ -122,3 +137,11 @@ class Target:
         if self.reads is None:
             return read()
         return self.reads.get((self.account_id, self.api_region, *key), read)
+
+    def lookup(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
+        """`read()` once per run for this account, region and key, for an identity no write of ours changes (a
+        queue URL): unlike `read`, a write in the account keeps it, so a verification does not look it up again.
+        Outside an engine run always live."""
+        if self.reads is None:
+            return read()
+        return self.reads.lasting((self.account_id, self.api_region, *key), read)

@@ -66,18 +66,23 @@ class QueuePolicyNotPublic(Remediator):
 
     @staticmethod
     def _queue_url(target: Target, finding: Finding) -> str:
-        """The queue URL: the finding may carry a URL, or a name (the ARN's last part)."""
+        """The queue URL: the finding may carry a URL, or a name (the ARN's last part), looked up once per run."""
         if finding.resource_id.startswith("https://"):
             return finding.resource_id
-        try:
-            response = target.client("sqs").get_queue_url(
-                QueueName=finding.resource_id, QueueOwnerAWSAccountId=target.account_id
-            )
-        except ClientError as error:
-            if aws_error_code(error) in _NO_QUEUE:
-                raise RemediationError(f"SQS queue {finding.resource_id} not found") from error
-            raise
-        return response["QueueUrl"]
+        name = finding.resource_id
+
+        def look_up() -> str:
+            try:
+                response = target.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=target.account_id)
+            except ClientError as error:
+                if aws_error_code(error) in _NO_QUEUE:
+                    raise RemediationError(f"SQS queue {name} not found") from error
+                raise
+            return str(response["QueueUrl"])
+
+        # Once per queue and run, for SQS.1 and SQS.3 alike: no write here changes a queue's URL, so the
+        # verification after a write reuses it (a deleted queue fails the attribute read that follows instead).
+        return target.lookup(("sqs.GetQueueUrl", name), look_up)
 
     @staticmethod
     def _policy(target: Target, url: str) -> str:

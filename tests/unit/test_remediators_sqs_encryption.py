@@ -125,3 +125,26 @@ def test_missing_queue_is_refused(target: Target, sqs) -> None:
 
 def test_bad_key_param_is_refused() -> None:
     assert "kms_key_id must match" in (QueueEncryption.params_problem({"kms_key_id": "not a key"}) or "")
+
+
+def test_an_engine_run_looks_the_queue_url_up_once_for_both_rules(sqs) -> None:
+    """SQS.1 and SQS.3 on one queue, both remediated and verified: one GetQueueUrl in all (the URL is kept across
+    the writes; the attributes are read live again for each verification)."""
+    from functions.engine.config import config_from_dict
+    from functions.engine.engine import Engine
+
+    url = unencrypted_queue(sqs)
+    public = {"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": ARN}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(
+        {**POLICY, "Statement": [*POLICY["Statement"], public]})})
+    sessions = AssumedSessions()
+    config = config_from_dict({"rules": {"SQS.1": {"mode": "enforce"}, "SQS.3": {"mode": "enforce"}}})
+    # SQS.3 first: moto drops a queue's policy on any SetQueueAttributes that leaves it out (AWS keeps it).
+    findings = [make_finding("SQS.3", "AwsSqsQueue", QUEUE, resource_arn=ARN, tags={"team": "billing"}), finding()]
+
+    results = Engine(config, sessions, stage="apply").run(findings)
+
+    assert [r.outcome for r in results] == ["remediated", "remediated"]
+    assert sessions.api_calls["sqs.GetQueueUrl"] == 1  # was 4: each assess and each verification looked it up
+    assert sessions.api_calls["sqs.GetQueueAttributes"] == 4  # two reads and two live verifications
+    assert encryption(sqs, url) == ("true", "")
