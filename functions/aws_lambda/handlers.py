@@ -422,7 +422,7 @@ def _settle(rt: Runtime, engine: Engine, item: _Item, result: Result, batch: _Ba
         batch.retry(item.message_id, f"transient failure: {result.reason}")
     if result.outcome == "started" and result.execution_id:
         follow_ups.append((item, work_queue.status_message(result.execution_id, item.finding, item.run_id, 1,
-                                                           STATUS_FIRST_DELAY)))
+                                                           STATUS_FIRST_DELAY, result.pre_state)))
     elif result.reason.startswith("duplicate") and item.receive_count > 1:
         resend = _lost_follow_up(rt, item)
         if resend is not None:
@@ -444,7 +444,7 @@ def _lost_follow_up(rt: Runtime, item: _Item) -> work_queue.Message | None:
     if claim.get("status") != COMPLETED or started.get("outcome") != "started" or not started.get("execution_id"):
         return None
     return work_queue.status_message(started["execution_id"], item.finding, started.get("run_id") or item.run_id,
-                                     1, STATUS_FIRST_DELAY)
+                                     1, STATUS_FIRST_DELAY, started.get("pre_state"))
 
 
 def _send_follow_ups(rt: Runtime, follow_ups: list[tuple[_Item, work_queue.Message]], batch: _Batch) -> None:
@@ -464,14 +464,17 @@ def _follow_up(rt: Runtime, body: dict[str, Any]) -> None:
     finding = Finding.from_dict(body["finding"])
     attempt = int(body.get("attempt", 1))
     engine = rt.engine("apply", body["run_id"])
-    result = engine.follow_up(finding, body["execution_id"])
+    pre_state = body.get("pre_state")
+    result = engine.follow_up(finding, body["execution_id"], pre_state)
     if result is None:
         if attempt >= STATUS_MAX_ATTEMPTS:
             result = make_result(finding, "failed", f"SSM execution {body['execution_id']} still running after "
-                                 f"{attempt} checks; look at it in Systems Manager", body["run_id"])
+                                 f"{attempt} checks; look at it in Systems Manager", body["run_id"],
+                                 pre_state=pre_state)
         else:
             delay = STATUS_FIRST_DELAY * 2 ** attempt
-            rt.enqueue([work_queue.status_message(body["execution_id"], finding, body["run_id"], attempt + 1, delay)])
+            rt.enqueue([work_queue.status_message(body["execution_id"], finding, body["run_id"], attempt + 1, delay,
+                                                  pre_state)])
             return
     if rt.ledger is not None:
         rt.ledger.record(result)

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +49,17 @@ def finding_message(finding: Finding, run_id: str, enforce: bool = False) -> Mes
     return Message("finding", body)
 
 
-def status_message(execution_id: str, finding: Finding, run_id: str, attempt: int, delay_seconds: int) -> Message:
+def status_message(execution_id: str, finding: Finding, run_id: str, attempt: int, delay_seconds: int,
+                   pre_state: Mapping[str, Any] | None = None) -> Message:
+    """`pre_state`: the started result's, carried to the follow-up, whose `remediated` row replaces the `started`
+    one in the ledger and must keep what a rollback needs."""
     body = {
         "kind": "status",
         "run_id": run_id,
         "execution_id": execution_id,
         "attempt": attempt,
         "finding": {**finding.to_dict(), "raw": None},
+        "pre_state": dict(pre_state) if pre_state else None,
     }
     return Message("status", body, min(max(delay_seconds, 0), MAX_DELAY_SECONDS))
 

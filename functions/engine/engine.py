@@ -491,11 +491,16 @@ class Engine:
     def _result(self, finding: Finding, outcome: str, reason: str, **extra: Any) -> Result:
         return make_result(finding, outcome, reason, self.run_id, stage=self.stage, **extra)
 
-    def follow_up(self, finding: Finding, execution_id: str) -> Result | None:
+    def follow_up(self, finding: Finding, execution_id: str,
+                  pre_state: Mapping[str, Any] | None = None) -> Result | None:
         """The outcome of a runbook this engine started: None while it runs; `remediated` only when the
-        resource now reads compliant (the runbook's own success is not taken on trust)."""
+        resource now reads compliant (the runbook's own success is not taken on trust).
+
+        `pre_state` is the started result's: this result replaces that one in the ledger, so it carries it on,
+        and with it the post_state read now (field by field, as a boto3 action records it) for the rollback."""
         entry = self.catalog.get(finding.rule_id)
-        executor = {"mode": "enforce", "executor": "ssm", "execution_id": execution_id}
+        executor: dict[str, Any] = {"mode": "enforce", "executor": "ssm", "execution_id": execution_id,
+                                    "pre_state": dict(pre_state) if pre_state else None}
         try:
             target = self.sessions.target(finding.account_id, finding.region, finding.partition)
             status = execution_status(target, execution_id)
@@ -503,15 +508,18 @@ class Engine:
                 return None
             if status.outcome != "remediated" or entry is None:
                 return self._result(finding, "failed", status.reason, **executor)
-            compliant = self._remediator(entry).assess(target, finding).compliant
+            remediator = self._remediator(entry)
+            after = remediator.assess(target, finding)
         except TargetUnavailable as unavailable:
             return self._result(finding, "failed", unavailable.reason, **executor)
         except (RemediationError, ClientError, BotoCoreError) as error:
-            return self._error_result(finding, "cannot check the runbook's work", error, "enforce", "ssm")
-        if not compliant:
+            return self._error_result(finding, "cannot check the runbook's work", error, "enforce", "ssm",
+                                      self._result(finding, "failed", "", **executor))
+        if not after.compliant:
             return self._result(finding, "failed", f"{status.reason}, but the resource is still non-compliant",
                                 **executor)
-        return self._result(finding, "remediated", status.reason, **executor)
+        post_state = remediator.changed_fields(pre_state, after.pre_state) if pre_state else None
+        return self._result(finding, "remediated", status.reason, post_state=post_state, **executor)
 
     def _tell_trip(self, held: Result) -> None:
         if self.on_trip is None:

@@ -245,6 +245,27 @@ def test_ssm_executor_starts_the_runbook_in_the_target_account(moto_aws):
     assert result.executor == "ssm"
 
 
+@pytest.mark.stubber  # moto has no SSM Automation: GetAutomationExecution is stubbed with its documented shape
+def test_a_verified_runbook_records_the_pre_state_it_was_given_and_what_it_changed_field_by_field(moto_aws):
+    """The follow-up's `remediated` result replaces the `started` one: it carries the started pre-state and, like
+    a boto3 action, the post_state of the fields that changed (EC2.7's runbook work done here with boto3)."""
+    account = ACCOUNTS[0]
+    finding = make_finding("EC2.7", "AwsAccount", account, account_id=account)
+    run = engine(config_from_dict({"rules": {"EC2.7": {"mode": "enforce", "executor": "ssm"}}}))
+    target = run.sessions.target(account, REGION)
+    pre_state = run._remediator(run.catalog["EC2.7"]).assess(target, finding).pre_state
+    target.client("ec2").enable_ebs_encryption_by_default()
+    execution = "0b6b7c1d-1111-2222-3333-444455556666"
+    with Stubber(target.client("ssm")) as stub:
+        stub.add_response("get_automation_execution", {"AutomationExecution": {
+            "AutomationExecutionId": execution, "AutomationExecutionStatus": "Success"}},
+            {"AutomationExecutionId": execution})
+        result = run.follow_up(finding, execution, pre_state)
+    assert result is not None and result.outcome == "remediated"
+    assert result.pre_state == {"EbsEncryptionByDefault": False} == pre_state
+    assert result.post_state == {"EbsEncryptionByDefault": True}
+
+
 def test_results_keep_input_order_and_count_every_finding_once(org):
     findings = [sg_finding(a, g) for a, g in org.items()] + [ebs_finding(a) for a in org]
     seen = []

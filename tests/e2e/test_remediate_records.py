@@ -18,8 +18,11 @@ import pytest
 
 from connectors.finding import Finding
 from functions.aws_lambda import handlers
+from functions.engine import engine as engine_module
+from functions.engine.automation import ExecutionStatus
 from functions.engine.engine import Engine, make_result
 from functions.engine.ledger import idempotency_key, result_from_row
+from functions.engine.rollback import rollback
 from functions.engine.sessions import AWS_TOTAL_ATTEMPTS
 from tests.e2e.test_handlers import asff_for
 from tests.faults import (
@@ -29,6 +32,7 @@ from tests.faults import (
     FaultInjector,
     LambdaStack,
     Org,
+    assumed_sessions,
     assuming,
     lambda_stack,
     no_backoff,
@@ -232,3 +236,53 @@ def test_a_status_check_that_could_not_be_queued_is_queued_by_the_redelivery(sta
     (status,) = [json.loads(r["body"]) for r in stack.records()]
     assert (status["kind"], status["execution_id"], status["run_id"]) == ("status", execution, run_id)
     assert finding.finding_id == status["finding"]["finding_id"]
+
+
+def test_a_runbook_verified_by_its_status_check_keeps_the_pre_state_a_rollback_needs(stack, org, monkeypatch):
+    """The `remediated` row the status check writes replaces the `started` one: it must carry the pre-state on
+    (the status message holds it), or the run cannot be rolled back. moto has no SSM Automation: the start is the
+    engine's result with the real assessment's pre-state, the runbook's work is done with boto3, and the
+    execution's status is a stub of GetAutomationExecution's Success (docstrings)."""
+    handlers.pull({"source": "securityhub"})
+    record = next(r for r in stack.finding_records() if account_of(r) == CLEAN)
+    run_id = json.loads(record["body"])["run_id"]
+    execution = "0b6b7c1d-1111-2222-3333-444455556666"
+    ledger = stack.rt.ledger
+    real_run = Engine.run
+
+    def started(self, findings):
+        (only,) = findings
+        target = self.sessions.target(only.account_id, only.region, only.partition)
+        entry = self.catalog[only.rule_id]
+        assessment = self._remediator(entry).assess(target, only)
+        key = idempotency_key(only)
+        assert ledger.claim(key, self.run_id)
+        result = make_result(only, "started", f"started a runbook (execution {execution})", self.run_id,
+                             execution_id=execution, pre_state=assessment.pre_state, mode="enforce",
+                             executor="ssm")
+        ledger.record(result, key)
+        return [result]
+
+    monkeypatch.setattr(handlers, "STATUS_FIRST_DELAY", 0)
+    monkeypatch.setattr(Engine, "run", started)
+    assert handlers.remediate({"Records": [record]}, Context(300_000)) == {"batchItemFailures": []}
+    monkeypatch.setattr(Engine, "run", real_run)
+    (status_record,) = stack.records()
+    status = json.loads(status_record["body"])
+    started_row = next(ledger.results(run_id))
+    assert status["pre_state"] == started_row["pre_state"] and status["pre_state"]["IpPermissions"]
+
+    # The runbook's work (what the boto3 path would do), then its Success.
+    finding = Finding.from_dict(status["finding"])
+    org.ec2(CLEAN).revoke_security_group_ingress(GroupId=org.groups[CLEAN], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    monkeypatch.setattr(engine_module, "execution_status", lambda target, execution_id: ExecutionStatus(
+        execution_id, "Success", "remediated", f"SSM execution {execution_id} Success"))
+    assert handlers.remediate({"Records": [status_record]}, Context(300_000)) == {"batchItemFailures": []}
+    (row,) = [r for r in ledger.results(run_id) if r["finding_id"] == finding.finding_id]
+    assert row["outcome"] == "remediated" and row["execution_id"] == execution
+    assert row["pre_state"] == started_row["pre_state"]
+
+    ((_, rolled),) = rollback([row], assumed_sessions(), apply=True)
+    assert rolled.outcome == "restored", rolled.reason
+    assert org.ssh_open(CLEAN)
