@@ -37,13 +37,10 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-import requests
-from aws_secretsmanager_caching import SecretCache
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from connectors import log_hygiene
 from connectors.arns import ArnError, parse_arn, resolve_resource
@@ -57,6 +54,12 @@ from connectors.netskope_rules import (
     rule_id_from_standards,
 )
 from connectors.regions import region_code
+
+if TYPE_CHECKING:  # requests, its secret cache and tenacity are imported on the first pull, not with the module:
+    # every Lambda and CLI command imports this module (NetskopeError), few pull Netskope (~0.15 s of a cold start)
+    import requests
+    from aws_secretsmanager_caching import SecretCache
+    from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
 log_hygiene.install()  # botocore would log GetSecretValue's response body (the token) at DEBUG
@@ -202,6 +205,8 @@ def token_from_secret(text: str | None, secret_id: str | None = None) -> str:
 
 
 def _new_secret_cache(client: Any) -> SecretCache:
+    from aws_secretsmanager_caching import SecretCache
+
     return SecretCache(client=client)
 
 
@@ -253,8 +258,14 @@ class NetskopeConnector:
         self.extra_rules = dict(extra_rules or {})
         self.requests_made = 0
         self._token_provider = token_provider if callable(token_provider) else (lambda: token_provider)
-        self._http = http or requests.Session()
+        if http is None:
+            import requests
+
+            http = requests.Session()
+        self._http = http
         self._sleep = sleep
+        from tenacity import wait_random_exponential
+
         self._backoff = wait_random_exponential(multiplier=0.5, max=max_wait)
 
     def fetch(
@@ -334,6 +345,8 @@ class NetskopeConnector:
             skip, previous = skip + len(data), data
 
     def _post(self, params: dict[str, str], token: str) -> list[Any]:
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
         retrying = Retrying(
             retry=retry_if_exception_type(_TransientError),
             wait=self._wait,
@@ -350,6 +363,8 @@ class NetskopeConnector:
             ) from None
 
     def _post_once(self, params: dict[str, str], token: str) -> list[Any]:
+        import requests
+
         self.requests_made += 1
         log.debug("POST %s %s (auth %s)", self.endpoint, params, self.auth)
         headers = {"Accept": "application/json"}

@@ -42,6 +42,7 @@ from functions.engine.pipeline import (
 from functions.engine.plans import Plan, PlanError, write_plan
 from functions.engine.sessions import AssumedSessions
 from functions.engine.settings import csv, env
+from functions.engine.startup import tune_gc
 from functions.model import Result, Stage
 from functions.report import render_table, render_text, summarize_error
 
@@ -593,6 +594,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    tune_gc()  # once, after the imports: functions/engine/startup.py says why
     args = build_parser().parse_args(argv)
     # Default INFO for our own loggers; -v adds our DEBUG; -vv also the AWS SDK's and urllib3's DEBUG.
     _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO, tracebacks=args.verbose >= 2)

@@ -157,6 +157,12 @@ class AssumedSessions:
         self._failures: dict[str, TargetUnavailable] = {}
         self._clients: dict[tuple[str, str, str], AwsClient] = {}
         self._caller: dict[str, str] | None = None
+        self._sts: AwsClient | None = None
+        self._sts_lock = threading.Lock()
+        # Services whose first client has been created (their models are in the shared loader's cache), and the
+        # lock the first creations take turns under (_create_client says why).
+        self._warm: set[str] = set()
+        self._warming = threading.Lock()
         self.assume_role_calls = 0
         # AWS API calls made in target accounts, by "service.Operation" (measurement, not control).
         self.api_calls: Counter[str] = Counter()
@@ -172,9 +178,18 @@ class AssumedSessions:
     def caller_identity(self) -> dict[str, str]:
         with self._lock:
             if self._caller is None:
-                sts = self._base.client("sts", config=self._config)
-                self._caller = sts.get_caller_identity()
+                self._caller = self._sts_client().get_caller_identity()
             return self._caller
+
+    def _sts_client(self) -> AwsClient:
+        """The one STS client of the run, on the caller's credentials: every AssumeRole (and every refresh, from
+        botocore's refresh path on whichever thread finds the credentials near expiry) goes through it. boto3
+        clients are thread-safe; one client instead of one per AssumeRole saves a client build (~10 ms of CPU,
+        its own connection pool) per account."""
+        with self._sts_lock:  # its own lock: caller_identity calls here while it holds self._lock
+            if self._sts is None:
+                self._sts = self._create_client(self._base, "sts", None)
+            return self._sts
 
     @property
     def caller_account(self) -> str:
@@ -250,7 +265,7 @@ class AssumedSessions:
         }
         if self.external_id:
             kwargs["ExternalId"] = self.external_id
-        sts = self._base.client("sts", config=self._config)
+        sts = self._sts_client()
         with self._lock:
             self.assume_role_calls += 1
         log.info("assuming %s", role_arn)
@@ -276,9 +291,31 @@ class AssumedSessions:
         if cached is not None:
             return cached
         session = self.session_for(account_id, partition)
-        new_client = aws_client(session, service, region_name=region, config=self._config)
+        new_client = self._create_client(session, service, region)
         with self._lock:
             return self._clients.setdefault(key, new_client)
+
+    def _create_client(self, session: boto3.Session, service: str, region: str | None) -> AwsClient:
+        """A client; the first of each service is made under a lock, so its models are parsed once.
+
+        Every session of this cache reads models through the base session's loader (_open_session), whose cache
+        is a plain dict filled on a miss (botocore's loaders.instance_cache): workers that create their first ec2
+        client at the same moment would each miss and each parse the same ~25 MB model, and every client keeps
+        the copy it was built from. Under the lock the first creation fills the cache (the service model, its
+        endpoint rules, paginators, and the shared endpoints/partitions data) and the others read it. Later
+        creations skip the lock: a dict read under the GIL is safe. Creating a client is CPU-bound, so waiting
+        for another thread's creation costs no wall time. boto3 Sessions are not thread-safe, but nothing here
+        changes a session after it is built: each worker only calls session.client(), as the engine did before.
+        """
+        kwargs: dict[str, Any] = {"config": self._config}
+        if region is not None:
+            kwargs["region_name"] = region
+        if service in self._warm:
+            return aws_client(session, service, **kwargs)
+        with self._warming:
+            made = aws_client(session, service, **kwargs)
+            self._warm.add(service)
+        return made
 
     def target(self, account_id: str, region: str, partition: str = "aws", reads: ReadCache | None = None) -> Target:
         """A Target for remediators. Resolves the session now so an unreachable account fails early. `reads` is
