@@ -52,6 +52,7 @@ CHECK_RULES: dict[str, str] = {
     "iam_password_policy_expires_passwords_within_90_days_or_less": "IAM.17",
     "iam_support_role_created": "IAM.18",
     "iam_user_accesskey_unused": "IAM.22",
+    "iam_user_two_active_access_key": "netskope:iam-one-active-access-key",  # CIS 1.13: no Security Hub control
     "iam_user_console_access_unused": "IAM.22",
     "iam_no_expired_server_certificates_stored": "IAM.26",
     "iam_policy_cloudshell_admin_not_attached": "IAM.27",

@@ -50,6 +50,7 @@ from functions.remediators.iam import (
     UnusedCredentials,
     UserPoliciesToGroup,
 )
+from functions.remediators.iam_access_keys import OneActiveAccessKey
 from functions.remediators.iam_more import UnusedCredentials90
 from functions.remediators.kms import KeyRotation
 from functions.remediators.logs import LogGroupRetention
@@ -142,6 +143,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     StageCacheEncryption,
     WorkGroupMetrics,
     BucketDefaultEncryption,
+    OneActiveAccessKey,
 )
 
 

@@ -193,13 +193,14 @@ def test_asff_control_ids_use_the_tables(asff, expected):
 
 
 def test_catalog_cis_numbers_map_back_to_their_rule():
-    """Every CIS v3.0.0 number a catalog rule declares maps to that rule in AWS's v3.0.0 table."""
+    """Every CIS v3.0.0 number a catalog rule declares maps to that rule in AWS's v3.0.0 table; a rule without a
+    Security Hub control (a `<source>:` id, CIS 1.13) declares only a number AWS maps to nothing."""
     table = STANDARD_TABLES[CIS_V300]
     mismatches = [
         f"{rule_id} declares CIS {number}: AWS maps it to {table.get(number, 'nothing')}"
         for rule_id, entry in CATALOG.items()
         for number in entry.rule.cis
-        if table.get(number) != rule_id
+        if table.get(number) != (None if ":" in rule_id else rule_id)
     ]
     assert not mismatches, mismatches
 
