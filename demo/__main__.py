@@ -93,9 +93,14 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
 
     config_document = {
         "mode": "enforce",
-        # Disruptive rules (flow logs cost money; deactivating a key can cut access) need their own opt-in.
+        # Disruptive rules (flow logs, GuardDuty and Macie cost money; deactivating a key can cut access; an SNS
+        # topic's new key can drop what a service publishes) need their own opt-in. Account.1 sets the security
+        # contact the organization chose.
         "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "Redshift.1": {"mode": "enforce"},
-                  "S3.1": {"mode": "enforce"}},
+                  "S3.1": {"mode": "enforce"}, "SNS.1": {"mode": "enforce"}, "SSM.4": {"mode": "enforce"},
+                  "GuardDuty.1": {"mode": "enforce"}, "Macie.1": {"mode": "enforce"},
+                  "Account.1": {"params": {"name": "Security Operations", "email": "security@example.com",
+                                           "phone": "+1 555 0100"}}},
         "exclude": {"rules_per_account": {org.accounts["sandbox"]: ["S3.1"]}},
     }
     config = config_from_dict(config_document)

@@ -38,6 +38,7 @@ from demo.moto_org import (
 )
 from demo.prowler_output import ocsf_finding
 from functions.engine.sessions import AssumedSessions
+from functions.remediators.iam_access_keys import RULE_ID as ONE_ACTIVE_KEY
 
 _PROWLER_CHECKS = {rule: check for check, rule in reversed(list(CHECK_RULES.items()))}  # rule → a Prowler check
 
@@ -96,6 +97,7 @@ def build_org() -> Org:
     world.password_policy(dev)
     world.public_queue(dev)
     world.newer_services(dev)  # SQS.1, DynamoDB.6, ECR.1, CloudWatch.16 (issue 17)
+    world.issue17_acting(dev)  # S3.4, SNS.1, SSM.4, APIGateway.5, GuardDuty.1, Macie.1, Account.1
     world.public_function(dev)
     world.db_without_minor_upgrades(dev)
     world.unencrypted_file_system(dev)  # notify-only: needs a migration a person plans
@@ -120,6 +122,7 @@ def build_org() -> Org:
     world.security_group(sandbox, HOME, "ssh-prowler", [(22, WORLD_V4)], "EC2.13", "prowler")
     world.password_policy(sandbox, "prowler")
     world.prowler_muted_group(sandbox)
+    world.issue17_notify_only(sandbox)  # notify-only services: Secrets Manager, CodeBuild, ECS, ...
     return org
 
 
@@ -337,6 +340,157 @@ class _World:
         self.plant("log group /app/checkout retention", account, "CloudWatch.16", group_arn,
                    lambda: logs.describe_log_groups(logGroupNamePrefix="/app/checkout")["logGroups"][0][
                        "retentionInDays"] == 365)
+
+    def issue17_acting(self, account: str) -> None:
+        """One finding per service issue 17 acts on and the demo did not plant yet, each read back after the fix:
+        S3.4, SNS.1, SSM.4, APIGateway.5, GuardDuty.1, Macie.1, Account.1. (Not Athena.4: moto has no
+        UpdateWorkGroup; its test stubs the documented shapes.)"""
+        s3 = self.client(account, HOME, "s3")
+        bucket = f"dev-exports-{account}"
+        s3.create_bucket(Bucket=bucket)  # moto gives a new bucket no default encryption (AWS now does: SSE-S3)
+        self.report("securityhub", account, HOME, "S3.4", "AwsS3Bucket", bucket, f"arn:aws:s3:::{bucket}",
+                    "S3 buckets should have server-side encryption enabled")
+
+        def sse_s3() -> bool:
+            try:
+                rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+            except s3.exceptions.ClientError:
+                return False
+            return rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+        self.plant(f"bucket {bucket} default encryption", account, "S3.4", bucket, sse_s3)
+
+        sns = self.client(account, HOME, "sns")
+        topic = sns.create_topic(Name="order-alerts")["TopicArn"]
+        self.report("securityhub", account, HOME, "SNS.1", "AwsSnsTopic", topic, topic,
+                    "SNS topics should be encrypted at-rest using AWS KMS")
+        self.plant("topic order-alerts encryption", account, "SNS.1", topic, lambda: bool(
+            sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")))
+
+        ssm = self.client(account, HOME, "ssm")
+        ssm.create_document(Name="RotateLogs", DocumentType="Command", DocumentFormat="JSON", Content=json.dumps({
+            "schemaVersion": "2.2", "description": "rotate logs", "mainSteps": [
+                {"action": "aws:runShellScript", "name": "rotate", "inputs": {"runCommand": ["logrotate -f"]}}]}))
+        ssm.modify_document_permission(Name="RotateLogs", PermissionType="Share", AccountIdsToAdd=["All"])
+        self.report("securityhub", account, HOME, "SSM.4", "AwsSsmDocument", "RotateLogs",
+                    f"arn:aws:ssm:{HOME}:{account}:document/RotateLogs", "SSM documents should not be public")
+        self.plant("document RotateLogs sharing", account, "SSM.4", "RotateLogs", lambda: "all" not in {
+            a.lower() for a in ssm.describe_document_permission(Name="RotateLogs", PermissionType="Share")[
+                "AccountIds"]})
+
+        apigateway = self.client(account, HOME, "apigateway")
+        api = apigateway.create_rest_api(name="shop")["id"]
+        root = apigateway.get_resources(restApiId=api)["items"][0]["id"]
+        apigateway.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+        apigateway.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+        deployment = apigateway.create_deployment(restApiId=api)["id"]
+        apigateway.create_stage(restApiId=api, stageName="prod", deploymentId=deployment, cacheClusterEnabled=True,
+                                cacheClusterSize="0.5")
+        apigateway.update_stage(restApiId=api, stageName="prod", patchOperations=[
+            {"op": "replace", "path": "/*/*/caching/enabled", "value": "true"},
+            {"op": "replace", "path": "/*/*/caching/dataEncrypted", "value": "false"}])
+        self.report("securityhub", account, HOME, "APIGateway.5", "AwsApiGatewayStage", f"{api}/prod",
+                    f"arn:aws:apigateway:{HOME}::/restapis/{api}/stages/prod",
+                    "API Gateway REST API cache data should be encrypted at rest")
+        self.plant("stage shop/prod cache encryption", account, "APIGateway.5", f"{api}/prod",
+                   lambda: apigateway.get_stage(restApiId=api, stageName="prod")["methodSettings"]["*/*"][
+                       "cacheDataEncrypted"])
+
+        guardduty = self.client(account, HOME, "guardduty")
+        self.report("securityhub", account, HOME, "GuardDuty.1", "AwsAccount", f"AWS::::Account:{account}", None,
+                    "GuardDuty should be enabled")
+        self.plant("GuardDuty detector", account, "GuardDuty.1", account, lambda: any(
+            guardduty.get_detector(DetectorId=d)["Status"] == "ENABLED"
+            for d in guardduty.list_detectors()["DetectorIds"]))
+
+        macie = self.client(account, HOME, "macie2")
+        macie.disable_macie()  # moto starts every account with Macie on
+        self.report("securityhub", account, HOME, "Macie.1", "AwsAccount", f"AWS::::Account:{account}", None,
+                    "Amazon Macie should be enabled")
+
+        def macie_enabled() -> bool:
+            try:
+                return bool(macie.get_macie_session()["status"] == "ENABLED")
+            except macie.exceptions.ClientError:
+                return False
+
+        self.plant("Amazon Macie", account, "Macie.1", account, macie_enabled)
+
+        contacts = self.client(account, HOME, "account")
+        self.report("securityhub", account, HOME, "Account.1", "AwsAccount", f"AWS::::Account:{account}", None,
+                    "Security contact information should be provided for an AWS account")
+
+        def security_contact() -> bool:
+            try:
+                contacts.get_alternate_contact(AlternateContactType="SECURITY")
+            except contacts.exceptions.ClientError:
+                return False
+            return True
+
+        self.plant("security contact (set from the config)", account, "Account.1", account, security_contact)
+
+    def issue17_notify_only(self, account: str) -> None:
+        """One finding per notify-only service of issue 17 (a person must act): notified, and read back unchanged."""
+        secrets = self.client(account, HOME, "secretsmanager")
+        secret = secrets.create_secret(Name="payments/api-key", SecretString="not-a-real-key")["ARN"]
+        self.report("securityhub", account, HOME, "SecretsManager.1", "AwsSecretsManagerSecret", secret, secret,
+                    "Secrets Manager secrets should have automatic rotation enabled")
+        self.plant("secret payments/api-key rotation (notify only)", account, "SecretsManager.1", secret,
+                   lambda: bool(secrets.describe_secret(SecretId=secret).get("RotationEnabled")), expect="untouched")
+
+        iam = self.client(account, HOME, "iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "codebuild.amazonaws.com"}}]}
+        role = iam.create_role(RoleName="demo-build-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        codebuild = self.client(account, HOME, "codebuild")
+        project = codebuild.create_project(
+            name="image-builder", source={"type": "S3", "location": f"demo-build-sources-{account}/src.zip"},
+            artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role,
+            environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                         "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True})["project"]["arn"]
+        self.report("securityhub", account, HOME, "CodeBuild.5", "AwsCodeBuildProject", "image-builder", project,
+                    "CodeBuild project environments should not have privileged mode enabled")
+        self.plant("project image-builder privileged mode (notify only)", account, "CodeBuild.5", "image-builder",
+                   lambda: not codebuild.batch_get_projects(names=["image-builder"])["projects"][0]["environment"][
+                       "privilegedMode"], expect="untouched")
+
+        ecs = self.client(account, HOME, "ecs")
+        task = ecs.register_task_definition(family="web", containerDefinitions=[
+            {"name": "web", "image": "nginx", "memory": 256, "readonlyRootFilesystem": False}])["taskDefinition"]
+        self.report("securityhub", account, HOME, "ECS.5", "AwsEcsTaskDefinition", "web:1",
+                    task["taskDefinitionArn"], "ECS containers should be limited to read-only access to root "
+                    "filesystems")
+        self.plant("task definition web:1 root file system (notify only)", account, "ECS.5", "web:1",
+                   lambda: bool(ecs.describe_task_definition(taskDefinition="web:1")["taskDefinition"][
+                       "containerDefinitions"][0].get("readonlyRootFilesystem")), expect="untouched")
+
+        cloudformation = self.client(account, HOME, "cloudformation")
+        stack = cloudformation.create_stack(StackName="network-base", TemplateBody=json.dumps(
+            {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))["StackId"]
+        self.report("securityhub", account, HOME, "CloudFormation.1", "AwsCloudFormationStack", stack, stack,
+                    "CloudFormation stacks should be integrated with Simple Notification Service (SNS)")
+        self.plant("stack network-base notifications (notify only)", account, "CloudFormation.1", stack,
+                   lambda: bool(cloudformation.describe_stacks(StackName="network-base")["Stacks"][0].get(
+                       "NotificationARNs")), expect="untouched")
+
+        elasticache = self.client(account, HOME, "elasticache")
+        elasticache.create_cache_cluster(CacheClusterId="sessions", Engine="redis", CacheNodeType="cache.t3.micro",
+                                         NumCacheNodes=1, SnapshotRetentionLimit=0)
+        self.report("securityhub", account, HOME, "ElastiCache.1", "AwsElastiCacheCacheCluster", "sessions",
+                    f"arn:aws:elasticache:{HOME}:{account}:cluster:sessions",
+                    "ElastiCache (Redis OSS) clusters should have automatic backups enabled")
+        self.plant("cache cluster sessions backups (notify only)", account, "ElastiCache.1", "sessions",
+                   lambda: bool(elasticache.describe_cache_clusters(CacheClusterId="sessions")["CacheClusters"][0].get(
+                       "SnapshotRetentionLimit")), expect="untouched")
+
+        user = "report-bot"
+        iam.create_user(UserName=user)
+        keys = [iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2)]
+        self.report("prowler", account, HOME, ONE_ACTIVE_KEY, "AwsIamUser", user,
+                    f"arn:aws:iam::{account}:user/{user}", "IAM user has at most one active access key")
+        self.plant(f"user {user}'s two active keys (notify only)", account, ONE_ACTIVE_KEY, user, lambda: [
+            k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+            if k["AccessKeyId"] in keys].count("Active") <= 1, expect="untouched")
 
     def public_function(self, account: str) -> None:
         awslambda = self.client(account, HOME, "lambda")
