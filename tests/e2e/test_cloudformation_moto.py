@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,8 +131,16 @@ def admin_outputs() -> Iterator[dict[str, str]]:
 
 
 def deploy(name: str, parameters: dict[str, str], stack: str = "cspm") -> dict[str, str]:
-    """Create the stack from the moto variant of a committed template; returns its outputs."""
-    body = json.dumps(moto_variant(load(name), MOTO_UNSUPPORTED[name]))
+    """Create the stack from the moto variant of a committed template; returns its outputs. moto does not check
+    the parameters' constraints: this does, as CloudFormation would, so every value a test deploys with is one the
+    template accepts."""
+    template = load(name)
+    for key, value in parameters.items():
+        declared = template["Parameters"][key]
+        assert str(value) in map(str, declared.get("AllowedValues", [value])), f"{key}={value!r}: not allowed"
+        assert len(value) <= declared.get("MaxLength", len(value)), f"{key}={value!r}: too long"
+        assert re.fullmatch(declared.get("AllowedPattern", ".*"), value, re.S), f"{key}={value!r}: no match"
+    body = json.dumps(moto_variant(template, MOTO_UNSUPPORTED[name]))
     cloudformation = boto3.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack, TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"],

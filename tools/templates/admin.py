@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
-from functions.remediators.base import ROLE_NAME
 from tools.templates import forwarding
 from tools.templates.cfn import Json, checked_parameters, define_any, equals, get_att, not_, pruned, ref
 from tools.templates.defaults import (
@@ -25,6 +24,18 @@ from tools.templates.lambdas import (
     queue_resources,
     schedule_resources,
 )
+from tools.templates.parameters import (
+    BUCKET,
+    EMAIL,
+    EXTERNAL_ID,
+    NETSKOPE_URL,
+    ORGANIZATION_ID,
+    REGIONS,
+    ROLE_NAME,
+    S3_KEY,
+    SCHEDULE,
+    Constraint,
+)
 from tools.templates.rules import (
     active_condition,
     active_conditions,
@@ -36,10 +47,11 @@ from tools.templates.rules import (
 )
 from tools.templates.storage import storage_resources, undelivered_events_policy
 
-ROLE_NAME_PATTERN = f"^{ROLE_NAME}$"  # IAM's role-name rule: a typo fails at deploy, not at the first AssumeRole
 # A CloudFormation parameter value holds 4,096 characters, as does a standard-tier SSM parameter.
 CONFIG_DOCUMENT_MAX = 4_096
-CONFIG_LOCATION_PATTERN = r"^$|^ssm:/[a-zA-Z0-9_.\-/]{1,1000}$|^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S{1,1024}$"
+CONFIG_LOCATION = Constraint(r"^ssm:/[a-zA-Z0-9_.\-/]{1,1000}$|^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S{1,1024}$",
+                             1_100, "ssm:/name of a parameter or s3://bucket/key of an object").optional()
+NETSKOPE_TOKEN = Constraint(r'^[^"\\]*$', 1_024, "a Netskope API token without quotes or backslashes")
 ADMIN_PARAMETERS: Json = {
     "Source": {
         "Type": "String", "Default": "securityhub", "AllowedValues": list(SOURCES),
@@ -47,29 +59,28 @@ ADMIN_PARAMETERS: Json = {
                        "findings), netskope, prowler (a scan's output in S3), or both (securityhub and netskope)",
     },
     "ProwlerBucket": {
-        "Type": "String", "Default": "", "AllowedPattern": r"^$|^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$",
+        **BUCKET.optional().spec(), "Default": "",
         "Description": "Bucket of the Prowler json-ocsf output the pull function reads (when Source is prowler)",
     },
     "ProwlerKey": {
-        "Type": "String", "Default": "", "AllowedPattern": r"^$|^\S{1,1024}$",
+        **S3_KEY.optional().spec(), "Default": "",
         "Description": "Key of that output (when Source is prowler); the scan overwrites it, each pull reads it",
     },
     "NetskopeUrl": {
-        "Type": "String", "Default": "",
+        **NETSKOPE_URL.optional().spec(), "Default": "",
         "Description": "Netskope tenant URL or FQDN (when Source includes netskope)",
     },
     "NetskopeToken": {
-        "Type": "String", "Default": "", "NoEcho": True,
+        **NETSKOPE_TOKEN.spec(), "Default": "", "NoEcho": True,
         "Description": "Netskope REST API v1 token, stored in Secrets Manager as {\"token\": ...} (when Source "
                        "includes netskope; no quotes or backslashes)",
-        "AllowedPattern": r'^[^"\\]*$',
     },
     "ScheduleExpression": {
-        "Type": "String", "Default": DEFAULT_SCHEDULE,
+        **SCHEDULE.spec(), "Default": DEFAULT_SCHEDULE,
         "Description": "How often each source is pulled (EventBridge Scheduler rate() or cron())",
     },
     "Regions": {
-        "Type": "String", "Default": "", "AllowedPattern": r"^$|^[a-z0-9-]+(,[a-z0-9-]+)*$",
+        **REGIONS.optional().spec(), "Default": "",
         "Description": "Regions acted on, comma-separated, for every source (findings of other regions are "
                        "skipped); Security Hub is pulled in each. Empty: pull this stack's region (with a Security "
                        "Hub aggregation region, every linked region's findings) and act on every region",
@@ -81,7 +92,7 @@ ADMIN_PARAMETERS: Json = {
                        "more cautious of its toggle and this document's. Empty: toggles and DefaultMode only",
     },
     "ConfigLocation": {
-        "Type": "String", "Default": "", "AllowedPattern": CONFIG_LOCATION_PATTERN,
+        **CONFIG_LOCATION.spec(), "Default": "",
         "Description": "Instead of ConfigDocument (over 4 KB, or changed without a stack update): ssm:/name of a "
                        "String parameter of this account and region, or s3://bucket/key of an object (SSE-S3)",
     },
@@ -91,34 +102,34 @@ ADMIN_PARAMETERS: Json = {
                        "its rule's own mode. Disruptive rules never follow it",
     },
     "OrganizationId": {
-        "Type": "String", "AllowedPattern": r"^o-[a-z0-9]{10,32}$",
+        **ORGANIZATION_ID.spec(),
         "Description": "AWS Organizations id (o-...): the only organization whose roles may be assumed",
     },
     "RemediationRoleName": {
-        "Type": "String", "MaxLength": 64, "AllowedPattern": ROLE_NAME_PATTERN,
+        **ROLE_NAME.spec(),
         "Default": DEFAULT_REMEDIATION_ROLE_NAME,
         "Description": "Role assumed in each target account (target-account.yaml RemediationRoleName)",
     },
     "AutomationRoleName": {
-        "Type": "String", "MaxLength": 64, "AllowedPattern": ROLE_NAME_PATTERN,
+        **ROLE_NAME.spec(),
         "Default": DEFAULT_AUTOMATION_ROLE_NAME,
         "Description": "Role SSM Automation runbooks run with in target accounts",
     },
     "ExternalId": {
-        "Type": "String", "Default": "", "NoEcho": True, "AllowedPattern": r"^$|^[\w+=,.@:/-]{2,1224}$",
+        **EXTERNAL_ID.optional().spec(), "Default": "", "NoEcho": True,
         "Description": "Optional sts:ExternalId required by the target roles",
     },
     "RemediateFunctionRoleName": {
-        "Type": "String", "MaxLength": 64, "AllowedPattern": ROLE_NAME_PATTERN,
+        **ROLE_NAME.spec(),
         "Default": DEFAULT_REMEDIATE_FUNCTION_ROLE_NAME,
         "Description": "Name of the remediate Lambda's role, trusted by target-account.yaml AdminRemediateRoleName",
     },
     "NotificationEmail": {
-        "Type": "String", "Default": "", "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+$",
+        **EMAIL.optional().spec(), "Default": "",
         "Description": "Optional address subscribed to summaries and alarms",
     },
-    "CodeS3Bucket": {"Type": "String", "Description": "Bucket holding the Lambda zip (`make package`)"},
-    "CodeS3Key": {"Type": "String", "Default": CODE_ZIP_NAME, "Description": "Key of the Lambda zip"},
+    "CodeS3Bucket": {**BUCKET.spec(), "Description": "Bucket holding the Lambda zip (`make package`)"},
+    "CodeS3Key": {**S3_KEY.spec(), "Default": CODE_ZIP_NAME, "Description": "Key of the Lambda zip"},
     "LogRetentionDays": {
         "Type": "Number", "Default": 90, "AllowedValues": list(LOG_RETENTION_DAYS),
         "Description": "Retention of the functions' logs",

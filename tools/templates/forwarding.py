@@ -22,6 +22,7 @@ from connectors.cloudtrail_events import watched_events
 from tools.templates.cfn import Json, checked_parameters, equals, get_att, not_, ref, sub
 from tools.templates.iam import inline_policy, service_trust, statement
 from tools.templates.lambdas import rule_target
+from tools.templates.parameters import ACCOUNT_ID, REGION, TEMPLATE_URL
 
 ADMIN_BUS = "arn:${AWS::Partition}:events:${AdminRegion}:${AdminAccountId}:event-bus/default"
 REAL_TIME_PARAMETER: Json = {
@@ -81,9 +82,8 @@ def admin_resources() -> Json:
 
 # -- event-forwarding.yaml -------------------------------------------------------------------------------------------
 FORWARDING_PARAMETERS: Json = {
-    "AdminAccountId": {"Type": "String", "AllowedPattern": r"^\d{12}$",
-                       "Description": "The delegated security account where admin.yaml runs"},
-    "AdminRegion": {"Type": "String", "AllowedPattern": r"^[a-z]{2}(-[a-z]+)+-\d+$",
+    "AdminAccountId": {**ACCOUNT_ID.spec(), "Description": "The delegated security account where admin.yaml runs"},
+    "AdminRegion": {**REGION.spec(),
                     "Description": "The Region of the admin stack (its default event bus receives the events)"},
 }
 
@@ -119,7 +119,7 @@ def forwarding_template() -> Json:
 # -- organization-stackset.yaml --------------------------------------------------------------------------------------
 STACKSET_PARAMETERS: Json = {
     "RealTimeEvents": REAL_TIME_PARAMETER,
-    "ForwardingTemplateURL": {"Type": "String", "Default": "",
+    "ForwardingTemplateURL": {**TEMPLATE_URL.optional().spec(), "Default": "",
                               "Description": "S3 URL of the uploaded event-forwarding.yaml (RealTimeEvents enabled)"},
     "EventRegions": {"Type": "CommaDelimitedList", "Default": "us-east-1",
                      "Description": "Regions whose CloudTrail events are forwarded (include us-east-1 for IAM)"},

@@ -15,6 +15,13 @@ from functions.engine.catalog import CatalogEntry
 from functions.remediators.base import Remediator, ServiceRole
 from tools.templates.cfn import Json, ref, sub
 from tools.templates.iam import statement
+from tools.templates.parameters import Constraint
+
+
+def param_constraint(remediator: type[Remediator], param: str, max_length: int) -> Constraint:
+    """A remediator parameter passed to the target template: its params schema's pattern."""
+    pattern = remediator.params_schema[param].pattern or ".+"
+    return Constraint(f"^{pattern}$", max_length, f"a {param} matching {pattern}")
 
 
 def param_parameter(remediator: type[Remediator], param: str) -> str:
@@ -44,10 +51,8 @@ class DeclaredRole:
     def parameters(self) -> Json:
         rule_ids = ", ".join(rule.rule_id for rule in self.remediator.rules)
         return {self.parameter(param): {
-            "Type": "String",
+            **param_constraint(self.remediator, param, 64 if param == self.role.name_param else 512).spec(),
             "Default": str(self.remediator.default_params[param]),
-            "MaxLength": 64 if param == self.role.name_param else 512,
-            "AllowedPattern": "^" + (self.remediator.params_schema[param].pattern or ".+") + "$",
             "Description": f"{self.role.logical_id} (handed to {self.role.service} by {rule_ids}): its {param}; "
                            f"keep equal to the admin config's rules.<{rule_ids}>.params.{param} when overridden",
         } for param in self.role.params_used()}

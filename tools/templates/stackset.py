@@ -7,15 +7,16 @@ from collections.abc import Mapping
 from functions.engine.catalog import CATALOG, CatalogEntry
 from tools.templates import forwarding
 from tools.templates.cfn import Json, checked_parameters, ref
+from tools.templates.parameters import REGION, STACK_SET_NAME, TEMPLATE_URL
 from tools.templates.target import target_template
 
 STACKSET_PARAMETERS: Json = {
-    "StackSetName": {"Type": "String", "Default": "cspm-remediation-target-roles",
+    "StackSetName": {**STACK_SET_NAME.spec(), "Default": "cspm-remediation-target-roles",
                      "Description": "Name of the StackSet"},
-    "TemplateURL": {"Type": "String", "Description": "S3 URL of the uploaded target-account.yaml"},
+    "TemplateURL": {**TEMPLATE_URL.spec(), "Description": "S3 URL of the uploaded target-account.yaml"},
     "OrganizationalUnitIds": {"Type": "CommaDelimitedList",
                               "Description": "OUs (or the root r-...) whose accounts get the roles"},
-    "DeploymentRegion": {"Type": "String", "Default": "us-east-1",
+    "DeploymentRegion": {**REGION.spec(), "Default": "us-east-1",
                          "Description": "The one region the roles are deployed from (IAM is global)"},
     "CallAs": {"Type": "String", "Default": "SELF", "AllowedValues": ["SELF", "DELEGATED_ADMIN"],
                "Description": "DELEGATED_ADMIN when deploying from a delegated StackSets administrator account"},

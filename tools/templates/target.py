@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
-from functions.remediators.base import AUTOMATION_CALLS, ROLE_NAME, Remediator
+from functions.remediators.base import AUTOMATION_CALLS, Remediator
 from tools.templates.cfn import (
     MAX_MANAGED_POLICIES_PER_ROLE,
     Json,
@@ -43,6 +43,8 @@ from tools.templates.iam import (
     statement,
     trust_policy,
 )
+from tools.templates.parameters import ACCOUNT_ID, EXTERNAL_ID, ORGANIZATION_ID, ROLLBACK_OPERATOR
+from tools.templates.parameters import ROLE_NAME as ROLE_NAME_CONSTRAINT
 from tools.templates.rules import (
     acting_entries,
     allowed_modes,
@@ -59,13 +61,13 @@ from tools.templates.rules import (
     toggle_name,
     toggle_parameters,
 )
-from tools.templates.service_roles import declared_roles, param_parameter
+from tools.templates.service_roles import declared_roles, param_constraint, param_parameter
 
 # What the SSM executor (functions/engine/automation.py) calls with the target role: start a runbook, read its status.
 SSM_EXECUTOR_ACTIONS = AUTOMATION_CALLS
 DEFAULT_ROLLBACK_ROLE_NAME = "CSPMRemediationRollbackRole"
 POLICY_PATH = "/cspm-remediation/"  # every generated managed policy: the Deny below names them by it
-ROLE_NAME_PARAMETER: Json = {"Type": "String", "MaxLength": 64, "AllowedPattern": f"^{ROLE_NAME}$"}
+ROLE_NAME_PARAMETER: Json = ROLE_NAME_CONSTRAINT.spec()
 # What no role of this template may do to the remediation roles or their policies (as AWS's Automated Security
 # Response denies on its own roles): a compromised caller must not widen, re-trust or unbound them.
 SELF_ESCALATION_ACTIONS = (
@@ -135,8 +137,7 @@ def remediator_parameters(entries: Sequence[CatalogEntry]) -> Json:
 def _param_definition(remediator: type[Remediator], param: str) -> Json:
     rule_ids = ", ".join(rule.rule_id for rule in remediator.rules)
     return {
-        "Type": "String", "Default": str(remediator.default_params[param]), "MaxLength": 512,
-        "AllowedPattern": "^" + (remediator.params_schema[param].pattern or ".+") + "$",
+        **param_constraint(remediator, param, 512).spec(), "Default": str(remediator.default_params[param]),
         "Description": f"{param} of {rule_ids}: the roles here are scoped to it; keep equal to the admin config's "
                        f"rules.<{rule_ids}>.params.{param} when overridden",
     }
@@ -145,7 +146,7 @@ def _param_definition(remediator: type[Remediator], param: str) -> Json:
 def target_parameters(entries: Sequence[CatalogEntry]) -> Json:
     return {
         "AdminAccountId": {
-            "Type": "String", "AllowedPattern": r"^\d{12}$",
+            **ACCOUNT_ID.spec(),
             "Description": "The delegated security account where admin.yaml runs",
         },
         "AdminRemediateRoleName": {
@@ -153,11 +154,11 @@ def target_parameters(entries: Sequence[CatalogEntry]) -> Json:
             "Description": "The admin stack's remediate Lambda role (its RemediateFunctionRoleName parameter)",
         },
         "OrganizationId": {
-            "Type": "String", "AllowedPattern": r"^o-[a-z0-9]{10,32}$",
+            **ORGANIZATION_ID.spec(),
             "Description": "AWS Organizations id (o-...): only principals of this organization may assume the roles",
         },
         "ExternalId": {
-            "Type": "String", "Default": "", "NoEcho": True, "AllowedPattern": r"^$|^[\w+=,.@:/-]{2,1224}$",
+            **EXTERNAL_ID.optional().spec(), "Default": "", "NoEcho": True,
             "Description": "Optional sts:ExternalId the admin stack presents (its ExternalId parameter)",
         },
         "RemediationRoleName": {
@@ -178,8 +179,7 @@ def target_parameters(entries: Sequence[CatalogEntry]) -> Json:
             "Description": "Name of the rollback role (when Rollback is enabled)",
         },
         "RollbackOperatorArn": {
-            "Type": "String", "Default": "", "MaxLength": 2048,
-            "AllowedPattern": r"^$|^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$",
+            **ROLLBACK_OPERATOR.spec(), "Default": "",
             "Description": "The IAM role or user (in the organization) allowed to assume the rollback role",
         },
         **remediator_parameters(entries),
