@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed-stamp
 TEMPLATES := $(wildcard cloudformation/*.yaml)
 # target-account.yaml is linted as renderings with its ~140 toggle conditions resolved (tools/templates/resolve.py):
 # cfn-lint's condition solver takes over 10 minutes and 11 GB on the committed file. W2001 (unused parameter) is
-# expected there: a rendering without a rule has no use for that rule's parameters.
+# expected there: a rendering without a rule has no use for that rule's parameters. tools/scan then runs checkov on
+# the committed admin/forwarding/StackSet templates and the key renderings, and parliament on every IAM policy of
+# every rendering (each rule alone included, in memory); findings fail unless tools/scan/allowlist.yaml accepts them.
 RENDERED := build/rendered
 # The lock: requirements.txt = the runtime closure the Lambda zip bundles (boto3/botocore included);
 # requirements-dev.txt = that plus tests and linters, same versions. Both pinned with hashes; `make lock` writes them.
@@ -55,6 +57,7 @@ lint: $(STAMP)
 	$(PY) -m tools.templates.resolve $(RENDERED) >/dev/null
 	$(VENV)/bin/cfn-lint $(filter-out cloudformation/target-account.yaml,$(TEMPLATES))
 	$(VENV)/bin/cfn-lint --ignore-checks W2001 -- $(RENDERED)/*.yaml
+	$(PY) -m tools.scan --rendered $(RENDERED)
 
 ## Regenerate cloudformation/*.yaml from the catalog (after adding a remediator).
 templates: $(STAMP)

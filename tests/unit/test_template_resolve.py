@@ -64,3 +64,44 @@ def test_target_renderings_hold_no_conditions_and_differ_as_the_toggles_say():
     assert "RollbackRole" in renderings["target-all-enforce.yaml"]["Resources"]
     assert len(off) < len(defaults) < len(enforce)
 
+
+
+def test_conditions_may_read_a_parameter_through_join_split_select_and_pseudo_parameters():
+    template = {
+        "Parameters": {"Location": {"Type": "String", "Default": ""}, "Admin": {"Type": "String", "Default": "1"}},
+        "Conditions": {
+            "InSsm": {"Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": [":", {"Fn::Join": ["", [
+                {"Ref": "Location"}, ":"]]}]}]}, "ssm"]},
+            "NotAdmin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::AccountId"}, {"Ref": "Admin"}]}]},
+        },
+        "Resources": {"P": {"Type": "AWS::SSM::Parameter", "Condition": "InSsm", "Properties": {}},
+                      "R": {"Type": "AWS::Events::Rule", "Condition": "NotAdmin", "Properties": {}}},
+    }
+    assert set(resolve(template)["Resources"]) == {"R"}
+    assert set(resolve(template, {"Location": "ssm:/a/b"})["Resources"]) == {"P", "R"}
+    assert set(resolve(template, pseudo={"AWS::AccountId": "1"})["Resources"]) == set()
+
+
+def test_a_rendering_records_its_values_as_the_parameter_defaults():
+    out = resolve(SMALL, {"Mode": "enforce"})
+    assert out["Parameters"]["Mode"]["Default"] == "enforce" and out["Parameters"]["Extra"]["Default"] == ""
+
+
+def test_each_rule_alone_grants_that_rule_only():
+    from functions.engine.catalog import CATALOG
+    from tools.templates.resolve import rule_alone_renderings
+    from tools.templates.rules import toggle_name
+
+    alone = dict(rule_alone_renderings())
+    assert set(alone) == {f"target-only-{toggle_name(rule_id)}" for rule_id in CATALOG}
+    text = json.dumps(alone["target-only-RuleEC2x53"])
+    assert "ec2:RevokeSecurityGroupIngress" in text and "s3:PutBucketPolicy" not in text
+    assert "RollbackRole" in alone["target-only-RuleEC2x53"]["Resources"]
+
+
+def test_admin_renderings_resolve_every_optional_resource():
+    from tools.templates.resolve import admin_renderings
+
+    renderings = admin_renderings()
+    defaults, everything = renderings["admin-defaults.yaml"], renderings["admin-everything.yaml"]
+    assert "Fn::If" not in json.dumps(everything) and len(defaults["Resources"]) < len(everything["Resources"])

@@ -161,7 +161,6 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         "UsesNetskope": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
         "UsesBothSources": equals(ref("Source"), "both"),
         "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
-        "HasExternalId": not_(equals(ref("ExternalId"), "")),
         "HasConfigDocument": not_(equals(ref("ConfigDocument"), "")),
         "ConfigInSsm": equals(location_kind(), "ssm"),
         "ConfigInS3": equals(location_kind(), "s3"),

@@ -67,9 +67,7 @@ def function_environment(entries: Sequence[CatalogEntry]) -> Json:
         "CSPM_CONFIG": if_("HasConfigDocument", {"Fn::Join": ["", ["ssm:", ref("ConfigParameter")]]},
                            ref("ConfigLocation")),
         "REMEDIATION_ROLE_NAME": ref("RemediationRoleName"),
-        # The ExternalId is a NoEcho parameter: its secret's ARN here, never the id (the remediate function reads it
-        # at its first AssumeRole; no other function assumes roles nor may read it).
-        "REMEDIATION_EXTERNAL_ID_SECRET": if_("HasExternalId", ref("ExternalIdSecret"), ""),
+        "REMEDIATION_EXTERNAL_ID": ref("ExternalId"),
         "REMEDIATION_AUTOMATION_ROLE_NAME": ref("AutomationRoleName"),
         "NETSKOPE_URL": ref("NetskopeUrl"),
         "CSPM_PROWLER_INPUT": if_("UsesProwler", sub("s3://${ProwlerBucket}/${ProwlerKey}"), ""),
@@ -105,12 +103,9 @@ def read_config() -> list[Json]:
     ]
 
 
-def use_key(*services: str, secrets_if: str | None = None) -> Json:
-    """kms use of the stack key, only through the services that encrypt with it (Secrets Manager too under the
-    condition `secrets_if`)."""
-    via: list[Json] = [sub(f"{service}.${{AWS::Region}}.amazonaws.com") for service in services]
-    if secrets_if:
-        via.append(if_(secrets_if, sub("secretsmanager.${AWS::Region}.amazonaws.com")))
+def use_key(*services: str) -> Json:
+    """kms use of the stack key, only through the services that encrypt with it."""
+    via = [sub(f"{service}.${{AWS::Region}}.amazonaws.com") for service in services]
     return statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], get_att("EncryptionKey", "Arn"),
                      {"StringEquals": {"kms:ViaService": via}})
 
@@ -165,9 +160,7 @@ def function_statements(function: Lambda) -> list[Json]:
     if function is REMEDIATE:
         table = get_att("LedgerTable", "Arn")
         return [
-            write_logs(REMEDIATE), notify(), use_key("sqs", "sns", secrets_if="HasExternalId"), *read_config(),
-            if_("HasExternalId", statement("ReadExternalId", [
-                "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], ref("ExternalIdSecret"))),
+            write_logs(REMEDIATE), notify(), use_key("sqs", "sns"), *read_config(),
             statement("AssumeTargetRoles", ["sts:AssumeRole"],
                       sub("arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"),
                       {"StringEquals": {"aws:ResourceOrgID": ref("OrganizationId")}}),

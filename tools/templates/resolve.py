@@ -5,7 +5,8 @@ solver (several of its rules do), and the target template has one or two conditi
 committed file that took over 10 minutes and 11 GB. Linted as renderings with the conditions resolved, each
 file takes seconds, and the scanners see the policies a deployment really gets (checkov skips statements inside
 `Fn::If`). The renderings `make lint` checks: the defaults, every rule enforced (with rollback and an external
-id: every optional resource present), and every rule off.
+id: every optional resource present), and every rule off; each rule alone (in memory only: tools/scan lints
+their policies); the admin stack with its defaults and with every optional feature on.
 
     python -m tools.templates.resolve build/rendered
 """
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tools.templates.admin import admin_template
 from tools.templates.build import render
 from tools.templates.cfn import Json
 from tools.templates.target import target_template
@@ -29,18 +31,30 @@ class ResolveError(ValueError):
     """A condition the resolver cannot evaluate (an intrinsic it does not know, a missing parameter)."""
 
 
-def resolve(template: Json, values: Mapping[str, str] | None = None) -> Json:
-    """`template` with Conditions evaluated for `values` (parameter defaults for the rest): resources and outputs
-    whose condition is false removed, every `Fn::If` replaced by its chosen branch, `AWS::NoValue` dropped."""
+# The pseudo parameters a condition may compare (the forwarding stack: "is this the admin account?"), in a sample
+# member account: not the admin one.
+SAMPLE_PSEUDO_PARAMETERS = {"AWS::AccountId": "111122223333", "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
+
+
+def resolve(template: Json, values: Mapping[str, str] | None = None,
+            pseudo: Mapping[str, str] = SAMPLE_PSEUDO_PARAMETERS) -> Json:
+    """`template` with Conditions evaluated for `values` (parameter defaults for the rest) and the `pseudo`
+    parameters: resources and outputs whose condition is false removed, every `Fn::If` replaced by its chosen
+    branch, `AWS::NoValue` dropped; the `values` become the parameters' defaults (what the rendering is for)."""
     parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
     unknown = set(values or {}) - set(parameters)
     if unknown:
         raise ResolveError(f"no such parameter(s): {', '.join(sorted(unknown))}")
     parameters.update(values or {})
+    parameters.update(pseudo)
     conditions = _Conditions(template.get("Conditions", {}), parameters)
     out: Json = {}
     for key, section in template.items():
         if key == "Conditions":
+            continue
+        if key == "Parameters":  # a rendering says what it was resolved for: the values become the defaults
+            out[key] = {name: {**spec, "Default": values[name]} if name in (values or {}) else spec
+                        for name, spec in section.items()}
             continue
         if key in ("Resources", "Outputs"):
             out[key] = {name: _strip_condition(_resolved(body, conditions))
@@ -81,10 +95,29 @@ class _Conditions:
         raise ResolveError(f"unsupported condition function {function}")
 
     def _operand(self, item: Any) -> str:
-        if isinstance(item, dict) and set(item) == {"Ref"}:
-            if item["Ref"] not in self._parameters:
-                raise ResolveError(f"condition refers to {item['Ref']}, which is not a parameter")
-            return self._parameters[item["Ref"]]
+        return str(self._string_value(item))
+
+    def _string_value(self, item: Any) -> str | list[str]:
+        """A condition operand: a parameter, a literal, or Fn::Join / Fn::Split / Fn::Select over those (the admin
+        stack reads a location's scheme that way)."""
+        if isinstance(item, dict) and len(item) == 1:
+            (function, argument), = item.items()
+            if function == "Ref":
+                if argument not in self._parameters:
+                    raise ResolveError(f"condition refers to {argument}, which is not a parameter")
+                return self._parameters[argument]
+            if function == "Fn::Join":
+                separator, parts = argument
+                return str(separator).join(self._operand(part) for part in parts)
+            if function == "Fn::Split":
+                separator, text = argument
+                return self._operand(text).split(separator)
+            if function == "Fn::Select":
+                index, items = argument
+                values = self._string_value(items)
+                if not isinstance(values, list):
+                    raise ResolveError(f"Fn::Select over a string: {item!r}")
+                return values[int(index)]
         if isinstance(item, str | int | float | bool):
             return str(item)
         raise ResolveError(f"unsupported operand in Fn::Equals: {item!r}")
@@ -108,17 +141,56 @@ def _strip_condition(body: Json) -> Json:
     return {key: value for key, value in body.items() if key != "Condition"}
 
 
+# Every optional resource of the target template present: the rollback role (it needs its operator) and the
+# ExternalId condition of the trust policy.
+TARGET_EVERYTHING = {"Rollback": "enabled", "RollbackOperatorArn": "arn:aws:iam::111111111111:role/SecurityOperator",
+                     "ExternalId": "an-external-id-for-linting"}
+
+
+def rule_toggles(template: Json) -> dict[str, list[str]]:
+    """Toggle parameter → its allowed modes (off ... enforce; notify-only and dry-run-only rules stop earlier)."""
+    return {name: spec["AllowedValues"] for name, spec in template["Parameters"].items()
+            if name.startswith("Rule") and spec.get("AllowedValues", [None])[0] == "off"}
+
+
 def target_renderings(template: Json | None = None) -> dict[str, Json]:
     """File name → the target template resolved for the three settings `make lint` checks."""
     template = template or target_template()
-    toggles = [name for name, spec in template["Parameters"].items()
-               if spec.get("AllowedValues") == ["off", "notify", "dry-run", "enforce"]]
-    everything = {"Rollback": "enabled", "RollbackOperatorArn": "arn:aws:iam::111111111111:role/SecurityOperator",
-                  "ExternalId": "an-external-id-for-linting"}
+    toggles = [name for name, modes in rule_toggles(template).items() if "enforce" in modes]
     return {
         "target-defaults.yaml": resolve(template),
-        "target-all-enforce.yaml": resolve(template, {**dict.fromkeys(toggles, "enforce"), **everything}),
-        "target-all-off.yaml": resolve(template, dict.fromkeys(toggles, "off")),
+        "target-all-enforce.yaml": resolve(template, {**dict.fromkeys(toggles, "enforce"), **TARGET_EVERYTHING}),
+        "target-all-off.yaml": resolve(template, dict.fromkeys(rule_toggles(template), "off")),
+    }
+
+
+def rule_alone_renderings(template: Json | None = None) -> Iterator[tuple[str, Json]]:
+    """(name, rendering) per rule: its toggle at its most powerful mode (enforce where allowed), every other toggle
+    off, rollback enabled, so its reads, writes, runbook and restore statements are seen without any other rule's.
+    Generated one at a time, in memory: ~120 renderings, nothing written."""
+    template = template or target_template()
+    toggles = rule_toggles(template)
+    everything_off = dict.fromkeys(toggles, "off")
+    for name, modes in toggles.items():
+        yield f"target-only-{name}", resolve(template, {**everything_off, name: modes[-1], **TARGET_EVERYTHING})
+
+
+def admin_renderings(template: Json | None = None) -> dict[str, Json]:
+    """The admin stack with its defaults, and with every optional resource: both sources, e-mail, configuration
+    in SSM, real-time events, every rule enforced."""
+    template = template or admin_template()
+    toggles = rule_toggles(template)
+    everything = {
+        "Source": "both", "NetskopeUrl": "tenant.goskope.com", "NetskopeToken": "a-token-for-linting",
+        "NotificationEmail": "security@example.com",
+        "ConfigLocation": "ssm:/cspm-remediation/config", "RealTimeEvents": "enabled",
+        "ExternalId": "an-external-id-for-linting",
+        **{name: modes[-1] for name, modes in toggles.items()},
+    }
+    return {
+        "admin-defaults.yaml": resolve(template),
+        "admin-everything.yaml": resolve(template, {k: v for k, v in everything.items()
+                                                   if k in template["Parameters"]}),
     }
 
 
@@ -127,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="directory for the rendered templates")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, template in target_renderings().items():
+    for name, template in {**target_renderings(), **admin_renderings()}.items():
         (args.out / name).write_text(render(template), encoding="utf-8")
         print(args.out / name)
     return 0

@@ -109,11 +109,16 @@ def rollback_statements(entries: Sequence[CatalogEntry]) -> list[tuple[str, Json
 
 
 def runbook_statements(entry: CatalogEntry) -> list[Json]:
-    """The automation role's statements of one rule: its runbook's own calls and the automation calls."""
+    """The automation role's statements of one rule: its runbook's own calls, and the automation calls on that
+    runbook and its executions only (on "*" they would let any enforced rule's execution start every runbook)."""
     runbook = entry.remediator.runbook
     if runbook is None:
         return []
-    return statements_for(entry.remediator, runbook.role_permissions, toggle_name(entry.rule_id) + "Runbook")
+    sid = toggle_name(entry.rule_id) + "Runbook"
+    own = [action for action in runbook.role_permissions if action not in AUTOMATION_CALLS]
+    automation = [action for action in runbook.role_permissions if action in AUTOMATION_CALLS]
+    return [*statements_for(entry.remediator, own, sid),
+            statement(f"{sid}Automation", automation, [*runbook_arns(runbook.document), EXECUTIONS])]
 
 
 def enforcing_runbook_entries(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
@@ -238,16 +243,19 @@ def guard_policy(entries: Sequence[CatalogEntry]) -> Json:
 EXECUTIONS = sub("arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:automation-execution/*")
 
 
+def runbook_arns(document: str) -> list[Json]:
+    """An AWS-owned runbook as IAM sees a start of it: the document (no account in an AWS-owned document's ARN)
+    and its automation-definition (SSM's documented examples use the former, the Service Authorization Reference
+    the latter, with an account field: "*" matches it whether IAM fills it or leaves it empty)."""
+    return [sub(f"arn:${{AWS::Partition}}:ssm:*::document/{document}"),
+            sub(f"arn:${{AWS::Partition}}:ssm:*:*:automation-definition/{document}:*")]
+
+
 def start_runbook_statement(entry: CatalogEntry) -> Json:
-    """The SSM executor may start an enforced rule's own runbook, no other."""
+    """The SSM executor may start an enforced rule's own runbook (and so create its execution), no other."""
     document = entry.remediator.runbook.document if entry.remediator.runbook else ""
-    # AWS-owned runbooks: no account in their ARN. IAM evaluates the start against the document and the
-    # automation-definition (SSM's documented examples use the former, the Service Authorization Reference the
-    # latter) and the new execution.
-    runbooks = [sub(f"arn:${{AWS::Partition}}:ssm:*::{kind}/{document}{suffix}")
-                for kind, suffix in (("document", ""), ("automation-definition", ":*"))]
     return statement(f"{toggle_name(entry.rule_id)}StartRunbook", ["ssm:StartAutomationExecution"],
-                     [*runbooks, EXECUTIONS])
+                     [*runbook_arns(document), EXECUTIONS])
 
 
 def executor_statements(entries: Sequence[CatalogEntry]) -> list[Json]:
