@@ -4,7 +4,9 @@ They run in their own process so that the bench's CPU time and memory are the en
 alone, and so that the emulators use the second core instead of competing for the bench's GIL. The child
 starts exactly as the demo does (same isolation from real AWS, same ThreadedMotoServer and FakeNetskope) and
 takes a few commands over a pipe: age IAM keys in moto's backend (moto has no API for a key's age), serve a
-list of Netskope violations (or a synthetic one it generates), stop.
+list of Netskope violations (or a synthetic one it generates), add a fixed latency to every AWS request (AWS
+answers in 20-200 ms where moto takes ~5 ms: the waiting is what worker threads overlap), report the server's
+request count and CPU time, stop.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -63,6 +67,15 @@ class Emulators:
         """Serve n synthetic violations generated in the child (nothing large crosses the pipe)."""
         return self._call("synthetic", (n, list(accounts), token))
 
+    def set_latency(self, seconds: float) -> None:
+        """From now on every AWS request waits this long in the server before moto answers it (0: none)."""
+        self._call("latency", seconds)
+
+    def server_stats(self) -> dict[str, float]:
+        """{"requests": AWS requests served so far, "cpu_s": the emulator process's CPU time so far}."""
+        stats: dict[str, float] = self._call("stats", None)
+        return stats
+
     def _call(self, command: str, argument: Any) -> Any:
         if self._conn is None:
             raise RuntimeError("emulators are not started")
@@ -91,6 +104,8 @@ def _serve(conn: Connection) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    delayed = _Delayed(server._server.app)  # type: ignore[union-attr]  # werkzeug reads server.app per request
+    server._server.app = delayed  # type: ignore[union-attr]
     port = server.get_host_and_port()[1]
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     netskope: FakeNetskope | None = None
@@ -109,6 +124,11 @@ def _serve(conn: Connection) -> None:
                 if command == "age_keys":
                     _age_keys(*argument)
                     conn.send(("ok", None))
+                elif command == "latency":
+                    delayed.seconds = float(argument)
+                    conn.send(("ok", None))
+                elif command == "stats":
+                    conn.send(("ok", {"requests": delayed.requests, "cpu_s": time.process_time()}))
                 elif command in ("netskope", "synthetic"):
                     if netskope is not None:
                         netskope.stop()
@@ -123,6 +143,24 @@ def _serve(conn: Connection) -> None:
         if netskope is not None:
             netskope.stop()
         server.stop()
+
+
+class _Delayed:
+    """WSGI middleware: counts the requests and holds each one `seconds` before moto handles it. The server is
+    threaded (one thread per request), so concurrent requests wait side by side, as they do on the network."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seconds = 0.0
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with self._lock:
+            self.requests += 1
+        if self.seconds > 0:
+            time.sleep(self.seconds)
+        return self.app(environ, start_response)
 
 
 def _age_keys(keys: list[tuple[str, str, str]], days: int) -> None:

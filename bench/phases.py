@@ -32,12 +32,13 @@ from demo.__main__ import TOKEN_SECRET
 from demo.moto_org import HOME, REMEDIATION_ROLE
 from functions.engine.config import Config, config_from_dict
 from functions.engine.engine import Engine
+from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.engine.pipeline import PullStats, pull_netskope, pull_securityhub
 from functions.engine.sessions import AssumedSessions
 from functions.model import Stage
 
 _ROOT = Path(__file__).resolve().parent.parent
-MAX_WORKERS = 8  # the CLI's default --max-workers
+MAX_WORKERS = DEFAULT_MAX_WORKERS  # the CLI's default --max-workers
 AWS_OUTCOMES = frozenset({"noop", "planned", "remediated", "started", "failed"})  # reached the target account
 # Every rule enforced (the disruptive ones by their own entry), and the circuit breaker out of the way: the
 # defaults (25 actions per rule, 100 per account per run) would turn most of the apply phase into plans.

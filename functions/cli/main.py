@@ -30,6 +30,7 @@ from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_
 from functions.engine.catalog import rule_rows
 from functions.engine.config import Config, ConfigError
 from functions.engine.engine import Engine
+from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.engine.pipeline import (
     REGIONAL_SOURCES,
     SOURCES,
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="role SSM Automation assumes in target accounts (env REMEDIATION_AUTOMATION_ROLE_NAME)",
         )
         p.add_argument(
-            "--max-workers", type=int, default=int(env("max_workers", "8") or 8),
+            "--max-workers", type=int, default=int(env("max_workers") or DEFAULT_MAX_WORKERS),
             help="accounts processed in parallel (env CSPM_MAX_WORKERS)",
         )
         ledger_flag(p)

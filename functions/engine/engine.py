@@ -37,6 +37,7 @@ from functions.engine.ledger import (
     idempotency_key,
     notification_key,
 )
+from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import ReadCache, Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator
@@ -178,7 +179,7 @@ class Engine:
         sessions: AssumedSessions,
         stage: Stage = "plan",
         catalog: Mapping[str, CatalogEntry] = CATALOG,
-        max_workers: int = 8,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         automation_role_name: str = DEFAULT_AUTOMATION_ROLE_NAME,
         on_result: Callable[[Result], None] | None = None,
         run_id: str | None = None,

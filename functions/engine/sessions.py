@@ -24,6 +24,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors.backoff import aws_error_code
+from functions.engine.pacing import Pacer
 from functions.model import AwsClient, ReadCache, Target
 
 log = logging.getLogger(__name__)
@@ -139,10 +140,14 @@ class AssumedSessions:
         duration_seconds: int = 3600,
         client_config: Config = CLIENT_CONFIG,
         session_hook: Callable[[boto3.Session, str], None] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         """session_hook(session, account_id) is called for every session this cache opens (the caller's own
-        with account "caller"), e.g. to register botocore event handlers for instrumentation or fault tests."""
+        with account "caller"), e.g. to register botocore event handlers for instrumentation or fault tests.
+        `pacer` paces every call in each account (functions/engine/pacing.py); by default the one
+        CSPM_MAX_CALLS_PER_SECOND describes. All workers of the run share its buckets."""
         self._session_hook = session_hook
+        self.pacer = pacer if pacer is not None else Pacer.from_env()
         self._base = prepare_session(base_session or boto3.Session())
         if session_hook is not None:
             session_hook(self._base, "caller")
@@ -168,6 +173,7 @@ class AssumedSessions:
         self.api_calls: Counter[str] = Counter()
         self._count_lock = threading.Lock()  # its own lock: calls are made while self._lock is held
         self._base.events.register("before-call", self._count_call)
+        self._base.events.register("before-call", self.pacer.hook("caller"))
 
     def forget_failures(self) -> None:
         """A warm Lambda keeps its sessions (they refresh themselves) but retries accounts that failed before."""
@@ -251,6 +257,7 @@ class AssumedSessions:
         # not one per account. Set after boto3.Session, which appends its own data path to the session's loader.
         botocore_session.register_component("data_loader", self._base._session.get_component("data_loader"))
         session.events.register("before-call", self._count_call)
+        session.events.register("before-call", self.pacer.hook(account_id))
         session.events.register_first(  # a needs-retry handler returns the delay (botocore-stubs says None)
             "needs-retry", functools.partial(_retry_expired_token, credentials, account_id))  # type: ignore[arg-type]
         if self._session_hook is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.config import Config, ConfigError, RuleSettings, config_from_dict, load_config
+from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.remediators.base import MODES
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ ENV = {
     "rules": "CSPM_RULES",
     "config": "CSPM_CONFIG",
     "max_workers": "CSPM_MAX_WORKERS",
+    "max_calls_per_second": "CSPM_MAX_CALLS_PER_SECOND",  # per account, region and service (pacing.py)
     # Deployed only (CloudFormation sets them):
     "rule_modes": "CSPM_RULE_MODES",  # JSON {rule_id: mode}, one entry per per-rule toggle
     "ledger_table": "LEDGER_TABLE",
@@ -73,7 +75,7 @@ class Settings:
     rules: frozenset[str] | None = None
     config_path: str | None = None
     rule_modes: Mapping[str, str] | None = None
-    max_workers: int = 8
+    max_workers: int = DEFAULT_MAX_WORKERS
     netskope_url: str | None = None
     netskope_token_secret: str | None = None
     netskope_auth: str | None = None
@@ -95,7 +97,7 @@ class Settings:
             raise ConfigError(f"{ENV['rule_modes']} is not valid JSON: {error}") from error
         if rule_modes is not None and not isinstance(rule_modes, dict):
             raise ConfigError(f"{ENV['rule_modes']} must be a JSON object of rule id → mode")
-        max_workers = _whole_number(get("max_workers", "8"), "max_workers")
+        max_workers = _whole_number(get("max_workers", str(DEFAULT_MAX_WORKERS)), "max_workers")
         summary_delay = min(_whole_number(get("summary_delay", "900"), "summary_delay"), 900)  # SQS maximum
         return cls(
             role_name=get("role_name"),
