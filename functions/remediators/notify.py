@@ -1,8 +1,11 @@
 """Rules only a person can fix (root credentials, MFA, MFA delete, AWS Config): the engine reports `notified`.
 
 The rules and, per rule, the guidance a person needs are data: what to do, where in the console, and the CLI step
-where one exists. Guidance may name the finding's resource with {resource_id}, {account_id}, {region} and
-{partition}; they are filled in per finding. Nothing here reads or writes AWS.
+where one exists. Guidance may name the finding's resource with {resource_id}, {resource_arn}, {account_id},
+{region} and {partition}; they are filled in per finding. {resource_arn} is for calls that take an ARN (a secret,
+a topic, a policy): a finding's resource id is the ARN's last part (a policy's name, a stack's name/uuid), which
+those calls refuse; it falls back to the resource id when the finding carries no ARN. Nothing here reads or writes
+AWS.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class ManualRemediation(NotifyOnlyRemediator):
             return message
         filled = steps.format(
             resource_id=finding.resource_id,
+            resource_arn=finding.resource_arn or finding.resource_id,
             account_id=finding.account_id,
             region=finding.region,
             partition=finding.partition,

@@ -11,7 +11,8 @@ a terminated instance, a new endpoint, launch template or role, a stack update, 
 redirect before an HTTPS listener is known to serve, or a setting moto cannot yet prove (EC2.4, EC2.10, EC2.18,
 CloudFormation.1, CloudFront.1/.12, CloudTrail.6, RDS.4/.6, DynamoDB.1, SSM.1, AutoScaling.3/.5, APIGateway.1,
 SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6); tags are the owner's (DynamoDB.5, GuardDuty.2).
-Guidance names the finding's resource with {resource_id}, {account_id}, {region} and {partition}.
+Security Hub retired CloudFormation.1, SNS.2 and CodeBuild.5 in April 2024; other sources still report them.
+Guidance names the finding's resource with {resource_id}, {resource_arn}, {account_id}, {region} and {partition}.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ class ServiceManualRemediation(ManualRemediation):
              default_mode="notify"),
         Rule("CodeBuild.5", "CodeBuild project environments should not have privileged mode enabled",
              default_mode="notify"),
-        Rule("ECS.5", "ECS containers should be limited to read-only access to root filesystems",
-             default_mode="notify"),
+        Rule("ECS.5", "ECS task definitions should configure containers to be limited to read-only access to root "
+             "filesystems", default_mode="notify"),
         Rule("S3.11", "S3 general purpose buckets should have event notifications enabled", default_mode="notify"),
         Rule("S3.13", "S3 general purpose buckets should have Lifecycle configurations", default_mode="notify"),
         Rule("IAM.1", "IAM policies should not allow full \"*\" administrative privileges", default_mode="notify"),
@@ -94,22 +95,22 @@ class ServiceManualRemediation(ManualRemediation):
             "the database manage it (RDS: modify-db-instance --manage-master-user-password) or use the matching "
             "AWS rotation function from the Secrets Manager console (Secret > Rotation > Edit rotation); for any "
             "other secret, write a rotation Lambda function for the system it unlocks. Then: aws secretsmanager "
-            "rotate-secret --region {region} --secret-id {resource_id} --rotation-lambda-arn FUNCTION_ARN "
+            "rotate-secret --region {region} --secret-id {resource_arn} --rotation-lambda-arn FUNCTION_ARN "
             "--rotation-rules AutomaticallyAfterDays=30. Check: aws secretsmanager describe-secret --region "
-            "{region} --secret-id {resource_id} shows RotationEnabled true."
+            "{region} --secret-id {resource_arn} shows RotationEnabled true."
         ),
         "SecretsManager.3": (
             "Secret {resource_id} has not been read for longer than the control allows. Find who used it (CloudTrail "
             "GetSecretValue events, the LastAccessedDate of aws secretsmanager describe-secret --region {region} "
-            "--secret-id {resource_id}); if nothing needs it, aws secretsmanager delete-secret --region {region} "
-            "--secret-id {resource_id} --recovery-window-in-days 30 (restore-secret brings it back within the "
+            "--secret-id {resource_arn}); if nothing needs it, aws secretsmanager delete-secret --region {region} "
+            "--secret-id {resource_arn} --recovery-window-in-days 30 (restore-secret brings it back within the "
             "window; after it the value is gone)."
         ),
         "SecretsManager.4": (
             "Secret {resource_id} has not rotated within the control's number of days. Check the last rotation "
-            "(aws secretsmanager describe-secret --region {region} --secret-id {resource_id}: LastRotatedDate, "
+            "(aws secretsmanager describe-secret --region {region} --secret-id {resource_arn}: LastRotatedDate, "
             "RotationRules) and the rotation function's CloudWatch logs for failures, fix them, then rotate now: "
-            "aws secretsmanager rotate-secret --region {region} --secret-id {resource_id}."
+            "aws secretsmanager rotate-secret --region {region} --secret-id {resource_arn}."
         ),
         "CodeBuild.2": (
             "Project {resource_id} keeps AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in plain-text environment "
@@ -121,6 +122,8 @@ class ServiceManualRemediation(ManualRemediation):
             "holding a credential."
         ),
         "CodeBuild.5": (
+            "Security Hub retired this control in April 2024 (a finding comes from another source or an older "
+            "export); the step still holds. "
             "Project {resource_id} runs builds in privileged mode (full access to the build host's Docker). If it "
             "does not build Docker images, turn it off: CodeBuild console > {resource_id} > Edit > Environment > "
             "uncheck Privileged (or aws codebuild update-project --region {region} --name {resource_id} "
@@ -134,11 +137,14 @@ class ServiceManualRemediation(ManualRemediation):
             "update-service --region {region} --cluster CLUSTER --service SERVICE --task-definition FAMILY:REVISION)."
         ),
         "S3.11": (
-            "Bucket {resource_id} has no event notifications. Decide where object events should go (an SNS topic, "
-            "SQS queue, Lambda function or EventBridge) and enable them, for example with EventBridge: aws s3api "
+            "Bucket {resource_id} has no event notifications. Decide with its owner where object events should go "
+            "(an SNS topic, SQS queue or Lambda function; if the control's eventTypes parameter is set, those "
+            "events) and enable them, for example to a queue whose policy lets s3.amazonaws.com send: aws s3api "
             "put-bucket-notification-configuration --bucket {resource_id} --notification-configuration "
-            "'{{\"EventBridgeConfiguration\": {{}}}}' (this replaces the configuration: merge any existing one "
-            "from get-bucket-notification-configuration first)."
+            "'{{\"QueueConfigurations\": [{{\"QueueArn\": \"QUEUE_ARN\", \"Events\": [\"s3:ObjectCreated:*\", "
+            "\"s3:ObjectRemoved:*\"]}}]}}' (this replaces the configuration: merge any existing one from aws s3api "
+            "get-bucket-notification-configuration --bucket {resource_id} first). Sending events to EventBridge "
+            "alone may not pass: the control's Config rule evaluates topic, queue and function destinations."
         ),
         "S3.13": (
             "Bucket {resource_id} has no lifecycle configuration. Decide with its owner how long objects and old "
@@ -150,7 +156,7 @@ class ServiceManualRemediation(ManualRemediation):
         ),
         "IAM.1": (
             "Customer managed policy {resource_id} allows \"Action\": \"*\" on \"Resource\": \"*\". List who has it "
-            "(aws iam list-entities-for-policy --policy-arn {resource_id}) and, with the owners, replace it by a "
+            "(aws iam list-entities-for-policy --policy-arn {resource_arn}) and, with the owners, replace it by a "
             "policy with the actions they use (IAM Access Analyzer > Generate policy from CloudTrail activity, or "
             "the last-accessed data: aws iam generate-service-last-accessed-details --arn ROLE_OR_USER_ARN). Give "
             "administrators the AWS managed AdministratorAccess policy through a group or role instead. Check: the "
@@ -176,8 +182,10 @@ class ServiceManualRemediation(ManualRemediation):
             "rule from aws ec2 describe-security-group-rules --filters Name=group-id,Values={resource_id})."
         ),
         "CloudFormation.1": (
+            "Security Hub retired this control in April 2024 (a finding comes from another source or an older "
+            "export); the step still holds. "
             "Stack {resource_id} sends no events to SNS. Add a topic without changing the template: aws "
-            "cloudformation update-stack --region {region} --stack-name {resource_id} --use-previous-template "
+            "cloudformation update-stack --region {region} --stack-name {resource_arn} --use-previous-template "
             "--notification-arns TOPIC_ARN --parameters ParameterKey=KEY,UsePreviousValue=true (one per parameter) "
             "and the --capabilities the stack needs; review the change set if resources would change."
         ),
@@ -247,10 +255,12 @@ class ServiceManualRemediation(ManualRemediation):
             "update-stage --default-route-settings LoggingLevel=ERROR)."
         ),
         "SNS.2": (
+            "Security Hub retired this control in April 2024 (a finding comes from another source or an older "
+            "export); the step still holds. "
             "Topic {resource_id} logs no delivery status. Create (once) a role trusted by sns.amazonaws.com that may "
             "logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents and logs:PutMetricFilter, then for each "
             "protocol the topic delivers to: aws sns set-topic-attributes --region {region} --topic-arn "
-            "{resource_id} --attribute-name HTTPFailureFeedbackRoleArn --attribute-value ROLE_ARN (and "
+            "{resource_arn} --attribute-name HTTPFailureFeedbackRoleArn --attribute-value ROLE_ARN (and "
             "HTTPSuccessFeedbackRoleArn, SQS…, Lambda…, Firehose…, Application… as used)."
         ),
         "Redshift.4": (
@@ -283,16 +293,18 @@ class ServiceManualRemediation(ManualRemediation):
             "rules that forward plain HTTP the same way)."
         ),
         "DynamoDB.5": (
-            "Resource {resource_id} has none of the tags the control requires (its requiredTagKeys, or any tag "
-            "when none are set). Which tags, and their values, are your organization's: aws "
-            "resourcegroupstaggingapi tag-resources --region {region} --resource-arn-list {resource_id} --tags "
-            "KEY=VALUE (tag keys starting with aws: do not count)."
+            "Table {resource_id} lacks the tags the control requires (every key of its requiredTagKeys parameter, "
+            "or any tag when none are set; keys starting with aws: do not count). Which tags, and their values, "
+            "are your organization's: aws dynamodb tag-resource --region {region} --resource-arn {resource_arn} "
+            "--tags Key=KEY,Value=VALUE. Check: aws dynamodb list-tags-of-resource --region {region} "
+            "--resource-arn {resource_arn}."
         ),
         "GuardDuty.2": (
-            "Resource {resource_id} has none of the tags the control requires (its requiredTagKeys, or any tag "
-            "when none are set). Which tags, and their values, are your organization's: aws "
-            "resourcegroupstaggingapi tag-resources --region {region} --resource-arn-list {resource_id} --tags "
-            "KEY=VALUE (tag keys starting with aws: do not count)."
+            "GuardDuty filter {resource_id} lacks the tags the control requires (every key of its requiredTagKeys "
+            "parameter, or any tag when none are set; keys starting with aws: do not count). Which tags, and their "
+            "values, are your organization's: aws guardduty tag-resource --region {region} --resource-arn "
+            "{resource_arn} --tags KEY=VALUE. Check: aws guardduty list-tags-for-resource --region {region} "
+            "--resource-arn {resource_arn}."
         ),
         "S3.6": (
             "The policy of bucket {resource_id} lets another account change the bucket's access (s3:DeleteBucketPolicy"

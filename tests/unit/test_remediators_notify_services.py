@@ -27,7 +27,8 @@ CASES = {
                                                                       "web-build"]),
     "ECS.5": ("AwsEcsTaskDefinition", "web:7", "us-east-1", ["readonlyRootFilesystem true", "aws ecs update-service"]),
     "S3.11": ("AwsS3Bucket", "uploads", "us-east-1",
-              ["put-bucket-notification-configuration --bucket uploads", '{"EventBridgeConfiguration": {}}']),
+              ["put-bucket-notification-configuration --bucket uploads", '{"QueueConfigurations": [{"QueueArn"',
+               "EventBridge alone may not pass"]),
     "S3.13": ("AwsS3Bucket", "uploads", "us-east-1", ['"DaysAfterInitiation": 7}', "deletes nothing else"]),
     "IAM.1": ("AwsIamPolicy", POLICY, "global", [f"list-entities-for-policy --policy-arn {POLICY}"]),
     "EC2.4": ("AwsEc2Instance", "i-0abc", "us-east-1", ["create-image --region us-east-1 --instance-id i-0abc",
@@ -62,7 +63,7 @@ def test_every_message_names_the_resource_and_fills_every_placeholder(rule_id: s
     message = ServiceManualRemediation().notify_message(finding)
 
     assert "res-0abc" in message and len(message) > 120
-    for placeholder in ("{resource_id}", "{region}", "{account_id}", "{partition}"):
+    for placeholder in ("{resource_id}", "{resource_arn}", "{region}", "{account_id}", "{partition}"):
         assert placeholder not in message
 
 
@@ -70,3 +71,37 @@ def test_every_rule_has_guidance_and_is_notify_only() -> None:
     for rule in ServiceManualRemediation.rules:
         assert CATALOG[rule.rule_id].notify_only
         assert rule.rule_id in ServiceManualRemediation.guidance
+
+
+STACK = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/base/0f1e"
+FILTER = f"arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/d1/filter/f1"
+# As connectors build them: the resource id is the ARN's last part, which these calls refuse; they take the ARN.
+ARN_CASES = {
+    "IAM.1": ("AwsIamPolicy", "everything", POLICY, f"list-entities-for-policy --policy-arn {POLICY}"),
+    "SecretsManager.1": ("AwsSecretsManagerSecret", "db-password-AbCdEf", SECRET, f"--secret-id {SECRET}"),
+    "SNS.2": ("AwsSnsTopic", "alerts", f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts",
+              f"--topic-arn arn:aws:sns:us-east-1:{ACCOUNT}:alerts"),
+    "CloudFormation.1": ("AwsCloudFormationStack", "base/0f1e", STACK, f"--stack-name {STACK}"),
+    "DynamoDB.5": ("AwsDynamoDbTable", "carts", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/carts",
+                   f"aws dynamodb tag-resource --region us-east-1 --resource-arn arn:aws:dynamodb:us-east-1:{ACCOUNT}:"
+                   "table/carts"),
+    "GuardDuty.2": ("AwsGuardDutyFilter", "d1/filter/f1", FILTER,
+                    f"aws guardduty tag-resource --region us-east-1 --resource-arn {FILTER}"),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(ARN_CASES))
+def test_calls_that_take_an_arn_get_the_findings_arn(rule_id: str) -> None:
+    resource_type, resource_id, arn, step = ARN_CASES[rule_id]
+
+    message = ServiceManualRemediation().notify_message(
+        make_finding(rule_id, resource_type, resource_id, region="us-east-1", resource_arn=arn))
+
+    assert step in message
+
+
+@pytest.mark.parametrize("rule_id", ["CloudFormation.1", "SNS.2", "CodeBuild.5"])
+def test_controls_security_hub_retired_say_so(rule_id: str) -> None:
+    message = ServiceManualRemediation().notify_message(make_finding(rule_id, "AwsAccount", "res-0abc"))
+
+    assert "Security Hub retired this control in April 2024" in message
