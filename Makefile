@@ -55,9 +55,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(PY) -m tools.templates --check
 	$(PY) -m tools.templates.resolve $(RENDERED) >/dev/null
-	$(VENV)/bin/cfn-lint $(filter-out cloudformation/target-account.yaml,$(TEMPLATES))
-	$(VENV)/bin/cfn-lint --ignore-checks W2001 -- $(RENDERED)/*.yaml
-	$(PY) -m tools.scan --rendered $(RENDERED)
+	@# cfn-lint and the scanners side by side (one core each); the scan's report follows cfn-lint's.
+	$(PY) -m tools.scan --rendered $(RENDERED) >$(RENDERED)/scan.log 2>&1 & scan=$$!; \
+	$(VENV)/bin/cfn-lint $(filter-out cloudformation/target-account.yaml,$(TEMPLATES)) && \
+	$(VENV)/bin/cfn-lint --ignore-checks W2001 -- $(RENDERED)/*.yaml; linted=$$?; \
+	wait $$scan; scanned=$$?; cat $(RENDERED)/scan.log; test $$linted = 0 && test $$scanned = 0
 
 ## Regenerate cloudformation/*.yaml from the catalog (after adding a remediator).
 templates: $(STAMP)
