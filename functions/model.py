@@ -8,7 +8,8 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -64,39 +65,92 @@ GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov
                          "aws-eusc": "eusc-de-east-1"}
 
 
-class ReadCache:
-    """Reads shared by several findings within one engine run (the password policy IAM.10-17 all check, a
-    security group four rules describe): read once per account, not once per finding.
+CacheKey = tuple[Hashable, ...]
 
-    The engine makes one per run and clears an account's entries around every write in that account, so a
-    verification after apply reads the live state, never a cached one. Bounded (least recently used out) so a
-    run's memory stays flat in its size. Values are handed out as deep copies: an assessment that edits what it
-    read cannot change what the next finding sees. Accounts run in parallel threads, hence the lock.
+
+class ReadCache:
+    """Reads shared by several findings within one engine run (the password policy all its rules check, a security
+    group four rules describe, an account-level setting): read once per account and region, not once per finding.
+
+    The engine makes one per run. After a write it drops exactly the entries the written finding's assessment read
+    (`invalidate`; `clear` drops a whole account), so the verification reads the live state and the account's
+    other cached reads stay. Batched reads store what they fetched for many resources at once (`put`). Bounded
+    (least recently used out) so a run's memory stays flat in its size. Values are handed out as deep copies: an
+    assessment that edits what it read cannot change what the next finding sees. Accounts run in parallel
+    threads, hence the lock; which keys an assessment read is recorded per thread (`recording`).
     """
 
     def __init__(self, max_entries: int = 2048) -> None:
-        self._values: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
+        self._values: OrderedDict[CacheKey, Any] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
-        self._lasting: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()  # see `lasting`
+        self._lasting: OrderedDict[CacheKey, Any] = OrderedDict()  # see `lasting`
+        self._local = threading.local()
+        self._clock = 0  # counts invalidations: an assessment taken at stamp s is stale once a key it read drops
+        self._dropped: dict[CacheKey, int] = {}  # key → clock of its last drop (small: one per write)
 
-    def get(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
+    def get(self, key: CacheKey, read: Callable[[], _T]) -> _T:
         """key[0] is the account id (what clear takes)."""
+        self._record(key)
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
                 return copy.deepcopy(self._values[key])
         value = read()  # an error is raised, not cached: the next finding reads again
+        self.put(key, value)
+        return copy.deepcopy(value)
+
+    def put(self, key: CacheKey, value: Any) -> None:
         with self._lock:
             self._values[key] = value
+            self._values.move_to_end(key)
             while len(self._values) > self._max:
                 self._values.popitem(last=False)
-        return copy.deepcopy(value)
+
+    def has(self, key: CacheKey) -> bool:
+        with self._lock:
+            return key in self._values
+
+    def invalidate(self, keys: Iterable[CacheKey]) -> None:
+        """Drop these entries (what a write changed), in every region of their account: some settings show in
+        other regions too (a new multi-Region trail is listed everywhere)."""
+        dropped = {_regionless(key) for key in keys}
+        with self._lock:
+            self._clock += 1
+            for key in [key for key in self._values if _regionless(key) in dropped]:
+                del self._values[key]
+            for key in dropped:
+                self._dropped[key] = self._clock
 
     def clear(self, account_id: str) -> None:
         with self._lock:
+            self._clock += 1
             for key in [key for key in self._values if key[0] == account_id]:
                 del self._values[key]
+            self._dropped[(account_id,)] = self._clock
+
+    def stamp(self) -> int:
+        with self._lock:
+            return self._clock
+
+    def fresh(self, keys: Iterable[CacheKey], since: int) -> bool:
+        """None of `keys` (nor their account as a whole) was dropped after `since`."""
+        with self._lock:
+            return all(self._dropped.get(_regionless(key), -1) <= since and self._dropped.get(key[:1], -1) <= since
+                       for key in keys)
+
+    @contextmanager
+    def recording(self) -> Iterator[set[CacheKey]]:
+        """The keys this thread asks for inside the block (an assessment's reads: what its write invalidates)."""
+        outer = getattr(self._local, "keys", None)
+        keys: set[CacheKey] = set()
+        self._local.keys = keys
+        try:
+            yield keys
+        finally:
+            self._local.keys = outer
+            if outer is not None:
+                outer.update(keys)
 
     def lasting(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
         """Like `get`, for what no write of ours changes (a queue's URL from its name): kept apart, so neither
@@ -111,6 +165,16 @@ class ReadCache:
             while len(self._lasting) > self._max:
                 self._lasting.popitem(last=False)
         return value
+
+    def _record(self, key: CacheKey) -> None:
+        keys = getattr(self._local, "keys", None)
+        if keys is not None:
+            keys.add(key)
+
+
+def _regionless(key: CacheKey) -> CacheKey:
+    """(account, region, *key) → (account, *key)."""
+    return (key[0], *key[2:])
 
 
 @dataclass
@@ -136,7 +200,7 @@ class Target:
         assess, for state that several findings read; outside an engine run (rollback, CLI tools) always live."""
         if self.reads is None:
             return read()
-        return self.reads.get((self.account_id, self.api_region, *key), read)
+        return self.reads.get(self.cache_key(key), read)
 
     def lookup(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
         """`read()` once per run for this account, region and key, for an identity no write of ours changes (a
@@ -144,4 +208,21 @@ class Target:
         Outside an engine run always live."""
         if self.reads is None:
             return read()
-        return self.reads.lasting((self.account_id, self.api_region, *key), read)
+        return self.reads.lasting(self.cache_key(key), read)
+
+    def cache_key(self, key: tuple[Hashable, ...]) -> CacheKey:
+        return (self.account_id, self.api_region, *key)
+
+    @property
+    def batching(self) -> bool:
+        """A batched read pays off only where its values are kept for the findings' own reads (an engine run)."""
+        return self.reads is not None
+
+    def cached(self, key: tuple[Hashable, ...]) -> bool:
+        return self.reads is not None and self.reads.has(self.cache_key(key))
+
+    def keep(self, key: tuple[Hashable, ...], value: Any) -> None:
+        """Store what a batched read fetched for one resource, for that resource's own `read` (no-op outside a
+        run)."""
+        if self.reads is not None:
+            self.reads.put(self.cache_key(key), value)

@@ -159,6 +159,18 @@ class _Seen:
         return None
 
 
+@dataclass
+class _Action:
+    """A finding decided to act on: where, with what, and the result it has so far (planned)."""
+
+    target: Target
+    finding: Finding
+    entry: CatalogEntry
+    remediator: Remediator
+    assessment: Assessment
+    planned: Result
+
+
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -300,20 +312,103 @@ class Engine:
 
     # -- per account ----------------------------------------------------------------------------
     def _run_account(self, items: list[tuple[int, Finding, CatalogEntry, str]]) -> dict[int, Result]:
+        """In input order, except that the findings of one group (region and rule, or region and remediator class
+        for one that combines writes) are assessed together where their first one comes: batched reads, and one
+        combined write where several rules change one account-level object."""
         out: dict[int, Result] = {}
-        for index, finding, entry, mode in items:
-            try:
-                result = self._handle(finding, entry, mode)
-            except Exception as error:  # a bug in one remediator must not lose the rest of the batch
-                log.exception("unexpected error on finding %s", finding.finding_id)
-                result = self._result(
-                    finding, "failed", f"unexpected error: {type(error).__name__}: {first_sentence(str(error), 200)}",
-                    mode=mode, error=error_code(error),
-                )
-            out[index] = self._emit(result, finding)
+        groups: dict[tuple[str, str], list[tuple[int, Finding, CatalogEntry, str]]] = defaultdict(list)
+        for item in items:
+            groups[self._group_key(item[1], item[2])].append(item)
+        done: set[tuple[str, str]] = set()
+        for item in items:
+            key = self._group_key(item[1], item[2])
+            if key in done:
+                continue
+            group = groups[key] if key[1] else [item]
+            if key[1]:
+                done.add(key)
+            results = self._run_group(group, batched=bool(key[1]))
+            for index, finding, _, _ in group:
+                out[index] = self._emit(results[index], finding)
         return out
 
-    def _handle(self, finding: Finding, entry: CatalogEntry, mode: str) -> Result:
+    def _run_group(self, group: list[tuple[int, Finding, CatalogEntry, str]], batched: bool) -> dict[int, Result]:
+        """One finding, or a group's findings: a bug in one remediator must not lose the rest of the batch (an
+        unexpected error fails the findings it may have touched: one, or a combined group)."""
+        results: dict[int, Result] = {}
+        try:
+            pre = self._assess_group(group) if batched else {}
+            if len(group) > 1 and group[0][2].remediator.combines_writes:
+                return self._run_together(group, pre)
+        except Exception as error:
+            return {index: self._unexpected(finding, mode, error) for index, finding, _, mode in group}
+        for index, finding, entry, mode in group:
+            try:
+                results[index] = self._handle(finding, entry, mode, pre.get(index))
+            except Exception as error:
+                results[index] = self._unexpected(finding, mode, error)
+        return results
+
+    def _unexpected(self, finding: Finding, mode: str, error: Exception) -> Result:
+        log.exception("unexpected error on finding %s", finding.finding_id)
+        return self._result(finding, "failed", f"unexpected error: {type(error).__name__}: "
+                            f"{first_sentence(str(error), 200)}", mode=mode, error=error_code(error))
+
+    @staticmethod
+    def _group_key(finding: Finding, entry: CatalogEntry) -> tuple[str, str]:
+        """(region, group) for remediators that batch reads or combine writes; (region, "") handles it alone."""
+        remediator = entry.remediator
+        if remediator.combines_writes:
+            return finding.region, f"class:{remediator.__module__}.{remediator.__qualname__}"
+        if remediator.batches_reads():
+            return finding.region, f"rule:{entry.rule_id}"
+        return finding.region, ""
+
+    def _assess_group(self, group: list[tuple[int, Finding, CatalogEntry, str]]) -> dict[int, Assessment | Exception]:
+        """assess_many per rule of the group (one remediator instance each, with its params). An unreachable
+        account leaves it to each finding's own handling (which reports why)."""
+        first = group[0][1]
+        try:
+            target = self.sessions.target(first.account_id, first.region, first.partition, self._reads)
+        except TargetUnavailable:
+            return {}
+        by_rule: dict[str, list[tuple[int, Finding, CatalogEntry, str]]] = defaultdict(list)
+        for item in group:
+            by_rule[item[2].rule_id].append(item)
+        pre: dict[int, Assessment | Exception] = {}
+        for items in by_rule.values():
+            remediator = self._remediator(items[0][2])
+            assessed = remediator.assess_many(target, [finding for _, finding, _, _ in items])
+            pre.update({index: outcome for (index, _, _, _), outcome in zip(items, assessed, strict=True)})
+        return pre
+
+    def _current(self, pre: Assessment | Exception | None) -> Assessment | Exception | None:
+        """A group's assessment while still valid: none of the cached reads it used was dropped by a write since
+        (else the finding assesses again, mostly from the cache). One that used no cached read is not kept."""
+        if isinstance(pre, Assessment) and (not pre.read_keys or not self._reads.fresh(pre.read_keys, pre.stamp)):
+            return None
+        return pre
+
+    def _handle(self, finding: Finding, entry: CatalogEntry, mode: str,
+                pre: Assessment | Exception | None = None) -> Result:
+        prepared = self._prepare(finding, entry, mode, pre)
+        if isinstance(prepared, Result):
+            return prepared
+        if self.guard is not None:
+            refusal = self.guard.acquire(finding, self.run_id)
+            if refusal:
+                return self._result(finding, "skipped", refusal, mode=mode, executor=prepared.planned.executor)
+        result = prepared.planned
+        try:
+            result = self._act(prepared)
+        finally:
+            if self.guard is not None and not self._own_guard:
+                self._finish(self.guard, finding, result)
+        return result
+
+    def _prepare(self, finding: Finding, entry: CatalogEntry, mode: str,
+                 pre: Assessment | Exception | None = None) -> Result | _Action:
+        """Everything before the write: the target, the assessment, and each reason not to act."""
         executor = self.config.rule(entry.rule_id).executor or "boto3"
         try:
             target = self.sessions.target(finding.account_id, finding.region, finding.partition, self._reads)
@@ -324,8 +419,11 @@ class Engine:
                 f"{failure.label}: {unavailable.reason}"
             return self._result(finding, outcome, reason, mode=mode, executor=executor, error=unavailable.code)
         remediator = self._remediator(entry)
+        pre = self._current(pre)
         try:
-            assessment = remediator.assess(target, finding)
+            if isinstance(pre, Exception):
+                raise pre
+            assessment = pre if pre is not None else remediator.assess_recorded(target, finding)
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "cannot read current state", error, mode, executor)
 
@@ -353,17 +451,75 @@ class Engine:
             if remediator.side_effects:
                 planned.reason += f" [side effects: {remediator.side_effects}]"
             return planned
-        if self.guard is not None:
-            refusal = self.guard.acquire(finding, self.run_id)
+        return _Action(target, finding, entry, remediator, assessment, planned)
+
+    def _run_together(self, group: list[tuple[int, Finding, CatalogEntry, str]],
+                      pre: Mapping[int, Assessment | Exception]) -> dict[int, Result]:
+        """Findings of several rules on one account-level object (the password policy): each decided as alone, the
+        ones that act written with one call (apply_many merges their changes), then each verified on its own."""
+        out: dict[int, Result] = {}
+        acting: list[tuple[int, _Action]] = []
+        for index, finding, entry, mode in group:
+            prepared = self._prepare(finding, entry, mode, pre.get(index))
+            if isinstance(prepared, Result):
+                out[index] = prepared
+                continue
+            if prepared.planned.executor != "boto3":  # a runbook writes the whole object: one by one
+                out[index] = self._handle(finding, entry, mode, prepared.assessment)
+                continue
+            refusal = self.guard.acquire(finding, self.run_id) if self.guard is not None else None
             if refusal:
-                return self._result(finding, "skipped", refusal, mode=mode, executor=executor)
-        result = planned
-        try:
-            result = self._act(target, finding, entry, remediator, assessment, planned)
-        finally:
-            if self.guard is not None and not self._own_guard:
-                self._finish(self.guard, finding, result)
-        return result
+                out[index] = self._result(finding, "skipped", refusal, mode=mode, executor="boto3")
+                continue
+            held = self._reserve(prepared)
+            if held is not None:
+                out[index] = held
+                self._settle(prepared, held)
+                continue
+            acting.append((index, prepared))
+        if acting:
+            try:
+                results = self._apply_together([action for _, action in acting])
+            except Exception as error:  # settled below all the same: no claim is left held
+                results = [self._unexpected(a.finding, a.planned.mode or "enforce", error) for _, a in acting]
+            for (index, action), result in zip(acting, results, strict=True):
+                out[index] = result
+                self._settle(action, result)
+        return out
+
+    def _settle(self, action: _Action, result: Result) -> None:
+        if self.guard is not None and not self._own_guard:
+            self._finish(self.guard, action.finding, result)
+
+    def _apply_together(self, actions: list[_Action], attempts: int = 3) -> list[Result]:
+        """One write for every action, then one verification each (they share one live read). A verification that
+        finds a setting of ours weaker again (another invocation's write of the same object came in between) reads
+        and merges once more from the live state, so no writer's raised field is lost; at most `attempts` writes."""
+        target, remediator = actions[0].target, actions[0].remediator
+        current = {id(action): action.assessment for action in actions}
+        results: dict[int, Result] = {}
+        pending = list(actions)
+        for attempt in range(attempts):
+            try:
+                remediator.apply_many(target, [(a.finding, current[id(a)]) for a in pending])
+            except (RemediationError, ClientError, BotoCoreError) as error:
+                for action in pending:
+                    results[id(action)] = self._error_result(action.finding, "apply failed", error,
+                                                             action.planned.mode, "boto3", action.planned)
+                pending = []
+            finally:
+                self._invalidate(target, [current[id(a)] for a in pending] or [a.assessment for a in actions])
+            again: list[_Action] = []
+            for action in pending:
+                result, after = self._verify(action, current[id(action)])
+                if after is not None and not after.compliant and attempt + 1 < attempts:
+                    current[id(action)] = after  # merge onto what is live now
+                    again.append(action)
+                results[id(action)] = result
+            pending = again
+            if not pending:
+                break
+        return [results[id(action)] for action in actions]
 
     def _finish(self, guard: ActionGuard, finding: Finding, result: Result) -> None:
         """Tell the guard the outcome. When that write fails the result is not lost: the finding is listed as
@@ -387,62 +543,86 @@ class Engine:
             return ""
         return f"; acts only when rule {entry.rule_id}'s own entry says enforce"
 
-    def _act(
-        self, target: Target, finding: Finding, entry: CatalogEntry, remediator: Remediator,
-        assessment: Assessment, planned: Result,
-    ) -> Result:
+    def _reserve(self, action: _Action) -> Result | None:
+        """A slot of the circuit breaker, or the planned result held back by it."""
         limits = self.config.limits
-        trip = self.breaker.reserve(entry.rule_id, finding.account_id, limits)
-        if trip:
-            planned.reason = trip_reason(trip, entry.rule_id, finding.account_id, limits)
-            planned.circuit_breaker = True
-            if trip.first:  # once per run and limit, however many invocations and findings it holds back
-                log.warning("run %s: %s", self.run_id, planned.reason)
-                self._tell_trip(planned)
-            return planned
-        if planned.executor == "ssm":
-            return self._start_runbook(target, finding, remediator, planned, assessment)
-        return self._apply(target, finding, remediator, assessment, planned)
+        trip = self.breaker.reserve(action.entry.rule_id, action.finding.account_id, limits)
+        if not trip:
+            return None
+        planned = action.planned
+        planned.reason = trip_reason(trip, action.entry.rule_id, action.finding.account_id, limits)
+        planned.circuit_breaker = True
+        if trip.first:  # once per run and limit, however many invocations and findings it holds back
+            log.warning("run %s: %s", self.run_id, planned.reason)
+            self._tell_trip(planned)
+        return planned
 
-    def _apply(
-        self, target: Target, finding: Finding, remediator: Remediator, assessment: Assessment, result: Result
-    ) -> Result:
+    def _act(self, action: _Action) -> Result:
+        held = self._reserve(action)
+        if held is not None:
+            return held
+        if action.planned.executor == "ssm":
+            return self._start_runbook(action)
+        return self._apply(action)
+
+    def _invalidate(self, target: Target, assessments: Iterable[Assessment]) -> None:
+        """After a write (or half a write): the reads it may have changed are read live again; the account's
+        other cached reads stay. An assessment that read nothing through the cache drops nothing."""
+        del target
+        keys = {key for assessment in assessments for key in assessment.read_keys}
+        if keys:
+            self._reads.invalidate(keys)
+
+    def _apply(self, action: _Action) -> Result:
+        target, finding, remediator = action.target, action.finding, action.remediator
+        assessment, result = action.assessment, action.planned
         try:
             remediator.apply(target, finding, assessment)
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "apply failed", error, result.mode, result.executor, result)
         finally:
-            # Whatever the write did (or half did): the verification below, and the account's next findings,
-            # read the live state.
-            self._reads.clear(finding.account_id)
+            # Whatever the write did (or half did): the verification below, and the next findings on this
+            # resource, read the live state.
+            self._invalidate(target, [assessment])
             if assessment.context.get("created"):  # recorded whatever happened, so a rollback can find it
                 result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
+        return self._verify(action, assessment)[0]
+
+    def _verify(self, action: _Action, assessment: Assessment) -> tuple[Result, Assessment | None]:
+        """The result after a write, from a fresh assessment (also returned; None when there is none)."""
+        target, finding, remediator, result = action.target, action.finding, action.remediator, action.planned
         if not remediator.verifies_in_place:
             result.outcome = "started"
             result.reason = "started: " + "; ".join(result.changes) + " (the finding stays open until a person " \
                 "switches over)"
-            return result
+            return result, None
         # The verification re-reads the state, not the tags: no write of ours changes tags, and the first
         # assessment read them already when the finding carried none (remediators read live tags only then).
-        verify = dataclasses.replace(finding, tags=assessment.tags) if assessment.tags and not finding.tags else finding
+        first = action.assessment
+        verify = dataclasses.replace(finding, tags=first.tags) if first.tags and not finding.tags else finding
         try:
-            after = remediator.assess(target, verify)
+            after = remediator.assess_recorded(target, verify)
         except (RemediationError, ClientError, BotoCoreError) as error:
-            return self._error_result(finding, "applied but cannot verify", error, result.mode, result.executor, result)
+            return self._error_result(finding, "applied but cannot verify", error, result.mode, result.executor,
+                                      result), None
         if not after.compliant:
             result.outcome = "failed"
             result.reason = "verification failed: still non-compliant after " + "; ".join(result.changes)
-            return result
+            return result, after
         result.outcome = "remediated"
         result.reason = "; ".join(result.changes) or "remediated"
-        # What the run set, field by field: rollback puts back only fields that still hold it.
-        result.post_state = remediator.changed_fields(assessment.pre_state, after.pre_state)
+        # What the run set, field by field: rollback puts back only fields that still hold it. A combined write
+        # set other findings' fields too: each records its own.
+        changed = remediator.changed_fields(first.pre_state, after.pre_state)
+        own = remediator.fields_changed_by(first)
+        result.post_state = changed if changed is None or own is None else \
+            {name: value for name, value in changed.items() if name in own}
         log.info("remediated %s %s in %s: %s", finding.rule_id, finding.resource_id, finding.account_id, result.reason)
-        return result
+        return result, after
 
-    def _start_runbook(
-        self, target: Target, finding: Finding, remediator: Remediator, result: Result, assessment: Assessment
-    ) -> Result:
+    def _start_runbook(self, action: _Action) -> Result:
+        target, finding, remediator = action.target, action.finding, action.remediator
+        assessment, result = action.assessment, action.planned
         runbook = remediator.runbook
         if runbook is None:
             result.outcome, result.reason = "failed", f"rule {finding.rule_id} has no SSM runbook; use executor boto3"
@@ -456,7 +636,7 @@ class Engine:
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "cannot start runbook", error, result.mode, result.executor, result)
         finally:
-            self._reads.clear(finding.account_id)  # the runbook changes the resource from now on
+            self._reads.clear(finding.account_id)  # the runbook changes the resource from now on, at its own pace
         result.outcome = "started"
         result.reason = f"started {runbook.document} (execution {result.execution_id})"
         return result

@@ -10,18 +10,25 @@ Life of one finding in a remediator:
     assess(target, finding)  → Assessment   read-only; compliant → the engine reports `noop`
     apply(target, finding, assessment)      the minimal write that makes the resource compliant
     assess(...) again                       verification; the engine reports `remediated` only if compliant
+
+Several findings at once (the engine groups an account's findings per region and rule):
+    assess_many(target, findings)           one Assessment (or the error) per finding; the default assesses one
+                                            by one after `prefetch`, which batched remediators override to read
+                                            many resources per call into the run's read cache
+    apply_many(target, [(finding, a)...])   one write for several findings on one resource (combines_writes:
+                                            the password policy); each finding is still verified on its own
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from connectors.finding import Finding
-from functions.model import Target
+from functions.model import CacheKey, Target
 
 MODES = ("off", "notify", "dry-run", "enforce")
 # What every runbook's AutomationAssumeRole needs besides the runbook's own calls (per AWS's runbook reference);
@@ -195,6 +202,10 @@ class Assessment:
     tags: dict[str, str] | None = None
     context: dict[str, Any] = field(default_factory=dict)
     disruptive: str = ""
+    # The run's cached reads this assessment used (Remediator.assess_recorded): what a write on its finding
+    # invalidates, and what tells the engine whether the assessment is still current.
+    read_keys: frozenset[CacheKey] = frozenset()
+    stamp: int = -1
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,9 @@ class Remediator(ABC):
     # The pre_state keys that each hold one setting (EbsEncryptionByDefault), compared one by one at rollback (see
     # state_fields); assess then reports them also when compliant.
     state_keys: ClassVar[tuple[str, ...]] = ()
+    # True: findings of different rules of this class that change one account-level object are applied with one
+    # write (apply_many), each still verified on its own.
+    combines_writes: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -335,6 +349,48 @@ class Remediator(ABC):
     @abstractmethod
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         """Make the resource compliant, using assessment.context; raise RemediationError to refuse."""
+
+    @classmethod
+    def batches_reads(cls) -> bool:
+        return cls.prefetch is not Remediator.prefetch
+
+    def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
+        """Read the findings' resources in as few calls as the API allows, into the run's read cache (Target.keep),
+        where each finding's own `assess` finds them; a resource the batch did not return is kept as gone, so that
+        finding alone is skipped. Default: nothing (each assess reads its own)."""
+        return None
+
+    def assess_many(self, target: Target, findings: Sequence[Finding]) -> list[Assessment | Exception]:
+        """One Assessment per finding, in order, or the error its assessment raised (never the batch's)."""
+        self.prefetch(target, findings)
+        out: list[Assessment | Exception] = []
+        for finding in findings:
+            try:
+                out.append(self.assess_recorded(target, finding))
+            except Exception as error:  # that finding's own failure; the engine classifies it
+                out.append(error)
+        return out
+
+    def assess_recorded(self, target: Target, finding: Finding) -> Assessment:
+        """assess, noting which of the run's cached reads it used (Assessment.read_keys) and when."""
+        if target.reads is None:
+            return self.assess(target, finding)
+        stamp = target.reads.stamp()
+        with target.reads.recording() as keys:
+            assessment = self.assess(target, finding)
+        assessment.read_keys, assessment.stamp = frozenset(keys), stamp
+        return assessment
+
+    def apply_many(self, target: Target, items: Sequence[tuple[Finding, Assessment]]) -> None:
+        """Apply several findings' changes (combines_writes: in one write). Default: one by one."""
+        for finding, assessment in items:
+            self.apply(target, finding, assessment)
+
+    def fields_changed_by(self, assessment: Assessment) -> frozenset[str] | None:
+        """The state fields this finding's own change sets (None: every field the write changed). A combined
+        write changes the fields of several findings: each records only its own in post_state, so a rollback of one
+        finding leaves the others' settings alone."""
+        return None
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         """Put back what apply changed, from the pre_state it recorded (rollback). Returns what was done.

@@ -58,8 +58,10 @@ def _trail_client(target: Target, trail: Mapping[str, Any]) -> AwsClient:
 
 
 def _describe_trails(target: Target) -> list[dict[str, Any]]:
-    """Every trail visible here, shadow trails of other regions' multi-Region trails included (one call)."""
-    return target.client("cloudtrail").describe_trails(includeShadowTrails=True)["trailList"]
+    """Every trail visible here, shadow trails of other regions' multi-Region trails included (one call, shared by
+    the run's trail rules in this account and region)."""
+    return target.read(("cloudtrail.DescribeTrails",), lambda: target.client("cloudtrail").describe_trails(
+        includeShadowTrails=True)["trailList"])
 
 
 def _find_trail(trails: list[dict[str, Any]], finding: Finding, region: str) -> dict[str, Any] | None:

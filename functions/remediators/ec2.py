@@ -1205,7 +1205,8 @@ class EbsDefaultEncryption(Remediator):
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        enabled = bool(target.client("ec2").get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
+        enabled = target.read(("ec2.GetEbsEncryptionByDefault",), lambda: bool(
+            target.client("ec2").get_ebs_encryption_by_default()["EbsEncryptionByDefault"]))
         if enabled:
             return Assessment(compliant=True, pre_state={"EbsEncryptionByDefault": True})
         return Assessment(

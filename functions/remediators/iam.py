@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -185,6 +185,17 @@ def _meets(setting: str, value: Any, required: bool | int) -> bool:
     return (value or 0) >= required
 
 
+def _stronger(setting: str, one: Any, other: Any) -> Any:
+    """The stricter of two values of one setting (None: not set): a flag on, the shorter expiry, the larger
+    number. The two administrative flags (AllowUsersToChangePassword, HardExpiry) are never raised by a rule, so
+    both values are what was read."""
+    if one is None or other is None:
+        return other if one is None else one
+    if setting in _BOOLEAN_SETTINGS:
+        return bool(one or other)
+    return min(one, other) if setting == "MaxPasswordAge" else max(one, other)
+
+
 def _settable(policy: Mapping[str, Any]) -> dict[str, Any]:
     """The request that recreates `policy`: UpdateAccountPasswordPolicy replaces the whole policy, so every current
     setting is sent back. A number of 0 means "not set" (AWS omits it, moto returns 0) and is below the API's
@@ -258,6 +269,7 @@ class PasswordPolicy(Remediator):
         "iam:DeleteAccountPasswordPolicy",  # when there was no custom policy
     )
     reversible = True
+    combines_writes = True  # one account policy: the run's rules on an account are written with one call
     runbook = Runbook(
         document="AWSConfigRemediation-SetIAMPasswordPolicy",
         parameters=_runbook_parameters,
@@ -312,7 +324,24 @@ class PasswordPolicy(Remediator):
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
-        target.client("iam").update_account_password_policy(**assessment.context["request"])
+        self.apply_many(target, [(finding, assessment)])
+
+    def apply_many(self, target: Target, items: Sequence[tuple[Finding, Assessment]]) -> None:
+        """One UpdateAccountPasswordPolicy for every rule's change: the requests (each the policy they read with
+        their rule's settings raised) merged setting by setting, the strongest value winning, so no rule lowers
+        what another raised. The engine verifies each rule afterwards and, should another writer's policy have
+        come in between, merges again onto the live one."""
+        merged: dict[str, Any] = {}
+        for _, assessment in items:
+            for setting, value in assessment.context["request"].items():
+                merged[setting] = _stronger(setting, merged.get(setting), value)
+        target.client("iam").update_account_password_policy(**merged)
+
+    def fields_changed_by(self, assessment: Assessment) -> frozenset[str] | None:
+        """The settings this rule's own request sets differently from the policy it read."""
+        before = self.state_fields(assessment.pre_state) or {}
+        after = self.state_fields({"PasswordPolicy": assessment.context.get("request", {})}) or {}
+        return frozenset(name for name in after if after[name] != before.get(name))
 
     def restore(self, target: Target, finding: Finding, pre_state: Mapping[str, Any]) -> list[str]:
         """Send the previous policy back whole (UpdateAccountPasswordPolicy replaces every setting), or delete the
@@ -1134,7 +1163,8 @@ class AccessAnalyzer(Remediator):
     params_schema = {"analyzer_name": Param("cspm-account-analyzer", str, pattern=r"[A-Za-z][\w.-]{0,254}")}
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        analyzers = _all_items(target.client("accessanalyzer"), "list_analyzers", "analyzers")
+        analyzers = target.read(("accessanalyzer.ListAnalyzers",),
+                                lambda: _all_items(target.client("accessanalyzer"), "list_analyzers", "analyzers"))
         if any(a["type"] in ("ACCOUNT", "ORGANIZATION") and a["status"] in ("ACTIVE", "CREATING") for a in analyzers):
             return Assessment(compliant=True)
         name = self.params["analyzer_name"]

@@ -342,9 +342,9 @@ class AccountPublicAccessBlock(Remediator):
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        configuration = _read_configuration(
+        configuration = target.read(("s3control.GetPublicAccessBlock",), lambda: _read_configuration(
             target.client("s3control").get_public_access_block, AccountId=target.account_id
-        )
+        ))
         return _assess(configuration, f"account {target.account_id}")
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:

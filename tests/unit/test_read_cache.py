@@ -62,17 +62,14 @@ def test_plan_describes_a_group_once_for_four_rules(open_group: str) -> None:
     assert sessions.api_calls["ec2.DescribeSecurityGroups"] == 1  # was 4
 
 
-def test_each_write_is_verified_live_and_the_next_rule_builds_on_it(iam: Any) -> None:
-    """Every UpdateAccountPasswordPolicy is followed by a live read (the verification), which the next rules then
-    share. Had a rule assessed from the read taken before an earlier write, it would send that older policy back
-    whole and undo the earlier rule's settings; had the verification used it, the write would read as failed."""
+def test_the_rules_write_once_and_verify_with_one_live_read(iam: Any) -> None:
+    """All the password rules of an account: one read to assess, one combined write, one live read that every
+    rule's verification shares (test_password_policy_combined.py has the details)."""
     results, sessions = run("apply", ENFORCE, policy_findings())
 
-    assert {r.outcome for r in results} <= {"remediated", "noop"}
-    assert "remediated" in {r.outcome for r in results}
-    writes = sessions.api_calls["iam.UpdateAccountPasswordPolicy"]
-    assert writes == sum(r.outcome == "remediated" for r in results)
-    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 1 + writes
+    assert {r.outcome for r in results} == {"remediated"}
+    assert sessions.api_calls["iam.UpdateAccountPasswordPolicy"] == 1
+    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 2
     policy = iam.get_account_password_policy()["PasswordPolicy"]
     assert policy["MinimumPasswordLength"] >= 14 and policy["PasswordReusePrevention"] >= 24
     assert policy["MaxPasswordAge"] <= 90
@@ -90,8 +87,8 @@ def test_security_group_writes_are_verified_live(open_group: str) -> None:
     assert ec2.describe_security_groups(GroupIds=[open_group])["SecurityGroups"][0]["IpPermissions"] == []
 
 
-def test_a_failed_write_drops_the_cached_read(iam: Any) -> None:
-    """An apply that fails halfway may have changed something: the next finding reads again."""
+def test_a_failed_write_drops_the_cached_read(open_group: str) -> None:
+    """An apply that fails halfway may have changed something: the next finding on that group reads again."""
     sessions = AssumedSessions()
     engine = Engine(config_from_dict(ENFORCE), sessions, stage="apply")
     refused = {"calls": 0}
@@ -101,15 +98,14 @@ def test_a_failed_write_drops_the_cached_read(iam: Any) -> None:
         if refused["calls"] == 1:
             raise RuntimeError("boom")
 
-    findings = policy_findings()[:2]
-    iam_client = sessions.client(ACCOUNT, "us-east-1", "iam")  # the engine's own (clients are cached)
-    iam_client.meta.events.register("before-call.iam.UpdateAccountPasswordPolicy", refuse_first)
-    results = engine.run(findings)
+    ec2 = sessions.client(ACCOUNT, REGION, "ec2")  # the engine's own (clients are cached)
+    ec2.meta.events.register("before-call.ec2.RevokeSecurityGroupIngress", refuse_first)
+    results = engine.run([sg_finding(rule, open_group) for rule in ("EC2.13", "EC2.14")])
 
     assert results[0].outcome == "failed"
     assert results[1].outcome == "remediated"
     # assess 1, assess 2 (not the first's read), verify 2
-    assert sessions.api_calls["iam.GetAccountPasswordPolicy"] == 3
+    assert sessions.api_calls["ec2.DescribeSecurityGroups"] == 3
 
 
 def test_cache_hands_out_copies_keeps_accounts_apart_and_does_not_cache_errors() -> None:
@@ -143,3 +139,55 @@ def test_without_a_run_every_read_is_live(sessions: AssumedSessions) -> None:
     target = sessions.target(ACCOUNT, REGION)
     values = iter(range(3))
     assert [target.read(("k",), lambda: next(values)) for _ in range(3)] == [0, 1, 2]
+
+
+def test_trail_rules_share_one_describe_and_a_write_drops_it(moto_aws: None) -> None:
+    """CloudTrail.4 and CloudTrail.2 on one trail: one DescribeTrails at plan; at apply the CloudTrail.4 write
+    drops it, so CloudTrail.2 assesses from a live read (the verification's)."""
+    from tests.unit.test_remediators_cloudtrail import create_trail, make_trail_bucket
+
+    create_trail("audit", make_trail_bucket("cspm-test-cache-trail"), EnableLogFileValidation=False)
+    found = [make_finding(rule, "AwsCloudTrailTrail", "audit") for rule in ("CloudTrail.4", "CloudTrail.2")]
+
+    results, sessions = run("plan", {}, found)
+    assert [r.outcome for r in results] == ["planned", "planned"]
+    assert sessions.api_calls["cloudtrail.DescribeTrails"] == 1
+
+    config = {"mode": "dry-run", "rules": {"CloudTrail.4": ENFORCE}}
+    results, sessions = run("apply", config, found)
+    assert [r.outcome for r in results] == ["remediated", "planned"]
+    assert sessions.api_calls["cloudtrail.DescribeTrails"] == 2  # assess, then the verification both share
+
+
+def test_a_write_drops_only_what_its_finding_read(open_group: str) -> None:
+    """Account-level settings (EBS default encryption, account Block Public Access, Access Analyzer) are read once
+    per account and region; a security group write leaves them cached."""
+    sessions = AssumedSessions()
+    engine = Engine(config_from_dict({"mode": "dry-run", "rules": {"EC2.13": ENFORCE}}), sessions, stage="apply")
+    account = f"AWS::::Account:{ACCOUNT}"
+    found = [make_finding("EC2.7", "AwsAccount", account), make_finding("S3.1", "AwsAccount", account),
+             sg_finding("EC2.13", open_group)]
+
+    results = engine.run(found)
+
+    assert [r.outcome for r in results] == ["planned", "planned", "remediated"]
+    for key in ("ec2.GetEbsEncryptionByDefault", "s3control.GetPublicAccessBlock"):
+        assert engine._reads.has((ACCOUNT, REGION, key)), key
+    assert not engine._reads.has((ACCOUNT, REGION, "ec2.DescribeSecurityGroups", open_group)) or \
+        sessions.api_calls["ec2.DescribeSecurityGroups"] == 2  # dropped by the write, read again to verify
+
+
+@pytest.mark.stubber
+def test_access_analyzer_is_listed_once_per_account_and_region(moto_aws: None) -> None:
+    """Stubber (moto lacks Access Analyzer): two IAM.28 assessments in one run make one ListAnalyzers."""
+    from botocore.stub import Stubber
+
+    from functions.remediators.iam import AccessAnalyzer
+
+    target = AssumedSessions().target(ACCOUNT, REGION, reads=ReadCache())
+    finding = make_finding("IAM.28", "AwsAccount", ACCOUNT)
+    with Stubber(target.client("accessanalyzer")) as stub:
+        stub.add_response("list_analyzers", {"analyzers": []}, {})
+        assert not AccessAnalyzer().assess(target, finding).compliant
+        assert not AccessAnalyzer().assess(target, finding).compliant
+        stub.assert_no_pending_responses()
