@@ -361,8 +361,12 @@ class Remediator(ABC):
         return None
 
     def assess_many(self, target: Target, findings: Sequence[Finding]) -> list[Assessment | Exception]:
-        """One Assessment per finding, in order, or the error its assessment raised (never the batch's)."""
-        self.prefetch(target, findings)
+        """One Assessment per finding, in order, or the error its assessment raised. A resource the batch did not
+        find fails only its own finding; a batched read that failed (throttled, refused) is each finding's error."""
+        try:
+            self.prefetch(target, findings)
+        except Exception as error:
+            return [error for _ in findings]
         out: list[Assessment | Exception] = []
         for finding in findings:
             try:

@@ -11,7 +11,8 @@ rollback (restore) can put them back as they were, descriptions included. Every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -280,9 +281,113 @@ def _single_entries(permissions: list[dict[str, Any]]) -> Iterator[dict[str, Any
                 yield {**_without_sources(permission), key: [entry]}
 
 
+# -- batched reads -------------------------------------------------------------------------------------------------
+
+# Ids per describe call. EC2 refuses more than 200 values in one filter (FilterLimitExceeded); its id lists have no
+# documented limit, and are kept to the same size so the filter fallback can take any chunk as it is.
+BATCH_IDS = 200
+
+
+@dataclass(frozen=True)
+class _BatchRead:
+    """How to describe many resources of one kind at once, for the run's read cache (`prefetch`).
+
+    key: the cache key's operation (each resource's entry is (key, id) → the list its own describe returns);
+    by_ids: the describe by ids, which EC2 fails whole when one id does not exist (`missing` codes); by_filter: the
+    same by a filter on the id, which leaves missing ones out; id_of: the id of a returned item.
+    """
+
+    key: str
+    by_ids: Callable[[Any, list[str]], Iterable[dict[str, Any]]] | None
+    by_filter: Callable[[Any, list[str]], Iterable[dict[str, Any]]]
+    id_of: Callable[[dict[str, Any]], str]
+    missing: tuple[str, ...] = ()
+
+    def prefetch(self, target: Target, ids: Iterable[str]) -> None:
+        """Describe the ids not cached yet, BATCH_IDS per call; an id the answer lacks is cached as gone (an empty
+        list), so its finding alone is skipped. Any other error (throttling after botocore's retries, a refused
+        call) is raised: it is every finding's of the batch (assess_many), none reads again on its own."""
+        if not target.batching:
+            return
+        wanted = [i for i in dict.fromkeys(ids) if not target.cached((self.key, i))]
+        ec2 = target.client("ec2")
+        for start in range(0, len(wanted), BATCH_IDS):
+            chunk = wanted[start:start + BATCH_IDS]
+            items = self._describe(ec2, chunk)
+            found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for item in items:
+                found[self.id_of(item)].append(item)
+            for resource_id in chunk:
+                target.keep((self.key, resource_id), found.get(resource_id, []))
+
+    def _describe(self, ec2: Any, chunk: list[str]) -> list[dict[str, Any]]:
+        if self.by_ids is not None:
+            try:
+                return list(self.by_ids(ec2, chunk))
+            except ClientError as error:
+                # Any NotFound (emulators name a missing ACL's error after route tables) means an id is gone.
+                if not (_error_is(error, *self.missing) or (aws_error_code(error) or "").endswith(".NotFound")):
+                    raise
+        return list(self.by_filter(ec2, chunk))  # one id is gone: the filter leaves it out, keeps the others
+
+
+def _pages(ec2: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    for page in ec2.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _gone(what: str, code: str) -> RemediationError:
+    """A resource the describe did not return: its finding is `skipped` (resource gone), as for AWS's own
+    NotFound error (failures.py reads the code from the cause)."""
+    error = RemediationError(f"{what} not found")
+    error.__cause__ = ClientError({"Error": {"Code": code, "Message": f"{what} does not exist"}}, "Describe")
+    return error
+
+
+_GROUPS = _BatchRead(
+    "ec2.DescribeSecurityGroups",
+    by_ids=lambda ec2, ids: ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"],
+    by_filter=lambda ec2, ids: _pages(ec2, "describe_security_groups", "SecurityGroups",
+                                      Filters=[{"Name": "group-id", "Values": ids}]),
+    id_of=lambda group: str(group["GroupId"]),
+    missing=("InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"),
+)
+_ACLS = _BatchRead(
+    "ec2.DescribeNetworkAcls",
+    by_ids=lambda ec2, ids: _pages(ec2, "describe_network_acls", "NetworkAcls", NetworkAclIds=ids),
+    by_filter=lambda ec2, ids: _pages(ec2, "describe_network_acls", "NetworkAcls",
+                                      Filters=[{"Name": "network-acl-id", "Values": ids}]),
+    id_of=lambda acl: str(acl["NetworkAclId"]),
+    missing=("InvalidNetworkAclID.NotFound", "InvalidNetworkAclId.Malformed"),
+)
+_INSTANCES = _BatchRead(
+    "ec2.DescribeInstances",
+    by_ids=lambda ec2, ids: (i for r in _pages(ec2, "describe_instances", "Reservations", InstanceIds=ids)
+                             for i in r.get("Instances", [])),
+    by_filter=lambda ec2, ids: (i for r in _pages(ec2, "describe_instances", "Reservations",
+                                                  Filters=[{"Name": "instance-id", "Values": ids}])
+                                for i in r.get("Instances", [])),
+    id_of=lambda instance: str(instance["InstanceId"]),
+    missing=("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"),
+)
+# Flow logs by the resource they log: a VPC without any is an empty list, not a missing VPC.
+_FLOW_LOGS = _BatchRead(
+    "ec2.DescribeFlowLogs",
+    by_ids=None,
+    by_filter=lambda ec2, ids: _pages(ec2, "describe_flow_logs", "FlowLogs",
+                                      Filters=[{"Name": "resource-id", "Values": ids}]),
+    id_of=lambda flow_log: str(flow_log.get("ResourceId", "")),
+)
+
+
+def _ids(findings: Sequence[Finding]) -> list[str]:
+    return [finding.resource_id for finding in findings]
+
+
 def _describe_group(target: Target, group_id: str, cached: bool = False) -> dict[str, Any]:
     """The group as described now; cached=True (assess only) shares one describe among the run's findings on the
-    group (EC2.2, .13, .14, .19, .53, .54 …): the engine drops it at any write in the account."""
+    group (EC2.2, .13, .14, .19, .53, .54 …), or takes it from a batched describe (prefetch): the engine drops it
+    at a write on the group."""
     def describe() -> list[dict[str, Any]]:
         try:
             groups: list[dict[str, Any]] = \
@@ -292,9 +397,9 @@ def _describe_group(target: Target, group_id: str, cached: bool = False) -> dict
             raise
         return groups
 
-    groups = target.read(("ec2.DescribeSecurityGroups", group_id), describe) if cached else describe()
+    groups = target.read((_GROUPS.key, group_id), describe) if cached else describe()
     if not groups:
-        raise RemediationError(f"security group {group_id} not found")
+        raise _gone(f"security group {group_id}", "InvalidGroup.NotFound")
     return groups[0]
 
 
@@ -409,6 +514,9 @@ class SecurityGroupAdminPorts(Remediator):
         ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"),
     )
 
+    def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
+        _GROUPS.prefetch(target, _ids(findings))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         exposure = _exposure_for(self, finding, EXPOSURES)
         group = _describe_group(target, finding.resource_id, cached=True)
@@ -521,6 +629,9 @@ class DefaultSecurityGroupClosed(Remediator):
         ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"),
     )
     _DIRECTIONS = (INGRESS, EGRESS)
+
+    def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
+        _GROUPS.prefetch(target, _ids(findings))
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         group = _describe_group(target, finding.resource_id, cached=True)
@@ -676,9 +787,12 @@ class NetworkAclOpenIngress(Remediator):
     restore_permissions = ("ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry")
     reversible = True
 
+    def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
+        _ACLS.prefetch(target, _ids(findings))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         exposure = _exposure_for(self, finding, NACL_EXPOSURES)
-        acl = self._describe(target, finding.resource_id)
+        acl = self._describe(target, finding.resource_id, cached=True)
         entries = acl.get("Entries", [])
         offending = [_nacl_entry(e) for e in entries if _nacl_offends(e, exposure)]
         if not offending:
@@ -780,14 +894,20 @@ class NetworkAclOpenIngress(Remediator):
         return same_source and within and now.get("RuleAction") == "allow"
 
     @classmethod
-    def _describe(cls, target: Target, acl_id: str) -> dict[str, Any]:
-        try:
-            acls = target.client("ec2").describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"]
-        except ClientError as error:
-            cls._raise_if_missing(error, acl_id)
-            raise
+    def _describe(cls, target: Target, acl_id: str, cached: bool = False) -> dict[str, Any]:
+        """cached=True (assess only): from the run's cache or a batched describe (prefetch)."""
+        def describe() -> list[dict[str, Any]]:
+            try:
+                acls: list[dict[str, Any]] = \
+                    target.client("ec2").describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"]
+            except ClientError as error:
+                cls._raise_if_missing(error, acl_id)
+                raise
+            return acls
+
+        acls = target.read((_ACLS.key, acl_id), describe) if cached else describe()
         if not acls:
-            raise RemediationError(f"network ACL {acl_id} not found")
+            raise _gone(f"network ACL {acl_id}", "InvalidNetworkAclID.NotFound")
         return acls[0]
 
     @staticmethod
@@ -828,8 +948,11 @@ class InstanceMetadataV2(Remediator):
         ("ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"),
     )
 
+    def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
+        _INSTANCES.prefetch(target, _ids(findings))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        instance = self._describe(target, finding.resource_id)
+        instance = self._describe(target, finding.resource_id, cached=True)
         options = instance.get("MetadataOptions", {})
         tokens = options.get("HttpTokens", "optional")
         if tokens == "required":
@@ -861,16 +984,20 @@ class InstanceMetadataV2(Remediator):
         target.client("ec2").modify_instance_metadata_options(InstanceId=instance_id, HttpTokens=tokens, **endpoint_arg)
 
     @staticmethod
-    def _describe(target: Target, instance_id: str) -> dict[str, Any]:
-        try:
-            reservations = target.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
-        except ClientError as error:
-            if _error_is(error, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
-                raise RemediationError(f"instance {instance_id} not found") from error
-            raise
-        instances = [i for r in reservations for i in r.get("Instances", [])]
+    def _describe(target: Target, instance_id: str, cached: bool = False) -> dict[str, Any]:
+        """cached=True (assess only): from the run's cache or a batched describe (prefetch)."""
+        def describe() -> list[dict[str, Any]]:
+            try:
+                reservations = target.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+            except ClientError as error:
+                if _error_is(error, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+                    raise RemediationError(f"instance {instance_id} not found") from error
+                raise
+            return [i for r in reservations for i in r.get("Instances", [])]
+
+        instances = target.read((_INSTANCES.key, instance_id), describe) if cached else describe()
         if not instances:
-            raise RemediationError(f"instance {instance_id} not found")
+            raise _gone(f"instance {instance_id}", "InvalidInstanceID.NotFound")
         state = instances[0].get("State", {}).get("Name")
         if state in ("shutting-down", "terminated"):
             raise RemediationError(f"instance {instance_id} is {state}")
@@ -1055,10 +1182,13 @@ class VpcFlowLogs(Remediator):
         if p["destination_type"] == "cloud-watch-logs" and p["retention_days"] not in RETENTION_DAYS:
             raise ValueError(f"VpcFlowLogs: retention_days must be one of {sorted(RETENTION_DAYS)}")
 
+    def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
+        _FLOW_LOGS.prefetch(target, _ids(findings))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         vpc_id = finding.resource_id
-        response = target.client("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])
-        flow_logs = response.get("FlowLogs", [])
+        flow_logs = target.read((_FLOW_LOGS.key, vpc_id), lambda: list(_FLOW_LOGS.by_filter(
+            target.client("ec2"), [vpc_id])))
         tags = live_tags(finding, lambda: self._vpc_tags(target, vpc_id))
         if any(fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") in _LOGS_REJECTED for fl in flow_logs):
             return Assessment(compliant=True, tags=tags)
