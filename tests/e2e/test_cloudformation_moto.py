@@ -386,7 +386,8 @@ def test_target_trust_carries_organization_and_external_id(aws):
 def test_target_with_every_rule_off_grants_nothing(aws):
     deploy("target-account.yaml", {**TARGET_BASE, **all_toggles("off")})
     assert granted("CSPMRemediationRole") == set()
-    assert denied("CSPMRemediationRole") == {"DenyChangingTheRemediationRoles", "DenyPassingTheRemediationRoles"}
+    assert denied("CSPMRemediationRole") == {"DenyChangingTheRemediationRoles", "DenyPassingTheRemediationRoles",
+                                             "DenyObjectData"}
     assert role_names() == {"CSPMRemediationRole"}  # no automation role, no flow-logs delivery role
     role = boto3.client("iam").get_role(RoleName="CSPMRemediationRole")["Role"]
     (trust,) = document(role["AssumeRolePolicyDocument"])["Statement"]

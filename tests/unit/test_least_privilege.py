@@ -89,3 +89,25 @@ def test_the_check_sees_a_planted_escalation(statement):
     rendering["Resources"]["RemediationPolicy01"]["Properties"]["PolicyDocument"]["Statement"].append(statement)
     assert [(w, sid) for _, w, sid, _ in escalations_on_star([("planted", rendering)])] == [
         ("RemediationPolicy01/PolicyDocument", "Planted")]
+
+
+def test_a_role_that_writes_bucket_policies_denies_itself_the_objects():
+    """parliament's RESOURCE_POLICY_PRIVILEGE_ESCALATION (allowlisted): s3:PutBucketPolicy could grant the role
+    the objects; its own Deny outranks whatever a bucket policy allows."""
+    rendering = target_renderings()["target-all-enforce.yaml"]
+    resources = rendering["Resources"]
+    by_role: dict[str, list[dict]] = {}
+    for doc in policy_documents(rendering):
+        if doc.kind != "identity":
+            continue
+        body = resources[doc.resource]
+        roles = [doc.resource] if body["Type"] == "AWS::IAM::Role" else [r["Ref"] for r in body["Properties"]["Roles"]]
+        for role in roles:
+            by_role.setdefault(role, []).extend(doc.document["Statement"])
+    writers = [role for role, statements in by_role.items()
+               if any(s["Effect"] == "Allow" and "s3:PutBucketPolicy" in listed(s["Action"]) for s in statements)]
+    assert {"RemediationRole", "AutomationRole", "RollbackRole"} <= set(writers)
+    for role in writers:
+        denies = [s for s in by_role[role] if s["Effect"] == "Deny" and s["Resource"] == "*"]
+        denied = {a for s in denies for a in listed(s["Action"])}
+        assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= denied, role

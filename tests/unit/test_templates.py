@@ -253,7 +253,8 @@ def test_restore_actions_live_only_in_the_rollback_role():
 def test_every_role_denies_changing_the_remediation_roles():
     for role in ("RemediationRole", "AutomationRole", "RollbackRole"):
         denies = [s for c, s in role_statements(TARGET, role) if s["Effect"] == "Deny"]
-        assert {s["Sid"] for s in denies} == {"DenyChangingTheRemediationRoles", "DenyPassingTheRemediationRoles"}
+        assert {s["Sid"] for s in denies} == {"DenyChangingTheRemediationRoles", "DenyPassingTheRemediationRoles",
+                                              "DenyObjectData"}
         changing = next(s for s in denies if s["Sid"] == "DenyChangingTheRemediationRoles")
         assert {"iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
                 "iam:CreatePolicyVersion"} <= actions(changing)

@@ -77,6 +77,9 @@ SELF_ESCALATION_ACTIONS = (
     "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicyVersion", "iam:DeletePolicy",
 )
 
+OBJECT_DATA_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                       "s3:DeleteObjectVersion")
+
 
 # -- what a rule is granted, per stage ------------------------------------------------------------------------------
 def rule_statements(entry: CatalogEntry, stage: str) -> list[Json]:
@@ -237,6 +240,9 @@ def guard_policy(entries: Sequence[CatalogEntry]) -> Json:
         # The automation and service roles are passed to their services by design; these two never are.
         {**statement("DenyPassingTheRemediationRoles", ["iam:PassRole"],
                      [role_arn("RemediationRoleName"), role_arn("RollbackRoleName")]), "Effect": "Deny"},
+        # Rules that write bucket policies (S3.5, the CloudTrail buckets) could grant these roles the objects; an
+        # identity-policy Deny outranks any bucket policy's Allow, and no rule reads or writes object data.
+        {**statement("DenyObjectData", OBJECT_DATA_ACTIONS, "*"), "Effect": "Deny"},
     ])
 
 
