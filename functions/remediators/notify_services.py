@@ -96,18 +96,22 @@ class ServiceManualRemediation(ManualRemediation):
             "AWS rotation function from the Secrets Manager console (Secret > Rotation > Edit rotation); for any "
             "other secret, write a rotation Lambda function for the system it unlocks. Then: aws secretsmanager "
             "rotate-secret --region {region} --secret-id {resource_arn} --rotation-lambda-arn FUNCTION_ARN "
-            "--rotation-rules AutomaticallyAfterDays=30. Check: aws secretsmanager describe-secret --region "
+            "--rotation-rules AutomaticallyAfterDays=30 (at most the control's maximumAllowedRotationFrequency, when "
+            "set). Check: aws secretsmanager describe-secret --region "
             "{region} --secret-id {resource_arn} shows RotationEnabled true."
         ),
         "SecretsManager.3": (
-            "Secret {resource_id} has not been read for longer than the control allows. Find who used it (CloudTrail "
+            "Secret {resource_id} has not been read for longer than the control allows (unusedForDays, 90 days by "
+            "default). Find who used it (CloudTrail "
             "GetSecretValue events, the LastAccessedDate of aws secretsmanager describe-secret --region {region} "
             "--secret-id {resource_arn}); if nothing needs it, aws secretsmanager delete-secret --region {region} "
             "--secret-id {resource_arn} --recovery-window-in-days 30 (restore-secret brings it back within the "
             "window; after it the value is gone)."
         ),
         "SecretsManager.4": (
-            "Secret {resource_id} has not rotated within the control's number of days. Check the last rotation "
+            "Secret {resource_id} has not rotated within the control's number of days (maxDaysSinceRotation, 90 by "
+            "default). A secret without rotation needs it turned on first (as for SecretsManager.1). Check the last "
+            "rotation "
             "(aws secretsmanager describe-secret --region {region} --secret-id {resource_arn}: LastRotatedDate, "
             "RotationRules) and the rotation function's CloudWatch logs for failures, fix them, then rotate now: "
             "aws secretsmanager rotate-secret --region {region} --secret-id {resource_arn}."
