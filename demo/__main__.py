@@ -94,11 +94,13 @@ def _plan_and_apply(org: Org, netskope_url: str, prowler_file: str, started: flo
     config_document = {
         "mode": "enforce",
         # Disruptive rules (flow logs, GuardDuty and Macie cost money; deactivating a key can cut access; an SNS
-        # topic's new key can drop what a service publishes) need their own opt-in. Account.1 sets the security
+        # topic's new key can drop what a service publishes; ELB health checks replace unhealthy instances) need
+        # their own opt-in. Account.1 sets the security
         # contact the organization chose.
         "rules": {"EC2.6": {"mode": "enforce"}, "IAM.3": {"mode": "enforce"}, "Redshift.1": {"mode": "enforce"},
                   "S3.1": {"mode": "enforce"}, "SNS.1": {"mode": "enforce"}, "SSM.4": {"mode": "enforce"},
                   "GuardDuty.1": {"mode": "enforce"}, "Macie.1": {"mode": "enforce"},
+                  "AutoScaling.1": {"mode": "enforce"},
                   "Account.1": {"params": {"name": "Security Operations", "email": "security@example.com",
                                            "phone": "+1 555 0100"}}},
         "exclude": {"rules_per_account": {org.accounts["sandbox"]: ["S3.1"]}},

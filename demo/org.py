@@ -98,6 +98,7 @@ def build_org() -> Org:
     world.public_queue(dev)
     world.newer_services(dev)  # SQS.1, DynamoDB.6, ECR.1, CloudWatch.16 (issue 17)
     world.issue17_acting(dev)  # S3.4, SNS.1, SSM.4, APIGateway.5, GuardDuty.1, Macie.1, Account.1
+    world.issue17_load_balanced_web(dev)  # AutoScaling.1; notified: AutoScaling.3/.5, ELB.1, CloudFront.1
     world.public_function(dev)
     world.db_without_minor_upgrades(dev)
     world.unencrypted_file_system(dev)  # notify-only: needs a migration a person plans
@@ -428,6 +429,78 @@ class _World:
             return True
 
         self.plant("security contact (set from the config)", account, "Account.1", account, security_contact)
+
+    def issue17_load_balanced_web(self, account: str) -> None:
+        """A web tier behind a load balancer: AutoScaling.1 (fixed: ELB health checks), and notified, left as they
+        are: its launch configuration (AutoScaling.3 IMDSv1, AutoScaling.5 public IPs), its HTTP listener that does
+        not redirect (ELB.1), and a CloudFront distribution without a default root object (CloudFront.1)."""
+        ec2 = self.client(account, HOME, "ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{n}.0/24", AvailabilityZone=f"{HOME}{zone}")[
+            "Subnet"]["SubnetId"] for n, zone in ((1, "a"), (2, "b"))]
+        elbv2 = self.client(account, HOME, "elbv2")
+        target_group = elbv2.create_target_group(Name="shop-web", Protocol="HTTP", Port=80, VpcId=vpc)[
+            "TargetGroups"][0]["TargetGroupArn"]
+        balancer = elbv2.create_load_balancer(Name="shop-alb", Subnets=subnets, Type="application")[
+            "LoadBalancers"][0]["LoadBalancerArn"]
+        listener = elbv2.create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=80, DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": target_group}])["Listeners"][0]["ListenerArn"]
+        self.report("securityhub", account, HOME, "ELB.1", "AwsElbv2LoadBalancer", balancer, balancer,
+                    "Application Load Balancer should be configured to redirect all HTTP requests to HTTPS")
+        self.plant("load balancer shop-alb HTTP redirect (notify only)", account, "ELB.1", balancer,
+                   lambda: elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0][
+                       "Type"] == "redirect", expect="untouched")
+
+        autoscaling = self.client(account, HOME, "autoscaling")
+        autoscaling.create_launch_configuration(LaunchConfigurationName="shop-web-v1", ImageId="ami-12c6146b",
+                                                InstanceType="t3.micro", AssociatePublicIpAddress=True)
+        config_arn = autoscaling.describe_launch_configurations(LaunchConfigurationNames=["shop-web-v1"])[
+            "LaunchConfigurations"][0]["LaunchConfigurationARN"]
+
+        def launch_configuration() -> dict[str, Any]:
+            return autoscaling.describe_launch_configurations(LaunchConfigurationNames=["shop-web-v1"])[
+                "LaunchConfigurations"][0]
+
+        for rule_id, title, label, compliant in (
+            ("AutoScaling.3", "Auto Scaling group launch configurations should configure EC2 instances to require "
+             "Instance Metadata Service Version 2 (IMDSv2)", "IMDSv2",
+             lambda: (launch_configuration().get("MetadataOptions") or {}).get("HttpTokens") == "required"),
+            ("AutoScaling.5", "Amazon EC2 instances launched using Auto Scaling group launch configurations should "
+             "not have Public IP addresses", "public IPs",
+             lambda: not launch_configuration().get("AssociatePublicIpAddress")),
+        ):
+            self.report("securityhub", account, HOME, rule_id, "AwsAutoScalingLaunchConfiguration", "shop-web-v1",
+                        config_arn, title)
+            self.plant(f"launch configuration shop-web-v1 {label} (notify only)", account, rule_id, "shop-web-v1",
+                       compliant, expect="untouched")
+
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName="shop-web", LaunchConfigurationName="shop-web-v1", MinSize=0, MaxSize=2,
+            DesiredCapacity=0, VPCZoneIdentifier=",".join(subnets), HealthCheckType="EC2", HealthCheckGracePeriod=300,
+            TargetGroupARNs=[target_group])
+        group_arn = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["shop-web"])[
+            "AutoScalingGroups"][0]["AutoScalingGroupARN"]
+        self.report("securityhub", account, HOME, "AutoScaling.1", "AwsAutoScalingAutoScalingGroup", "shop-web",
+                    group_arn, "Auto Scaling groups associated with a load balancer should use ELB health checks")
+        self.plant("Auto Scaling group shop-web health checks", account, "AutoScaling.1", "shop-web",
+                   lambda: autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["shop-web"])[
+                       "AutoScalingGroups"][0]["HealthCheckType"] == "ELB")
+
+        cloudfront = self.client(account, HOME, "cloudfront")
+        distribution = cloudfront.create_distribution(DistributionConfig={
+            "CallerReference": "shop-cdn", "Comment": "shop", "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "shop-alb", "DomainName": "shop.example.com",
+                                                  "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443,
+                                                                         "OriginProtocolPolicy": "https-only"}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "shop-alb", "ViewerProtocolPolicy": "redirect-to-https",
+                                     "MinTTL": 0, "ForwardedValues": {"QueryString": False,
+                                                                      "Cookies": {"Forward": "none"}}},
+        })["Distribution"]
+        self.report("securityhub", account, HOME, "CloudFront.1", "AwsCloudFrontDistribution", distribution["Id"],
+                    distribution["ARN"], "CloudFront distributions should have a default root object configured")
+        self.plant("distribution shop-cdn default root object (notify only)", account, "CloudFront.1",
+                   distribution["Id"], lambda: bool(cloudfront.get_distribution_config(Id=distribution["Id"])[
+                       "DistributionConfig"].get("DefaultRootObject")), expect="untouched")
 
     def issue17_notify_only(self, account: str) -> None:
         """One finding per notify-only service of issue 17 (a person must act): notified, and read back unchanged."""
