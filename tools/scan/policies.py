@@ -78,6 +78,9 @@ def policy_documents(template: Json) -> Iterator[PolicyDoc]:
         elif kind in RESOURCE_POLICY_TYPES and RESOURCE_POLICY_TYPES[kind] in props:
             key = RESOURCE_POLICY_TYPES[kind]
             yield PolicyDoc(logical_id, key, "resource", concrete(props[key]))
+        elif kind == "AWS::Events::EventBusPolicy" and "Statement" in props:  # one statement, no document
+            document = {"Version": "2012-10-17", "Statement": [props["Statement"]]}
+            yield PolicyDoc(logical_id, "Statement", "resource", concrete(document))
 
 
 class Concretizer:
