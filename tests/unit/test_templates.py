@@ -530,7 +530,8 @@ def test_imported_findings_rule_filters_failed_new_findings_of_active_controls()
 def test_custom_action_goes_to_the_events_function():
     rule = ADMIN["Resources"]["CustomActionRule"]["Properties"]
     assert rule["EventPattern"]["detail-type"] == ["Security Hub Findings - Custom Action"]
-    assert rule["EventPattern"]["resources"] == [{"Ref": "RemediateNowAction"}]
+    assert rule["EventPattern"]["resources"] == [{"Fn::If": [  # tests/unit/test_action_target.py
+        "NativeActionTarget", {"Ref": "RemediateNowAction"}, {"Ref": "RemediateNowActionCustom"}]}]
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["EventsFunction", "Arn"]}
     assert ADMIN["Resources"]["RemediateNowAction"]["Properties"]["Id"] == "RemediateNow"
 

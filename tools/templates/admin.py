@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
 from tools.templates import forwarding
+from tools.templates.action_target import action_target_arn, action_target_conditions
 from tools.templates.cfn import Json, checked_parameters, define_any, equals, get_att, not_, pruned, ref
 from tools.templates.defaults import (
     CODE_ZIP_NAME,
@@ -166,6 +167,7 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         "ConfigInS3": equals(location_kind(), "s3"),
     }
     conditions.update(forwarding.admin_conditions())
+    conditions.update(action_target_conditions())
     conditions.update(active_conditions(entries))
     controls = define_any(conditions, "AnyControlActive",
                           [active_condition(e.rule_id) for e in control_entries(entries)])
@@ -209,7 +211,7 @@ def admin_outputs() -> Json:
                                       "Value": ref("UndeliveredEventsQueue")},
         "LedgerTableName": {"Value": ref("LedgerTable")},
         "NotificationTopicArn": {"Value": ref("NotificationTopic")},
-        "RemediateNowActionArn": {"Condition": "UsesSecurityHub", "Value": ref("RemediateNowAction")},
+        "RemediateNowActionArn": {"Condition": "UsesSecurityHub", "Value": action_target_arn()},
     }
 
 

@@ -12,6 +12,7 @@ from connectors.securityhub_v2 import EVENT_DETAIL_TYPE as V2_EVENT_DETAIL_TYPE
 from connectors.securityhub_v2 import IAM_ACTIONS as V2_IAM_ACTIONS
 from connectors.securityhub_v2 import OPEN_STATUS_IDS as V2_OPEN_STATUS_IDS
 from functions.engine.catalog import CatalogEntry
+from tools.templates.action_target import action_target_arn, action_target_resources
 from tools.templates.cfn import Json, get_att, if_, ref, sub
 from tools.templates.defaults import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 from tools.templates.iam import inline_policy, service_trust, statement
@@ -344,12 +345,10 @@ def invoke_permission(condition: str, rule: str) -> Json:
 
 def event_resources(entries: Sequence[CatalogEntry], conditions: Json) -> Json:
     resources: Json = {
-        "RemediateNowAction": {"Type": "AWS::SecurityHub::ActionTarget", "Condition": "UsesSecurityHub",
-                               "Properties": {"Name": "Remediate now", "Id": "RemediateNow",
-                                              "Description": "Send the selected findings to CSPM remediation"}},
+        **action_target_resources(),
         "CustomActionRule": event_rule("UsesSecurityHub", "Findings sent with the Remediate now action", {
             "source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Custom Action"],
-            "resources": [ref("RemediateNowAction")],
+            "resources": [action_target_arn()],
         }),
         "CustomActionPermission": invoke_permission("UsesSecurityHub", "CustomActionRule"),
     }
