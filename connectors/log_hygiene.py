@@ -1,15 +1,16 @@
 """Keep secrets out of logs, even at DEBUG.
 
 botocore logs every response body at DEBUG (`botocore.parsers`, GetSecretValue's SecretString included) and
-every request's parameters (`botocore.endpoint`, CreateSecret/PutSecretValue's included). A filter on those two
-loggers drops exactly the records that carry a secret value; everything else stays debuggable.
+every request's parameters (`botocore.endpoint`, CreateSecret/PutSecretValue's and AssumeRole's included). A
+filter on those two loggers drops exactly the records that carry a secret value; everything else stays debuggable.
 """
 
 from __future__ import annotations
 
 import logging
 
-_SECRET_MARKERS = ("SecretString", "SecretBinary")
+# An AssumeRole request's sts:ExternalId is kept out too: the stacks take it as a NoEcho parameter.
+_SECRET_MARKERS = ("SecretString", "SecretBinary", "ExternalId")
 _SECRET_MARKERS_BYTES = tuple(marker.encode() for marker in _SECRET_MARKERS)
 
 

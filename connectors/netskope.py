@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -39,10 +38,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import log_hygiene
+from connectors import log_hygiene, secrets
 from connectors.arns import ArnError, parse_arn, resolve_resource
 from connectors.backoff import retry_after_seconds
 from connectors.finding import ACCOUNT_ID_RE, Finding, FindingError, stable_finding_id
@@ -169,10 +167,7 @@ def secret_token_provider(secret_id: str, client: Any = None) -> Callable[[], st
     def provider() -> str:
         cache = own_cache if own_cache is not None else _shared_secret_cache()
         try:
-            text = cache.get_secret_string(secret_id)
-            if text is None:
-                binary = cache.get_secret_binary(secret_id)
-                text = binary.decode("utf-8") if isinstance(binary, bytes | bytearray) else None
+            text = secrets.secret_text(cache, secret_id)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "ClientError")
             raise NetskopeError(f"cannot read the Netskope token from secret {secret_id!r}: {code}") from None
@@ -205,20 +200,11 @@ def token_from_secret(text: str | None, secret_id: str | None = None) -> str:
 
 
 def _new_secret_cache(client: Any) -> SecretCache:
-    from aws_secretsmanager_caching import SecretCache
-
-    return SecretCache(client=client)
+    return secrets.new_secret_cache(client)
 
 
 def _shared_secret_cache() -> SecretCache:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or os.environ.get("AWS_ENDPOINT_URL")
-    key = (region, endpoint)
-    with _SECRET_LOCK:
-        cache = _SECRET_CACHES.get(key)
-        if cache is None:
-            cache = _SECRET_CACHES[key] = _new_secret_cache(boto3.client("secretsmanager", region_name=region))
-        return cache
+    return secrets.environment_cache(_SECRET_CACHES, _SECRET_LOCK, _new_secret_cache)
 
 
 # -------------------------------------------------------------------------------------------- the connector

@@ -44,7 +44,7 @@ from functions.engine.ledger import (
     result_from_row,
 )
 from functions.engine.pipeline import PullStats, pull_netskope, pull_prowler, pull_securityhub, pull_securityhub_v2
-from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions, aws_client
+from functions.engine.sessions import CLIENT_CONFIG, AssumedSessions, aws_client, external_id_from_secret
 from functions.engine.settings import Settings, csv, env
 from functions.engine.startup import tune_gc
 from functions.model import Result, Stage
@@ -96,7 +96,10 @@ class Runtime:
         return cls(
             settings=settings,
             config=settings.config(known_rules=CATALOG),
-            sessions=AssumedSessions(role_name=settings.role_name, external_id=settings.external_id),
+            sessions=AssumedSessions(
+                role_name=settings.role_name, external_id=settings.external_id,
+                external_id_provider=(external_id_from_secret(settings.external_id_secret)
+                                      if settings.external_id_secret else None)),
             ledger=ledger,
         )
 

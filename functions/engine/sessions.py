@@ -23,11 +23,13 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from connectors import log_hygiene, secrets
 from connectors.backoff import aws_error_code
 from functions.engine.pacing import Pacer
 from functions.model import AwsClient, ReadCache, Target
 
 log = logging.getLogger(__name__)
+log_hygiene.install()  # botocore logs AssumeRole's ExternalId and GetSecretValue's value at DEBUG
 
 # The one retry layer for every AWS call of ours (connectors/backoff.py says why there is no other). Standard
 # mode retries throttling, 5xx, timeouts and connection errors with jittered exponential backoff (at most 20 s a
@@ -124,6 +126,39 @@ class TargetUnavailable(Exception):
         return TargetUnavailable(self.reason, self.skip, self.code)
 
 
+class ExternalIdUnavailable(Exception):
+    """The ExternalId's secret cannot be read (the message names the secret and the error, never a value)."""
+
+
+_EXTERNAL_ID_CACHES: dict[secrets.CacheKey, Any] = {}
+_EXTERNAL_ID_LOCK = threading.Lock()
+
+
+def external_id_from_secret(secret_id: str, client: Any = None) -> Callable[[], str]:
+    """A callable returning the sts:ExternalId held (as a plain string) in a Secrets Manager secret: what the
+    deployed functions get (REMEDIATION_EXTERNAL_ID_SECRET) instead of the id itself in their environment.
+
+    Called on each AssumeRole, read through aws-secretsmanager-caching: once per container and refresh interval.
+    Without `client`, one cache per (region, endpoint) for the process; with it, a cache bound to it."""
+    own_cache = secrets.new_secret_cache(client) if client is not None else None
+
+    def read() -> str:
+        cache = own_cache or secrets.environment_cache(_EXTERNAL_ID_CACHES, _EXTERNAL_ID_LOCK)
+        try:
+            value = (secrets.secret_text(cache, secret_id) or "").strip()
+        except ClientError as error:
+            code = aws_error_code(error) or "ClientError"
+            raise ExternalIdUnavailable(f"cannot read the ExternalId from secret {secret_id!r}: {code}") from None
+        except (BotoCoreError, UnicodeDecodeError) as error:
+            raise ExternalIdUnavailable(
+                f"cannot read the ExternalId from secret {secret_id!r}: {type(error).__name__}") from None
+        if not value:
+            raise ExternalIdUnavailable(f"secret {secret_id!r} holds no ExternalId")
+        return value
+
+    return read
+
+
 class AssumedSessions:
     """Session cache for one run.
 
@@ -141,11 +176,14 @@ class AssumedSessions:
         client_config: Config = CLIENT_CONFIG,
         session_hook: Callable[[boto3.Session, str], None] | None = None,
         pacer: Pacer | None = None,
+        external_id_provider: Callable[[], str] | None = None,
     ) -> None:
         """session_hook(session, account_id) is called for every session this cache opens (the caller's own
         with account "caller"), e.g. to register botocore event handlers for instrumentation or fault tests.
         `pacer` paces every call in each account (functions/engine/pacing.py); by default the one
-        CSPM_MAX_CALLS_PER_SECOND describes. All workers of the run share its buckets."""
+        CSPM_MAX_CALLS_PER_SECOND describes. All workers of the run share its buckets.
+        external_id_provider (external_id_from_secret) is asked for the ExternalId at each AssumeRole when no
+        external_id is given (the CLI's --external-id / REMEDIATION_EXTERNAL_ID wins)."""
         self._session_hook = session_hook
         self.pacer = pacer if pacer is not None else Pacer.from_env()
         self._base = prepare_session(base_session or boto3.Session())
@@ -153,6 +191,7 @@ class AssumedSessions:
             session_hook(self._base, "caller")
         self.role_name = role_name or None
         self.external_id = external_id or None
+        self._external_id_provider = None if self.external_id else external_id_provider
         self.session_name = session_name
         self.duration_seconds = duration_seconds
         self._config = client_config
@@ -245,6 +284,8 @@ class AssumedSessions:
         except (ClientError, BotoCoreError) as error:
             code = aws_error_code(error) or type(error).__name__
             raise TargetUnavailable(f"cannot assume {role_arn}: {code}", code=code) from error
+        except ExternalIdUnavailable as error:
+            raise TargetUnavailable(f"cannot assume {role_arn}: {error}", code="ExternalIdUnavailable") from None
         credentials = _AssumedRoleCredentials.create_from_metadata(
             metadata=metadata,
             refresh_using=lambda: self._assume(role_arn),
@@ -270,8 +311,11 @@ class AssumedSessions:
             "RoleSessionName": self.session_name,
             "DurationSeconds": self.duration_seconds,
         }
-        if self.external_id:
-            kwargs["ExternalId"] = self.external_id
+        external_id = self.external_id
+        if external_id is None and self._external_id_provider is not None:
+            external_id = self._external_id_provider()
+        if external_id:
+            kwargs["ExternalId"] = external_id
         sts = self._sts_client()
         with self._lock:
             self.assume_role_calls += 1

@@ -37,6 +37,9 @@ ENV = {
     # Deployed only (CloudFormation sets them):
     "rule_modes": "CSPM_RULE_MODES",  # JSON {rule_id: mode}, one entry per per-rule toggle
     "ledger_table": "LEDGER_TABLE",
+    # The ExternalId's Secrets Manager secret (a NoEcho parameter never sits in a function's environment);
+    # REMEDIATION_EXTERNAL_ID, the id itself, stays for the CLI and wins when both are set.
+    "external_id_secret": "REMEDIATION_EXTERNAL_ID_SECRET",
     "ledger_path": "CSPM_LEDGER_PATH",
     "sns_topic_arn": "SNS_TOPIC_ARN",
     "work_queue_url": "WORK_QUEUE_URL",
@@ -68,6 +71,7 @@ def csv(value: str | None) -> list[str]:
 class Settings:
     role_name: str | None = None
     external_id: str | None = None
+    external_id_secret: str | None = None
     automation_role_name: str = DEFAULT_AUTOMATION_ROLE_NAME
     regions: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
@@ -102,6 +106,7 @@ class Settings:
         return cls(
             role_name=get("role_name"),
             external_id=get("external_id"),
+            external_id_secret=get("external_id_secret"),
             automation_role_name=get("automation_role_name", DEFAULT_AUTOMATION_ROLE_NAME) or "",
             regions=tuple(csv(get("regions"))),
             sources=tuple(csv(get("sources"))),

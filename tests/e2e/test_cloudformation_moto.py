@@ -242,7 +242,9 @@ class TestAdminStack:
             assert variables["CSPM_SOURCE"] == "securityhub,netskope"
             assert variables["CSPM_REGIONS"] == "us-east-1,eu-west-1"
             assert variables["REMEDIATION_ROLE_NAME"] == "CSPMRemediationRole"
-            assert variables["REMEDIATION_EXTERNAL_ID"] == "ext-123"
+            assert "ext-123" not in json.dumps(variables)  # NoEcho: only its secret's ARN
+            assert variables["REMEDIATION_EXTERNAL_ID_SECRET"].startswith(
+                f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:")
             assert variables["REMEDIATION_AUTOMATION_ROLE_NAME"] == "CSPMRemediationAutomation"
             assert variables["NETSKOPE_URL"] == "tenant.goskope.com"
             assert variables["NETSKOPE_TOKEN_SECRET"].startswith(f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:")
@@ -304,6 +306,14 @@ class TestAdminStack:
         for name in rules:
             assert [t["Arn"] for t in events.list_targets_by_rule(Rule=name)["Targets"]] == [events_function]
 
+    def test_only_the_remediate_role_reads_the_external_id(self, admin_outputs):
+        def reads(handler: str) -> list[str]:
+            return [s["Sid"] for s in role_statements(_role_of(handler))
+                    if "secretsmanager:GetSecretValue" in s["Action"]]
+
+        assert reads("remediate") == ["ReadExternalId"]
+        assert reads("events") == [] and reads("pull") == ["ReadNetskopeToken"]
+
     def test_remediate_role_assumes_only_the_target_role(self, admin_outputs):
         (assume,) = [s for s in role_statements("CSPMRemediationRemediateFunction") if "sts:AssumeRole" in s["Action"]]
         assert assume["Resource"] == "arn:aws:iam::*:role/CSPMRemediationRole"
@@ -320,7 +330,9 @@ def test_admin_with_security_hub_only_and_every_rule_off(aws):
         assert variables.get("CSPM_REGIONS", "") == ""  # no Regions: pull this region, act on every region
         assert variables.get("NETSKOPE_TOKEN_SECRET", "") == ""
         assert set(json.loads(variables["CSPM_RULE_MODES"]).values()) == {"off"}
+        assert variables.get("REMEDIATION_EXTERNAL_ID_SECRET", "") == ""  # no ExternalId: no secret
     assert not [s for s in role_statements(_role_of("pull")) if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert not [s for s in role_statements(_role_of("remediate")) if "secretsmanager:GetSecretValue" in s["Action"]]
 
 
 def _role_of(handler: str) -> str:

@@ -55,7 +55,8 @@ def test_the_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups():
 def test_asynchronously_invoked_functions_keep_failed_events_and_may_send_them():
     functions = of_type("AWS::Lambda::Function")
     asynchronous = {name for name, f in functions.items() if "DeadLetterConfig" in f["Properties"]}
-    assert asynchronous == {"PullFunction", "EventsFunction", "CloudTrailEventsFunction"}  # the queue's poller: not
+    assert asynchronous == {"PullFunction", "EventsFunction", "CloudTrailEventsFunction",  # the queue's poller: not
+                            "ActionTargetFunction"}
     for name in asynchronous:
         assert functions[name]["Properties"]["DeadLetterConfig"] == {"TargetArn": UNDELIVERED}
         assert sends_undelivered(name.replace("Function", "Role"))
@@ -129,3 +130,33 @@ def test_the_work_queue_name_fits_sqs_whatever_the_stack_name():
     separator, (prefix, uuid) = RESOURCES["WorkQueue"]["Properties"]["QueueName"]["Fn::Join"]
     assert uuid == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
     assert len(prefix + separator) + 36 <= 80
+
+
+# -- the ExternalId --------------------------------------------------------------------------------------------------
+def test_the_external_id_is_in_no_environment_only_its_secret_arn():
+    secret = RESOURCES["ExternalIdSecret"]
+    assert secret["Condition"] == "HasExternalId"
+    assert secret["Properties"]["KmsKeyId"] == {"Ref": "EncryptionKey"}
+    assert secret["Properties"]["SecretString"] == {"Ref": "ExternalId"}
+    handlers = {name: f for name, f in of_type("AWS::Lambda::Function").items() if name != "ActionTargetFunction"}
+    assert "Environment" not in RESOURCES["ActionTargetFunction"]["Properties"]
+    for function in handlers.values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert {"Ref": "ExternalId"} not in variables.values()
+        assert variables["REMEDIATION_EXTERNAL_ID_SECRET"] == {"Fn::If": ["HasExternalId", {"Ref": "ExternalIdSecret"},
+                                                                          ""]}
+
+
+def test_only_the_remediate_function_may_read_the_external_id():
+    def reads(role: str) -> list[Any]:
+        return [s for s in inline_statements(role) if "secretsmanager:GetSecretValue" in str(s)
+                and "ExternalIdSecret" in str(s)]
+
+    (grant,) = reads("RemediateRole")
+    condition, statement, _ = grant["Fn::If"]
+    assert condition == "HasExternalId" and statement["Resource"] == {"Ref": "ExternalIdSecret"}
+    assert set(statement["Action"]) == {"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
+    assert not reads("PullRole") and not reads("EventsRole") and not reads("CloudTrailEventsRole")
+    (use_key,) = [s for s in inline_statements("RemediateRole") if s.get("Sid") == "UseStackKey"]
+    assert {"Fn::If": ["HasExternalId", {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+                       {"Ref": "AWS::NoValue"}]} in use_key["Condition"]["StringEquals"]["kms:ViaService"]

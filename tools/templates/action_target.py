@@ -15,6 +15,7 @@ from pathlib import Path
 from tools.templates.cfn import Json, equals, get_att, if_, not_, ref, sub
 from tools.templates.defaults import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 from tools.templates.iam import inline_policy, service_trust, statement
+from tools.templates.lambdas import UNDELIVERED, use_key
 
 NATIVE_REGIONS = ("ap-south-1", "eu-central-1", "eusc-de-east-1", "us-east-1", "us-west-2")
 HANDLER_SOURCE = Path(__file__).with_name("action_target_handler.py")
@@ -54,17 +55,20 @@ def action_target_resources() -> Json:
                 # Security Hub authorizes the action-target calls on the hub (Service Authorization Reference).
                 statement("ManageActionTarget", ["securityhub:CreateActionTarget", "securityhub:DeleteActionTarget",
                                                  "securityhub:UpdateActionTarget"], HUB),
+                statement("SendUndeliveredEvents", ["sqs:SendMessage"], UNDELIVERED), use_key("sqs"),
             ])],
         }},
         "ActionTargetLogGroup": {"Type": "AWS::Logs::LogGroup", "Condition": custom, "DeletionPolicy": "Retain",
                                  "UpdateReplacePolicy": "Retain", "Properties": {
             "RetentionInDays": ref("LogRetentionDays"), "KmsKeyId": get_att("LogsKey", "Arn")}},
-        # Invoked by CloudFormation only, which waits for its answer: a lost invocation fails the stack operation.
+        # Invoked (asynchronously) by CloudFormation only, which waits for its answer: an invocation that failed
+        # every attempt is kept with the other undelivered events, its ResponseURL in it.
         "ActionTargetFunction": {"Type": "AWS::Lambda::Function", "Condition": custom, "Properties": {
             "Description": "Security Hub custom action where CloudFormation lacks AWS::SecurityHub::ActionTarget",
             "Runtime": LAMBDA_RUNTIME, "Architectures": [LAMBDA_ARCHITECTURE], "Handler": "index.handler",
             "Code": {"ZipFile": HANDLER_SOURCE.read_text(encoding="utf-8")},
             "Role": get_att("ActionTargetRole", "Arn"), "Timeout": 60, "MemorySize": 128,
             "LoggingConfig": {"LogGroup": ref("ActionTargetLogGroup"), "LogFormat": "Text"},
+            "DeadLetterConfig": {"TargetArn": UNDELIVERED},
         }},
     }

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
 from functions.engine.catalog import CATALOG, CatalogEntry
 from tools.templates import forwarding
-from tools.templates.action_target import action_target_arn, action_target_conditions
+from tools.templates.action_target import action_target_arn, action_target_conditions, action_target_resources
 from tools.templates.cfn import Json, checked_parameters, define_any, equals, get_att, not_, pruned, ref
 from tools.templates.defaults import (
     CODE_ZIP_NAME,
@@ -162,6 +162,7 @@ def admin_conditions(entries: Sequence[CatalogEntry]) -> Json:
         "UsesNetskope": {"Fn::Or": [equals(ref("Source"), "netskope"), equals(ref("Source"), "both")]},
         "UsesBothSources": equals(ref("Source"), "both"),
         "HasNotificationEmail": not_(equals(ref("NotificationEmail"), "")),
+        "HasExternalId": not_(equals(ref("ExternalId"), "")),
         "HasConfigDocument": not_(equals(ref("ConfigDocument"), "")),
         "ConfigInSsm": equals(location_kind(), "ssm"),
         "ConfigInS3": equals(location_kind(), "s3"),
@@ -223,7 +224,8 @@ def admin_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
         resources.update(function_resources(function, entries))
     resources.update(queue_resources())
     resources.update(schedule_resources())
-    resources.update(event_resources(entries, conditions))
+    resources.update(action_target_resources())
+    resources.update(event_resources(entries, conditions, action_target_arn()))
     resources.update(forwarding.admin_resources())
     rules = {name: r["Condition"] for name, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
     resources["UndeliveredEventsQueuePolicy"] = undelivered_events_policy(

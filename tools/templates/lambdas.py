@@ -12,7 +12,6 @@ from connectors.securityhub_v2 import EVENT_DETAIL_TYPE as V2_EVENT_DETAIL_TYPE
 from connectors.securityhub_v2 import IAM_ACTIONS as V2_IAM_ACTIONS
 from connectors.securityhub_v2 import OPEN_STATUS_IDS as V2_OPEN_STATUS_IDS
 from functions.engine.catalog import CatalogEntry
-from tools.templates.action_target import action_target_arn, action_target_resources
 from tools.templates.cfn import Json, get_att, if_, ref, sub
 from tools.templates.defaults import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 from tools.templates.iam import inline_policy, service_trust, statement
@@ -68,7 +67,9 @@ def function_environment(entries: Sequence[CatalogEntry]) -> Json:
         "CSPM_CONFIG": if_("HasConfigDocument", {"Fn::Join": ["", ["ssm:", ref("ConfigParameter")]]},
                            ref("ConfigLocation")),
         "REMEDIATION_ROLE_NAME": ref("RemediationRoleName"),
-        "REMEDIATION_EXTERNAL_ID": ref("ExternalId"),
+        # The ExternalId is a NoEcho parameter: its secret's ARN here, never the id (the remediate function reads it
+        # at its first AssumeRole; no other function assumes roles nor may read it).
+        "REMEDIATION_EXTERNAL_ID_SECRET": if_("HasExternalId", ref("ExternalIdSecret"), ""),
         "REMEDIATION_AUTOMATION_ROLE_NAME": ref("AutomationRoleName"),
         "NETSKOPE_URL": ref("NetskopeUrl"),
         "CSPM_PROWLER_INPUT": if_("UsesProwler", sub("s3://${ProwlerBucket}/${ProwlerKey}"), ""),
@@ -104,9 +105,12 @@ def read_config() -> list[Json]:
     ]
 
 
-def use_key(*services: str) -> Json:
-    """kms use of the stack key, only through the services that encrypt with it."""
-    via = [sub(f"{service}.${{AWS::Region}}.amazonaws.com") for service in services]
+def use_key(*services: str, secrets_if: str | None = None) -> Json:
+    """kms use of the stack key, only through the services that encrypt with it (Secrets Manager too under the
+    condition `secrets_if`)."""
+    via: list[Json] = [sub(f"{service}.${{AWS::Region}}.amazonaws.com") for service in services]
+    if secrets_if:
+        via.append(if_(secrets_if, sub("secretsmanager.${AWS::Region}.amazonaws.com")))
     return statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], get_att("EncryptionKey", "Arn"),
                      {"StringEquals": {"kms:ViaService": via}})
 
@@ -161,7 +165,9 @@ def function_statements(function: Lambda) -> list[Json]:
     if function is REMEDIATE:
         table = get_att("LedgerTable", "Arn")
         return [
-            write_logs(REMEDIATE), notify(), use_key("sqs", "sns"), *read_config(),
+            write_logs(REMEDIATE), notify(), use_key("sqs", "sns", secrets_if="HasExternalId"), *read_config(),
+            if_("HasExternalId", statement("ReadExternalId", [
+                "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], ref("ExternalIdSecret"))),
             statement("AssumeTargetRoles", ["sts:AssumeRole"],
                       sub("arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"),
                       {"StringEquals": {"aws:ResourceOrgID": ref("OrganizationId")}}),
@@ -343,12 +349,13 @@ def invoke_permission(condition: str, rule: str) -> Json:
     }}
 
 
-def event_resources(entries: Sequence[CatalogEntry], conditions: Json) -> Json:
+def event_resources(entries: Sequence[CatalogEntry], conditions: Json, custom_action_arn: Json) -> Json:
+    """The rules that invoke the events function (custom_action_arn: the "Remediate now" action's, see
+    tools/templates/action_target.py)."""
     resources: Json = {
-        **action_target_resources(),
         "CustomActionRule": event_rule("UsesSecurityHub", "Findings sent with the Remediate now action", {
             "source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Custom Action"],
-            "resources": [action_target_arn()],
+            "resources": [custom_action_arn],
         }),
         "CustomActionPermission": invoke_permission("UsesSecurityHub", "CustomActionRule"),
     }

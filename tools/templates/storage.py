@@ -119,6 +119,17 @@ def storage_resources() -> Json:
                 "SecretString": sub('{"token": "${NetskopeToken}"}'),
             },
         },
+        # The ExternalId the target roles require, for the remediate function only (a NoEcho parameter must not be
+        # copied into an environment anyone with lambda:GetFunctionConfiguration can read).
+        "ExternalIdSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Condition": "HasExternalId",
+            "Properties": {
+                "Description": "sts:ExternalId the CSPM remediation target roles require",
+                "KmsKeyId": ref("EncryptionKey"),
+                "SecretString": ref("ExternalId"),
+            },
+        },
         # The ConfigDocument parameter, where the functions read it at cold start (CSPM_CONFIG=ssm:<name>). A
         # String, not a SecureString (CloudFormation cannot create those): a config holds no secrets.
         "ConfigParameter": {"Type": "AWS::SSM::Parameter", "Condition": "HasConfigDocument", "Properties": {
