@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import budgets as budget_checks
-from bench import report
+from bench import report, security_groups
+from bench.budgets import SG_GROUPS_PER_ACCOUNT
 from bench.emulators import Emulators
 from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, import_findings
-from bench.phases import PhaseRun, import_time, run_engine, run_memory, run_pull
+from bench.phases import SG_PHASE, PhaseRun, import_time, run_engine, run_memory, run_pull
 from bench.synth import BENCH_RULES, fixed_findings
 from demo.__main__ import TOKEN_SECRET, _isolate_from_real_aws
 from demo.moto_org import HOME, OTHER
@@ -38,14 +39,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--apply-sizes", type=sizes, default=[1000],
                         help="N (among --sizes) at which apply is measured, once, after every plan (default 1000)")
     parser.add_argument("--memory-sizes", type=sizes, default=[10000, 100000],
-                        help="N for the pull+plan memory check: small,large (default 10000,100000)")
+                        help="N for the pull+plan memory check: small,large (default 10000,100000; '' skips it)")
     parser.add_argument("--runs", type=int, default=3, help="runs of pull and plan per N; the median is reported")
+    parser.add_argument("--sg-accounts", type=int, default=2,
+                        help="security-group scenario: accounts with --sg-groups world-open groups each (default 2; "
+                             "0 skips it)")
+    parser.add_argument("--sg-groups", type=int, default=SG_GROUPS_PER_ACCOUNT,
+                        help=f"security-group scenario: groups per account (default {SG_GROUPS_PER_ACCOUNT})")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="JSON results file")
     args = parser.parse_args(argv)
     args.sizes = sorted(set(args.sizes))
     args.apply_sizes = sorted(set(args.apply_sizes))
-    if len(args.memory_sizes) != 2 or args.runs < 1:
-        parser.error("--memory-sizes takes exactly two sizes; --runs must be >= 1")
+    if len(args.memory_sizes) not in (0, 2) or args.runs < 1:
+        parser.error("--memory-sizes takes exactly two sizes (or none); --runs must be >= 1")
+    if args.sg_accounts > args.accounts:
+        parser.error("--sg-accounts must be at most --accounts")
     if not set(args.apply_sizes) <= set(args.sizes):
         parser.error("every --apply-sizes value must be one of --sizes")
     fixed = fixed_findings(args.accounts, 2)
@@ -83,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for _ in range(args.runs):
                 runs.append(run_engine("plan", n, spools[n]))
                 progress(_run_line(runs[-1]))
+        if args.sg_accounts and args.sg_groups:
+            clock = time.perf_counter()
+            spool = Path(tmp) / "security-groups.jsonl"
+            n = security_groups.build(org, args.sg_accounts, args.sg_groups, spool)
+            progress(f"security groups: {args.sg_groups} in each of {args.sg_accounts} accounts, {n:,} findings, "
+                     f"in {time.perf_counter() - clock:.0f}s")
+            runs.append(run_engine("plan", n, spool, label=SG_PHASE))
+            progress(_run_line(runs[-1]))
         for n in args.apply_sizes:  # last: apply changes the org that later phases would read
             runs.append(run_engine("apply", n, spools[n]))
             progress(_run_line(runs[-1]))

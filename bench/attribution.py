@@ -3,7 +3,9 @@
 The engine handles one account's findings in order on one worker thread and calls `on_result` on that same
 thread right after each finding. So: count every call on the thread that makes it (AssumedSessions'
 session_hook puts a counter on every session), and hand the thread's tally to the finding whose result comes
-next. Nothing in the engine is patched.
+next. Nothing in the engine is patched. A group the engine handles together (a batched describe, a combined
+password-policy write) is charged to its first result: per rule the sums are right, per finding the first of a
+group carries the shared calls.
 """
 
 from __future__ import annotations
@@ -59,11 +61,14 @@ class Economy:
     def __init__(self, tally: CallTally) -> None:
         self.tally = tally
         self.by_rule: dict[str, RuleEconomy] = {}
+        self.calls_by_rule: dict[str, Counter[str]] = {}  # every result's calls, whatever its outcome
+        self.findings_by_rule: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def on_result(self, result: Result) -> None:
         calls = Counter({op: n for op, n in self.tally.take().items() if not op.startswith("sts.")})
-        if result.outcome != "remediated":
-            return
         with self._lock:
-            self.by_rule.setdefault(result.rule_id, RuleEconomy()).add(calls, minimal_writes(result))
+            self.calls_by_rule.setdefault(result.rule_id, Counter()).update(calls)
+            self.findings_by_rule[result.rule_id] += 1
+            if result.outcome == "remediated":
+                self.by_rule.setdefault(result.rule_id, RuleEconomy()).add(calls, minimal_writes(result))

@@ -161,7 +161,7 @@ class _AccountBuilder:
     # -- resources -------------------------------------------------------------------------------
     def settings(self, cell: synth.CellPlan) -> None:
         """EBS default encryption is off (EC2.7) in every region; in the home region, a weak password policy
-        (fails IAM.10-17), no account-level Block Public Access (S3.1), and the bucket trails log to."""
+        (fails IAM.7, IAM.10-17), no account-level Block Public Access (S3.1), and the bucket trails log to."""
         region = cell.region
         if cell.home:
             self.client(region, "iam").update_account_password_policy(MinimumPasswordLength=8,

@@ -68,6 +68,8 @@ class PhaseRun:
     netskope_items: int = 0
     netskope_page: int = DEFAULT_PAGE_SIZE
     economy: dict[str, RuleEconomy] = field(default_factory=dict)
+    calls_by_rule: dict[str, Counter[str]] = field(default_factory=dict)  # plan/apply: every finding's calls
+    findings_by_rule: Counter[str] = field(default_factory=Counter)
     shared: SharedReads = field(default_factory=SharedReads)  # plan/apply: what the shared reads may cost
     failures: list[str] = field(default_factory=list)
 
@@ -123,13 +125,17 @@ def read_spool(spool: Path) -> Iterator[Finding]:
 
 
 # -- plan / apply ---------------------------------------------------------------------------------
-def run_engine(stage: Stage, n: int, spool: Path) -> PhaseRun:
-    """The engine as the CLI runs it (same config path, same default parallelism), consumed into counters."""
+SG_PHASE = "plan (security groups)"
+
+
+def run_engine(stage: Stage, n: int, spool: Path, label: str | None = None) -> PhaseRun:
+    """The engine as the CLI runs it (same config path, same default parallelism), consumed into counters.
+    `label` names the phase in the report (default: the stage)."""
     tally = CallTally()
     sessions = AssumedSessions(role_name=REMEDIATION_ROLE, session_hook=tally.hook)
     economy = Economy(tally)
     engine = Engine(bench_config(), sessions, stage=stage, max_workers=MAX_WORKERS, on_result=economy.on_result)
-    run = PhaseRun(stage, n, Sample())
+    run = PhaseRun(label or stage, n, Sample())
     touched: set[str] = set()
     with measured() as run.sample:
         for result in engine.stream(read_spool(spool)):
@@ -145,6 +151,7 @@ def run_engine(stage: Stage, n: int, spool: Path) -> PhaseRun:
     run.assume_role = sessions.assume_role_calls
     run.accounts_touched = len(touched)
     run.economy = economy.by_rule
+    run.calls_by_rule, run.findings_by_rule = economy.calls_by_rule, economy.findings_by_rule
     return run
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from bench import budgets as checks
 from bench.budgets import Budget, RuleEconomy
 from bench.measure import median
-from bench.phases import PhaseRun
+from bench.phases import SG_PHASE, PhaseRun
 from bench.synth import BENCH_RULES
 from functions.engine.catalog import CATALOG
 
@@ -53,7 +53,7 @@ def rows(runs: Sequence[PhaseRun]) -> list[Row]:
 
 
 def _row(phase: str, n: int, group: list[PhaseRun]) -> Row:
-    engine = phase in ("plan", "apply")
+    engine = phase.startswith(("plan", "apply"))
     pull = phase == "pull"
     peaks = [r.sample.peak_mib for r in group if r.sample.peak_mib is not None]
     return Row(
@@ -97,14 +97,41 @@ def budgets(runs: Sequence[PhaseRun], memory_sizes: Sequence[int]) -> list[Budge
     for run in runs:
         if run.phase in ("plan", "apply"):
             out.extend(checks.shared_reads(run.api_calls, run.shared, f"{run.phase} N={run.n:,}"))
+    out.extend(_call_budgets(runs))
     out.extend(checks.describe_before_write(economy(runs)))
     memory = {run.n: run for run in runs if "memory" in run.phase}
-    small, large = (memory.get(n) for n in memory_sizes)
+    small, large = (memory.get(n) for n in memory_sizes) if len(memory_sizes) == 2 else (None, None)
     if small and large and small.sample.peak_mib and large.sample.peak_mib:
         out.append(checks.memory_growth(small.sample.peak_mib, large.sample.peak_mib, small.n, large.n))
     for run in memory.values():
         out.append(checks.netskope_requests(run.netskope_requests, run.netskope_items, run.netskope_page,
                                             f"memory N={run.n:,}"))
+    return out
+
+
+def _call_budgets(runs: Sequence[PhaseRun]) -> list[Budget]:
+    """AWS calls per finding (mixed plan, security-group plan), per remediated finding (mixed apply), and the
+    password policy's reads and writes per account; one line per N (the runs of a plan make the same calls)."""
+    out: list[Budget] = []
+    for run in _first_per_n(runs, "plan"):
+        out.append(checks.calls_per_finding(sum(run.api_calls.values()), run.findings,
+                                            checks.MIXED_PLAN_CALLS_PER_FINDING, f"mixed plan N={run.n:,}"))
+    for run in _first_per_n(runs, SG_PHASE):
+        per_account = run.findings // max(1, run.accounts_touched) // 4
+        out.append(checks.calls_per_finding(
+            sum(run.api_calls.values()), run.findings, checks.SG_PLAN_CALLS_PER_FINDING,
+            f"security-group plan N={run.n:,}, {per_account} groups in each of {run.accounts_touched} accounts"))
+        if per_account < checks.SG_GROUPS_PER_ACCOUNT:
+            out.append(Budget("security-group plan size", False, f"{per_account} groups per account",
+                              f">= {checks.SG_GROUPS_PER_ACCOUNT}"))
+    for run in _first_per_n(runs, "apply"):
+        out.append(checks.calls_per_remediation(sum(run.api_calls.values()), run.outcomes.get("remediated", 0),
+                                                checks.APPLY_CALLS_PER_REMEDIATION, f"mixed apply N={run.n:,}"))
+    for phase in ("plan", "apply"):
+        for run in _first_per_n(runs, phase):
+            if run.calls_by_rule.keys() & checks.SHARED_READS[checks.POLICY_READ]:
+                out.append(checks.password_policy(run.api_calls, run.accounts_touched, phase,
+                                                  f"{phase} N={run.n:,}"))
     return out
 
 
@@ -151,10 +178,11 @@ def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[
     lines.append(f"Rules exercised: {len(BENCH_RULES)} of the catalog's {len(CATALOG)}"
                  + (f" (not exercised: {', '.join(unexercised)})" if unexercised else ""))
     lines += ["", "### API calls by operation (target accounts, per finding)", ""]
-    for row_phase in ("plan", "apply"):
+    for row_phase in ("plan", SG_PHASE, "apply"):
         for run in _first_per_n(runs, row_phase):
             ops = ", ".join(f"{op} {count / run.findings:.3f}" for op, count in run.api_calls.most_common())
             lines.append(f"* {row_phase} N={run.n:,}: {ops or 'none'}")
+    lines += _by_rule_table(runs)
     lines += ["", "### Reads and writes per remediated finding, by rule (apply)", "",
               "| rule | remediated | reads/finding | max reads | writes/finding | max writes over minimum | calls |",
               "|---|---:|---:|---:|---:|---:|---|"]
@@ -168,6 +196,27 @@ def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[
     held = sum(b.ok for b in results)
     lines += ["", f"**{verdict}** — {held}/{len(results)} budgets hold; bench wall time {wall:.0f} s"]
     return "\n".join(lines)
+
+
+def _by_rule_table(runs: Sequence[PhaseRun]) -> list[str]:
+    """AWS calls per finding for each rule, by phase (a group's shared calls are charged to its rule)."""
+    columns = [run for phase in ("plan", SG_PHASE, "apply") for run in _first_per_n(runs, phase)]
+    if not columns:
+        return []
+    rules = sorted({rule for run in columns for rule in run.findings_by_rule})
+    lines = ["", "### AWS calls per finding, by rule and phase", "",
+             "| rule | " + " | ".join(f"{run.phase} N={run.n:,}" for run in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for rule in rules:
+        cells = []
+        for run in columns:
+            findings = run.findings_by_rule.get(rule, 0)
+            calls = sum(run.calls_by_rule.get(rule, {}).values())
+            cells.append(f"{calls / findings:.3f} ({findings:,})" if findings else "")
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("calls per finding (findings of the rule); STS and Security Hub are left out.")
+    return lines
 
 
 def _first_per_n(runs: Sequence[PhaseRun], phase: str) -> list[PhaseRun]:
@@ -225,7 +274,8 @@ def to_json(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[s
 
 
 def _run_json(run: PhaseRun) -> dict[str, Any]:
-    data = {k: v for k, v in run.__dict__.items() if k not in ("economy", "sample", "shared")}
+    data = {k: v for k, v in run.__dict__.items() if k not in ("economy", "sample", "shared", "calls_by_rule")}
+    data["calls_by_rule"] = {rule: dict(calls) for rule, calls in sorted(run.calls_by_rule.items())}
     data["shared_reads"] = {op: {"findings": run.shared.findings[op], "expected_calls": run.shared.expected[op]}
                             for op in run.shared.findings}
     data.update(wall_s=run.sample.wall, cpu_s=run.sample.cpu, peak_mib=run.sample.peak_mib,

@@ -3,7 +3,7 @@
 Pure and deterministic: the same (N, accounts, regions) always gives the same plan, so runs compare.
 
 Every catalog rule gets findings:
-* account-level rules, one finding per account (IAM.10-17 password policy, S3.1) or per account and region
+* account-level rules, one finding per account (IAM.7, IAM.10-17 password policy, S3.1) or per account and region
   (EC2.7). Their number depends on the org, not on N;
 * resource rules share the rest by weight: security groups open on 22/3389 over IPv4 and IPv6 (one group is
   four findings: EC2.53, EC2.54, EC2.13, EC2.14), buckets (S3.8), VPCs (EC2.6), KMS keys (KMS.4), IAM users with
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-PASSWORD_RULES = ("IAM.10", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17")
+PASSWORD_RULES = ("IAM.7", "IAM.10", "IAM.11", "IAM.12", "IAM.13", "IAM.14", "IAM.15", "IAM.16", "IAM.17")
 ACCOUNT_RULES = (*PASSWORD_RULES, "S3.1")  # one finding per account, in the home region
 REGION_RULES = ("EC2.7",)  # one finding per account and region
 SECURITY_GROUP_RULES = ("EC2.53", "EC2.54", "EC2.13", "EC2.14")

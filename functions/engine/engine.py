@@ -40,7 +40,7 @@ from functions.engine.ledger import (
 from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import ReadCache, Result, Stage, Target
-from functions.remediators.base import Assessment, RemediationError, Remediator
+from functions.remediators.base import Assessment, RemediationError, Remediator, tags_known
 from functions.report import first_sentence
 
 log = logging.getLogger(__name__)
@@ -324,30 +324,31 @@ class Engine:
             key = self._group_key(item[1], item[2])
             if key in done:
                 continue
-            group = groups[key] if key[1] else [item]
             if key[1]:
                 done.add(key)
-            results = self._run_group(group, batched=bool(key[1]))
-            for index, finding, _, _ in group:
-                out[index] = self._emit(results[index], finding)
+            out.update(self._run_group(groups[key] if key[1] else [item], batched=bool(key[1])))
         return out
 
     def _run_group(self, group: list[tuple[int, Finding, CatalogEntry, str]], batched: bool) -> dict[int, Result]:
-        """One finding, or a group's findings: a bug in one remediator must not lose the rest of the batch (an
-        unexpected error fails the findings it may have touched: one, or a combined group)."""
-        results: dict[int, Result] = {}
+        """One finding, or a group's findings, each result recorded (_emit) as soon as it is decided. A bug in one
+        remediator must not lose the rest of the batch: an unexpected error fails the findings it may have
+        touched (one, or a combined group)."""
+        out: dict[int, Result] = {}
         try:
             pre = self._assess_group(group) if batched else {}
             if len(group) > 1 and group[0][2].remediator.combines_writes:
-                return self._run_together(group, pre)
+                together = self._run_together(group, pre)
+                return {index: self._emit(together[index], finding) for index, finding, _, _ in group}
         except Exception as error:
-            return {index: self._unexpected(finding, mode, error) for index, finding, _, mode in group}
+            return {index: self._emit(self._unexpected(finding, mode, error), finding)
+                    for index, finding, _, mode in group}
         for index, finding, entry, mode in group:
             try:
-                results[index] = self._handle(finding, entry, mode, pre.get(index))
+                result = self._handle(finding, entry, mode, pre.get(index))
             except Exception as error:
-                results[index] = self._unexpected(finding, mode, error)
-        return results
+                result = self._unexpected(finding, mode, error)
+            out[index] = self._emit(result, finding)
+        return out
 
     def _unexpected(self, finding: Finding, mode: str, error: Exception) -> Result:
         log.exception("unexpected error on finding %s", finding.finding_id)
@@ -601,7 +602,8 @@ class Engine:
         first = action.assessment
         verify = dataclasses.replace(finding, tags=first.tags) if first.tags and not finding.tags else finding
         try:
-            after = remediator.assess_recorded(target, verify)
+            with tags_known(first.tags):  # also when it read none: live_tags answers them, without a call
+                after = remediator.assess_recorded(target, verify)
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "applied but cannot verify", error, result.mode, result.executor,
                                       result), None

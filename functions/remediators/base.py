@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -227,13 +229,31 @@ class Grant:
         return tuple(dict.fromkeys(p for r in self.resources for p in re.findall(r"(?<!\$)\{(\w+)\}", r)))
 
 
+# The tags the first assessment read live, while the engine verifies the same finding after its write (no write
+# of ours changes tags): the verification does not read them again. A context variable: one per worker thread.
+_KNOWN_TAGS: ContextVar[Mapping[str, str] | None] = ContextVar("known_tags", default=None)
+
+
+@contextmanager
+def tags_known(tags: Mapping[str, str] | None) -> Iterator[None]:
+    """Inside the block, live_tags answers `tags` (when not None) instead of reading."""
+    token = _KNOWN_TAGS.set(tags)
+    try:
+        yield
+    finally:
+        _KNOWN_TAGS.reset(token)
+
+
 def live_tags(finding: Finding, read: Callable[[], Mapping[str, str]]) -> dict[str, str] | None:
     """The resource's live tags for the exclusion tag, read (one call, `read`) only when the finding carries none.
 
     Security Hub findings carry the resource's tags; Netskope's and Prowler's may not, and the exclusion tag must
     hold whatever the source. None (nothing read) leaves the decision to the finding's own tags.
     """
-    return None if finding.tags else dict(read())
+    if finding.tags:
+        return None
+    known = _KNOWN_TAGS.get()
+    return dict(known) if known is not None else dict(read())
 
 
 def tag_dict(items: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:

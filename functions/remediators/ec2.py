@@ -370,6 +370,13 @@ _INSTANCES = _BatchRead(
     id_of=lambda instance: str(instance["InstanceId"]),
     missing=("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"),
 )
+_VPCS = _BatchRead(
+    "ec2.DescribeVpcs",
+    by_ids=lambda ec2, ids: _pages(ec2, "describe_vpcs", "Vpcs", VpcIds=ids),
+    by_filter=lambda ec2, ids: _pages(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "vpc-id", "Values": ids}]),
+    id_of=lambda vpc: str(vpc["VpcId"]),
+    missing=("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"),
+)
 # Flow logs by the resource they log: a VPC without any is an empty list, not a missing VPC.
 _FLOW_LOGS = _BatchRead(
     "ec2.DescribeFlowLogs",
@@ -1184,6 +1191,7 @@ class VpcFlowLogs(Remediator):
 
     def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
         _FLOW_LOGS.prefetch(target, _ids(findings))
+        _VPCS.prefetch(target, _ids([finding for finding in findings if not finding.tags]))  # for their tags
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         vpc_id = finding.resource_id
@@ -1201,13 +1209,19 @@ class VpcFlowLogs(Remediator):
 
     @staticmethod
     def _vpc_tags(target: Target, vpc_id: str) -> dict[str, str]:
-        try:
-            vpcs = target.client("ec2").describe_vpcs(VpcIds=[vpc_id]).get("Vpcs", [])
-        except ClientError as error:
-            if _error_is(error, "InvalidVpcID.NotFound"):
-                raise RemediationError(f"vpc {vpc_id} not found") from error
-            raise
-        return _tags(vpcs[0]) if vpcs else {}
+        def describe() -> list[dict[str, Any]]:
+            try:
+                vpcs: list[dict[str, Any]] = target.client("ec2").describe_vpcs(VpcIds=[vpc_id]).get("Vpcs", [])
+            except ClientError as error:
+                if _error_is(error, "InvalidVpcID.NotFound"):
+                    raise RemediationError(f"vpc {vpc_id} not found") from error
+                raise
+            return vpcs
+
+        vpcs = target.read((_VPCS.key, vpc_id), describe)
+        if not vpcs:
+            raise _gone(f"vpc {vpc_id}", "InvalidVpcID.NotFound")
+        return _tags(vpcs[0])
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         vpc_id = finding.resource_id

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, live_tags
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_BLOCKED: dict[str, bool] = dict.fromkeys(SETTINGS, True)
@@ -289,7 +289,7 @@ class BucketPublicAccessBlock(Remediator):
             raise
         assessment = _assess(configuration, f"bucket {bucket}")
         # The finding's own tags suffice when it carries them (Security Hub); otherwise one read of the live ones.
-        assessment.tags = None if finding.tags else bucket_tags(s3, bucket, target.account_id)
+        assessment.tags = live_tags(finding, lambda: bucket_tags(s3, bucket, target.account_id))
         if not assessment.compliant:
             public = public_now(s3, key)
             if public:
@@ -418,7 +418,7 @@ class BucketSecureTransportPolicy(Remediator):
         policy = json.loads(text) if text else None
         statements = _statements(policy)
         arn = bucket_arn(target.partition, bucket)
-        tags = None if finding.tags else bucket_tags(target.client("s3"), bucket, target.account_id)
+        tags = live_tags(finding, lambda: bucket_tags(target.client("s3"), bucket, target.account_id))
         if any(denies_insecure_transport(statement, arn) for statement in statements):
             return Assessment(compliant=True, tags=tags)
         kept = f", keeping its {len(statements)} statement(s)" if statements else " (it has no policy yet)"

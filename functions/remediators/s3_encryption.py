@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags
 from functions.remediators.s3 import (
     SSE_S3,
     _as_list,
@@ -107,7 +107,7 @@ class BucketDefaultEncryption(Remediator):
         bucket, s3 = bucket_name(finding), target.client("s3")
         key = owned(target, bucket)
         configuration = read_encryption(s3, key)
-        tags = None if finding.tags else bucket_tags(s3, bucket, target.account_id)
+        tags = live_tags(finding, lambda: bucket_tags(s3, bucket, target.account_id))
         state = {"ServerSideEncryptionConfiguration": configuration}
         if default_algorithm(configuration):
             return Assessment(compliant=True, pre_state=state, tags=tags)

@@ -139,3 +139,15 @@ def test_instances_are_described_in_one_call(ec2: Any) -> None:
 
     assert [r.outcome for r in results] == ["planned"] * 3
     assert sessions.api_calls["ec2.DescribeInstances"] == 1
+
+
+def test_the_verification_does_not_read_the_tags_again(moto_aws: None) -> None:
+    """A finding without tags: assess reads the resource's live tags once for the exclusion tag; the verification
+    after the write takes them from that assessment (no write of ours changes tags)."""
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+
+    results, sessions = run("apply", [make_finding("KMS.4", "AwsKmsKey", key)], ENFORCE)
+
+    assert [r.outcome for r in results] == ["remediated"]
+    assert sessions.api_calls["kms.ListResourceTags"] == 1  # was 2: assess, and again at verification
+    assert sessions.api_calls["kms.GetKeyRotationStatus"] == 2

@@ -142,3 +142,20 @@ def test_shared_reads_once_per_resource_until_a_write_in_the_account() -> None:
     apply.observe("IAM.13", "222222222222", "us-east-1", "account", "noop")  # another account
     assert apply.expected[policy] == 4
     assert apply.findings[policy] == 4
+
+
+def test_calls_per_finding_and_per_remediation() -> None:
+    assert budgets.calls_per_finding(600, 1000, budgets.MIXED_PLAN_CALLS_PER_FINDING, "plan").ok
+    assert not budgets.calls_per_finding(601, 1000, budgets.MIXED_PLAN_CALLS_PER_FINDING, "plan").ok
+    assert budgets.calls_per_finding(5, 800, budgets.SG_PLAN_CALLS_PER_FINDING, "sg").ok
+    assert not budgets.calls_per_finding(800, 800, budgets.SG_PLAN_CALLS_PER_FINDING, "sg").ok
+    assert budgets.calls_per_remediation(2200, 1000, budgets.APPLY_CALLS_PER_REMEDIATION, "apply").ok
+    assert not budgets.calls_per_remediation(2201, 1000, budgets.APPLY_CALLS_PER_REMEDIATION, "apply").ok
+
+
+def test_password_policy_one_read_per_account_at_plan_two_and_one_write_at_apply() -> None:
+    read, write = budgets.POLICY_READ, budgets.POLICY_WRITE
+    assert budgets.password_policy({read: 50}, 50, "plan", "plan").ok
+    assert not budgets.password_policy({read: 51}, 50, "plan", "plan").ok  # a rule read it again
+    assert budgets.password_policy({read: 100, write: 50}, 50, "apply", "apply").ok
+    assert not budgets.password_policy({read: 100, write: 51}, 50, "apply", "apply").ok  # a second write
