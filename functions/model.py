@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
@@ -186,6 +186,13 @@ class Target:
     partition: str
     _client_for: Callable[[str, str], AwsClient] = field(repr=False)
     reads: ReadCache | None = field(default=None, repr=False)
+    # The run's exclusion by tag (config `exclude.tag`), for the items an account-level finding covers (each public
+    # snapshot of EC2.1, each identity of IAM.27): why one is left alone, or None. Unset outside an engine run.
+    exclusion: Callable[[Mapping[str, str] | None], str | None] | None = field(default=None, repr=False)
+
+    def excluded(self, tags: Mapping[str, str] | None) -> str | None:
+        """Why an item with these tags is left alone (it carries the exclusion tag), or None."""
+        return self.exclusion(tags) if self.exclusion is not None else None
 
     @property
     def api_region(self) -> str:

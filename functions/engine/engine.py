@@ -370,7 +370,7 @@ class Engine:
         account leaves it to each finding's own handling (which reports why)."""
         first = group[0][1]
         try:
-            target = self.sessions.target(first.account_id, first.region, first.partition, self._reads)
+            target = self._target(first.account_id, first.region, first.partition, self._reads)
         except TargetUnavailable:
             return {}
         by_rule: dict[str, list[tuple[int, Finding, CatalogEntry, str]]] = defaultdict(list)
@@ -412,7 +412,7 @@ class Engine:
         """Everything before the write: the target, the assessment, and each reason not to act."""
         executor = self.config.rule(entry.rule_id).executor or "boto3"
         try:
-            target = self.sessions.target(finding.account_id, finding.region, finding.partition, self._reads)
+            target = self._target(finding.account_id, finding.region, finding.partition, self._reads)
         except TargetUnavailable as unavailable:
             failure = classify(unavailable.code, assume_role=True)  # a missing role is skipped, throttling failed
             outcome = "skipped" if unavailable.skip else failure.outcome
@@ -428,7 +428,7 @@ class Engine:
         except (RemediationError, ClientError, BotoCoreError) as error:
             return self._error_result(finding, "cannot read current state", error, mode, executor)
 
-        tag_excluded = self.config.exclude.tag_reason(assessment.tags)
+        tag_excluded = self.config.exclude.tag_reason(assessment.tags) or assessment.excluded
         if tag_excluded:
             return self._result(finding, "excluded", tag_excluded, mode=mode, executor=executor)
         if assessment.compliant:
@@ -644,6 +644,11 @@ class Engine:
         return result
 
     # -- helpers --------------------------------------------------------------------------------
+    def _target(self, account_id: str, region: str, partition: str, reads: ReadCache | None = None) -> Target:
+        """The sessions' Target, with the run's exclusion by tag for the items of account-level findings."""
+        target = self.sessions.target(account_id, region, partition, reads)
+        return dataclasses.replace(target, exclusion=self.config.exclude.tag_reason)
+
     def _remediator(self, entry: CatalogEntry) -> Remediator:
         """One instance per remediator class and rule params, shared by all findings of the run."""
         with self._remediators_lock:
@@ -685,7 +690,7 @@ class Engine:
         executor: dict[str, Any] = {"mode": "enforce", "executor": "ssm", "execution_id": execution_id,
                                     "pre_state": dict(pre_state) if pre_state else None}
         try:
-            target = self.sessions.target(finding.account_id, finding.region, finding.partition)
+            target = self._target(finding.account_id, finding.region, finding.partition)
             status = execution_status(target, execution_id)
             if status.outcome is None:
                 return None

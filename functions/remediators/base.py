@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -196,6 +196,7 @@ class Assessment:
     disruptive: why this particular change is disruptive although its rule is not (no narrow change exists: all
         traffic loses the protocols a security group cannot keep, …); non-empty → the engine acts only when the
         rule's own config entry says `enforce`, as for a disruptive rule, and the plan says why.
+    excluded: see below (Target.excluded says which items an account-level finding must leave alone).
     """
 
     compliant: bool
@@ -204,6 +205,9 @@ class Assessment:
     tags: dict[str, str] | None = None
     context: dict[str, Any] = field(default_factory=dict)
     disruptive: str = ""
+    # An account-level finding whose every item (public snapshot, identity…) carries the exclusion tag: why nothing
+    # is done (the engine records the finding `excluded`). Items excluded among others are only left out of changes.
+    excluded: str = ""
     # The run's cached reads this assessment used (Remediator.assess_recorded): what a write on its finding
     # invalidates, and what tells the engine whether the assessment is still current.
     read_keys: frozenset[CacheKey] = frozenset()
@@ -254,6 +258,27 @@ def live_tags(finding: Finding, read: Callable[[], Mapping[str, str]]) -> dict[s
         return None
     known = _KNOWN_TAGS.get()
     return dict(known) if known is not None else dict(read())
+
+
+def split_excluded(target: Target, items: Iterable[tuple[str, Callable[[], Mapping[str, str] | None]]],
+                   ) -> tuple[list[str], list[str]]:
+    """The items an account-level finding covers, as (ids to act on, "id (why)" of those left alone): each item's
+    own exclusion tag holds, as it would for a finding on that item alone. Each item comes with the read of its
+    tags, made only when the run excludes by tag (outside an engine run nothing is read)."""
+    acting: list[str] = []
+    left: list[str] = []
+    for item_id, read_tags in items:
+        why = target.excluded(read_tags()) if target.exclusion is not None else None
+        if why:
+            left.append(f"{item_id} ({why})")
+        else:
+            acting.append(item_id)
+    return acting, left
+
+
+def left_alone(kind: str, left: list[str]) -> list[str]:
+    """The plan's lines for the items an account-level finding leaves alone."""
+    return [f"leave {kind} {item} as it is" for item in left]
 
 
 def tag_dict(items: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:

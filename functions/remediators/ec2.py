@@ -11,6 +11,7 @@ rollback (restore) can put them back as they were, descriptions included. Every 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from functions.remediators.base import (
     Rule,
     Runbook,
     ServiceRole,
+    left_alone,
     live_tags,
+    split_excluded,
 )
 
 IPV4_ANY = "0.0.0.0/0"
@@ -1038,15 +1041,22 @@ class EbsSnapshotNotPublic(Remediator):
         else:
             candidates = [self._describe(ec2, finding.resource_id)]
             tags = _tags(candidates[0])
-        public = [s["SnapshotId"] for s in candidates if self._is_public(ec2, s["SnapshotId"])]
-        if not public:
-            return Assessment(compliant=True, tags=tags)
+        public = [s for s in candidates if self._is_public(ec2, s["SnapshotId"])]
+        left: list[str] = []
+        if finding.resource_type == "AwsAccount":  # each snapshot's own exclusion tag (describe returns its tags)
+            ids, left = split_excluded(target, ((s["SnapshotId"], functools.partial(_tags, s)) for s in public))
+        else:
+            ids = [s["SnapshotId"] for s in public]
+        if not ids:
+            excluded = f"every public snapshot carries the exclusion tag: {', '.join(left)}" if left else ""
+            return Assessment(compliant=True, tags=tags, excluded=excluded)
         return Assessment(
             compliant=False,
-            changes=[f"make {snapshot_id} private (remove createVolumePermission group all)" for snapshot_id in public],
-            pre_state={"PublicSnapshotIds": public},
+            changes=[f"make {snapshot_id} private (remove createVolumePermission group all)" for snapshot_id in ids]
+            + left_alone("public snapshot", left),
+            pre_state={"PublicSnapshotIds": ids},
             tags=tags,
-            context={"public": public},
+            context={"public": ids},
         )
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:

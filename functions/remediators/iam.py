@@ -8,6 +8,7 @@ IAM is global: these run against the partition's home region, except Access Anal
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,9 @@ from functions.remediators.base import (
     Remediator,
     Rule,
     Runbook,
+    left_alone,
     live_tags,
+    split_excluded,
     tag_dict,
 )
 
@@ -403,6 +406,23 @@ def user_tags(iam: AwsClient, finding: Finding, user: str) -> dict[str, str] | N
     """The user's live tags (one ListUserTags: a user has at most 50) when the finding carries none."""
     with _must_exist(f"IAM user {user}"):
         return live_tags(finding, lambda: tag_dict(iam.list_user_tags(UserName=user).get("Tags", [])))
+
+
+def identity_tags(iam: AwsClient, kind: str, name: str) -> dict[str, str] | None:
+    """A user's or role's tags (one call; groups have none, and one deleted meanwhile has none either)."""
+    call = {"User": ("list_user_tags", "UserName"), "Role": ("list_role_tags", "RoleName")}.get(kind)
+    if call is None:
+        return None
+    try:
+        return tag_dict(getattr(iam, call[0])(**{call[1]: name}).get("Tags", []))
+    except ClientError as error:
+        if aws_error_code(error) == "NoSuchEntity":
+            return None
+        raise
+
+
+def _certificate_tags(iam: AwsClient, name: str) -> dict[str, str]:
+    return tag_dict(iam.list_server_certificate_tags(ServerCertificateName=name).get("Tags", []))
 
 
 def _access_keys(iam: AwsClient, user: str) -> list[dict[str, Any]]:
@@ -1006,13 +1026,23 @@ class CloudShellFullAccess(Remediator):
         kind = _KIND_OF_RESOURCE_TYPE.get(finding.resource_type)
         identities = _identities_with_policy(iam, policy_arn, kind)
         tags = None
+        left: list[str] = []
         if kind:
             identities = [(kind, name) for kind, name in identities if name == iam_name(finding)]
             tags = self._identity_tags(iam, finding, kind) if identities else None
+        else:  # a finding on the policy or the account: each identity's own exclusion tag holds
+            kinds = {f"{kind.lower()} {name}": (kind, name) for kind, name in identities}
+            acting, left = split_excluded(target, (
+                (label, functools.partial(identity_tags, iam, *identity)) for label, identity in kinds.items()))
+            identities = [kinds[label] for label in acting]
+            if not identities and left:
+                return Assessment(compliant=True, excluded="every identity with AWSCloudShellFullAccess carries "
+                                  f"the exclusion tag: {', '.join(left)}")
         return Assessment(
             compliant=not identities,
             tags=tags,
-            changes=[_policy_step(iam, "detach", kind, name, policy_arn)[0] for kind, name in identities],
+            changes=[_policy_step(iam, "detach", kind, name, policy_arn)[0] for kind, name in identities]
+            + left_alone("identity", left),
             pre_state={
                 "PolicyArn": policy_arn,
                 "detached": [{"Type": kind, "Name": name} for kind, name in identities],
@@ -1085,6 +1115,15 @@ class ExpiredServerCertificates(Remediator):
             certificates = [c for c in certificates if {c["ServerCertificateName"], c["Arn"]} & wanted]
         now = datetime.now(UTC)
         expired = [c for c in certificates if c["Expiration"] <= now]
+        left: list[str] = []
+        if finding.resource_type == "AwsAccount" and expired:  # each certificate's own exclusion tag holds
+            iam = target.client("iam")
+            acting, left = split_excluded(target, ((c["ServerCertificateName"], functools.partial(
+                _certificate_tags, iam, c["ServerCertificateName"])) for c in expired))
+            expired = [c for c in expired if c["ServerCertificateName"] in acting]
+            if not expired:
+                return Assessment(compliant=True, excluded="every expired server certificate carries the exclusion "
+                                  f"tag: {', '.join(left)}")
         tags = None
         if finding.resource_type != "AwsAccount" and len(certificates) == 1:
             name = certificates[0]["ServerCertificateName"]
@@ -1097,7 +1136,7 @@ class ExpiredServerCertificates(Remediator):
                 f"delete server certificate {c['ServerCertificateName']} (expired {_day(c['Expiration'])}; "
                 "irreversible)"
                 for c in expired
-            ],
+            ] + left_alone("expired server certificate", left),
             pre_state={
                 "deleted": [
                     {

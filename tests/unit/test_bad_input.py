@@ -35,7 +35,7 @@ from connectors.netskope_rules import RULES as NETSKOPE_RULES
 from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.engine.config import DEFAULT_EXCLUDE_TAG, config_from_dict
 from functions.engine.engine import Engine
-from functions.model import OUTCOMES
+from functions.model import OUTCOMES, Target
 from functions.remediators.base import Assessment, Remediator
 
 EXAMPLES_PER_SOURCE = 5_000
@@ -102,7 +102,7 @@ class FakeSessions:
         if (account_id, region, partition) not in self.allowed:
             raise Touched(f"target({account_id}, {region}, {partition}) for findings that must not be touched")
         self.targets += 1
-        return object()  # the probes read nothing from it
+        return Target(account_id, region, partition, _client_for=lambda service, api_region: None)  # never called
 
 
 def probe(remediator: type[Remediator]) -> type[Remediator]:
