@@ -96,12 +96,12 @@ class FakeSessions:
 
     def __init__(self, allowed: set[tuple[str, str, str]]) -> None:
         self.allowed = allowed
-        self.targets = 0
+        self.asked: set[tuple[str, str, str]] = set()
 
     def target(self, account_id: str, region: str, partition: str = "aws", reads: object = None) -> object:
         if (account_id, region, partition) not in self.allowed:
             raise Touched(f"target({account_id}, {region}, {partition}) for findings that must not be touched")
-        self.targets += 1
+        self.asked.add((account_id, region, partition))
         return Target(account_id, region, partition, _client_for=lambda service, api_region: None)  # never called
 
 
@@ -114,6 +114,9 @@ def probe(remediator: type[Remediator]) -> type[Remediator]:
             if why:
                 raise Touched(f"assess() on {finding.finding_id}: {why}")
             return Assessment(compliant=False, changes=["probe: would change"])
+
+        def prefetch(self, target: Any, findings: Any) -> None:  # a batched read (assess_many) reads nothing
+            return None
 
         def apply(self, target: Any, finding: Finding, assessment: Assessment) -> None:
             raise Touched("apply() in stage plan")
@@ -173,7 +176,11 @@ def normalize_and_plan(payload: Any, parse: Callable[[Any], Iterable[Finding | F
             assert result.outcome in ("skipped", "excluded"), (why, result)
             seen[f"left alone: {why}"] += 1
         seen[result.outcome] += 1
-    assert sessions.targets == seen["planned"]  # a target was asked for exactly the findings assessed
+    # A target was asked for exactly where findings were assessed (once per finding, and once more per batch of a
+    # rule whose assessment reads in batches).
+    planned = {(f.account_id, f.region, f.partition) for f, r in zip(findings, results, strict=True)
+               if r.outcome == "planned"}
+    assert sessions.asked == planned
     return seen
 
 
