@@ -512,7 +512,7 @@ class Engine:
                 self._invalidate(target, [current[id(a)] for a in pending] or [a.assessment for a in actions])
             again: list[_Action] = []
             for action in pending:
-                result, after = self._verify(action, current[id(action)])
+                result, after = self._verify(action)
                 if after is not None and not after.compliant and attempt + 1 < attempts:
                     current[id(action)] = after  # merge onto what is live now
                     again.append(action)
@@ -587,9 +587,9 @@ class Engine:
             self._invalidate(target, [assessment])
             if assessment.context.get("created"):  # recorded whatever happened, so a rollback can find it
                 result.pre_state = {**(result.pre_state or {}), "created": assessment.context["created"]}
-        return self._verify(action, assessment)[0]
+        return self._verify(action)[0]
 
-    def _verify(self, action: _Action, assessment: Assessment) -> tuple[Result, Assessment | None]:
+    def _verify(self, action: _Action) -> tuple[Result, Assessment | None]:
         """The result after a write, from a fresh assessment (also returned; None when there is none)."""
         target, finding, remediator, result = action.target, action.finding, action.remediator, action.planned
         if not remediator.verifies_in_place:
