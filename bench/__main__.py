@@ -20,13 +20,15 @@ from bench import report, security_groups
 from bench.budgets import SG_GROUPS_PER_ACCOUNT
 from bench.emulators import Emulators
 from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, import_findings
-from bench.phases import SG_PHASE, PhaseRun, import_time, run_engine, run_memory, run_pull
+from bench.phases import SG_PHASE, PhaseRun, import_time, run_client, run_engine, run_memory, run_pull
 from bench.synth import BENCH_RULES, fixed_findings
 from demo.__main__ import TOKEN_SECRET, _isolate_from_real_aws
 from demo.moto_org import HOME, OTHER
 from functions.engine.catalog import CATALOG
+from functions.engine.pacing import DEFAULT_MAX_WORKERS
 
 HERE = Path(__file__).resolve().parent
+PHASES = ("pull", "plan", "client", "apply", "memory", "import")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -46,6 +48,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "0 skips it)")
     parser.add_argument("--sg-groups", type=int, default=SG_GROUPS_PER_ACCOUNT,
                         help=f"security-group scenario: groups per account (default {SG_GROUPS_PER_ACCOUNT})")
+    parser.add_argument("--phases", type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+                        default=list(PHASES), help=f"what to run, of {','.join(PHASES)} (default all); pull runs "
+                        "once, unreported, when a later phase needs its findings")
+    parser.add_argument("--client-size", type=int, default=1000,
+                        help="N (among --sizes) of the client-cost runs in fresh processes (default 1000)")
+    parser.add_argument("--latency-ms", type=float, default=50.0,
+                        help="latency added to every AWS request in the client's latency runs (default 50; 0: none)")
+    parser.add_argument("--latency-workers", type=sizes, default=[8, DEFAULT_MAX_WORKERS],
+                        help=f"worker counts of the latency runs (default 8,{DEFAULT_MAX_WORKERS})")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="JSON results file")
     args = parser.parse_args(argv)
     args.sizes = sorted(set(args.sizes))
@@ -56,6 +67,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--sg-accounts must be at most --accounts")
     if not set(args.apply_sizes) <= set(args.sizes):
         parser.error("every --apply-sizes value must be one of --sizes")
+    unknown = sorted(set(args.phases) - set(PHASES))
+    if unknown:
+        parser.error(f"unknown --phases {', '.join(unknown)} (known: {', '.join(PHASES)})")
+    if "client" in args.phases and args.client_size not in args.sizes:
+        parser.error("--client-size must be one of --sizes")
     fixed = fixed_findings(args.accounts, 2)
     if args.sizes and args.sizes[0] < fixed:
         parser.error(f"{args.accounts} accounts x 2 regions have {fixed} account-level findings: N must be >= {fixed}")
@@ -81,17 +97,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         enable_sources(TOKEN_SECRET, token)
         progress(f"organization: {args.accounts} member accounts x 2 regions in {time.perf_counter() - clock:.0f}s")
         spools: dict[int, Path] = {}
-        for n in args.sizes:
+        phases = set(args.phases)
+        needs_findings = phases & {"pull", "plan", "apply", "client"}
+        for n in args.sizes if needs_findings else []:
             netskope_url, setups[n] = _grow(world, org, n, token)
             spools[n] = Path(tmp) / f"findings-{n}.jsonl"
             rules = sorted(org.by_rule)
-            for _ in range(args.runs):
-                runs.append(run_pull(n, netskope_url, spools[n], rules))
-                progress(_run_line(runs[-1]))
-            for _ in range(args.runs):
+            for _ in range(args.runs if "pull" in phases else 1):
+                pulled = run_pull(n, netskope_url, spools[n], rules)
+                if "pull" in phases:
+                    runs.append(pulled)
+                    progress(_run_line(runs[-1]))
+            for _ in range(args.runs if "plan" in phases else 0):
                 runs.append(run_engine("plan", n, spools[n]))
                 progress(_run_line(runs[-1]))
-        if args.sg_accounts and args.sg_groups:
+            if "client" in phases and n == args.client_size:  # before apply, which changes what a plan reads
+                for run in run_client(n, spools[n], world, args.latency_ms, args.latency_workers,
+                                      warm_up="plan" not in phases):
+                    runs.append(run)
+                    progress(_run_line(runs[-1]))
+        if "plan" in phases and args.sg_accounts and args.sg_groups:
             clock = time.perf_counter()
             spool = Path(tmp) / "security-groups.jsonl"
             n = security_groups.build(org, args.sg_accounts, args.sg_groups, spool)
@@ -99,15 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"in {time.perf_counter() - clock:.0f}s")
             runs.append(run_engine("plan", n, spool, label=SG_PHASE))
             progress(_run_line(runs[-1]))
-        for n in args.apply_sizes:  # last: apply changes the org that later phases would read
+        for n in args.apply_sizes if "apply" in phases else []:  # last: apply changes the org later phases read
             runs.append(run_engine("apply", n, spools[n]))
             progress(_run_line(runs[-1]))
-        for n in args.memory_sizes:
+        for n in args.memory_sizes if "memory" in phases else []:
             url = world.serve_synthetic_netskope(n, synthetic_accounts(args.accounts), token)
             runs.append(run_memory(n, url))
             progress(_run_line(runs[-1]))
-    imports = import_time()
-    progress(f"import {', '.join(imports['modules'])}: {imports['import_s']:.2f}s ({imports['import_cpu_s']:.2f}s CPU)")
+    imports = import_time() if "import" in phases else {}
+    if imports:
+        progress(f"import {', '.join(imports['modules'])}: {imports['import_s']:.2f}s "
+                 f"({imports['import_cpu_s']:.2f}s CPU)")
 
     checks = report.budgets(runs, args.memory_sizes)
     wall = time.perf_counter() - started

@@ -206,5 +206,22 @@ def memory_growth(peak_small: float, peak_large: float, n_small: int, n_large: i
                   f"{peak_large:.1f} MiB vs {peak_small:.1f} MiB = {ratio:.2f}x", f"<= {factor}x")
 
 
+# The client's own cost of a plan at N=1,000, each in a fresh interpreter (bench.client_probe): its CPU at most the
+# bare boto3 floor's for the same calls, and its peak resident set under CLIENT_PEAK_MIB (issue #19; 494-518 MiB
+# before the warm start, 368 MiB after).
+CLIENT_PEAK_MIB = 380.0
+
+
+def client_cpu(engine_cpu: float, floor_cpu: float, n: int) -> Budget:
+    ratio = engine_cpu / floor_cpu if floor_cpu > 0 else math.inf
+    return Budget(f"client CPU plan N={n:,} vs the bare boto3 floor", engine_cpu <= floor_cpu,
+                  f"{engine_cpu:.2f} s vs {floor_cpu:.2f} s = {ratio:.2f}x", "<= 1.00x")
+
+
+def client_peak(peak_mib: float, n: int, limit: float = CLIENT_PEAK_MIB) -> Budget:
+    return Budget(f"peak memory plan N={n:,} (fresh process)", peak_mib <= limit,
+                  f"{peak_mib:.1f} MiB", f"<= {limit:.0f} MiB")
+
+
 def all_ok(budgets: Iterable[Budget]) -> bool:
     return all(b.ok for b in budgets)

@@ -24,6 +24,7 @@ import boto3
 
 from bench.attribution import CallTally, Economy
 from bench.budgets import RuleEconomy, SharedReads
+from bench.emulators import Emulators
 from bench.measure import Sample, measured, median
 from connectors.finding import Finding, FindingError
 from connectors.netskope import DEFAULT_PAGE_SIZE
@@ -72,6 +73,11 @@ class PhaseRun:
     findings_by_rule: Counter[str] = field(default_factory=Counter)
     shared: SharedReads = field(default_factory=SharedReads)  # plan/apply: what the shared reads may cost
     failures: list[str] = field(default_factory=list)
+    # client runs (bench.client_probe): the workers, the latency added per request, and what the emulator spent
+    workers: int | None = None
+    latency_ms: float = 0.0
+    server_cpu: float | None = None  # the emulator process's CPU time during the run
+    server_requests: int | None = None
 
     @property
     def per_second(self) -> float:
@@ -153,6 +159,60 @@ def run_engine(stage: Stage, n: int, spool: Path, label: str | None = None) -> P
     run.economy = economy.by_rule
     run.calls_by_rule, run.findings_by_rule = economy.calls_by_rule, economy.findings_by_rule
     return run
+
+
+# -- client cost ----------------------------------------------------------------------------------
+CLIENT_PLAN = "plan, fresh process"
+CLIENT_FLOOR = "bare boto3 floor"
+
+
+def latency_phase(latency_ms: float, workers: int) -> str:
+    return f"plan +{latency_ms:g} ms/request, {workers} workers"
+
+
+def run_client(n: int, spool: Path, world: Emulators, latency_ms: float,
+               latency_workers: Sequence[int], warm_up: bool = False) -> list[PhaseRun]:
+    """The client's own cost of planning n findings, each run in a fresh interpreter (bench.client_probe): the
+    engine as the CLI runs it; the bare boto3 floor for exactly the calls it made; and the engine again with
+    `latency_ms` added to every AWS request in the server, once per worker count. `warm_up`: one unreported run
+    first, when no plan has read these resources yet (moto builds each account's and region's backends on first
+    use, and the first run would pay for it in wall time)."""
+    calls = spool.with_suffix(".calls.json")
+    if warm_up:
+        _client_probe(CLIENT_PLAN, n, ["engine", str(spool), str(calls)], world)
+    runs = [_client_probe(CLIENT_PLAN, n, ["engine", str(spool), str(calls)], world)]
+    runs.append(_client_probe(CLIENT_FLOOR, n, ["floor", str(calls), "--workers", str(runs[0].workers)], world,
+                              findings=runs[0].findings))
+    if latency_ms > 0:
+        world.set_latency(latency_ms / 1000)
+        try:
+            for workers in latency_workers:
+                run = _client_probe(latency_phase(latency_ms, workers), n,
+                                    ["engine", str(spool), str(calls), "--workers", str(workers)], world)
+                run.latency_ms = latency_ms
+                runs.append(run)
+        finally:
+            world.set_latency(0.0)
+    return runs
+
+
+def _client_probe(phase: str, n: int, argv: list[str], world: Emulators, findings: int | None = None) -> PhaseRun:
+    before = world.server_stats()
+    completed = subprocess.run(  # noqa: S603 - our own module, our own interpreter
+        [sys.executable, "-m", "bench.client_probe", *argv],
+        cwd=_ROOT, env=_child_env(), capture_output=True, text=True, check=False,
+    )
+    after = world.server_stats()
+    if completed.returncode:
+        raise RuntimeError(f"client probe {argv[0]} at N={n} failed: {completed.stderr.strip()[-800:]}")
+    data = json.loads(completed.stdout.strip().splitlines()[-1])
+    sample = Sample(wall=data["wall_s"], cpu=data["cpu_s"], peak_mib=data["rss_peak_mib"],
+                    start_mib=data["rss_start_mib"])
+    return PhaseRun(phase, n, sample, findings=findings if findings is not None else data["findings"],
+                    outcomes=Counter(data.get("outcomes", {})), api_calls=Counter({"all": data["calls"]}),
+                    assume_role=data.get("assume_role", data.get("accounts", 0)), workers=data.get("workers"),
+                    server_cpu=after["cpu_s"] - before["cpu_s"],
+                    server_requests=int(after["requests"] - before["requests"]))
 
 
 # -- memory ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from bench import budgets as checks
 from bench.budgets import Budget, RuleEconomy
 from bench.measure import median
-from bench.phases import SG_PHASE, PhaseRun
+from bench.phases import CLIENT_FLOOR, CLIENT_PLAN, SG_PHASE, PhaseRun
 from bench.synth import BENCH_RULES
 from functions.engine.catalog import CATALOG
 
@@ -106,6 +106,20 @@ def budgets(runs: Sequence[PhaseRun], memory_sizes: Sequence[int]) -> list[Budge
     for run in memory.values():
         out.append(checks.netskope_requests(run.netskope_requests, run.netskope_items, run.netskope_page,
                                             f"memory N={run.n:,}"))
+    out.extend(client_budgets(runs))
+    return out
+
+
+def client_budgets(runs: Sequence[PhaseRun]) -> list[Budget]:
+    out: list[Budget] = []
+    floors = {run.n: run for run in runs if run.phase == CLIENT_FLOOR}
+    for run in runs:
+        if run.phase != CLIENT_PLAN:
+            continue
+        if run.n in floors:
+            out.append(checks.client_cpu(run.sample.cpu, floors[run.n].sample.cpu, run.n))
+        if run.sample.peak_mib is not None:
+            out.append(checks.client_peak(run.sample.peak_mib, run.n))
     return out
 
 
@@ -167,9 +181,10 @@ def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[
     lines += ["", "Medians of the runs. peak MiB: the phase's peak resident set (the bench process only: moto and the",
               "fake Netskope run in a child process); for the memory check, the peak's growth over the resident set",
               "at the start, in a fresh interpreter per size.", ""]
-    lines.append(f"Import of {', '.join(imports['modules'])} (cold start proxy): {imports['import_s']:.2f} s wall, "
-                 f"{imports['import_cpu_s']:.2f} s CPU, over a bare interpreter start of "
-                 f"{imports['interpreter_s']:.2f} s (median of {imports['runs']} fresh interpreters)")
+    if imports:
+        lines.append(f"Import of {', '.join(imports['modules'])} (cold start proxy): {imports['import_s']:.2f} s "
+                     f"wall, {imports['import_cpu_s']:.2f} s CPU, over a bare interpreter start of "
+                     f"{imports['interpreter_s']:.2f} s (median of {imports['runs']} fresh interpreters)")
     lines.append("Org setup (not a measured phase): " + "; ".join(
         f"grown to N={n:,} in {t['build_s']:.0f} s (+{t['import_s']:.1f} s to import the findings)"
         for n, t in setups.items()
@@ -177,6 +192,7 @@ def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[
     unexercised = sorted(set(CATALOG) - set(BENCH_RULES))
     lines.append(f"Rules exercised: {len(BENCH_RULES)} of the catalog's {len(CATALOG)}"
                  + (f" (not exercised: {', '.join(unexercised)})" if unexercised else ""))
+    lines += client_lines(runs)
     lines += ["", "### API calls by operation (target accounts, per finding)", ""]
     for row_phase in ("plan", SG_PHASE, "apply"):
         for run in _first_per_n(runs, row_phase):
@@ -216,6 +232,29 @@ def _by_rule_table(runs: Sequence[PhaseRun]) -> list[str]:
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("calls per finding (findings of the rule); STS and Security Hub are left out.")
+    return lines
+
+
+def client_lines(runs: Sequence[PhaseRun]) -> list[str]:
+    """The client runs (bench.client_probe), each in a fresh interpreter: what the plan costs our process, what
+    the same calls cost a bare boto3 loop, and the plan with latency added per request."""
+    client = [run for run in runs if run.server_cpu is not None]
+    if not client:
+        return []
+    lines = ["", "### Client cost: one plan in a fresh process (CPU and peak memory are the client's alone)", "",
+             "| run | N | workers | wall s | client CPU s | peak MiB | AWS calls | server CPU s | wall ÷ server CPU |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in client:
+        server = run.server_cpu or 0.0
+        ratio = "" if run.latency_ms or not server else f"{run.sample.wall / server:.2f}"
+        lines.append(f"| {run.phase} | {run.n:,} | {_opt(run.workers)} | {run.sample.wall:.1f} | "
+                     f"{run.sample.cpu:.2f} | {_opt(run.sample.peak_mib, '{:,.1f}')} | "
+                     f"{sum(run.api_calls.values()):,} | {server:.2f} | {ratio} |")
+    lines += ["", "The floor makes exactly the calls the plan made (same parameters, same order per account) from "
+              "plain boto3: one AssumeRole per account, a Session per account (models shared), one client per "
+              "(account, region, service), each account's calls in order on one thread, as many accounts at once as "
+              "the plan's workers, default GC. Server CPU is the emulator process's (moto); with latency added the "
+              "server mostly sleeps, so no ratio is given."]
     return lines
 
 

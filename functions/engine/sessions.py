@@ -76,6 +76,20 @@ def prepare_session(session: boto3.Session) -> boto3.Session:
     return session
 
 
+def _share_exceptions(base: botocore.session.Session, session: botocore.session.Session) -> None:
+    """Give `session` the base session's factory of modeled exception classes (client.exceptions.NoSuchEntity…).
+
+    botocore builds a service's exception classes by walking every shape of its model, once per session and
+    service, and caches them by service name in the session's factory: with a session per account that was
+    ~40% of the CPU of creating each account's clients (300 clients: 2.1 s → 1.3 s), to build classes identical
+    for every account. One session already shares them between its clients; this shares them between accounts
+    too. The factory is botocore's internal component (no public setter): without it, nothing is shared."""
+    internal = getattr(session, "_internal_components", None)
+    get = getattr(base, "_get_internal_component", None)
+    if internal is not None and get is not None:
+        internal.register_component("exceptions_factory", get("exceptions_factory"))
+
+
 # What AWS answers a request signed with a session token that has expired (or was cut short) before our clock
 # said so: S3/STS/IAM, JSON-protocol services, EC2.
 EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
@@ -297,6 +311,7 @@ class AssumedSessions:
         # One parsed copy of each service model for all accounts (EC2's alone is ~25 MB and ~0.1 s to load),
         # not one per account. Set after boto3.Session, which appends its own data path to the session's loader.
         botocore_session.register_component("data_loader", self._base._session.get_component("data_loader"))
+        _share_exceptions(self._base._session, botocore_session)
         session.events.register("before-call", self._count_call)
         session.events.register("before-call", self.pacer.hook(account_id))
         session.events.register_first(  # a needs-retry handler returns the delay (botocore-stubs says None)
@@ -365,6 +380,7 @@ class AssumedSessions:
             return aws_client(session, service, **kwargs)
         with self._warming:
             made = aws_client(session, service, **kwargs)
+            made.exceptions  # noqa: B018 - built lazily otherwise, by whichever threads first get an error answer
             self._warm.add(service)
         return made
 

@@ -159,3 +159,13 @@ def test_password_policy_one_read_per_account_at_plan_two_and_one_write_at_apply
     assert not budgets.password_policy({read: 51}, 50, "plan", "plan").ok  # a rule read it again
     assert budgets.password_policy({read: 100, write: 50}, 50, "apply", "apply").ok
     assert not budgets.password_policy({read: 100, write: 51}, 50, "apply", "apply").ok  # a second write
+
+
+def test_client_cpu_is_held_to_the_bare_boto3_floor_and_peak_memory_to_its_limit():
+    assert budgets.client_cpu(4.8, 6.2, 1000).ok
+    assert budgets.client_cpu(6.2, 6.2, 1000).ok
+    over = budgets.client_cpu(6.3, 6.2, 1000)
+    assert not over.ok and "1.02x" in over.measured
+    assert budgets.client_peak(367.0, 1000).ok
+    assert not budgets.client_peak(381.0, 1000).ok
+    assert budgets.CLIENT_PEAK_MIB == 380

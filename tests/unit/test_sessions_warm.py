@@ -118,3 +118,11 @@ def test_start_up_freezes_the_imports_and_spaces_out_collections(monkeypatch: py
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_accounts_share_one_set_of_modeled_exception_classes(moto_aws):
+    sessions = AssumedSessions(boto3.Session(), role_name="CSPMRemediationRole")
+    first, second = (sessions.client(account, "us-east-1", "iam") for account in ACCOUNTS[:2])
+    assert first.exceptions.NoSuchEntityException is second.exceptions.NoSuchEntityException
+    with pytest.raises(second.exceptions.NoSuchEntityException):  # raised by one account, caught by the class
+        first.get_user(UserName="nobody")
