@@ -51,6 +51,7 @@ from functions.remediators.iam import (
     UserPoliciesToGroup,
 )
 from functions.remediators.iam_access_keys import OneActiveAccessKey
+from functions.remediators.iam_admin_policies import FullAdminPolicy
 from functions.remediators.iam_more import UnusedCredentials90
 from functions.remediators.kms import KeyRotation
 from functions.remediators.logs import LogGroupRetention
@@ -144,6 +145,7 @@ REMEDIATORS: tuple[type[Remediator], ...] = (
     WorkGroupMetrics,
     BucketDefaultEncryption,
     OneActiveAccessKey,
+    FullAdminPolicy,
 )
 
 

@@ -249,6 +249,8 @@ class Engine:
     def screen(self, findings: Iterable[Finding]) -> Iterator[tuple[Finding, Result | None]]:
         """The decisions that need no AWS call (for the pull Lambda, which enqueues only what needs work):
         (finding, Result) when decided — unknown rule, off, excluded, duplicate, notify — else (finding, None).
+        A notify rule whose remediator notify_assesses is not decided here (the live read needs the target role)
+        unless its observation was notified already.
         """
         seen = _Seen()
         for finding in findings:
@@ -307,7 +309,9 @@ class Engine:
             return self._result(finding, "skipped", duplicate, mode=mode)
         if mode == "notify":
             remediator = self._remediator(entry)
-            return self._result(finding, "notified", remediator.notify_message(finding), mode=mode)
+            if not remediator.notify_assesses:
+                return self._result(finding, "notified", remediator.notify_message(finding), mode=mode)
+            return self._already_notified(finding, mode) or (entry, mode)  # read live first, then notify
         return entry, mode
 
     # -- per account ----------------------------------------------------------------------------
@@ -338,7 +342,7 @@ class Engine:
             pre = self._assess_group(group) if batched else {}
             if len(group) > 1 and group[0][2].remediator.combines_writes:
                 together = self._run_together(group, pre)
-                return {index: self._emit(together[index], finding) for index, finding, _, _ in group}
+                return {index: self._emit_decided(finding, together[index]) for index, finding, _, _ in group}
         except Exception as error:
             return {index: self._emit(self._unexpected(finding, mode, error), finding)
                     for index, finding, _, mode in group}
@@ -347,7 +351,7 @@ class Engine:
                 result = self._handle(finding, entry, mode, pre.get(index))
             except Exception as error:
                 result = self._unexpected(finding, mode, error)
-            out[index] = self._emit(result, finding)
+            out[index] = self._emit_decided(finding, result)
         return out
 
     def _unexpected(self, finding: Finding, mode: str, error: Exception) -> Result:
@@ -433,6 +437,9 @@ class Engine:
             return self._result(finding, "excluded", tag_excluded, mode=mode, executor=executor)
         if assessment.compliant:
             return self._result(finding, "noop", "already compliant", mode=mode, executor=executor)
+        if mode == "notify":  # notify_assesses: the notification names what was read (delivered by _emit_decided)
+            return self._result(finding, "notified", remediator.notify_detail(finding, assessment), mode=mode,
+                                executor=executor, changes=assessment.changes)
         unmet = self.precondition(finding, remediator, assessment) if self.precondition else None
         if unmet:
             return self._result(finding, "skipped", unmet, mode=mode, executor=executor,
@@ -717,8 +724,19 @@ class Engine:
         except Exception:  # the alert is a report: the run summary lists the trip too
             log.exception("run %s: the alert for a reached limit was not sent", self.run_id)
 
+    def _already_notified(self, finding: Finding, mode: str) -> Result | None:
+        """A notify_assesses finding whose observation was notified already (the ledger's completed notification
+        claim): skipped before any read, so a scheduled pull does not send it to be assessed again."""
+        if self.ledger is None or self.notifier is None:
+            return None
+        held = self.ledger.completed(notification_key(finding))
+        if held is None:
+            return None
+        return self._result(finding, "skipped", f"duplicate: this observation was already notified by run "
+                            f"{held.get('claimed_by') or 'unknown'}", mode=mode)
+
     def _emit_decided(self, finding: Finding, result: Result) -> Result:
-        """An offline decision; a notified one is delivered first (once per observation with a ledger)."""
+        """A decision; a notified one is delivered first (once per observation with a ledger)."""
         if result.outcome != "notified" or self.notifier is None:
             return self._emit(result, finding)
         key = notification_key(finding)

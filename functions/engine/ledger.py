@@ -178,6 +178,15 @@ class Ledger(ABC):
         """The claim of a key: {key, status, claimed_by, claimed_at, expires_at, result (last recorded)}."""
         return self._get_claim(key)
 
+    def completed(self, key: str) -> dict[str, Any] | None:
+        """The claim of a key while it is completed and unexpired (what ``claim`` would refuse for good), else
+        None: a check before work that the claim would only refuse later."""
+        row = self._get_claim(key)
+        if row is None or row.get("status") != COMPLETED:
+            return None
+        expires = datetime.fromisoformat(str(row["expires_at"]).replace("Z", "+00:00")).timestamp()
+        return row if expires >= self._clock() else None
+
     def reserve(self, run_id: str, rule_id: str, account_id: str, max_per_rule: int,
                 max_per_account: int) -> str | None:
         """Take one action slot of a run on its (run, rule) counter and its (run, account) counter, both or

@@ -330,6 +330,12 @@ class Remediator(ABC):
     # True: findings of different rules of this class that change one account-level object are applied with one
     # write (apply_many), each still verified on its own.
     combines_writes: ClassVar[bool] = False
+    # True: in notify mode the engine assesses first (with the read permissions, granted at notify too) and the
+    # notification names what the assessment found (notify_detail: the keys, the attachments…); a compliant
+    # resource is `noop`, no message. Such findings are never decided offline: the pull Lambda enqueues them and
+    # the remediate Lambda, which alone can assume the target role, reads and notifies. False: notify mode stays
+    # offline, the static notify_message, no AWS call.
+    notify_assesses: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -481,6 +487,10 @@ class Remediator(ABC):
             f"{finding.account_id} ({finding.region}): {finding.title}"
         )
 
+    def notify_detail(self, finding: Finding, assessment: Assessment) -> str:
+        """The notification of a notify_assesses rule: what the live read found, then what to do."""
+        return f"{self.notify_message(finding)} Found in the account now: {found_text(assessment)}"
+
     @classmethod
     def executors(cls) -> tuple[str, ...]:
         return ("boto3", "ssm") if cls.runbook else ("boto3",)
@@ -503,9 +513,26 @@ class NotifyOnlyRemediator(Remediator):
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         raise RemediationError(f"{finding.rule_id} needs a person: it is notify-only")
 
+    def steps(self, finding: Finding) -> str:
+        """The guidance of the finding's rule, as the message gives it."""
+        return self.guidance.get(finding.rule_id, "")
+
     def notify_message(self, finding: Finding) -> str:
-        steps = self.guidance.get(finding.rule_id, "")
+        return self._message(finding, self.steps(finding))
+
+    def notify_detail(self, finding: Finding, assessment: Assessment) -> str:
+        """What the live read found comes before the static steps: it names what the person acts on."""
+        return self._message(finding, f"Found in the account now: {found_text(assessment)} {self.steps(finding)}")
+
+    @staticmethod
+    def _message(finding: Finding, text: str) -> str:
         where = f"account {finding.account_id}" + (f" ({finding.region})" if finding.region != "global" else "")
         if finding.resource_id != finding.account_id:
             where = f"{finding.resource_id} in {where}"
-        return f"{finding.rule_id} — {finding.title} — {where}. {steps}".strip()
+        return f"{finding.rule_id} — {finding.title} — {where}. {text}".strip()
+
+
+def found_text(assessment: Assessment) -> str:
+    """An assessment's changes as one sentence for a notification (the "manual: " prefix dropped)."""
+    found = "; ".join(change.removeprefix("manual: ") for change in assessment.changes) or "not compliant"
+    return found if found.endswith(".") else found + "."

@@ -6,10 +6,9 @@ iam_user_two_active_access_key maps to it (connectors/prowler_checks.py).
 
 Why a person: the key that stays is the one the user's applications use, which only its owner knows; deactivating
 the wrong one stops them. The notification gives the exact calls, to list the active keys with their last use and
-to deactivate one. The engine decides a notify finding without any AWS call (the pull Lambda screens them offline),
-so that message cannot name the keys; `assess` reads them (ListAccessKeys, GetAccessKeyLastUsed per active key)
-and lists each with its creation and last-use dates and the exact command for every key but the most recently
-used one, for a caller that may read (and as the check a verification would make).
+to deactivate one. It is read live (notify_assesses): `assess` reads the keys (ListAccessKeys, GetAccessKeyLastUsed
+per active key) in the target account, and the notification lists each with its creation and last-use dates and
+the exact command for every key but the most recently used one; a user left with one active key reads `noop`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
-from functions.remediators.base import Assessment, RemediationError, Rule, live_tags, tag_dict
+from functions.remediators.base import Assessment, RemediationError, Rule, found_text, live_tags, tag_dict
 from functions.remediators.notify import ManualRemediation
 
 RULE_ID = "netskope:iam-one-active-access-key"
@@ -78,6 +77,15 @@ class OneActiveAccessKey(ManualRemediation):
     resource_types = ("AwsIamUser",)
     read_permissions = ("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserTags")
     guidance: ClassVar[dict[str, str]] = {RULE_ID: GUIDANCE}
+    notify_assesses = True
+
+    def notify_detail(self, finding: Finding, assessment: Assessment) -> str:
+        """The live key list and commands, then what the static steps add to them (delete later, check)."""
+        user = finding.resource_id
+        return self._message(finding, f"{found_text(assessment)} Reversible: --status Active. Once nothing has "
+                             f"failed for a while, delete each deactivated key: aws iam delete-access-key --user-name "
+                             f"{user} --access-key-id KEY_ID. Check: aws iam list-access-keys --user-name {user} lists "
+                             "at most one Active key.")
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         user, iam = finding.resource_id, target.client("iam")

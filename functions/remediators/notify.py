@@ -100,18 +100,15 @@ class ManualRemediation(NotifyOnlyRemediator):
         ),
     }
 
-    def notify_message(self, finding: Finding) -> str:
-        """The base message, with the finding's own names filled into the guidance so a CLI step can be pasted."""
-        message = super().notify_message(finding)
+    def steps(self, finding: Finding) -> str:
+        """The guidance with the finding's own names filled in, so a CLI step can be pasted."""
         steps = self.guidance.get(finding.rule_id)
         if not steps:
-            return message
-        filled = steps.format(
+            return ""
+        return steps.format(
             resource_id=finding.resource_id,
             resource_arn=finding.resource_arn or finding.resource_id,
             account_id=finding.account_id,
             region=finding.region,
             partition=finding.partition,
         )
-        # The base message ends with the guidance as written; only that part is filled (a title may hold braces).
-        return message.removesuffix(steps) + filled

@@ -5,12 +5,11 @@ Why not automated here: rotating a secret needs a rotation function that knows t
 are already exposed, so moving them is not enough: they must be rotated by whoever owns them (CodeBuild.2); a build
 that needs Docker breaks without privileged mode (CodeBuild.5); a read-only root file system needs a new task
 definition revision the service is then redeployed with (ECS.5); where S3 event notifications should go, and when
-objects may expire, are the owner's decisions (S3.11, S3.13); and which statements of a full-admin policy are
-needed is for the policy's owner to say (IAM.1). The rest need a change this tool does not make safely on its own:
-a terminated instance, a new endpoint, launch template or role, a stack update, a snapshot copy, a new origin, a
-redirect before an HTTPS listener is known to serve, or a setting moto cannot yet prove (EC2.4, EC2.10, EC2.18,
-CloudFormation.1, CloudFront.1/.12, CloudTrail.6, RDS.4/.6, DynamoDB.1, SSM.1, AutoScaling.3/.5, APIGateway.1,
-SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6); tags are the owner's (DynamoDB.5, GuardDuty.2).
+objects may expire, are the owner's decisions (S3.11, S3.13). The rest need a change this tool does not make safely
+on its own: a terminated instance, a new endpoint, launch template or role, a stack update, a snapshot copy, a new
+origin, a redirect before an HTTPS listener is known to serve, or a setting moto cannot yet prove (EC2.4, EC2.10,
+EC2.18, CloudFormation.1, CloudFront.1/.12, CloudTrail.6, RDS.4/.6, DynamoDB.1, SSM.1, AutoScaling.3/.5,
+APIGateway.1, SNS.2, Redshift.4, ElastiCache.1/.2/.3, ELB.1, S3.6); tags are the owner's (DynamoDB.5, GuardDuty.2).
 Security Hub retired CloudFormation.1, SNS.2 and CodeBuild.5 in April 2024; other sources still report them.
 Guidance names the finding's resource with {resource_id}, {resource_arn}, {account_id}, {region} and {partition}.
 """
@@ -25,7 +24,7 @@ from functions.remediators.notify import ManualRemediation
 
 class ServiceManualRemediation(ManualRemediation):
     """Secrets Manager rotation and unused secrets, CodeBuild credentials and privileged mode, ECS read-only root
-    file systems, S3 event notifications and lifecycle, IAM full-admin policies."""
+    file systems, S3 event notifications and lifecycle."""
 
     rules = (
         Rule("SecretsManager.1", "Secrets Manager secrets should have automatic rotation enabled",
@@ -41,7 +40,6 @@ class ServiceManualRemediation(ManualRemediation):
              "filesystems", default_mode="notify"),
         Rule("S3.11", "S3 general purpose buckets should have event notifications enabled", default_mode="notify"),
         Rule("S3.13", "S3 general purpose buckets should have Lifecycle configurations", default_mode="notify"),
-        Rule("IAM.1", "IAM policies should not allow full \"*\" administrative privileges", default_mode="notify"),
         Rule("EC2.4", "Stopped EC2 instances should be removed after a specified time period", default_mode="notify"),
         Rule("EC2.10", "Amazon EC2 should be configured to use VPC endpoints that are created for the Amazon EC2 "
              "service", default_mode="notify"),
@@ -83,7 +81,7 @@ class ServiceManualRemediation(ManualRemediation):
         Rule("GuardDuty.2", "GuardDuty filters should be tagged", default_mode="notify"),
     )
     resource_types = ("AwsSecretsManagerSecret", "AwsCodeBuildProject", "AwsEcsTaskDefinition", "AwsS3Bucket",
-                      "AwsIamPolicy", "AwsEc2Instance", "AwsAccount", "AwsEc2SecurityGroup",
+                      "AwsEc2Instance", "AwsAccount", "AwsEc2SecurityGroup",
                       "AwsCloudFormationStack", "AwsCloudFrontDistribution", "AwsCloudTrailTrail",
                       "AwsRdsDbSnapshot", "AwsRdsDbClusterSnapshot", "AwsRdsDbInstance", "AwsDynamoDbTable",
                       "AwsAutoScalingLaunchConfiguration", "AwsApiGatewayStage", "AwsApiGatewayV2Stage",
@@ -157,14 +155,6 @@ class ServiceManualRemediation(ManualRemediation):
             "{resource_id} --lifecycle-configuration '{{\"Rules\": [{{\"ID\": \"abort-incomplete-uploads\", "
             "\"Status\": \"Enabled\", \"Filter\": {{}}, \"AbortIncompleteMultipartUpload\": "
             "{{\"DaysAfterInitiation\": 7}}}}]}}' (this replaces any existing configuration)."
-        ),
-        "IAM.1": (
-            "Customer managed policy {resource_id} allows \"Action\": \"*\" on \"Resource\": \"*\". List who has it "
-            "(aws iam list-entities-for-policy --policy-arn {resource_arn}) and, with the owners, replace it by a "
-            "policy with the actions they use (IAM Access Analyzer > Generate policy from CloudTrail activity, or "
-            "the last-accessed data: aws iam generate-service-last-accessed-details --arn ROLE_OR_USER_ARN). Give "
-            "administrators the AWS managed AdministratorAccess policy through a group or role instead. Check: the "
-            "policy's default version has no statement allowing * on *."
         ),
         "EC2.4": (
             "Instance {resource_id} has been stopped longer than the control allows (30 days by default). If it is "

@@ -103,19 +103,31 @@ def test_missing_user_is_a_clear_error(moto_aws: None, target: Target) -> None:
         OneActiveAccessKey().assess(target, key_finding("nobody"))
 
 
-def test_through_the_engine_it_is_notified_with_the_steps_and_calls_nothing(iam: Any) -> None:
-    keys(iam, 2)
+def test_through_the_engine_the_notification_lists_the_keys_read_live(iam: Any) -> None:
+    first, second = keys(iam, 2)
     sessions = AssumedSessions()
     config = config_from_dict({"mode": "enforce", "rules": {RULE_ID: {"mode": "enforce"}}})
 
     (result,) = Engine(config, sessions, stage="apply").run([key_finding()])
 
     assert result.outcome == "notified"  # notify-only: even an explicit enforce stays notify
-    assert f"aws iam update-access-key --user-name {USER} --access-key-id KEY_ID --status Inactive" in result.reason
-    assert "aws iam get-access-key-last-used --access-key-id KEY_ID" in result.reason
-    assert "{" not in result.reason
-    assert not sessions.api_calls
+    assert f"user {USER} has 2 active access keys" in result.reason
+    assert f"{first} (created " in result.reason and f"{second} (created " in result.reason
+    assert f"aws iam update-access-key --user-name {USER} --access-key-id " in result.reason
+    assert "KEY_ID --status Inactive" not in result.reason  # the real key id, not a placeholder
+    assert "{" not in result.reason and result.changes
+    assert iam_actions(sessions.api_calls) <= set(OneActiveAccessKey.read_permissions)  # reads only
     assert all(status == "Active" for status in statuses(iam).values())
+
+
+def test_a_user_left_with_one_key_is_noop_and_not_notified(iam: Any) -> None:
+    _, second = keys(iam, 2)
+    iam.update_access_key(UserName=USER, AccessKeyId=second, Status="Inactive")
+    sent: list[Any] = []
+
+    (result,) = Engine(config_from_dict({}), AssumedSessions(), notifier=sent.append).run([key_finding()])
+
+    assert (result.outcome, sent) == ("noop", [])
 
 
 def test_catalog_and_prowler_mapping() -> None:

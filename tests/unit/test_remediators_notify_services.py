@@ -13,7 +13,6 @@ from functions.remediators.notify_services import ServiceManualRemediation
 from tests.factories import ACCOUNT, make_finding
 
 SECRET = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:db-password-AbCdEf"
-POLICY = f"arn:aws:iam::{ACCOUNT}:policy/everything"
 # rule id → (resource type, resource id, region, what the message must contain)
 CASES = {
     "SecretsManager.1": ("AwsSecretsManagerSecret", SECRET, "eu-west-1",
@@ -30,7 +29,6 @@ CASES = {
               ["put-bucket-notification-configuration --bucket uploads", '{"QueueConfigurations": [{"QueueArn"',
                "EventBridge alone may not pass"]),
     "S3.13": ("AwsS3Bucket", "uploads", "us-east-1", ['"DaysAfterInitiation": 7}', "deletes nothing else"]),
-    "IAM.1": ("AwsIamPolicy", POLICY, "global", [f"list-entities-for-policy --policy-arn {POLICY}"]),
     "EC2.4": ("AwsEc2Instance", "i-0abc", "us-east-1", ["create-image --region us-east-1 --instance-id i-0abc",
                                                        "DeleteOnTermination"]),
     "ELB.1": ("AwsElbv2LoadBalancer", "web-alb", "us-east-1",
@@ -77,7 +75,6 @@ STACK = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/base/0f1e"
 FILTER = f"arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/d1/filter/f1"
 # As connectors build them: the resource id is the ARN's last part, which these calls refuse; they take the ARN.
 ARN_CASES = {
-    "IAM.1": ("AwsIamPolicy", "everything", POLICY, f"list-entities-for-policy --policy-arn {POLICY}"),
     "SecretsManager.1": ("AwsSecretsManagerSecret", "db-password-AbCdEf", SECRET, f"--secret-id {SECRET}"),
     "SNS.2": ("AwsSnsTopic", "alerts", f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts",
               f"--topic-arn arn:aws:sns:us-east-1:{ACCOUNT}:alerts"),

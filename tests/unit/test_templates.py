@@ -98,7 +98,7 @@ def toggles(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: p for name, p in template["Parameters"].items() if name.startswith("Rule")}
 
 
-ACTING = [rule_id for rule_id, entry in CATALOG.items() if not entry.notify_only and entry.remediator.permissions]
+ACTING = [entry.rule_id for entry in rules.acting_entries(list(CATALOG.values()))]
 BY_CONDITION = {enabled_condition(rule_id): rule_id for rule_id in CATALOG}
 
 
@@ -132,7 +132,7 @@ def test_every_rule_has_exactly_one_toggle(name):
         assert set(parameter["AllowedValues"]) <= set(MODES)
         assert parameter["Description"].startswith(f"{rule_id}: {entry.rule.title}")
         # says what the toggle does in that template (the stackset passes the target's)
-        effect = rules.TOGGLE_EFFECT["admin" if name == "admin" else "target"]
+        effect = rules.toggle_effect(entry, "admin" if name == "admin" else "target")
         assert effect in parameter["Description"]
         assert ("disruptive" in parameter["Description"]) == entry.rule.disruptive
 
@@ -325,9 +325,26 @@ def test_an_escalation_action_on_everything_is_refused():
 
 def test_enabled_means_dry_run_or_enforce():
     for rule_id in ACTING:
+        if rules.reads_at_notify(CATALOG[rule_id]):
+            continue  # below
         condition = TARGET["Conditions"][enabled_condition(rule_id)]
         compared = {operand["Fn::Equals"][1] for operand in condition["Fn::Not"][0]["Fn::Or"]}
         assert compared == {"off", "notify"}
+
+
+@pytest.mark.parametrize("rule_id", ["IAM.1", "netskope:iam-one-active-access-key"])
+def test_a_rule_that_reads_live_state_in_notify_mode_has_its_reads_at_notify(rule_id):
+    """Its toggle at notify grants exactly its read actions (the remediate function assesses before it notifies),
+    never a write; off grants nothing."""
+    assert CATALOG[rule_id].remediator.notify_assesses and rules.allowed_modes(CATALOG[rule_id]) == ["off", "notify"]
+    condition = enabled_condition(rule_id)
+    assert TARGET["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": toggle_name(rule_id)}, "off"]}]}
+    granted = {a for c, s in allowed(TARGET, "RemediationRole") if c == condition for a in actions(s)}
+    assert granted == stage_actions(rule_id, "read") and granted
+    own = toggle_name(rule_id)  # its statements' Sids: the toggle, then the stage (RuleIAMx1Read, not RuleIAMx10…)
+    anywhere = {c for c, s in role_statements(TARGET, "RemediationRole")
+                if s["Sid"].startswith(own) and s["Sid"][len(own):][:1].isalpha()}
+    assert anywhere == {condition}  # no write, no other guard
 
 
 def test_managed_policies_exist_only_while_one_of_their_rules_is_enabled():

@@ -23,7 +23,8 @@ def toggle_name(rule_id: str) -> str:
 
 
 def enabled_condition(rule_id: str) -> str:
-    """Target template: the rule may act (dry-run or enforce), so its permissions are granted."""
+    """Target template: the rule's reads are granted (dry-run or enforce; notify too for one that reads live state
+    in notify mode, notify_assesses)."""
     return toggle_name(rule_id) + "Enabled"
 
 
@@ -55,6 +56,16 @@ TOGGLE_EFFECT = {
     "target": "off/notify: no permission here; dry-run: its read actions only; enforce: its reads and writes "
               "(and its restore actions in the rollback role when that is enabled)",
 }
+# The target toggle of a rule that reads live state in notify mode (Remediator.notify_assesses); a rule that can
+# also act adds what dry-run and enforce grant.
+TARGET_EFFECT_NOTIFY_READS = ("off: no permission here; notify: its read actions (the notification names what is "
+                              "read live in this account)")
+TARGET_EFFECT_ACTING = "; dry-run: its read actions only; enforce: its reads and writes"
+
+
+def reads_at_notify(entry: CatalogEntry) -> bool:
+    """The rule reads live state in notify mode: its reads are granted at notify too."""
+    return entry.remediator.notify_assesses and bool(entry.remediator.permissions_for("read"))
 
 
 def allowed_modes(entry: CatalogEntry) -> list[str]:
@@ -67,6 +78,13 @@ def allowed_modes(entry: CatalogEntry) -> list[str]:
     return list(MODES)
 
 
+def toggle_effect(entry: CatalogEntry, template: str) -> str:
+    """What the rule's toggle does in that template (its parameter's description says it)."""
+    if template == "target" and reads_at_notify(entry):
+        return TARGET_EFFECT_NOTIFY_READS + ("" if entry.notify_only else TARGET_EFFECT_ACTING)
+    return TOGGLE_EFFECT[template]
+
+
 def toggle_parameter(entry: CatalogEntry, template: str = "admin") -> Json:
     rule = entry.rule
     notes = []
@@ -77,11 +95,12 @@ def toggle_parameter(entry: CatalogEntry, template: str = "admin") -> Json:
     elif entry.remediator.grants_privileges:
         notes.append("its writes could grant any IAM policy: enforce only from the command line, never deployed")
     suffix = f" ({'; '.join(notes)})" if notes else ""
+    effect = toggle_effect(entry, template)
     return {
         "Type": "String",
         "Default": rule.default_mode,
         "AllowedValues": allowed_modes(entry),
-        "Description": f"{rule.rule_id}: {rule.title}{suffix}. {TOGGLE_EFFECT[template]}"[:4000],
+        "Description": f"{rule.rule_id}: {rule.title}{suffix}. {effect}"[:4000],
     }
 
 
@@ -102,10 +121,11 @@ def toggle_labels(entries: Sequence[CatalogEntry]) -> Json:
 
 
 def enabled_conditions(entries: Sequence[CatalogEntry]) -> Json:
-    """Target template: a rule's reads are granted when its toggle is dry-run or enforce."""
+    """Target template: a rule's reads are granted when its toggle is dry-run or enforce, or notify for a rule that
+    reads live state in notify mode."""
     return {
-        enabled_condition(e.rule_id): not_({"Fn::Or": [equals(ref(toggle_name(e.rule_id)), mode)
-                                                       for mode in ("off", "notify")]})
+        enabled_condition(e.rule_id): not_(equals(ref(toggle_name(e.rule_id)), "off")) if reads_at_notify(e) else
+        not_({"Fn::Or": [equals(ref(toggle_name(e.rule_id)), mode) for mode in ("off", "notify")]})
         for e in entries
     }
 
@@ -134,8 +154,9 @@ def runbook_entries(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
 
 
 def acting_entries(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
-    """Rules that can hold permissions: notify-only rules never act."""
-    return [e for e in entries if not e.notify_only and e.remediator.permissions]
+    """Rules that can hold permissions: notify-only rules never act, but one that reads live state in notify mode
+    holds its reads."""
+    return [e for e in entries if (not e.notify_only or reads_at_notify(e)) and e.remediator.permissions]
 
 
 def control_entries(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:

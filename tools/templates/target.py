@@ -1,7 +1,8 @@
 """target-account.yaml: the roles of a member account.
 
 - RemediationRole (assumed by the admin stack's remediate function): a rule's read actions while its toggle is
-  dry-run, its reads and writes at enforce; starting only the enforced rules' runbooks.
+  dry-run (or notify, for a rule that reads live state in notify mode: Remediator.notify_assesses), its reads and
+  writes at enforce; starting only the enforced rules' runbooks.
 - AutomationRole (SSM Automation runs the enforced rules' AWS-owned runbooks with it).
 - RollbackRole (own toggle, off by default; trusted by one named operator principal): the enabled reversible
   rules' reads and restore actions, for `cspm-remediate rollback`.
@@ -354,7 +355,8 @@ def target_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
     resources: Json = {"RemediationRole": remediation_role(entries, runbooks)}
     resources.update(guarded_policies(
         conditions, "RemediationPolicy", "RemediationRole",
-        "Reads of the dry-run and enforced rules, writes of the enforced ones", remediation_statements(acting),
+        "Reads of the dry-run and enforced rules (and of the notify rules that read live state), writes of the "
+        "enforced ones", remediation_statements(acting),
         path=POLICY_PATH,
     ))
     if runbooks:
