@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from functions.engine.catalog import rule_rows
+from functions.engine.catalog import CATALOG, rule_rows
 from functions.engine.failures import DECIDED_OUTCOMES, FAILURE_CLASSES
 from functions.engine.pipeline import SOURCE_FACTS, SOURCES
 from functions.remediators.base import DISRUPTIONS, REVERSIBLE_MEANS
@@ -46,10 +46,23 @@ def safety_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def notify_reads_markdown() -> str:
+    """Which notify rules read live state before notifying (Remediator.notify_assesses), from the declarations."""
+    reading = [entry for entry in (CATALOG[row["rule_id"]] for row in rule_rows()) if entry.remediator.notify_assesses]
+    names = ", ".join(f"{e.rule_id} ({', '.join(f'`{p}`' for p in e.remediator.permissions_for('read'))})"
+                      for e in reading)
+    return ("**Read live in notify mode**: " + (names or "none") + ". In `notify` these rules assess first, in "
+            "the target account, and the notification names what was read (the keys, the attachments, with the "
+            "exact commands); a resource found compliant is `noop` and no message. Their reads are granted at "
+            "`notify`. Every other notify rule is decided without an AWS call, with its static guidance.")
+
+
 def catalog_markdown() -> str:
     rows = rule_rows()
     lines = [
         safety_markdown(rows),
+        "",
+        notify_reads_markdown(),
         "",
         "| rule | CIS v3.0.0 | title | default mode | disruptive | side effects | executors (runbook) | reversible "
         "| IAM actions |",

@@ -82,10 +82,10 @@ class OneActiveAccessKey(ManualRemediation):
     def notify_detail(self, finding: Finding, assessment: Assessment) -> str:
         """The live key list and commands, then what the static steps add to them (delete later, check)."""
         user = finding.resource_id
-        return self._message(finding, f"{found_text(assessment)} Reversible: --status Active. Once nothing has "
-                             f"failed for a while, delete each deactivated key: aws iam delete-access-key --user-name "
-                             f"{user} --access-key-id KEY_ID. Check: aws iam list-access-keys --user-name {user} lists "
-                             "at most one Active key.")
+        return self._message(finding, f"Found in the account now: {found_text(assessment)} Reversible: --status "
+                             "Active. Once nothing has failed for a while, delete each deactivated key: aws iam "
+                             f"delete-access-key --user-name {user} --access-key-id KEY_ID. Check: aws iam "
+                             f"list-access-keys --user-name {user} lists at most one Active key.")
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         user, iam = finding.resource_id, target.client("iam")

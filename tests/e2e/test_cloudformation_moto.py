@@ -36,7 +36,7 @@ from moto.cloudformation import parsing
 
 from functions.engine.catalog import CATALOG
 from tools.templates import TEMPLATE_DIR
-from tools.templates.rules import toggle_name
+from tools.templates.rules import reads_at_notify, toggle_name
 from tools.templates.storage import ledger_schema
 from tools.templates.target import SSM_EXECUTOR_ACTIONS
 
@@ -355,7 +355,8 @@ def expected_grants(toggles: dict[str, str]) -> tuple[set[str], set[str]]:
     def mode(rule_id: str) -> str:
         return toggles.get(toggle_name(rule_id), CATALOG[rule_id].rule.default_mode)
 
-    enabled = [e for rule_id, e in CATALOG.items() if mode(rule_id) in ("dry-run", "enforce") and not e.notify_only]
+    enabled = [e for rule_id, e in CATALOG.items() if (mode(rule_id) in ("dry-run", "enforce") and not e.notify_only)
+               or (mode(rule_id) == "notify" and reads_at_notify(e))]  # reads live to name it in the message
     enforced = [e for e in enabled if mode(e.rule_id) == "enforce"]
     remediation = {a for e in enabled for a in e.remediator.permissions_for("read")}
     remediation |= {a for e in enforced for a in e.remediator.permissions_for("write")}

@@ -138,8 +138,8 @@ def test_cli_plan_of_a_full_admin_policy_names_its_attachments(moto_aws, tmp_pat
     iam.attach_group_policy(GroupName="ops", PolicyArn=arn)
     scoped = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
     fine = iam.create_policy(PolicyName="storage", PolicyDocument=json.dumps(scoped))["Policy"]["Arn"]
-    findings = [make_finding("IAM.1", "AwsIamPolicy", name, account_id=OWN, region=REGION, resource_arn=policy).to_dict()
-                for name, policy in (("break-glass", arn), ("storage", fine))]
+    findings = [make_finding("IAM.1", "AwsIamPolicy", name, account_id=OWN, region=REGION, resource_arn=policy)
+                .to_dict() for name, policy in (("break-glass", arn), ("storage", fine))]
 
     code, results = cli_json("plan", write_json(tmp_path / "findings.json", findings))
 

@@ -23,3 +23,14 @@ def test_every_source_has_a_row_in_the_sources_table():
     table = sources_markdown()
     for source in SOURCES:
         assert f"| `{source}` |" in table
+
+
+def test_the_rules_that_read_live_state_in_notify_mode_are_listed_from_the_flag():
+    from tools.docs import notify_reads_markdown
+
+    line = notify_reads_markdown()
+    reading = {rule_id for rule_id, entry in CATALOG.items() if entry.remediator.notify_assesses}
+    assert reading >= {"IAM.1", "netskope:iam-one-active-access-key"}
+    listed = {rule_id for rule_id in CATALOG if f" {rule_id} (`" in line}
+    assert listed == reading
+    assert "`iam:ListEntitiesForPolicy`" in line and line in catalog_markdown()

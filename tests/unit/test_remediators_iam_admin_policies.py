@@ -153,3 +153,13 @@ def test_through_the_engine_the_notification_names_the_attachments(iam: Any) -> 
 def test_catalog_entry() -> None:
     entry = CATALOG[RULE_ID]
     assert (entry.notify_only, entry.remediator, entry.remediator.notify_assesses) == (True, FullAdminPolicy, True)
+
+
+def test_a_policy_with_the_exclusion_tag_is_excluded_from_its_own_read(iam: Any) -> None:
+    arn = iam.create_policy(PolicyName="break-glass", PolicyDocument=json.dumps(ADMIN),
+                            Tags=[{"Key": "cspm-remediation:exclude", "Value": "true"}])["Policy"]["Arn"]
+    sent: list[Any] = []
+
+    (result,) = Engine(config_from_dict({}), AssumedSessions(), notifier=sent.append).run([policy_finding(arn)])
+
+    assert (result.outcome, sent) == ("excluded", [])  # GetPolicy returns the tags: no extra call
