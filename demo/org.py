@@ -565,6 +565,18 @@ class _World:
             k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
             if k["AccessKeyId"] in keys].count("Active") <= 1, expect="untouched")
 
+        # IAM.1 reads live in notify mode: the notification names the user and role the policy is attached to
+        admin = {"Version": "2012-10-17", "Statement": [{"Sid": "BreakGlass", "Effect": "Allow", "Action": "*",
+                                                         "Resource": "*"}]}
+        policy = iam.create_policy(PolicyName="demo-break-glass", PolicyDocument=json.dumps(admin))["Policy"]["Arn"]
+        iam.attach_user_policy(UserName=user, PolicyArn=policy)
+        iam.attach_role_policy(RoleName="demo-build-role", PolicyArn=policy)
+        self.report("securityhub", account, HOME, "IAM.1", "AwsIamPolicy", "demo-break-glass", policy,
+                    "IAM policies should not allow full \"*\" administrative privileges")
+        self.plant("policy demo-break-glass allows * on * (notify only, names its user and role)", account, "IAM.1",
+                   "demo-break-glass", lambda: iam.get_policy(PolicyArn=policy)["Policy"]["AttachmentCount"] == 0,
+                   expect="untouched")
+
     def public_function(self, account: str) -> None:
         awslambda = self.client(account, HOME, "lambda")
         role = self.client(account, HOME, "iam").create_role(

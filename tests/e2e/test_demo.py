@@ -14,13 +14,13 @@ def test_demo_fixes_every_planted_misconfiguration_and_reruns_clean():
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "RESULT: PASS" in out
-    assert "44 expected fixed, 16 expected left alone: all as expected" in out
+    assert "44 expected fixed, 17 expected left alone: all as expected" in out
     assert "changes made: 0" in out  # the second run is idempotent
     assert "AssumeRole calls in the deployed apply run: 3 for 3 member accounts" in out
     # The apply went the deployed way: the handlers over SQS with concurrent pollers, the ledger and the topic.
     assert "apply, as deployed: pull handler → SQS → 4 concurrent remediate pollers" in out
     assert "'summary': 1}" in out and "0 in the dead-letter queue" in out
-    assert "ledger: 57 results for the run" in out
+    assert "ledger: 58 results for the run" in out
     assert "Subject: [cspm-remediation] apply " in out  # the run summary the operator receives
     assert "Prowler: 4 open findings from its json-ocsf file" in out  # the muted one is not pulled
     assert "Apply (Prowler file)" in out
