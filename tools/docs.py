@@ -48,7 +48,7 @@ def safety_markdown(rows: list[dict]) -> str:
 
 def notify_reads_markdown() -> str:
     """Which notify rules read live state before notifying (Remediator.notify_assesses), from the declarations."""
-    reading = [entry for entry in (CATALOG[row["rule_id"]] for row in rule_rows()) if entry.remediator.notify_assesses]
+    reading = [CATALOG[row["rule_id"]] for row in rule_rows() if row["notify_reads"]]
     names = ", ".join(f"{e.rule_id} ({', '.join(f'`{p}`' for p in e.remediator.permissions_for('read'))})"
                       for e in reading)
     return ("**Read live in notify mode**: " + (names or "none") + ". In `notify` these rules assess first, in "

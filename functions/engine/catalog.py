@@ -179,6 +179,7 @@ class CatalogEntry:
             "runbook": runbook.document if runbook else None,
             "permissions": sorted(self.remediator.permissions),
             "reversible": self.remediator.reversible,
+            "notify_reads": self.remediator.notify_assesses,  # in notify mode, reads live state for the message
             "resource_types": list(self.remediator.resource_types),
             "remediator": f"{self.remediator.__module__}.{self.remediator.__qualname__}",
         }

@@ -1,6 +1,6 @@
 """The README's rule table is generated from the declarations; this fails when it is stale."""
 
-from functions.engine.catalog import CATALOG
+from functions.engine.catalog import CATALOG, rule_rows
 from tools.docs import README, catalog_markdown, render_readme
 
 
@@ -34,3 +34,4 @@ def test_the_rules_that_read_live_state_in_notify_mode_are_listed_from_the_flag(
     listed = {rule_id for rule_id in CATALOG if f" {rule_id} (`" in line}
     assert listed == reading
     assert "`iam:ListEntitiesForPolicy`" in line and line in catalog_markdown()
+    assert {row["rule_id"] for row in rule_rows() if row["notify_reads"]} == reading  # `rules --json` says it too
