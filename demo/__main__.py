@@ -49,6 +49,10 @@ def main() -> int:
     _isolate_from_real_aws()
     from moto.server import ThreadedMotoServer  # imported late: heavy, and only the demo needs it
 
+    from demo.moto_serial import serialize_dynamodb_and_sqs
+
+    serialize_dynamodb_and_sqs()  # the deployed half runs concurrent consumers against one ledger table
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's per-request access log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()  # port 0: the kernel picks a free one as it binds (no probe-then-bind race with other runs)

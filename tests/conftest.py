@@ -9,6 +9,7 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
+from demo.moto_serial import serialize_dynamodb_and_sqs
 from functions.engine.sessions import AssumedSessions
 from functions.model import Target
 
@@ -22,6 +23,8 @@ pytest_plugins = ("tests.permission_recorder", "pytester")
 # of CPU per backend, for images no test uses (run_instances accepts any ami- id). Set before any backend exists;
 # inherited by the demo's moto server, which does not need them either.
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+
+serialize_dynamodb_and_sqs()  # the engine's worker threads share in-process moto (demo/moto_serial.py)
 
 
 class _AppendOnce(list):
