@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from functions.engine.pacing import Pacer
 from functions.engine.sessions import AssumedSessions
 
 HOME = "us-east-1"
@@ -48,8 +49,9 @@ def create_accounts(names: Sequence[str]) -> list[str]:
 
 
 def admin_sessions() -> AssumedSessions:
-    """How an org admin sets member accounts up: through the role Organizations created in each."""
-    return AssumedSessions(role_name=ADMIN_ROLE)
+    """How an org admin sets member accounts up: through the role Organizations created in each. Unpaced: building
+    an emulated world is not a remediation run, and moto has no quota to protect."""
+    return AssumedSessions(role_name=ADMIN_ROLE, pacer=Pacer({}))
 
 
 def create_remediation_roles(admin: AssumedSessions, account: str) -> None:

@@ -32,6 +32,7 @@ from demo.deployed import answer_writeback
 from demo.sqs_event_source import SqsEventSource
 from functions.aws_lambda import handlers
 from functions.engine.ledger import DynamoDbLedger, create_table, result_from_row
+from functions.engine.pacing import Pacer
 from functions.engine.sessions import AssumedSessions
 from tests.unit.test_ledger import SerializedClient
 
@@ -68,7 +69,9 @@ def asff(account: str, rule_id: str, resource_type: str, resource_id: str) -> di
 
 
 def ec2_of(account: str) -> Any:
-    return AssumedSessions(role_name="OrganizationAccountAccessRole").target(account, REGION).client("ec2")
+    """The test's own view of an account (unpaced: building the world is not the run under test)."""
+    return AssumedSessions(role_name="OrganizationAccountAccessRole", pacer=Pacer({})).target(account, REGION).client(
+        "ec2")
 
 
 def ssh_open_groups(account: str, count: int) -> list[str]:
