@@ -177,10 +177,11 @@ def normalize_and_plan(payload: Any, parse: Callable[[Any], Iterable[Finding | F
             seen[f"left alone: {why}"] += 1
         seen[result.outcome] += 1
     # A target was asked for exactly where findings were assessed (once per finding, and once more per batch of a
-    # rule whose assessment reads in batches).
-    planned = {(f.account_id, f.region, f.partition) for f, r in zip(findings, results, strict=True)
-               if r.outcome == "planned"}
-    assert sessions.asked == planned
+    # rule whose assessment reads in batches): those planned, and those notified with what their read found.
+    assessed = {(f.account_id, f.region, f.partition) for f, r in zip(findings, results, strict=True)
+                if r.outcome == "planned"
+                or (r.outcome == "notified" and CATALOG[f.rule_id].remediator.notify_assesses)}
+    assert sessions.asked == assessed
     return seen
 
 
