@@ -232,7 +232,15 @@ def _by_rule_table(runs: Sequence[PhaseRun]) -> list[str]:
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("calls per finding (findings of the rule); STS and Security Hub are left out.")
+    shared = [f"{run.phase} N={run.n:,}: {tag_reads}" for run in columns if (tag_reads := sum(
+        calls.get(BATCHED_TAG_READ, 0) for calls in run.calls_by_rule.values()))]
+    if shared:  # one call per account and region for every rule's findings: charged to the account's first one
+        lines.append(f"Batched tag reads ({BATCHED_TAG_READ}, for all the rules of an account and region; in the "
+                     f"row of its first finding): {', '.join(shared)}.")
     return lines
+
+
+BATCHED_TAG_READ = "resource-groups-tagging-api.GetResources"
 
 
 def client_lines(runs: Sequence[PhaseRun]) -> list[str]:

@@ -37,7 +37,7 @@ S3_CONTROL_ACTIONS: dict[str, str] = {
 }
 
 # Signing names that are not the service's IAM prefix (CloudWatch signs as "monitoring", its actions are cloudwatch:…).
-IAM_PREFIXES: dict[str, str] = {"monitoring": "cloudwatch"}
+IAM_PREFIXES: dict[str, str] = {"monitoring": "cloudwatch", "tagging": "tag"}  # Tagging API: tag:GetResources
 
 
 def iam_action(service_name: str, signing_name: str, operation: str) -> str:

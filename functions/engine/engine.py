@@ -41,6 +41,7 @@ from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import ReadCache, Result, Stage, Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, tags_known
+from functions.remediators.tagging import prefetch_tags
 from functions.report import first_sentence
 
 log = logging.getLogger(__name__)
@@ -320,6 +321,7 @@ class Engine:
         for one that combines writes) are assessed together where their first one comes: batched reads, and one
         combined write where several rules change one account-level object."""
         out: dict[int, Result] = {}
+        self._prefetch_tags(items)
         groups: dict[tuple[str, str], list[tuple[int, Finding, CatalogEntry, str]]] = defaultdict(list)
         for item in items:
             groups[self._group_key(item[1], item[2])].append(item)
@@ -332,6 +334,23 @@ class Engine:
                 done.add(key)
             out.update(self._run_group(groups[key] if key[1] else [item], batched=bool(key[1])))
         return out
+
+    def _prefetch_tags(self, items: list[tuple[int, Finding, CatalogEntry, str]]) -> None:
+        """The tags of the account's findings that carry none, for every rule at once: one Resource Groups Tagging
+        API call per region and 100 resources (tagging.prefetch_tags), kept in the run's read cache where each
+        remediator's own tag read finds them. Anything it cannot settle is read per resource, as without it."""
+        by_region: dict[str, list[tuple[Finding, CatalogEntry]]] = defaultdict(list)
+        for _, finding, entry, _ in items:
+            if not finding.tags and entry.remediator.batches_tags():
+                by_region[finding.region].append((finding, entry))
+        for pairs in by_region.values():
+            first = pairs[0][0]
+            try:
+                target = self._target(first.account_id, first.region, first.partition, self._reads)
+                prefetch_tags(target, [arn for finding, entry in pairs
+                                       if (arn := self._remediator(entry).tagging_arn(target, finding))])
+            except Exception as error:  # the per-resource reads decide: an unreachable account says why there
+                log.debug("no batched tag read in %s %s: %s", first.account_id, first.region, error)
 
     def _run_group(self, group: list[tuple[int, Finding, CatalogEntry, str]], batched: bool) -> dict[int, Result]:
         """One finding, or a group's findings, each result recorded (_emit) as soon as it is decided. A bug in one

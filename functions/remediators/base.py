@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal
 
 from connectors.finding import Finding
 from functions.model import CacheKey, Target
+from functions.remediators.tagging import TAGS
 
 MODES = ("off", "notify", "dry-run", "enforce")
 # What every runbook's AutomationAssumeRole needs besides the runbook's own calls (per AWS's runbook reference);
@@ -404,6 +405,28 @@ class Remediator(ABC):
     @classmethod
     def batches_reads(cls) -> bool:
         return cls.prefetch is not Remediator.prefetch
+
+    @classmethod
+    def batches_tags(cls) -> bool:
+        """It names its resources' ARNs (tagging_arn) for the engine's batched tag read (functions/remediators/
+        tagging.py), which its declared tag:GetResources grants."""
+        return "tag:GetResources" in cls.read_permissions
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        """The ARN of the finding's resource exactly as the Resource Groups Tagging API names it, or None (not
+        known without a read): the engine reads the tags of an account's findings in one call per 100 of them."""
+        return None
+
+    def resource_tags(self, target: Target, finding: Finding, read: Callable[[], Mapping[str, str]],
+                      arn: str | None = None) -> dict[str, str] | None:
+        """live_tags, answered from the run's batched tag read where it settled this resource (`arn`, default
+        tagging_arn), else with `read`, once per run and resource."""
+        if finding.tags:
+            return None
+        arn = arn or self.tagging_arn(target, finding)
+        if arn is None or not self.batches_tags():
+            return live_tags(finding, read)
+        return live_tags(finding, lambda: target.read((TAGS, arn), lambda: dict(read())))
 
     def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
         """Read the findings' resources in as few calls as the API allows, into the run's read cache (Target.keep),

@@ -43,6 +43,7 @@ from functions.remediators.s3 import (
     secure_bucket_changes,
     secure_transport_statement,
 )
+from functions.remediators.tagging import TAGS
 
 # -- trails --------------------------------------------------------------------------------------------------------
 
@@ -133,7 +134,16 @@ def trail_tags(target: Target, finding: Finding, trail: Mapping[str, Any]) -> di
         response = _read_trail(target, trail, "list_tags", ResourceIdList=[trail["TrailARN"]])
         entries = response.get("ResourceTagList", [])
         return {key: value for entry in entries for key, value in tag_dict(entry.get("TagsList")).items()}
-    return live_tags(finding, read)
+    # Once per run and trail, or from the engine's batched tag read (tagging.py) when it settled this trail.
+    return live_tags(finding, lambda: target.read((TAGS, trail["TrailARN"]), read))
+
+
+def _trail_arn(finding: Finding) -> str | None:
+    """The trail's ARN when the finding names it (a name alone may be a trail of another Region: no batch)."""
+    for name in (finding.resource_arn or "", finding.resource_id):
+        if name.startswith("arn:") and ":cloudtrail:" in name and ":trail/" in name:
+            return name
+    return None
 
 
 TRAIL_NAME = r"[A-Za-z0-9][\w.-]{2,127}"  # CloudTrail's trail-name rule (params_schema)
@@ -578,7 +588,7 @@ class TrailLogFileValidation(Remediator):
 
     rules = (Rule("CloudTrail.4", "CloudTrail log file validation should be enabled", cis=("3.2",)),)
     resource_types = ("AwsCloudTrailTrail",)
-    read_permissions = ("cloudtrail:DescribeTrails", "cloudtrail:ListTags")
+    read_permissions = ("cloudtrail:DescribeTrails", "cloudtrail:ListTags", "tag:GetResources")
     write_permissions = ("cloudtrail:UpdateTrail",)
     restore_permissions = ("cloudtrail:UpdateTrail",)
     reversible = True
@@ -587,6 +597,9 @@ class TrailLogFileValidation(Remediator):
         parameters=_log_validation_parameters,
         permissions=("cloudtrail:GetTrail", "cloudtrail:UpdateTrail"),
     )
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return _trail_arn(finding)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         trail = resolve_trail(target, finding)

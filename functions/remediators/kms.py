@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, live_tags, tag_dict
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, tag_dict
 
 
 def _enable_key_rotation_parameters(finding: Finding, automation_role_arn: str) -> dict[str, list[str]]:
@@ -147,7 +147,7 @@ class KeyRotation(Remediator):
 
     rules = (Rule("KMS.4", "AWS KMS key rotation should be enabled", cis=("3.6",)),)
     resource_types = ("AwsKmsKey",)
-    read_permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags")
+    read_permissions = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "tag:GetResources")
     write_permissions = ("kms:EnableKeyRotation",)
     restore_permissions = ("kms:DisableKeyRotation",)
     reversible = True
@@ -161,6 +161,15 @@ class KeyRotation(Remediator):
             "kms:GetKeyRotationStatus",
         ),
     )
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        """The key's ARN as the finding names it, or from its key id; an alias names no key without a read."""
+        for name in (finding.resource_arn or "", finding.resource_id):
+            if name.startswith("arn:") and ":key/" in name:
+                return name
+        if finding.resource_id.startswith(("arn:", "alias/")):
+            return None
+        return f"arn:{target.partition}:kms:{target.api_region}:{target.account_id}:key/{finding.resource_id}"
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         """One read in the common case: GetKeyRotationStatus (enabled → compliant; AWS managed keys report enabled).
@@ -183,8 +192,8 @@ class KeyRotation(Remediator):
         if enabled:
             return Assessment(compliant=True, pre_state={"KeyId": key_id, "KeyRotationEnabled": True},
                               context={"KeyId": key_id})
-        tags = live_tags(finding, lambda: tag_dict(kms.list_resource_tags(KeyId=key_id).get("Tags", []),
-                                                   "TagKey", "TagValue"))
+        tags = self.resource_tags(target, finding, lambda: tag_dict(
+            kms.list_resource_tags(KeyId=key_id).get("Tags", []), "TagKey", "TagValue"))
         return Assessment(
             compliant=False,
             changes=[f"enable automatic rotation of KMS key {key_id}"],

@@ -164,18 +164,24 @@ _ACL_EVERYONE = ("http://acs.amazonaws.com/groups/global/AllUsers",
                  "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 
 
-def public_now(s3: AwsClient, key: Mapping[str, str]) -> list[str]:
-    """How the bucket is public right now (its policy, its ACL): what Block Public Access would cut."""
+def public_now(s3: AwsClient, key: Mapping[str, str], configuration: Mapping[str, bool] | None = None) -> list[str]:
+    """How the bucket is public right now (its policy, its ACL): what turning on the settings still off in its
+    `configuration` would cut. Each is read only when the change can cut it: a public policy is already held back
+    where RestrictPublicBuckets is on, a public ACL where IgnorePublicAcls is on (BlockPublicPolicy and
+    BlockPublicAcls refuse only new ones)."""
+    current = configuration or {}
     reasons = []
-    try:
-        if s3.get_bucket_policy_status(**key)["PolicyStatus"].get("IsPublic"):
-            reasons.append("its policy is public")
-    except ClientError as error:
-        if aws_error_code(error) != "NoSuchBucketPolicy":
-            raise
-    grants = s3.get_bucket_acl(**key).get("Grants", [])
-    if any((grant.get("Grantee") or {}).get("URI") in _ACL_EVERYONE for grant in grants):
-        reasons.append("its ACL grants everyone access")
+    if not current.get("RestrictPublicBuckets"):
+        try:
+            if s3.get_bucket_policy_status(**key)["PolicyStatus"].get("IsPublic"):
+                reasons.append("its policy is public")
+        except ClientError as error:
+            if aws_error_code(error) != "NoSuchBucketPolicy":
+                raise
+    if not current.get("IgnorePublicAcls"):
+        grants = s3.get_bucket_acl(**key).get("Grants", [])
+        if any((grant.get("Grantee") or {}).get("URI") in _ACL_EVERYONE for grant in grants):
+            reasons.append("its ACL grants everyone access")
     return reasons
 
 
@@ -256,9 +262,10 @@ def _account_runbook_parameters(finding: Finding, automation_role_arn: str) -> d
 class BucketPublicAccessBlock(Remediator):
     """S3.8: turn on the four bucket-level Block Public Access settings.
 
-    The bucket's live tags are read (one GetBucketTagging) so the exclusion tag holds for sources whose findings
-    carry no tags. A bucket that is public right now (its policy status, or an ACL grant to everyone; Netskope's
-    rule reports exactly those) loses that access: the change is disruptive for that finding, and the plan says so.
+    The bucket's live tags are read (one GetBucketTagging, or the engine's batched tag read) so the exclusion tag
+    holds for sources whose findings carry no tags. A bucket that is public right now (its policy status, or an ACL
+    grant to everyone; Netskope's rule reports exactly those) loses that access: the change is disruptive for that
+    finding, and the plan says so (see public_now for when each is read).
     """
 
     rules: ClassVar[tuple[Rule, ...]] = (
@@ -268,6 +275,7 @@ class BucketPublicAccessBlock(Remediator):
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
     read_permissions = (
         "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
+        "tag:GetResources",
     )
     write_permissions = ("s3:PutBucketPublicAccessBlock",)
     restore_permissions = ("s3:PutBucketPublicAccessBlock",)
@@ -279,6 +287,9 @@ class BucketPublicAccessBlock(Remediator):
         permissions=("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     )
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return bucket_arn(target.partition, bucket_name(finding))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         bucket, s3 = bucket_name(finding), target.client("s3")
         key = owned(target, bucket)
@@ -289,9 +300,11 @@ class BucketPublicAccessBlock(Remediator):
             raise
         assessment = _assess(configuration, f"bucket {bucket}")
         # The finding's own tags suffice when it carries them (Security Hub); otherwise one read of the live ones.
-        assessment.tags = live_tags(finding, lambda: bucket_tags(s3, bucket, target.account_id))
-        if not assessment.compliant:
-            public = public_now(s3, key)
+        assessment.tags = self.resource_tags(target, finding, lambda: bucket_tags(s3, bucket, target.account_id))
+        # Whether the change cuts access in use decides only whether it is held as disruptive: not read for a
+        # compliant bucket (noop) nor for one the exclusion tag leaves alone (the engine reports it excluded).
+        if not assessment.compliant and not target.excluded(assessment.tags or finding.tags):
+            public = public_now(s3, key, configuration)
             if public:
                 assessment.disruptive = f"bucket {bucket} is public now ({', '.join(public)}): that access stops"
         return assessment

@@ -62,8 +62,9 @@ def test_non_compliant_trail_is_remediated_and_verified(target: Target, trail: s
     after = remediator.assess(target, finding)
     assert after.compliant
     assert after.changes == []
-    # The declared permissions are exactly the actions called.
-    assert {f"cloudtrail:{name}" for name in calls} == set(TrailLogFileValidation.permissions)
+    # The declared permissions are exactly the actions called (tag:GetResources: the engine's batched tag read,
+    # tests/unit/test_batched_tags.py).
+    assert {f"cloudtrail:{name}" for name in calls} | {"tag:GetResources"} == set(TrailLogFileValidation.permissions)
 
 
 def test_validated_trail_is_compliant(target: Target, bucket: str) -> None:
@@ -178,7 +179,8 @@ def test_restore_disables_validation_again(target: Target, sessions: AssumedSess
         lines = remediator.restore(target, finding, recorded_pre_state(assessment))
         assert validation_enabled(trail) is False
     assert lines == [f"disabled log file validation on trail {trail_arn(trail)} again (digests written stay)"]
-    assert iam_actions(sessions.api_calls) == set(TrailLogFileValidation.permissions)
+    batched = {"tag:GetResources"}  # the engine's batched tag read (tests/unit/test_batched_tags.py)
+    assert iam_actions(sessions.api_calls) | batched == set(TrailLogFileValidation.permissions)
 
 
 def test_restore_of_a_multi_region_trail_happens_in_its_home_region(target: Target, bucket: str) -> None:

@@ -155,6 +155,44 @@ def test_a_bucket_public_now_is_disruptive_for_that_finding(target: Target, s3, 
         assert bucket_pab(s3) is None
 
 
+@pytest.mark.parametrize(("already_on", "reads"), [
+    ({"IgnorePublicAcls": True}, ["GetBucketPolicyStatus"]),  # public ACLs are ignored already: nothing to cut
+    ({"RestrictPublicBuckets": True}, ["GetBucketAcl"]),  # a public policy is held back already
+    ({"IgnorePublicAcls": True, "RestrictPublicBuckets": True}, []),
+])
+def test_only_the_access_the_change_can_cut_is_read(target: Target, s3, bucket: str, already_on: dict[str, bool],
+                                                   reads: list[str]) -> None:
+    """GetBucketPolicyStatus and GetBucketAcl decide whether blocking cuts access in use: each is read only when
+    the setting that would cut it is still off. A public ACL under IgnorePublicAcls is no access in use."""
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        name: already_on.get(name, False) for name in ALL_BLOCKED})
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    calls = record_calls(target.client("s3"))
+
+    assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
+
+    assert not assessment.compliant
+    assert calls == ["GetPublicAccessBlock", "GetBucketTagging", *reads]
+    public_acl_in_use = "IgnorePublicAcls" not in already_on
+    assert ("its ACL grants everyone access" in assessment.disruptive) == public_acl_in_use
+
+
+def test_an_excluded_bucket_is_not_checked_for_public_access(s3, bucket: str) -> None:
+    """The exclusion tag leaves the bucket alone whatever it is: its policy status and ACL are not read."""
+    from functions.engine.config import config_from_dict
+    from functions.engine.engine import Engine
+
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "cspm-remediation:exclude", "Value": "1"}]})
+    sessions = AssumedSessions()
+
+    (result,) = Engine(config_from_dict({}), sessions, stage="plan").run([bucket_finding()])
+
+    assert result.outcome == "excluded"
+    assert sessions.api_calls["s3.GetBucketTagging"] == 1
+    assert sessions.api_calls["s3.GetBucketPolicyStatus"] == sessions.api_calls["s3.GetBucketAcl"] == 0
+
+
 def test_bucket_assess_is_read_only(target: Target, s3, bucket: str) -> None:
     """Dry-run runs assess alone: it reads and never writes."""
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PARTIAL)
@@ -163,7 +201,8 @@ def test_bucket_assess_is_read_only(target: Target, s3, bucket: str) -> None:
     assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
 
     assert not assessment.compliant
-    assert calls == ["GetPublicAccessBlock", "GetBucketTagging", "GetBucketPolicyStatus", "GetBucketAcl"]
+    # PARTIAL ignores public ACLs already: the ACL is not read (see test_only_the_access_the_change_can_cut_is_read)
+    assert calls == ["GetPublicAccessBlock", "GetBucketTagging", "GetBucketPolicyStatus"]
     assert bucket_pab(s3) == PARTIAL
 
 
@@ -200,10 +239,11 @@ def test_bucket_declarations() -> None:
     assert BucketPublicAccessBlock.rules[0].cis == ("2.1.4.2",)
     assert BucketPublicAccessBlock.resource_types == ("AwsS3Bucket",)
     # The IAM actions behind GetPublicAccessBlock / PutPublicAccessBlock on a bucket.
-    # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag).
+    # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag); tag:GetResources the
+    # engine's batched tag read of them (functions/remediators/tagging.py).
     assert BucketPublicAccessBlock.permissions == (
         "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
-        "s3:PutBucketPublicAccessBlock",
+        "tag:GetResources", "s3:PutBucketPublicAccessBlock",
     )
     assert BucketPublicAccessBlock.reversible
 

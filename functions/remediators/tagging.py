@@ -1,0 +1,83 @@
+"""Batched tag reads: the Resource Groups Tagging API's GetResources names up to 100 resources per call.
+
+Findings from Netskope and Prowler often carry no tags, so each remediator reads the resource's live tags for the
+exclusion tag, one call per resource. For the findings of one account and region the engine asks GetResources once
+per 100 of their ARNs first (`prefetch_tags`), and keeps each answer in the run's read cache, where the
+remediator's own tag read (Remediator.resource_tags) finds it. Whatever the batch cannot answer for sure is read
+per resource as before, so the exclusion tag always holds:
+
+* GetResources answers for every resource type except IAM users and roles and Auto Scaling groups, for the
+  Region it is called in only, and leaves out a resource that has never been tagged (or does not exist). So a
+  resource it does not list has no tags only when its ARN names this Region: `ANSWERS_ABSENT` lists those types.
+* An S3 bucket's ARN names no Region and the API lists a bucket only in its own Region, which a finding's region
+  need not be (Netskope reports the region it saw): a bucket it lists has those tags, one it does not list is read
+  per bucket. Buckets only ride along on a call made for the other types.
+* A refused (AccessDenied: a role deployed before tag:GetResources was granted) or failed call keeps nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.model import Target
+
+log = logging.getLogger(__name__)
+
+MAX_ARNS = 100  # GetResources ResourceARNList: 1-100 ARNs
+TAGS = "tags"  # the read cache's key: (TAGS, arn)
+# (service, resource type) as an ARN names them → GetResources not listing one means it has no tags (its ARN names
+# the Region) or only that it must be read on its own (S3: no Region in the ARN).
+SUPPORTED: dict[tuple[str, str], bool] = {
+    ("kms", "key"): True,
+    ("cloudtrail", "trail"): True,
+    ("s3", ""): False,
+}
+
+
+def kind(arn: str, target: Target) -> tuple[str, str] | None:
+    """The (service, resource type) of an ARN this batch may ask about in the target's account and Region, or None
+    (another partition, account or Region, or a type the batch does not cover)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[1] != target.partition:
+        return None
+    service, region, account, resource = parts[2], parts[3], parts[4], parts[5]
+    key = (service, "" if service == "s3" else resource.split("/", 1)[0])
+    if key not in SUPPORTED or (service == "s3" and ("/" in resource or region or account)):
+        return None
+    if service != "s3" and (region != target.api_region or account != target.account_id):
+        return None
+    return key
+
+
+def prefetch_tags(target: Target, arns: Iterable[str]) -> int:
+    """Read the tags of these resources (one account and Region) with GetResources, 100 ARNs per call, into the
+    run's read cache. Returns the number of calls made. Nothing is kept for what the answer does not settle."""
+    wanted = {arn: key for arn in dict.fromkeys(arns) if (key := kind(arn, target)) is not None}
+    if not target.batching or not any(SUPPORTED[key] for key in wanted.values()):
+        return 0  # buckets alone: an unlisted one is read on its own anyway
+    pending = [arn for arn in wanted if not target.cached((TAGS, arn))]
+    calls = 0
+    for start in range(0, len(pending), MAX_ARNS):
+        chunk = pending[start:start + MAX_ARNS]
+        try:
+            calls += 1
+            response = target.client("resourcegroupstaggingapi").get_resources(ResourceARNList=chunk)
+        except (ClientError, BotoCoreError) as error:  # refused or failed: each resource is read on its own
+            log.info("tag:GetResources in %s %s: %s; reading tags per resource", target.account_id,
+                     target.api_region, error)
+            return calls
+        listed: set[str] = set()
+        for mapping in response.get("ResourceTagMappingList", []):
+            arn = mapping.get("ResourceARN")
+            if arn in wanted:
+                listed.add(arn)
+                target.keep((TAGS, arn), {tag["Key"]: tag.get("Value", "") for tag in mapping.get("Tags", [])})
+        if response.get("PaginationToken"):
+            continue  # a partial answer (AWS pages no ARN list; a fake may): the rest is read on its own
+        for arn in chunk:
+            if arn not in listed and SUPPORTED[wanted[arn]]:
+                target.keep((TAGS, arn), {})
+    return calls
