@@ -275,7 +275,7 @@ class BucketPublicAccessBlock(Remediator):
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
     read_permissions = (
         "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
-        "tag:GetResources",
+        "tag:GetResources", "s3:ListAllMyBuckets",  # the engine's batched tag read (tagging.py)
     )
     write_permissions = ("s3:PutBucketPublicAccessBlock",)
     restore_permissions = ("s3:PutBucketPublicAccessBlock",)

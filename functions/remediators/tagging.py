@@ -10,8 +10,11 @@ per resource as before, so the exclusion tag always holds:
   Region it is called in only, and leaves out a resource that has never been tagged (or does not exist). So a
   resource it does not list has no tags only when its ARN names this Region: `ANSWERS_ABSENT` lists those types.
 * An S3 bucket's ARN names no Region and the API lists a bucket only in its own Region, which a finding's region
-  need not be (Netskope reports the region it saw): a bucket it lists has those tags, one it does not list is read
-  per bucket. Buckets only ride along on a call made for the other types.
+  need not be (Netskope reports the region it saw): a bucket it lists has those tags; one it does not list has
+  none only when ListBuckets, asked for this Region's buckets (BucketRegion), names it. That listing is made only
+  for `BUCKETS_WORTH_LISTING` or more buckets (it replaces one GetBucketTagging each); otherwise an unlisted bucket
+  is read on its own, and buckets alone make no GetResources call. A remediator naming bucket ARNs also declares
+  s3:ListAllMyBuckets.
 * A refused (AccessDenied: a role deployed before tag:GetResources was granted) or failed call keeps nothing.
 """
 
@@ -27,9 +30,10 @@ from functions.model import Target
 log = logging.getLogger(__name__)
 
 MAX_ARNS = 100  # GetResources ResourceARNList: 1-100 ARNs
+BUCKETS_WORTH_LISTING = 2
 TAGS = "tags"  # the read cache's key: (TAGS, arn)
 # (service, resource type) as an ARN names them → GetResources not listing one means it has no tags (its ARN names
-# the Region) or only that it must be read on its own (S3: no Region in the ARN).
+# the Region), or that only when ListBuckets places it in this Region (S3: no Region in the ARN).
 SUPPORTED: dict[tuple[str, str], bool] = {
     ("kms", "key"): True,
     ("cloudtrail", "trail"): True,
@@ -54,12 +58,22 @@ def kind(arn: str, target: Target) -> tuple[str, str] | None:
 
 def prefetch_tags(target: Target, arns: Iterable[str]) -> int:
     """Read the tags of these resources (one account and Region) with GetResources, 100 ARNs per call, into the
-    run's read cache. Returns the number of calls made. Nothing is kept for what the answer does not settle."""
+    run's read cache. Returns the number of GetResources calls. Nothing is kept for what the answers do not
+    settle."""
     wanted = {arn: key for arn in dict.fromkeys(arns) if (key := kind(arn, target)) is not None}
-    if not target.batching or not any(SUPPORTED[key] for key in wanted.values()):
-        return 0  # buckets alone: an unlisted one is read on its own anyway
+    if not target.batching:
+        return 0
     pending = [arn for arn in wanted if not target.cached((TAGS, arn))]
+    buckets = [arn for arn in pending if wanted[arn] == ("s3", "")]
     calls = 0
+    answers = {arn for arn in pending if SUPPORTED[wanted[arn]]}
+    if len(buckets) >= BUCKETS_WORTH_LISTING:
+        # Once per run and Region (the engine streams findings in chunks): a bucket created since is not in it and
+        # is read on its own; one deleted since fails its own assessment.
+        here = target.lookup(("s3.ListBuckets", "BucketRegion"), lambda: buckets_in_region(target))
+        answers |= {arn for arn in buckets if arn.rsplit(":", 1)[1] in here}
+    if not answers:
+        return calls  # an unlisted resource would be read on its own anyway
     for start in range(0, len(pending), MAX_ARNS):
         chunk = pending[start:start + MAX_ARNS]
         try:
@@ -78,6 +92,21 @@ def prefetch_tags(target: Target, arns: Iterable[str]) -> int:
         if response.get("PaginationToken"):
             continue  # a partial answer (AWS pages no ARN list; a fake may): the rest is read on its own
         for arn in chunk:
-            if arn not in listed and SUPPORTED[wanted[arn]]:
+            if arn not in listed and arn in answers:
                 target.keep((TAGS, arn), {})
     return calls
+
+
+def buckets_in_region(target: Target) -> frozenset[str]:
+    """The names of the account's buckets in the target's Region (ListBuckets, BucketRegion, from that Region's
+    endpoint as S3 requires); none when the listing is refused or fails (each bucket is then read on its own)."""
+    names: set[str] = set()
+    try:
+        pages = target.client("s3").get_paginator("list_buckets").paginate(BucketRegion=target.api_region)
+        for page in pages:
+            names.update(bucket["Name"] for bucket in page.get("Buckets", []))
+    except (ClientError, BotoCoreError) as error:
+        log.info("s3:ListAllMyBuckets in %s %s: %s; reading bucket tags per bucket", target.account_id,
+                 target.api_region, error)
+        return frozenset()
+    return frozenset(names)

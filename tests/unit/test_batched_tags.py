@@ -13,14 +13,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from functions.engine.catalog import CATALOG
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.sessions import AssumedSessions
-from functions.model import Target
+from functions.model import ReadCache, Target
 from functions.remediators.base import Remediator
-from functions.remediators.tagging import MAX_ARNS, kind
+from functions.remediators.tagging import MAX_ARNS, kind, prefetch_tags
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.faults import FaultInjector
 
@@ -90,20 +91,86 @@ def test_a_type_the_api_does_not_answer_for_is_read_on_its_own(moto_aws: None) -
     assert sessions.api_calls["iam.ListUserTags"] == 1
 
 
-def test_a_bucket_the_api_does_not_list_is_read_on_its_own(kms: Any) -> None:
-    """A bucket's ARN names no Region: one GetResources lists is settled, one it leaves out is read per bucket."""
+def bucket_finding(name: str, region: str = REGION) -> Any:
+    return make_finding("S3.8", "AwsS3Bucket", name, resource_arn=f"arn:aws:s3:::{name}", region=region,
+                        source="netskope")
+
+
+def test_a_lone_bucket_the_api_does_not_list_is_read_on_its_own(kms: Any) -> None:
+    """A bucket's ARN names no Region: one bucket is not worth a ListBuckets, so unlisted it is read per bucket."""
     s3 = boto3.client("s3", region_name=REGION)
-    for name in ("listed", "unlisted"):
-        s3.create_bucket(Bucket=name)
-    s3.put_bucket_tagging(Bucket="listed", Tagging={"TagSet": [{"Key": EXCLUDE, "Value": "true"}]})
-    buckets = [make_finding("S3.8", "AwsS3Bucket", name, resource_arn=f"arn:aws:s3:::{name}", source="netskope")
-               for name in ("listed", "unlisted")]
+    s3.create_bucket(Bucket="unlisted")
 
-    results, sessions = run([key_finding(keys(kms, 1)[0]), *buckets])
+    results, sessions = run([key_finding(keys(kms, 1)[0]), bucket_finding("unlisted")])
 
-    assert [r.outcome for r in results] == ["planned", "excluded", "planned"]
+    assert [r.outcome for r in results] == ["planned", "planned"]
     assert sessions.api_calls[GET_RESOURCES] == 1
-    assert sessions.api_calls["s3.GetBucketTagging"] == 1  # "unlisted" only
+    assert sessions.api_calls["s3.ListBuckets"] == 0
+    assert sessions.api_calls["s3.GetBucketTagging"] == 1
+
+
+def test_buckets_listed_in_this_region_are_settled_by_the_batch(moto_aws: None) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    names = [f"bkt-{i}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_tagging(Bucket=names[2], Tagging={"TagSet": [{"Key": EXCLUDE, "Value": "true"}]})
+
+    results, sessions = run([bucket_finding(name) for name in names])
+
+    assert [r.outcome for r in results] == ["planned", "planned", "excluded", "planned", "planned"]
+    assert sessions.api_calls[GET_RESOURCES] == sessions.api_calls["s3.ListBuckets"] == 1
+    assert sessions.api_calls["s3.GetBucketTagging"] == 0  # one per bucket without the batch
+
+
+def test_the_bucket_listing_is_made_once_per_run_and_region(moto_aws: None) -> None:
+    """The engine streams findings in chunks (one tag batch per account, region and chunk); the listing of a
+    Region's buckets serves every chunk of the run."""
+    s3 = boto3.client("s3", region_name=REGION)
+    names = [f"bkt-{i}" for i in range(6)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    sessions = AssumedSessions()
+
+    results = list(Engine(config_from_dict({}), sessions, stage="plan").stream(
+        [bucket_finding(name) for name in names], chunk_size=2))
+
+    assert [r.outcome for r in results] == ["planned"] * len(names)
+    assert sessions.api_calls["s3.ListBuckets"] == 1
+    assert sessions.api_calls[GET_RESOURCES] == 3
+    assert sessions.api_calls["s3.GetBucketTagging"] == 0
+
+
+def test_a_bucket_of_another_region_is_never_taken_as_untagged(moto_aws: None) -> None:
+    """AWS's GetResources lists a bucket only in its own Region (moto lists every bucket everywhere, so the answer is
+    stubbed as AWS would give it): a finding naming the wrong region leaves its bucket to its own read."""
+    reads = ReadCache()
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    clients = {"resourcegroupstaggingapi": tagging, "s3": s3}
+    target = Target(ACCOUNT, REGION, "aws", lambda service, region: clients[service], reads=reads)
+    here, elsewhere = "arn:aws:s3:::bkt-here", "arn:aws:s3:::bkt-eu"
+    with Stubber(tagging) as stub_tags, Stubber(s3) as stub_s3:
+        stub_s3.add_response("list_buckets", {"Buckets": [{"Name": "bkt-here"}]}, {"BucketRegion": REGION})
+        stub_tags.add_response("get_resources", {"ResourceTagMappingList": []}, {"ResourceARNList": [here, elsewhere]})
+        prefetch_tags(target, [here, elsewhere])
+
+    assert target.cached(("tags", here)) and not target.cached(("tags", elsewhere))
+
+
+def test_a_refused_bucket_listing_settles_no_unlisted_bucket(moto_aws: None) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    for name in ("bkt-a", "bkt-b"):
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_tagging(Bucket="bkt-b", Tagging={"TagSet": [{"Key": EXCLUDE, "Value": "true"}]})
+    faults = FaultInjector()
+    faults.error("caller", "s3.ListBuckets", "AccessDenied")
+
+    results, sessions = run([bucket_finding("bkt-a"), bucket_finding("bkt-b")], faults)
+
+    assert [r.outcome for r in results] == ["planned", "excluded"]
+    assert sessions.api_calls[GET_RESOURCES] == 0  # nothing it could settle that the buckets' own reads would not
+    assert sessions.api_calls["s3.GetBucketTagging"] == 2
 
 
 def test_buckets_alone_make_no_batch_call(moto_aws: None) -> None:
@@ -111,7 +178,7 @@ def test_buckets_alone_make_no_batch_call(moto_aws: None) -> None:
     s3.create_bucket(Bucket="bkt-1")
     s3.put_bucket_tagging(Bucket="bkt-1", Tagging={"TagSet": [{"Key": EXCLUDE, "Value": "true"}]})
 
-    results, sessions = run([make_finding("S3.8", "AwsS3Bucket", "bkt-1", source="netskope")])
+    results, sessions = run([bucket_finding("bkt-1")])
 
     assert results[0].outcome == "excluded"
     assert sessions.api_calls[GET_RESOURCES] == 0
@@ -151,4 +218,6 @@ def test_the_remediators_that_name_arns_are_the_ones_granted_the_batch() -> None
     for entry in CATALOG.values():
         names_arns = entry.remediator.tagging_arn is not Remediator.tagging_arn
         assert names_arns == entry.remediator.batches_tags(), entry.rule_id
+        if names_arns and "AwsS3Bucket" in entry.remediator.resource_types:  # its buckets' Region (ListBuckets)
+            assert "s3:ListAllMyBuckets" in entry.remediator.read_permissions, entry.rule_id
     assert {"S3.8", "KMS.4", "CloudTrail.4"} <= {rule for rule, e in CATALOG.items() if e.remediator.batches_tags()}

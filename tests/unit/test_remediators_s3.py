@@ -239,11 +239,11 @@ def test_bucket_declarations() -> None:
     assert BucketPublicAccessBlock.rules[0].cis == ("2.1.4.2",)
     assert BucketPublicAccessBlock.resource_types == ("AwsS3Bucket",)
     # The IAM actions behind GetPublicAccessBlock / PutPublicAccessBlock on a bucket.
-    # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag); tag:GetResources the
-    # engine's batched tag read of them (functions/remediators/tagging.py).
+    # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag); tag:GetResources and
+    # s3:ListAllMyBuckets (the buckets of a Region) the engine's batched tag read of them (remediators/tagging.py).
     assert BucketPublicAccessBlock.permissions == (
         "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
-        "tag:GetResources", "s3:PutBucketPublicAccessBlock",
+        "tag:GetResources", "s3:ListAllMyBuckets", "s3:PutBucketPublicAccessBlock",
     )
     assert BucketPublicAccessBlock.reversible
 
