@@ -13,7 +13,7 @@ from functions.remediators.kms import KeyRotation
 
 
 def test_stages_are_declared_apart_and_permissions_is_their_union():
-    reads = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags")
+    reads = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "tag:GetResources")
     assert KeyRotation.permissions_for("read") == reads
     assert KeyRotation.permissions_for("write") == ("kms:EnableKeyRotation",)
     assert KeyRotation.permissions_for("restore") == ("kms:DisableKeyRotation",)
