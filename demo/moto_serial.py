@@ -1,8 +1,10 @@
-"""moto's DynamoDB and SQS backends are not thread-safe: TransactWriteItems deep-copies a table while another
-request thread writes to it ("dictionary changed size during iteration"), and two pollers receiving at once can be
-handed the same message. The services apply each request atomically; moto does once their requests run one at a
-time. The demo's moto server (request threads) and the tests' in-process moto (the engine's worker threads, several
-pollers) install this before any request."""
+"""moto's DynamoDB and SQS backends are not thread-safe. A conditional PutItem is check-then-write without a lock,
+so two writers can both pass the check; TransactWriteItems deep-copies the table ("dictionary changed size during
+iteration" when another thread writes), checks and writes item by item, and on a cancellation puts the copy back,
+undoing other threads' writes meanwhile; two pollers receiving at once can be handed the same message. The services
+apply each request atomically; moto does once their requests run one at a time, so the tests check the ledger's
+condition expressions, not moto. The demo's moto server (request threads) and the tests' in-process moto (the
+engine's worker threads, several pollers) install this before any request. Nothing like it is in the product."""
 
 from __future__ import annotations
 

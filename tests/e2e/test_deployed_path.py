@@ -12,8 +12,8 @@ group is deleted between pull and remediate; one ledger write fails once. IAM.9 
 accounts checks that two pulls notify once.
 
 moto lacks BatchUpdateFindings: the write-back calls are answered in-process (demo.deployed.answer_writeback).
-moto's DynamoDB is not safe for concurrent writes (TransactWriteItems least of all): the DynamoDB ledger's client
-is tests/unit/test_ledger.py's SerializedClient, one write at a time, as DynamoDB applies each atomically.
+moto's DynamoDB is not safe for concurrent writes (TransactWriteItems least of all): its requests run one at a time
+(demo/moto_serial.py), as DynamoDB applies each atomically.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from botocore.exceptions import ClientError
 from demo.deployed import answer_writeback
 from demo.sqs_event_source import SqsEventSource
 from functions.aws_lambda import handlers
-from functions.engine.ledger import DynamoDbLedger, create_table, result_from_row
+from functions.engine.ledger import create_table, result_from_row
 from functions.engine.pacing import Pacer
 from functions.engine.sessions import AssumedSessions
-from tests.unit.test_ledger import SerializedClient
 
 REGION = "us-east-1"
 ADMIN = "123456789012"
@@ -154,8 +153,6 @@ def stack(request, moto_aws, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     handlers.reset_runtime()
     rt = handlers.runtime()
-    if request.param == "dynamodb":  # moto's DynamoDB writes are not safe under threads (test_ledger.SerializedClient)
-        rt.ledger = DynamoDbLedger("ledger", client=SerializedClient(boto3.client("dynamodb", region_name=REGION)))
     writeback = answer_writeback(rt.session)
 
     def no_role_here(params: dict[str, Any], **_: Any) -> None:

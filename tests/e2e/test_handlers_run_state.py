@@ -3,8 +3,8 @@ one scheduled run act up to the circuit-breaker limits exactly, and warn and ale
 two scheduled pulls send one SNS message per notify-only finding.
 
 The operator's inbox is an SQS queue subscribed to the topic. moto lacks BatchUpdateFindings: the write-back is
-answered in-process (demo.deployed.answer_writeback). The ledger's client is serialized per write
-(tests/unit/test_ledger.py's SerializedClient: moto's TransactWriteItems is not safe under threads).
+answered in-process (demo.deployed.answer_writeback). moto's DynamoDB requests run one at a time
+(demo/moto_serial.py: its TransactWriteItems is not safe under threads).
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import pytest
 
 from demo.deployed import answer_writeback
 from functions.aws_lambda import handlers
-from functions.engine.ledger import DynamoDbLedger, create_table, result_from_row
+from functions.engine.ledger import create_table, result_from_row
 from tests.e2e.test_deployed_path import asff, inbox, ssh_open_groups, world_ssh_open
 from tests.e2e.test_handlers import receive_all
-from tests.unit.test_ledger import SerializedClient
 
 REGION = "us-east-1"
 A1, A2, A3 = "111111111111", "222222222222", "333333333333"
@@ -61,7 +60,6 @@ def stack(moto_aws, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     handlers.reset_runtime()
     rt = handlers.runtime()
-    rt.ledger = DynamoDbLedger("ledger", client=SerializedClient(boto3.client("dynamodb", region_name=REGION)))
     answer_writeback(rt.session)
     yield {"sqs": sqs, "queue": queue, "mail": mail, "rt": rt}
     handlers.reset_runtime()

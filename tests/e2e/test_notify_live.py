@@ -20,14 +20,13 @@ import pytest
 from demo.deployed import answer_writeback
 from demo.prowler_output import ocsf_finding
 from functions.aws_lambda import handlers
-from functions.engine.ledger import DynamoDbLedger, create_table
+from functions.engine.ledger import create_table
 from functions.engine.sessions import AssumedSessions
 from functions.remediators.iam_access_keys import RULE_ID as ONE_KEY
 from tests.e2e.test_cli import cli_json, write_json
 from tests.e2e.test_deployed_path import inbox
 from tests.e2e.test_handlers import receive_all
 from tests.factories import make_finding
-from tests.unit.test_ledger import SerializedClient
 
 REGION = "us-east-1"
 A1 = "111111111111"
@@ -81,8 +80,6 @@ def stack(request, moto_aws, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     handlers.reset_runtime()
     rt = handlers.runtime()
-    if request.param == "dynamodb":
-        rt.ledger = DynamoDbLedger("ledger", client=SerializedClient(boto3.client("dynamodb", region_name=REGION)))
     answer_writeback(rt.session)
     yield {"sqs": sqs, "queue": queue, "mail": mail, "rt": rt, "iam": iam, "keys": two}
     handlers.reset_runtime()

@@ -2,8 +2,8 @@
 remediate Lambda runs one per invocation) keeps its circuit-breaker limits, warns and alerts once per limit,
 notifies once per observation, and writes each result to the ledger once.
 
-The DynamoDB ledger's client is tests/unit/test_ledger.py's SerializedClient: moto's TransactWriteItems is not
-safe under threads (see there); DynamoDB's is.
+moto's DynamoDB is not safe under threads; the tests run its requests one at a time (demo/moto_serial.py), as
+DynamoDB applies each atomically.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from functions.engine.sessions import AssumedSessions
 from functions.model import Result
 from tests.e2e.test_engine import ACCOUNTS, ROLE, open_ssh_group, sg_finding, world_ssh_open
 from tests.factories import make_finding
-from tests.unit.test_ledger import SerializedClient
 
 RUN = "20261202T120000Z-0badcafe"
 
@@ -37,7 +36,7 @@ def ledger(request, moto_aws, tmp_path):
     else:
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table(client, "ledger")
-        yield DynamoDbLedger("ledger", client=SerializedClient(client))
+        yield DynamoDbLedger("ledger", client=client)
 
 
 def invocation(config: Config, ledger: Ledger | None, **kwargs) -> Engine:

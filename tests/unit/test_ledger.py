@@ -41,31 +41,6 @@ class Clock:
         return self.now
 
 
-class SerializedClient:
-    """moto applies a conditional PutItem as check-then-write without a lock, so under 20 threads two writers
-    can both pass the check (seen ~1 race in 200). Its TransactWriteItems is worse: it deep-copies the whole
-    table, checks and writes item by item without a lock, and on a cancellation puts the copy back, undoing
-    other threads' writes meanwhile (8 threads racing for 5 slots were granted 6 to 11 in 9 trials of 20, and
-    the copy fails with "dictionary changed size during iteration"). DynamoDB itself applies each item write,
-    and each transaction, atomically; this wrapper restores that guarantee (one write at a time) so the tests
-    check the ledger's condition expressions, not moto. A moto limitation: nothing like it is in the product."""
-
-    WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-
-    def __init__(self, client: Any) -> None:
-        self._client, self._lock = client, threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if name not in self.WRITES:
-            return method
-
-        def serialized(**kwargs: Any) -> Any:
-            with self._lock:
-                return method(**kwargs)
-
-        return serialized
-
 
 @pytest.fixture
 def clock() -> Clock:
@@ -93,7 +68,7 @@ def new_ledger(request, tmp_path, clock) -> Callable[[], Ledger]:
         for ledger in made:
             ledger.close()
     else:
-        client = SerializedClient(request.getfixturevalue("dynamodb"))
+        client = request.getfixturevalue("dynamodb")  # moto serialized (demo/moto_serial.py, conftest)
         yield lambda: DynamoDbLedger(TABLE, client=client, clock=clock, hold_seconds=3600)
 
 
