@@ -108,3 +108,25 @@ def checked_parameters(parameters: Json) -> Json:
     if len(parameters) > MAX_PARAMETERS:
         raise ValueError(f"{len(parameters)} parameters: CloudFormation allows {MAX_PARAMETERS} per template")
     return parameters
+
+
+def org_stackset(*, name: Json, description: str, capability: str, preferences: Json, template_url: Json,
+                 parameters: Sequence[str], regions: Json) -> Json:
+    """The Properties of a service-managed StackSet that deploys to the organization's OUs (OrganizationalUnitIds),
+    follows accounts as they join and leave, and passes each of `parameters` through by name."""
+    return {
+        "StackSetName": name,
+        "Description": description,
+        "PermissionModel": "SERVICE_MANAGED",
+        "CallAs": ref("CallAs"),
+        "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
+        "Capabilities": [capability],
+        "ManagedExecution": {"Active": True},
+        "OperationPreferences": preferences,
+        "TemplateURL": template_url,
+        "Parameters": [{"ParameterKey": parameter, "ParameterValue": ref(parameter)} for parameter in parameters],
+        "StackInstancesGroup": [{
+            "DeploymentTargets": {"OrganizationalUnitIds": ref("OrganizationalUnitIds")},
+            "Regions": regions,
+        }],
+    }

@@ -19,7 +19,7 @@ import json
 
 from connectors.cloudtrail import DETAIL_TYPE
 from connectors.cloudtrail_events import watched_events
-from tools.templates.cfn import Json, checked_parameters, equals, get_att, not_, ref, sub
+from tools.templates.cfn import Json, checked_parameters, equals, get_att, not_, org_stackset, ref, sub
 from tools.templates.iam import inline_policy, service_trust, statement
 from tools.templates.lambdas import rule_target
 from tools.templates.parameters import ACCOUNT_ID, REGION, TEMPLATE_URL
@@ -145,19 +145,9 @@ def stackset_resource(operation_preferences: Json) -> Json:
                                         # ForwardingTemplateURL's default is empty; the Rule above refuses it
                                         # whenever this StackSet exists.
                                         "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}},
-                                        "Properties": {
-        "StackSetName": sub("${StackSetName}-event-forwarding"),
-        "Description": "CSPM remediation: forward CloudTrail events to the security account",
-        "PermissionModel": "SERVICE_MANAGED",
-        "CallAs": ref("CallAs"),
-        "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
-        "Capabilities": ["CAPABILITY_IAM"],
-        "ManagedExecution": {"Active": True},
-        "OperationPreferences": operation_preferences,
-        "TemplateURL": ref("ForwardingTemplateURL"),
-        "Parameters": [{"ParameterKey": name, "ParameterValue": ref(name)} for name in FORWARDING_PARAMETERS],
-        "StackInstancesGroup": [{
-            "DeploymentTargets": {"OrganizationalUnitIds": ref("OrganizationalUnitIds")},
-            "Regions": ref("EventRegions"),
-        }],
-    }}}
+                                        "Properties": org_stackset(
+        name=sub("${StackSetName}-event-forwarding"),
+        description="CSPM remediation: forward CloudTrail events to the security account",
+        capability="CAPABILITY_IAM", preferences=operation_preferences, template_url=ref("ForwardingTemplateURL"),
+        parameters=list(FORWARDING_PARAMETERS), regions=ref("EventRegions"),
+    )}}

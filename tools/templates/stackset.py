@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from functions.engine.catalog import CATALOG, CatalogEntry
 from tools.templates import forwarding
-from tools.templates.cfn import Json, checked_parameters, ref
+from tools.templates.cfn import Json, checked_parameters, org_stackset, ref
 from tools.templates.parameters import REGION, STACK_SET_NAME, TEMPLATE_URL
 from tools.templates.target import target_template
 
@@ -49,21 +49,10 @@ def stackset_template(catalog: Mapping[str, CatalogEntry] = CATALOG) -> Json:
         "Parameters": checked_parameters({**STACKSET_PARAMETERS, **forwarding.STACKSET_PARAMETERS, **passed}),
         "Rules": forwarding.stackset_rules(),
         "Conditions": forwarding.stackset_conditions(),
-        "Resources": {"TargetRolesStackSet": {"Type": "AWS::CloudFormation::StackSet", "Properties": {
-            "StackSetName": ref("StackSetName"),
-            "Description": "CSPM remediation roles in member accounts",
-            "PermissionModel": "SERVICE_MANAGED",
-            "CallAs": ref("CallAs"),
-            "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
-            "Capabilities": ["CAPABILITY_NAMED_IAM"],
-            "ManagedExecution": {"Active": True},
-            "OperationPreferences": preferences,
-            "TemplateURL": ref("TemplateURL"),
-            "Parameters": [{"ParameterKey": name, "ParameterValue": ref(name)} for name in passed],
-            "StackInstancesGroup": [{
-                "DeploymentTargets": {"OrganizationalUnitIds": ref("OrganizationalUnitIds")},
-                "Regions": [ref("DeploymentRegion")],
-            }],
-        }}, **forwarding.stackset_resource(preferences)},
+        "Resources": {"TargetRolesStackSet": {"Type": "AWS::CloudFormation::StackSet", "Properties": org_stackset(
+            name=ref("StackSetName"), description="CSPM remediation roles in member accounts",
+            capability="CAPABILITY_NAMED_IAM", preferences=preferences, template_url=ref("TemplateURL"),
+            parameters=list(passed), regions=[ref("DeploymentRegion")],
+        )}, **forwarding.stackset_resource(preferences)},
         "Outputs": {"StackSetId": {"Value": ref("TargetRolesStackSet")}},
     }
