@@ -101,6 +101,16 @@ def queue_depth(sqs: Any, url: str) -> int:
                ["Attributes"]["ApproximateNumberOfMessages"])
 
 
+def topic_with_inbox(sqs: Any) -> tuple[str, str]:
+    """The stack's SNS topic "alerts" and the operator's inbox: an SQS queue subscribed to it (read with inbox())."""
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    mail = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    mail_arn = sqs.get_queue_attributes(QueueUrl=mail, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=mail_arn)
+    return topic, mail
+
+
 def inbox(sqs: Any, url: str) -> list[dict[str, str]]:
     out = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -121,11 +131,7 @@ def stack(request, moto_aws, monkeypatch, tmp_path):
         "VisibilityTimeout": "60",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
     })["QueueUrl"]
-    sns = boto3.client("sns", region_name=REGION)
-    topic = sns.create_topic(Name="alerts")["TopicArn"]
-    mail = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    mail_arn = sqs.get_queue_attributes(QueueUrl=mail, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=mail_arn)
+    topic, mail = topic_with_inbox(sqs)
 
     groups = {account: ssh_open_groups(account, count) for account, (_rule, count) in GROUPS.items()}
     findings = [asff(account, GROUPS[account][0], "AwsEc2SecurityGroup",

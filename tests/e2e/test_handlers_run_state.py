@@ -20,7 +20,7 @@ import pytest
 from demo.deployed import answer_writeback
 from functions.aws_lambda import handlers
 from functions.engine.ledger import create_table, result_from_row
-from tests.e2e.test_deployed_path import asff, inbox, ssh_open_groups, world_ssh_open
+from tests.e2e.test_deployed_path import asff, inbox, ssh_open_groups, topic_with_inbox, world_ssh_open
 from tests.e2e.test_handlers import receive_all
 
 REGION = "us-east-1"
@@ -35,11 +35,7 @@ NOTIFY = (A1, A2, A3)  # IAM.9 (root MFA) is notify-only
 def stack(moto_aws, monkeypatch, tmp_path):
     sqs = boto3.client("sqs", region_name=REGION)
     queue = sqs.create_queue(QueueName="work")["QueueUrl"]
-    sns = boto3.client("sns", region_name=REGION)
-    topic = sns.create_topic(Name="alerts")["TopicArn"]
-    mail = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    mail_arn = sqs.get_queue_attributes(QueueUrl=mail, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=mail_arn)
+    topic, mail = topic_with_inbox(sqs)
     create_table(boto3.client("dynamodb", region_name=REGION), "ledger")
 
     findings = [asff(account, rule, "AwsEc2SecurityGroup", f"arn:aws:ec2:{REGION}:{account}:security-group/{group}")

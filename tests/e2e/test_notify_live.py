@@ -24,7 +24,7 @@ from functions.engine.ledger import create_table
 from functions.engine.sessions import AssumedSessions
 from functions.remediators.iam_access_keys import RULE_ID as ONE_KEY
 from tests.e2e.test_cli import cli_json, write_json
-from tests.e2e.test_deployed_path import inbox
+from tests.e2e.test_deployed_path import inbox, topic_with_inbox
 from tests.e2e.test_handlers import receive_all
 from tests.factories import make_finding
 
@@ -54,11 +54,7 @@ def key_statuses(iam: Any, user: str) -> dict[str, str]:
 def stack(request, moto_aws, monkeypatch, tmp_path):
     sqs = boto3.client("sqs", region_name=REGION)
     queue = sqs.create_queue(QueueName="work")["QueueUrl"]
-    sns = boto3.client("sns", region_name=REGION)
-    topic = sns.create_topic(Name="alerts")["TopicArn"]
-    mail = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    mail_arn = sqs.get_queue_attributes(QueueUrl=mail, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=mail_arn)
+    topic, mail = topic_with_inbox(sqs)
 
     iam = iam_of(A1)
     two = user_with_keys(iam, "deploy-bot", active=2)
