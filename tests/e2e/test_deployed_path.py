@@ -111,6 +111,20 @@ def topic_with_inbox(sqs: Any) -> tuple[str, str]:
     return topic, mail
 
 
+def stack_runtime(monkeypatch: Any, env: dict[str, str], ledger: str, tmp_path: Any) -> Any:
+    """The functions' runtime as the stack configures it: `env`, plus the ledger ("dynamodb": a table on moto;
+    "sqlite": a file)."""
+    if ledger == "dynamodb":
+        create_table(boto3.client("dynamodb", region_name=REGION), "ledger")
+        env = {**env, "LEDGER_TABLE": "ledger"}
+    else:
+        env = {**env, "CSPM_LEDGER_PATH": str(tmp_path / "ledger.sqlite")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    handlers.reset_runtime()
+    return handlers.runtime()
+
+
 def inbox(sqs: Any, url: str) -> list[dict[str, str]]:
     out = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -150,15 +164,7 @@ def stack(request, moto_aws, monkeypatch, tmp_path):
     }))
     env = {"WORK_QUEUE_URL": queue, "SNS_TOPIC_ARN": topic, "CSPM_SOURCE": "securityhub", "CSPM_REGIONS": REGION,
            "REMEDIATION_ROLE_NAME": ROLE, "CSPM_CONFIG": str(config), "CSPM_SUMMARY_DELAY_SECONDS": "0"}
-    if request.param == "dynamodb":
-        create_table(boto3.client("dynamodb", region_name=REGION), "ledger")
-        env["LEDGER_TABLE"] = "ledger"
-    else:
-        env["CSPM_LEDGER_PATH"] = str(tmp_path / "ledger.sqlite")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    handlers.reset_runtime()
-    rt = handlers.runtime()
+    rt = stack_runtime(monkeypatch, env, request.param, tmp_path)
     writeback = answer_writeback(rt.session)
 
     def no_role_here(params: dict[str, Any], **_: Any) -> None:

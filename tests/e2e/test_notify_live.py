@@ -20,11 +20,10 @@ import pytest
 from demo.deployed import answer_writeback
 from demo.prowler_output import ocsf_finding
 from functions.aws_lambda import handlers
-from functions.engine.ledger import create_table
 from functions.engine.sessions import AssumedSessions
 from functions.remediators.iam_access_keys import RULE_ID as ONE_KEY
 from tests.e2e.test_cli import cli_json, write_json
-from tests.e2e.test_deployed_path import inbox, topic_with_inbox
+from tests.e2e.test_deployed_path import inbox, stack_runtime, topic_with_inbox
 from tests.e2e.test_handlers import receive_all
 from tests.factories import make_finding
 
@@ -67,15 +66,7 @@ def stack(request, moto_aws, monkeypatch, tmp_path):
     env = {"WORK_QUEUE_URL": queue, "SNS_TOPIC_ARN": topic, "CSPM_SOURCE": "prowler",
            "CSPM_PROWLER_INPUT": str(output), "REMEDIATION_ROLE_NAME": "CSPMRemediationRole",
            "CSPM_SUMMARY_DELAY_SECONDS": "0"}
-    if request.param == "dynamodb":
-        create_table(boto3.client("dynamodb", region_name=REGION), "ledger")
-        env["LEDGER_TABLE"] = "ledger"
-    else:
-        env["CSPM_LEDGER_PATH"] = str(tmp_path / "ledger.sqlite")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    handlers.reset_runtime()
-    rt = handlers.runtime()
+    rt = stack_runtime(monkeypatch, env, request.param, tmp_path)
     answer_writeback(rt.session)
     yield {"sqs": sqs, "queue": queue, "mail": mail, "rt": rt, "iam": iam, "keys": two}
     handlers.reset_runtime()
