@@ -88,7 +88,8 @@ def protocol_of(service_id: str) -> str:
     session = botocore.session.get_session()
     for name in (service_id, service_id.replace("-", "")):
         try:
-            return session.get_service_model(name).protocol
+            # The protocol the client speaks (several listed: botocore's priority; the tagging API's first is CBOR).
+            return session.get_service_model(name).resolved_protocol
         except UnknownServiceError:
             continue
     raise ValueError(f"unknown service {service_id!r}")

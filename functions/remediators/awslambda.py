@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
 from functions.remediators.policies import as_list, describe_statement, split_public, statement_list
 
 # (condition operator, key) as AddPermission writes them, lower case → the AddPermission argument.
@@ -131,17 +131,21 @@ class FunctionPolicyNotPublic(Remediator):
     rules = (Rule("Lambda.1", "Lambda function policies should prohibit public access"),)
     resource_types = ("AwsLambdaFunction",)
     # HeadBucket (whose bucket an S3 trigger names) is authorized by s3:ListBucket.
-    read_permissions = ("lambda:GetPolicy", "lambda:ListTags", "s3:ListBucket")
+    read_permissions = ("lambda:GetPolicy", "lambda:ListTags", "s3:ListBucket", "tag:GetResources")
     write_permissions = ("lambda:RemovePermission", "lambda:AddPermission")
     restore_permissions = ("lambda:AddPermission", "lambda:RemovePermission")
     reversible = True
     not_restorable = "a statement AddPermission cannot express (several actions, other condition keys or operators)"
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return function_arn(target, finding.resource_id)
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         kept, public = split_public(self._policy(target, finding.resource_id))
         unpinned = [s for s in kept if s.get("Sid") and s3_without_source_account(s)]
         arn = function_arn(target, finding.resource_id)
-        tags = live_tags(finding, lambda: target.client("lambda").list_tags(Resource=arn).get("Tags", {}))
+        tags = self.resource_tags(target, finding,
+                                  lambda: target.client("lambda").list_tags(Resource=arn).get("Tags", {}))
         if not public and not unpinned:
             return Assessment(compliant=True, tags=tags)
         changes = [f"remove {describe_statement(s)} from function {finding.resource_id}" for s in public]

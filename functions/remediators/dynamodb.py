@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags, tag_dict
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, tag_dict
 
 
 def table_name(finding: Finding) -> str:
@@ -27,18 +27,21 @@ def table_name(finding: Finding) -> str:
 class TableDeletionProtection(Remediator):
     """DynamoDB.6: turn on DeletionProtectionEnabled (one UpdateTable carrying only that setting).
 
-    One DescribeTable reads the setting (and the ARN the tag read needs); the table's tags (ListTagsOfResource)
-    only for a table that would change and whose finding carries none.
+    One DescribeTable reads the setting (and the ARN the tag read needs); the table's tags (ListTagsOfResource,
+    or the engine's batched tag read) only for a table that would change and whose finding carries none.
     """
 
     rules = (Rule("DynamoDB.6", "DynamoDB tables should have deletion protection enabled"),)
     resource_types = ("AwsDynamoDbTable",)
-    read_permissions = ("dynamodb:DescribeTable", "dynamodb:ListTagsOfResource")
+    read_permissions = ("dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "tag:GetResources")
     write_permissions = ("dynamodb:UpdateTable",)
     restore_permissions = ("dynamodb:UpdateTable",)
     reversible = True
     side_effects = "deleting the table (a stack delete too) needs deletion protection turned off first"
     state_keys = ("DeletionProtectionEnabled",)
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return f"arn:{target.partition}:dynamodb:{target.api_region}:{target.account_id}:table/{table_name(finding)}"
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         name = table_name(finding)
@@ -47,7 +50,7 @@ class TableDeletionProtection(Remediator):
         if state["DeletionProtectionEnabled"]:
             return Assessment(compliant=True, pre_state=state, context={"TableName": name})
         dynamodb = target.client("dynamodb")
-        tags = live_tags(finding, lambda: tag_dict(
+        tags = self.resource_tags(target, finding, lambda: tag_dict(
             dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])))
         return Assessment(
             compliant=False,

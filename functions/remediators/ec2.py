@@ -33,9 +33,9 @@ from functions.remediators.base import (
     Runbook,
     ServiceRole,
     left_alone,
-    live_tags,
     split_excluded,
 )
+from functions.remediators.tagging import TAGS
 
 IPV4_ANY = "0.0.0.0/0"
 IPV6_ANY = "::/0"
@@ -1131,8 +1131,10 @@ class VpcFlowLogs(Remediator):
     Security Hub's EC2.6 checks for a flow log of trafficType REJECT (CIS 3.7: at least REJECT); one of ALL traffic
     logs the rejected packets too and counts. So compliance never depends on `traffic_type`, which only says what
     to create (REJECT or ALL: an ACCEPT flow log would leave the control failing): an existing REJECT flow log is
-    never joined by a second ALL one. An existing flow log is never modified. The VPC's tags are read (one
-    DescribeVpcs) when the finding carries none, for the exclusion tag.
+    never joined by a second ALL one. An existing flow log is never modified. The VPC's tags are read when the
+    finding carries none, for the exclusion tag: from the engine's batched tag read (tagging.py), else one
+    DescribeVpcs, which also finds a VPC gone (one the batch settled and that is gone since is found by
+    CreateFlowLogs at apply).
     """
 
     rules = (
@@ -1147,7 +1149,7 @@ class VpcFlowLogs(Remediator):
         ),
     )
     resource_types = ("AwsEc2Vpc",)
-    read_permissions = ("ec2:DescribeFlowLogs", "ec2:DescribeVpcs")
+    read_permissions = ("ec2:DescribeFlowLogs", "ec2:DescribeVpcs", "tag:GetResources")
     write_permissions = (
         "ec2:CreateFlowLogs",
         "logs:CreateLogGroup",
@@ -1199,15 +1201,23 @@ class VpcFlowLogs(Remediator):
         if p["destination_type"] == "cloud-watch-logs" and p["retention_days"] not in RETENTION_DAYS:
             raise ValueError(f"VpcFlowLogs: retention_days must be one of {sorted(RETENTION_DAYS)}")
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        arn = finding.resource_arn or ""
+        if arn.startswith("arn:") and arn.endswith(f":vpc/{finding.resource_id}"):
+            return arn
+        return f"arn:{target.partition}:ec2:{target.api_region}:{target.account_id}:vpc/{finding.resource_id}"
+
     def prefetch(self, target: Target, findings: Sequence[Finding]) -> None:
         _FLOW_LOGS.prefetch(target, _ids(findings))
-        _VPCS.prefetch(target, _ids([finding for finding in findings if not finding.tags]))  # for their tags
+        # For their tags, the VPCs the engine's batched tag read (tagging.py) did not settle.
+        _VPCS.prefetch(target, _ids([finding for finding in findings if not finding.tags and not target.cached(
+            (TAGS, self.tagging_arn(target, finding)))]))
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         vpc_id = finding.resource_id
         flow_logs = target.read((_FLOW_LOGS.key, vpc_id), lambda: list(_FLOW_LOGS.by_filter(
             target.client("ec2"), [vpc_id])))
-        tags = live_tags(finding, lambda: self._vpc_tags(target, vpc_id))
+        tags = self.resource_tags(target, finding, lambda: self._vpc_tags(target, vpc_id))
         if any(fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") in _LOGS_REJECTED for fl in flow_logs):
             return Assessment(compliant=True, tags=tags)
         return Assessment(

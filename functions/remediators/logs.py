@@ -13,7 +13,7 @@ from typing import Any
 
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule, live_tags
+from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule
 from functions.remediators.ec2 import RETENTION_DAYS
 
 
@@ -30,7 +30,7 @@ class LogGroupRetention(Remediator):
 
     rules = (Rule("CloudWatch.16", "CloudWatch log groups should be retained for a specified period of time"),)
     resource_types = ("AwsLogsLogGroup",)
-    read_permissions = ("logs:DescribeLogGroups", "logs:ListTagsForResource")
+    read_permissions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "tag:GetResources")
     write_permissions = ("logs:PutRetentionPolicy",)
     restore_permissions = ("logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy")
     reversible = True
@@ -39,6 +39,11 @@ class LogGroupRetention(Remediator):
     side_effects = "events are kept longer (log storage is billed)"
     params_schema = {"min_retention_days": Param(365, int, allowed=tuple(d for d in sorted(RETENTION_DAYS) if d >= 365),
                                                  description="the retention set when it is shorter")}
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        """The group's ARN as GetResources names it (no trailing ":*")."""
+        where = f"{target.partition}:logs:{target.api_region}:{target.account_id}"
+        return f"arn:{where}:log-group:{log_group_name(finding)}"
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         name = log_group_name(finding)
@@ -49,7 +54,7 @@ class LogGroupRetention(Remediator):
             return Assessment(compliant=True, pre_state=state, context={"logGroupName": name})
         logs = target.client("logs")
         arn = str(group.get("arn", "")).removesuffix(":*")
-        tags = live_tags(finding, lambda: logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
+        tags = self.resource_tags(target, finding, lambda: logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
         wanted = self.params["min_retention_days"]
         return Assessment(compliant=False, changes=[f"keep events of log group {name} {wanted} days (was {current})"],
                           pre_state=state, tags=tags, context={"logGroupName": name, "retentionInDays": wanted})

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
+from functions.remediators import tagging
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, live_tags
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -288,7 +289,7 @@ class BucketPublicAccessBlock(Remediator):
     )
 
     def tagging_arn(self, target: Target, finding: Finding) -> str | None:
-        return bucket_arn(target.partition, bucket_name(finding))
+        return tagging.bucket_arn(target, finding, bucket_name(finding))
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         bucket, s3 = bucket_name(finding), target.client("s3")

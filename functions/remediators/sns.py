@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule, live_tags, tag_dict
+from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule, tag_dict
 from functions.remediators.sqs_encryption import KMS_KEY_ID
 
 
@@ -62,7 +62,7 @@ class TopicEncryption(Remediator):
         ),
     )
     resource_types = ("AwsSnsTopic",)
-    read_permissions = ("sns:GetTopicAttributes", "sns:ListTagsForResource")
+    read_permissions = ("sns:GetTopicAttributes", "sns:ListTagsForResource", "tag:GetResources")
     write_permissions = ("sns:SetTopicAttributes",)
     restore_permissions = ("sns:SetTopicAttributes",)
     reversible = True
@@ -75,6 +75,9 @@ class TopicEncryption(Remediator):
         ),
     }
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return topic_arn(target, finding)
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         arn = topic_arn(target, finding)
         attributes = self._attributes(target, arn)
@@ -82,7 +85,8 @@ class TopicEncryption(Remediator):
         if state["KmsMasterKeyId"]:
             return Assessment(compliant=True, pre_state=state, context={"TopicArn": arn})
         sns = target.client("sns")
-        tags = live_tags(finding, lambda: tag_dict(sns.list_tags_for_resource(ResourceArn=arn).get("Tags", [])))
+        tags = self.resource_tags(target, finding, lambda: tag_dict(
+            sns.list_tags_for_resource(ResourceArn=arn).get("Tags", [])))
         key = self.params["kms_key_id"]
         changes = [f"encrypt SNS topic {arn} with KMS key {key}"]
         services = service_publishers(attributes.get("Policy", ""))

@@ -15,32 +15,47 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
 from functions.remediators.policies import describe_statement, policy_text, split_public
 
 _NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 
+def queue_arn(target: Target, finding: Finding) -> str | None:
+    """The queue's ARN for the batched tag read: the finding's, or built from a queue name; None for a URL (its
+    Region is not known without parsing a host an endpoint may rename)."""
+    arn = finding.resource_arn or ""
+    if arn.startswith("arn:") and ":sqs:" in arn:
+        return arn
+    if finding.resource_id.startswith(("https://", "http://", "arn:")):
+        return None
+    return f"arn:{target.partition}:sqs:{target.api_region}:{target.account_id}:{finding.resource_id}"
+
+
 class QueuePolicyNotPublic(Remediator):
     """SQS.3: remove the statements of a queue policy that let anyone act on the queue.
 
-    The queue's tags are read (one ListQueueTags) when the finding carries none, so the exclusion tag holds for
-    every source.
+    The queue's tags are read (one ListQueueTags, or the engine's batched tag read) when the finding carries none,
+    so the exclusion tag holds for every source.
     """
 
     rules = (Rule("SQS.3", "SQS queue access policies should not allow public access"),)
     resource_types = ("AwsSqsQueue",)
-    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags")
+    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "tag:GetResources")
     write_permissions = ("sqs:SetQueueAttributes",)
     restore_permissions = ("sqs:SetQueueAttributes",)
     reversible = True
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return queue_arn(target, finding)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         url = self._queue_url(target, finding)
         text = self._policy(target, url)
         policy = json.loads(text) if text else {}
         kept, public = split_public(policy)
-        tags = live_tags(finding, lambda: target.client("sqs").list_queue_tags(QueueUrl=url).get("Tags", {}))
+        tags = self.resource_tags(target, finding,
+                                  lambda: target.client("sqs").list_queue_tags(QueueUrl=url).get("Tags", {}))
         if not public:
             return Assessment(compliant=True, tags=tags, context={"QueueUrl": url})
         changes = [f"remove {describe_statement(s)} from the policy of queue {url}" for s in public]

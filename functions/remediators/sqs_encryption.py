@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule, live_tags
-from functions.remediators.sqs import QueuePolicyNotPublic
+from functions.remediators.base import Assessment, Param, RemediationError, Remediator, Rule
+from functions.remediators.sqs import QueuePolicyNotPublic, queue_arn
 
 _NO_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 # A KMS key as SetQueueAttributes / SetTopicAttributes take it: key or alias ARN, alias name, key id.
@@ -35,7 +35,7 @@ class QueueEncryption(Remediator):
 
     rules = (Rule("SQS.1", "Amazon SQS queues should be encrypted at rest"),)
     resource_types = ("AwsSqsQueue",)
-    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags")
+    read_permissions = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "tag:GetResources")
     write_permissions = ("sqs:SetQueueAttributes",)
     restore_permissions = ("sqs:SetQueueAttributes",)
     reversible = True
@@ -48,12 +48,16 @@ class QueueEncryption(Remediator):
         ),
     }
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return queue_arn(target, finding)
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         url = QueuePolicyNotPublic._queue_url(target, finding)
         state = self._state(target, url)
         if state["SqsManagedSseEnabled"] or state["KmsMasterKeyId"]:
             return Assessment(compliant=True, pre_state=state, context={"QueueUrl": url})
-        tags = live_tags(finding, lambda: target.client("sqs").list_queue_tags(QueueUrl=url).get("Tags", {}))
+        tags = self.resource_tags(target, finding,
+                                  lambda: target.client("sqs").list_queue_tags(QueueUrl=url).get("Tags", {}))
         key = self.params["kms_key_id"]
         if key:
             return Assessment(

@@ -275,6 +275,7 @@ def test_declarations() -> None:
         "lambda:GetPolicy",
         "lambda:ListTags",
         "s3:ListBucket",
+        "tag:GetResources",  # the engine's batched tag read
         "lambda:RemovePermission",
         "lambda:AddPermission",
     )

@@ -101,7 +101,8 @@ def test_restore_removes_the_key_and_twice_is_harmless(target: Target, sessions:
     assert key_of(sns, arn) == ""
     assert first == [f"set the KMS key of SNS topic {arn} back to none"]
     assert second == [f"SNS topic {arn} already has its previous encryption setting"]
-    assert iam_actions(sessions.api_calls) == set(TopicEncryption.permissions)
+    # tag:GetResources: the engine\'s batched tag read (test_batched_tags_more.py)
+    assert iam_actions(sessions.api_calls) | {"tag:GetResources"} == set(TopicEncryption.permissions)
 
 
 def test_missing_topic_is_refused(target: Target, sns) -> None:

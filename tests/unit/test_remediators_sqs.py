@@ -135,6 +135,7 @@ def test_declarations() -> None:
     assert [r.rule_id for r in QueuePolicyNotPublic.rules] == ["SQS.3"]
     assert QueuePolicyNotPublic.resource_types == ("AwsSqsQueue",)
     assert QueuePolicyNotPublic.permissions == (
-        "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:SetQueueAttributes",
+        "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "tag:GetResources",
+        "sqs:SetQueueAttributes",
     )
     assert QueuePolicyNotPublic.reversible
