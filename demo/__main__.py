@@ -50,8 +50,10 @@ def main() -> int:
     from moto.server import ThreadedMotoServer  # imported late: heavy, and only the demo needs it
 
     from demo.moto_serial import serialize_dynamodb_and_sqs
+    from demo.moto_tagging import list_cloudtrail_trails
 
     serialize_dynamodb_and_sqs()  # the deployed half runs concurrent consumers against one ledger table
+    list_cloudtrail_trails()  # moto's GetResources leaves trails out, AWS's does not (the batched tag read)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's per-request access log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

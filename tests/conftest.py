@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from demo.moto_serial import serialize_dynamodb_and_sqs
+from demo.moto_tagging import list_cloudtrail_trails
 from functions.engine.sessions import AssumedSessions
 from functions.model import Target
 
@@ -25,6 +26,7 @@ pytest_plugins = ("tests.permission_recorder", "pytester")
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 
 serialize_dynamodb_and_sqs()  # the engine's worker threads share in-process moto (demo/moto_serial.py)
+list_cloudtrail_trails()  # moto's GetResources leaves trails out, AWS's does not (demo/moto_tagging.py)
 
 
 class _AppendOnce(list):

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags, tag_dict
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, tag_dict
 
 
 def workgroup_name(finding: Finding) -> str:
@@ -28,12 +28,16 @@ class WorkGroupMetrics(Remediator):
 
     rules = (Rule("Athena.4", "Athena workgroups should have logging enabled"),)
     resource_types = ("AwsAthenaWorkGroup",)
-    read_permissions = ("athena:GetWorkGroup", "athena:ListTagsForResource")
+    read_permissions = ("athena:GetWorkGroup", "athena:ListTagsForResource", "tag:GetResources")
     write_permissions = ("athena:UpdateWorkGroup",)
     restore_permissions = ("athena:UpdateWorkGroup",)
     reversible = True
     state_keys = ("PublishCloudWatchMetricsEnabled",)
     side_effects = "query metrics of the workgroup appear in CloudWatch (namespace AWS/Athena)"
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        where = f"{target.partition}:athena:{target.api_region}:{target.account_id}"
+        return f"arn:{where}:workgroup/{workgroup_name(finding)}"
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         name = workgroup_name(finding)
@@ -41,9 +45,10 @@ class WorkGroupMetrics(Remediator):
         state = {"PublishCloudWatchMetricsEnabled": enabled}
         if enabled:
             return Assessment(compliant=True, pre_state=state, context={"name": name})
-        arn = f"arn:{target.partition}:athena:{target.api_region}:{target.account_id}:workgroup/{name}"
+        arn = str(self.tagging_arn(target, finding))
         athena = target.client("athena")
-        tags = live_tags(finding, lambda: tag_dict(athena.list_tags_for_resource(ResourceARN=arn).get("Tags", [])))
+        tags = self.resource_tags(target, finding, lambda: tag_dict(
+            athena.list_tags_for_resource(ResourceARN=arn).get("Tags", [])))
         return Assessment(compliant=False, pre_state=state, tags=tags, context={"name": name},
                           changes=[f"publish query metrics of Athena workgroup {name} to CloudWatch"])
 

@@ -19,7 +19,7 @@ from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
 from functions.remediators import tagging
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook, live_tags
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_BLOCKED: dict[str, bool] = dict.fromkeys(SETTINGS, True)
@@ -407,7 +407,10 @@ class BucketSecureTransportPolicy(Remediator):
 
     rules = (Rule("S3.5", "S3 general purpose buckets should require requests to use SSL", cis=("2.1.1",)),)
     resource_types = ("AwsS3Bucket",)
-    read_permissions = ("s3:GetBucketPolicy", "s3:GetBucketTagging")
+    read_permissions = (
+        "s3:GetBucketPolicy", "s3:GetBucketTagging",
+        "tag:GetResources", "s3:ListAllMyBuckets",  # the engine's batched tag read (tagging.py)
+    )
     write_permissions = ("s3:PutBucketPolicy",)
     restore_permissions = ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
     reversible = True
@@ -426,13 +429,16 @@ class BucketSecureTransportPolicy(Remediator):
         ),
     )
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return tagging.bucket_arn(target, finding, bucket_name(finding))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         bucket = bucket_name(finding)
         text = read_bucket_policy(target.client("s3"), bucket, target.account_id)
         policy = json.loads(text) if text else None
         statements = _statements(policy)
         arn = bucket_arn(target.partition, bucket)
-        tags = live_tags(finding, lambda: bucket_tags(target.client("s3"), bucket, target.account_id))
+        tags = self.resource_tags(target, finding, lambda: bucket_tags(target.client("s3"), bucket, target.account_id))
         if any(denies_insecure_transport(statement, arn) for statement in statements):
             return Assessment(compliant=True, tags=tags)
         kept = f", keeping its {len(statements)} statement(s)" if statements else " (it has no policy yet)"

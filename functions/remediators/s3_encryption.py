@@ -22,7 +22,8 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import AwsClient, Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags
+from functions.remediators import tagging
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
 from functions.remediators.s3 import (
     SSE_S3,
     _as_list,
@@ -87,8 +88,9 @@ class BucketDefaultEncryption(Remediator):
     """S3.4: turn on SSE-S3 default encryption for a bucket that has no default encryption and no policy refusing
     unencrypted uploads.
 
-    Reads: GetBucketEncryption; GetBucketPolicy only when there is no configuration; GetBucketTagging only when the
-    finding carries no tags (so the exclusion tag holds whatever the source).
+    Reads: GetBucketEncryption; GetBucketPolicy only when there is no configuration; GetBucketTagging (or the
+    engine's batched tag read) only when the finding carries no tags (so the exclusion tag holds whatever the
+    source).
     """
 
     rules: ClassVar[tuple[Rule, ...]] = (
@@ -96,18 +98,24 @@ class BucketDefaultEncryption(Remediator):
         Rule("S3.4", "S3 buckets should have server-side encryption enabled"),
     )
     resource_types = ("AwsS3Bucket",)
-    read_permissions = ("s3:GetEncryptionConfiguration", "s3:GetBucketPolicy", "s3:GetBucketTagging")
+    read_permissions = (
+        "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy", "s3:GetBucketTagging",
+        "tag:GetResources", "s3:ListAllMyBuckets",  # the engine's batched tag read (tagging.py)
+    )
     write_permissions = ("s3:PutEncryptionConfiguration",)
     # DeleteBucketEncryption (rollback of a bucket that had none) is authorized by s3:PutEncryptionConfiguration.
     restore_permissions = ("s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration")
     reversible = True
     side_effects = "objects uploaded without encryption headers are stored SSE-S3 encrypted from then on"
 
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return tagging.bucket_arn(target, finding, bucket_name(finding))
+
     def assess(self, target: Target, finding: Finding) -> Assessment:
         bucket, s3 = bucket_name(finding), target.client("s3")
         key = owned(target, bucket)
         configuration = read_encryption(s3, key)
-        tags = live_tags(finding, lambda: bucket_tags(s3, bucket, target.account_id))
+        tags = self.resource_tags(target, finding, lambda: bucket_tags(s3, bucket, target.account_id))
         state = {"ServerSideEncryptionConfiguration": configuration}
         if default_algorithm(configuration):
             return Assessment(compliant=True, pre_state=state, tags=tags)

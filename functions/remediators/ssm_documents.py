@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
-from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, live_tags, tag_dict
+from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, tag_dict
 
 _PUBLIC = "all"  # how SSM names the public share in AccountIds (compared case-insensitively)
 
@@ -32,11 +32,14 @@ class DocumentNotPublic(Remediator):
     rules = (Rule("SSM.4", "SSM documents should not be public", disruptive=True, disruption="access",
                   because="accounts outside the organization that run the document lose it"),)
     resource_types = ("AwsSsmDocument",)
-    read_permissions = ("ssm:DescribeDocumentPermission", "ssm:ListTagsForResource")
+    read_permissions = ("ssm:DescribeDocumentPermission", "ssm:ListTagsForResource", "tag:GetResources")
     write_permissions = ("ssm:ModifyDocumentPermission",)
     restore_permissions = ("ssm:ModifyDocumentPermission",)
     reversible = True
     state_keys = ("Public",)
+
+    def tagging_arn(self, target: Target, finding: Finding) -> str | None:
+        return f"arn:{target.partition}:ssm:{target.api_region}:{target.account_id}:document/{document_name(finding)}"
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
         name = document_name(finding)
@@ -45,7 +48,7 @@ class DocumentNotPublic(Remediator):
         if not public:
             return Assessment(compliant=True, pre_state={"Public": False}, context={"Name": name})
         ssm = target.client("ssm")
-        tags = live_tags(finding, lambda: tag_dict(ssm.list_tags_for_resource(
+        tags = self.resource_tags(target, finding, lambda: tag_dict(ssm.list_tags_for_resource(
             ResourceType="Document", ResourceId=name).get("TagList", [])))
         others = sorted(a for a in shared if a.lower() != _PUBLIC)
         kept = f" (still shared with {', '.join(others)})" if others else ""

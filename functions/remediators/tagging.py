@@ -10,8 +10,9 @@ per resource as before, so the exclusion tag always holds:
   "Services that support the Resource Groups Tagging API"), for the Region it is called in only, and leaves out a
   resource that has never been tagged (or does not exist). So a resource it does not list has no tags only when its
   ARN names this Region: `SUPPORTED` lists the types taken so (each one moto's GetResources lists too, as the tests
-  run there: not ECR repositories, whose tags moto leaves out). A resource it does not list may also be gone: the
-  remediator's own reads say so (EC2.6 reads no VPC then: CreateFlowLogs does, at apply).
+  run there; CloudTrail trails only through demo/moto_tagging.py, and not ECR repositories, which moto leaves
+  out). A resource it does not list may also be gone: the remediator's own reads say so (EC2.6 reads no VPC then:
+  CreateFlowLogs does, at apply).
 * An S3 bucket's ARN names no Region and the API lists a bucket only in its own Region, which a finding's region
   need not be (Netskope reports the region it saw): a bucket it lists has those tags; one it does not list has
   none only when its Region is known to be this one. Security Hub's own findings place it (`places_resource`,
@@ -51,6 +52,8 @@ SUPPORTED: dict[tuple[str, str], bool] = {
     ("lambda", "function"): True,
     ("logs", "log-group"): True,
     ("dynamodb", "table"): True,
+    ("athena", "workgroup"): True,
+    ("ssm", "document"): True,
     ("s3", ""): False,
 }
 _UNTYPED = ("s3", "sns", "sqs")  # services whose ARN names the resource without a type

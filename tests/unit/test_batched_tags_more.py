@@ -93,6 +93,33 @@ def table(index: int, tags: dict[str, str]) -> tuple[str, str]:
     return f"orders{index}", arn
 
 
+def workgroup(index: int, tags: dict[str, str]) -> tuple[str, str]:
+    boto3.client("athena", region_name=REGION).create_work_group(
+        Name=f"analysts{index}", Configuration={"PublishCloudWatchMetricsEnabled": False}, Tags=tag_list(tags))
+    return f"analysts{index}", f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/analysts{index}"
+
+
+def public_document(index: int, tags: dict[str, str]) -> tuple[str, str]:
+    ssm = boto3.client("ssm", region_name=REGION)
+    content = {"schemaVersion": "2.2", "description": "t", "mainSteps": [
+        {"action": "aws:runShellScript", "name": "run", "inputs": {"runCommand": ["true"]}}]}
+    name = f"runbook{index}"
+    ssm.create_document(Content=json.dumps(content), Name=name, DocumentType="Command", Tags=tag_list(tags))
+    ssm.modify_document_permission(Name=name, PermissionType="Share", AccountIdsToAdd=["All"])
+    return name, f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{name}"
+
+
+def bucket(index: int, tags: dict[str, str]) -> tuple[str, str]:
+    """A bucket without a TLS-only policy nor default encryption (S3.5, S3.4); Netskope's findings do not place it,
+    so three of them are worth one ListBuckets."""
+    s3 = boto3.client("s3", region_name=REGION)
+    name = f"data-bkt-{index}"
+    s3.create_bucket(Bucket=name)
+    if tags:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(tags)})
+    return name, f"arn:aws:s3:::{name}"
+
+
 # (rule, resource type, maker, the remediator's own tag read that the batch replaces)
 CASES: list[tuple[str, str, Callable[[int, dict[str, str]], tuple[str, str]], str]] = [
     ("EC2.6", "AwsEc2Vpc", vpc, "ec2.DescribeVpcs"),
@@ -102,6 +129,10 @@ CASES: list[tuple[str, str, Callable[[int, dict[str, str]], tuple[str, str]], st
     ("Lambda.1", "AwsLambdaFunction", function, "lambda.ListTags"),
     ("CloudWatch.16", "AwsLogsLogGroup", log_group, "cloudwatch-logs.ListTagsForResource"),
     ("DynamoDB.6", "AwsDynamoDbTable", table, "dynamodb.ListTagsOfResource"),
+    ("Athena.4", "AwsAthenaWorkGroup", workgroup, "athena.ListTagsForResource"),
+    ("SSM.4", "AwsSsmDocument", public_document, "ssm.ListTagsForResource"),
+    ("S3.5", "AwsS3Bucket", bucket, "s3.GetBucketTagging"),
+    ("S3.4", "AwsS3Bucket", bucket, "s3.GetBucketTagging"),
 ]
 IDS = [rule for rule, *_ in CASES]
 
@@ -231,3 +262,23 @@ def test_which_findings_place_their_resource() -> None:
     assert not places_resource(finding("securityhub", "arn:aws:securityhub:us-east-1::product/prowler/prowler"))
     assert not places_resource(finding("netskope", SECURITY_HUB))
     assert not places_resource(finding("securityhub", SECURITY_HUB, "global"))
+
+
+# -- CloudTrail trails (moto lists them through demo/moto_tagging.py, as AWS does) ------------------------------
+def trail(index: int, tags: dict[str, str]) -> tuple[str, str]:
+    bucket = f"trail-logs-more-{index}"
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+    arn = boto3.client("cloudtrail", region_name=REGION).create_trail(
+        Name=f"audit-more-{index}", S3BucketName=bucket, TagsList=tag_list(tags))["TrailARN"]
+    return arn, arn
+
+
+def test_a_tagged_trail_named_by_its_arn_is_excluded_from_the_batch(moto_aws: None) -> None:
+    """CloudTrail.4 findings naming the trail's ARN: the batch settles the trails, the exclusion tag holds."""
+    resources = [trail(0, EXCLUDE), trail(1, {})]
+
+    results, sessions = plan("CloudTrail.4", "AwsCloudTrailTrail", resources)
+
+    assert [r.outcome for r in results] == ["excluded", "planned"], [r.reason for r in results]
+    assert sessions.api_calls[GET_RESOURCES] == 1
+    assert sessions.api_calls["cloudtrail.ListTags"] == 0
