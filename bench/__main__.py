@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import budgets as budget_checks
 from bench import report, security_groups
 from bench.budgets import SG_GROUPS_PER_ACCOUNT
+from bench.deployed import dry_run_config, run_deployed
 from bench.emulators import Emulators
 from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, import_findings
 from bench.phases import SG_PHASE, PhaseRun, import_time, run_client, run_engine, run_memory, run_pull
@@ -28,7 +29,7 @@ from functions.engine.catalog import CATALOG
 from functions.engine.pacing import DEFAULT_MAX_WORKERS
 
 HERE = Path(__file__).resolve().parent
-PHASES = ("pull", "plan", "client", "apply", "memory", "import")
+PHASES = ("pull", "plan", "client", "deployed", "apply", "memory", "import")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -57,6 +58,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="latency added to every AWS request in the client's latency runs (default 50; 0: none)")
     parser.add_argument("--latency-workers", type=sizes, default=[8, DEFAULT_MAX_WORKERS],
                         help=f"worker counts of the latency runs (default 8,{DEFAULT_MAX_WORKERS})")
+    parser.add_argument("--deployed-size", type=int, default=1000,
+                        help="N (among --sizes) of the deployed path: the pull handler, then the work queue drained "
+                        "by the stack's concurrency of warm containers (default 1000)")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="JSON results file")
     args = parser.parse_args(argv)
     args.sizes = sorted(set(args.sizes))
@@ -72,6 +76,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown --phases {', '.join(unknown)} (known: {', '.join(PHASES)})")
     if "client" in args.phases and args.client_size not in args.sizes:
         parser.error("--client-size must be one of --sizes")
+    if "deployed" in args.phases and args.deployed_size not in args.sizes:
+        parser.error("--deployed-size must be one of --sizes")
     fixed = fixed_findings(args.accounts, 2)
     if args.sizes and args.sizes[0] < fixed:
         parser.error(f"{args.accounts} accounts x 2 regions have {fixed} account-level findings: N must be >= {fixed}")
@@ -98,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"organization: {args.accounts} member accounts x 2 regions in {time.perf_counter() - clock:.0f}s")
         spools: dict[int, Path] = {}
         phases = set(args.phases)
-        needs_findings = phases & {"pull", "plan", "apply", "client"}
+        needs_findings = phases & {"pull", "plan", "apply", "client", "deployed"}
         for n in args.sizes if needs_findings else []:
             netskope_url, setups[n] = _grow(world, org, n, token)
             spools[n] = Path(tmp) / f"findings-{n}.jsonl"
@@ -116,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       warm_up="plan" not in phases):
                     runs.append(run)
                     progress(_run_line(runs[-1]))
+            if "deployed" in phases and n == args.deployed_size:  # dry-run: changes nothing later phases read
+                runs.append(run_deployed(n, netskope_url, dry_run_config(), world))
+                progress(_run_line(runs[-1]))
         if "plan" in phases and args.sg_accounts and args.sg_groups:
             clock = time.perf_counter()
             spool = Path(tmp) / "security-groups.jsonl"

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -71,9 +72,10 @@ class Emulators:
         """From now on every AWS request waits this long in the server before moto answers it (0: none)."""
         self._call("latency", seconds)
 
-    def server_stats(self) -> dict[str, float]:
-        """{"requests": AWS requests served so far, "cpu_s": the emulator process's CPU time so far}."""
-        stats: dict[str, float] = self._call("stats", None)
+    def server_stats(self) -> dict[str, Any]:
+        """{"requests": AWS requests served so far, "cpu_s": the emulator process's CPU time so far,
+        "cpu_by_service": the request threads' CPU time so far by signing service ("sqs", "ec2", …)}."""
+        stats: dict[str, Any] = self._call("stats", None)
         return stats
 
     def _call(self, command: str, argument: Any) -> Any:
@@ -100,6 +102,10 @@ def _serve(conn: Connection) -> None:
     from moto.server import ThreadedMotoServer
 
     from demo.fake_netskope import FakeNetskope
+    from demo.moto_serial import serialize_dynamodb_and_sqs
+
+    serialize_dynamodb_and_sqs()  # the deployed phase's containers share one queue and one ledger table
+    _retention_check_from_the_queue()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -128,7 +134,8 @@ def _serve(conn: Connection) -> None:
                     delayed.seconds = float(argument)
                     conn.send(("ok", None))
                 elif command == "stats":
-                    conn.send(("ok", {"requests": delayed.requests, "cpu_s": time.process_time()}))
+                    conn.send(("ok", {"requests": delayed.requests, "cpu_s": time.process_time(),
+                                      "cpu_by_service": dict(delayed.cpu_by_service)}))
                 elif command in ("netskope", "synthetic"):
                     if netskope is not None:
                         netskope.stop()
@@ -146,13 +153,15 @@ def _serve(conn: Connection) -> None:
 
 
 class _Delayed:
-    """WSGI middleware: counts the requests and holds each one `seconds` before moto handles it. The server is
-    threaded (one thread per request), so concurrent requests wait side by side, as they do on the network."""
+    """WSGI middleware: counts the requests, holds each one `seconds` before moto handles it, and adds up moto's CPU
+    time per service (the request thread's). The server is threaded (one thread per request), so concurrent requests
+    wait side by side, as they do on the network."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.seconds = 0.0
         self.requests = 0
+        self.cpu_by_service: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
@@ -160,7 +169,34 @@ class _Delayed:
             self.requests += 1
         if self.seconds > 0:
             time.sleep(self.seconds)
-        return self.app(environ, start_response)
+        started = time.thread_time()
+        try:
+            return self.app(environ, start_response)  # moto answers with a list: its work is done on return
+        finally:
+            spent = time.thread_time() - started
+            with self._lock:
+                self.cpu_by_service[_signing_service(environ)] += spent
+
+
+def _signing_service(environ: Any) -> str:
+    """"AWS4-HMAC-SHA256 Credential=AKID/20261202/us-east-1/ec2/aws4_request, …" → "ec2"."""
+    parts = str(environ.get("HTTP_AUTHORIZATION", "")).split("/")
+    return parts[3] if len(parts) > 4 else "unsigned"
+
+
+def _retention_check_from_the_queue() -> None:
+    """moto's ReceiveMessage checks each message's retention period by computing every attribute of its queue, the
+    approximate counts each a pass over all the queue's messages: a receive of 10 from a queue of 1,000 findings cost
+    ~0.2 s of server CPU, under the lock that runs SQS and DynamoDB requests one at a time (demo/moto_serial.py), so
+    the deployed phase measured moto's queue more than the handlers. The same check, from the queue's own setting."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
 def _age_keys(keys: list[tuple[str, str, str]], days: int) -> None:

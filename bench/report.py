@@ -13,6 +13,7 @@ from typing import Any
 
 from bench import budgets as checks
 from bench.budgets import Budget, RuleEconomy
+from bench.deployed import DEPLOYED_DRY_RUN, DeployedRun
 from bench.measure import median
 from bench.phases import CLIENT_FLOOR, CLIENT_PLAN, SG_PHASE, PhaseRun
 from bench.synth import BENCH_RULES
@@ -53,7 +54,7 @@ def rows(runs: Sequence[PhaseRun]) -> list[Row]:
 
 
 def _row(phase: str, n: int, group: list[PhaseRun]) -> Row:
-    engine = phase.startswith(("plan", "apply"))
+    engine = phase.startswith(("plan", "apply", "deployed"))
     pull = phase == "pull"
     peaks = [r.sample.peak_mib for r in group if r.sample.peak_mib is not None]
     return Row(
@@ -107,6 +108,23 @@ def budgets(runs: Sequence[PhaseRun], memory_sizes: Sequence[int]) -> list[Budge
         out.append(checks.netskope_requests(run.netskope_requests, run.netskope_items, run.netskope_page,
                                             f"memory N={run.n:,}"))
     out.extend(client_budgets(runs))
+    out.extend(deployed_budgets(runs))
+    return out
+
+
+def deployed_budgets(runs: Sequence[PhaseRun]) -> list[Budget]:
+    out: list[Budget] = []
+    for run in runs:
+        if not isinstance(run, DeployedRun):
+            continue
+        label = f"{run.phase} N={run.n:,}"
+        out.append(checks.deployed_assume_role([c["assume_role"] for c in run.containers], run.accounts_touched,
+                                               label))
+        out.append(checks.deployed_settled(run.enqueued, run.results, run.outcomes, run.left_in_queue,
+                                           run.dead_letters, label))
+        if run.phase == DEPLOYED_DRY_RUN:
+            out.append(checks.calls_per_finding(sum(run.api_calls.values()), run.findings,
+                                                checks.DEPLOYED_DRY_RUN_CALLS_PER_FINDING, label))
     return out
 
 
@@ -193,8 +211,9 @@ def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[
     lines.append(f"Rules exercised: {len(BENCH_RULES)} of the catalog's {len(CATALOG)}"
                  + (f" (not exercised: {', '.join(unexercised)})" if unexercised else ""))
     lines += client_lines(runs)
+    lines += deployed_lines(runs)
     lines += ["", "### API calls by operation (target accounts, per finding)", ""]
-    for row_phase in ("plan", SG_PHASE, "apply"):
+    for row_phase in ("plan", SG_PHASE, DEPLOYED_DRY_RUN, "apply"):
         for run in _first_per_n(runs, row_phase):
             ops = ", ".join(f"{op} {count / run.findings:.3f}" for op, count in run.api_calls.most_common())
             lines.append(f"* {row_phase} N={run.n:,}: {ops or 'none'}")
@@ -263,6 +282,47 @@ def client_lines(runs: Sequence[PhaseRun]) -> list[str]:
               "(account, region, service), each account's calls in order on one thread, as many accounts at once as "
               "the plan's workers, default GC. Server CPU is the emulator process's (moto); with latency added the "
               "server mostly sleeps, so no ratio is given."]
+    return lines
+
+
+def deployed_lines(runs: Sequence[PhaseRun]) -> list[str]:
+    """The deployed path (bench.deployed): the pull handler, then the queue drained by warm containers."""
+    deployed = [run for run in runs if isinstance(run, DeployedRun)]
+    if not deployed:
+        return []
+    lines = ["", "### Deployed path: pull handler → SQS → remediate handler in concurrent warm containers", "",
+             "| run | N | containers | invocations | findings/s | wall s (pull + drain) | CPU s (pull + containers) "
+             "| server CPU s | AWS calls/finding | AssumeRole (per account; per container) | admin calls/finding "
+             "| returned |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in deployed:
+        per_account = run.assume_by_account.values()
+        per_container = [sum(c["assume_role"].values()) for c in run.containers]
+        containers_cpu = sum(c["cpu_s"] for c in run.containers)
+        admin = sum(run.admin_calls.values()) + sum(run.pull_calls.values())
+        lines.append(
+            f"| {run.phase} | {run.n:,} | {run.container_count} | {run.invocations:,} | {run.per_second:,.1f} | "
+            f"{run.sample.wall:.1f} ({run.pull_wall:.1f} + {run.drain_wall:.1f}) | "
+            f"{run.sample.cpu:.1f} ({run.sample.cpu - containers_cpu:.1f} + {containers_cpu:.1f}) | "
+            f"{_opt(run.server_cpu, '{:.1f}')} | {run.calls_per_finding:.3f} | "
+            f"{run.assume_role} ({min(per_account, default=0)}-{max(per_account, default=0)}; "
+            f"{min(per_container, default=0)}-{max(per_container, default=0)}) | "
+            f"{admin / run.findings if run.findings else 0:.2f} | {run.returned} |")
+    lines += ["", "Each container is a process of its own (one Runtime per warm container, as in Lambda), receiving "
+              "batches from the work queue and invoking the remediate handler as the event source mapping does. "
+              "AWS calls: target accounts, as the plan phase counts them; admin calls: the functions' own (ledger, "
+              "queue, SNS, Security Hub pages and write-back), the pull's included. Server CPU: the emulator "
+              "process's (moto serves every container, its DynamoDB and SQS one request at a time)."]
+    for run in deployed:
+        pull = ", ".join(f"{op} {count}" for op, count in run.pull_calls.most_common())
+        drain = ", ".join(f"{op} {count}" for op, count in run.admin_calls.most_common())
+        cold = [c["cold_start_s"] for c in run.containers]
+        server = ", ".join(f"{service} {cpu:.1f}" for service, cpu in run.server_cpu_by_service.most_common(6))
+        lines.append(f"* {run.phase} N={run.n:,}: {run.enqueued:,} enqueued ({run.pull_get_findings} GetFindings "
+                     f"pages: moto ignores the filters of the catalog's chunks), messages {dict(run.messages)}; "
+                     f"outcomes {dict(run.outcomes)}; container cold start {min(cold, default=0):.2f}-"
+                     f"{max(cold, default=0):.2f} s; admin calls: pull {pull or 'none'}; containers {drain or 'none'}; "
+                     f"server CPU s by service: {server or 'not measured'}")
     return lines
 
 

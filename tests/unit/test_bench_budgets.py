@@ -169,3 +169,31 @@ def test_client_cpu_is_held_to_the_bare_boto3_floor_and_peak_memory_to_its_limit
     assert budgets.client_peak(367.0, 1000).ok
     assert not budgets.client_peak(381.0, 1000).ok
     assert budgets.CLIENT_PEAK_MIB == 380
+
+
+def test_deployed_assume_role_once_per_account_in_each_warm_container() -> None:
+    five = [{"111111111111": 1, "222222222222": 1} for _ in range(5)]
+    assert budgets.deployed_assume_role(five, 2, "deployed").ok  # 10 = 2 accounts x 5 containers
+    assert budgets.deployed_assume_role([*five[:3], {"111111111111": 1}], 2, "deployed").ok
+    again = budgets.deployed_assume_role([{"111111111111": 2}, {}], 2, "deployed")  # within 2 x 2, but twice in one
+    assert not again.ok and "at most 2 per account" in again.measured
+    over = budgets.deployed_assume_role([{"111111111111": 1, "222222222222": 1, "333333333333": 1}], 2, "deployed")
+    assert not over.ok and "3 calls" in over.measured and "2 accounts x 1 containers = 2" in over.limit
+    assert budgets.deployed_assume_role([], 0, "deployed").ok
+
+
+def test_deployed_run_settles_every_finding() -> None:
+    assert budgets.deployed_settled(1000, 1000, {"planned": 1000}, 0, 0, "deployed").ok
+    assert not budgets.deployed_settled(1000, 999, {"planned": 999}, 0, 0, "deployed").ok  # a result missing
+    assert not budgets.deployed_settled(1000, 1000, {"planned": 1000}, 1, 0, "deployed").ok  # left in the queue
+    assert not budgets.deployed_settled(1000, 1000, {"planned": 1000}, 0, 1, "deployed").ok  # dead-lettered
+    failed = budgets.deployed_settled(1000, 1000, {"planned": 998, "failed": 2}, 0, 0, "deployed")
+    assert not failed.ok and "2 failed" in failed.measured
+    assert budgets.deployed_settled(1000, 1000, {"planned": 998, "failed": 2}, 0, 0, "deployed",
+                                    failed_expected=2).ok
+
+
+def test_deployed_dry_run_calls_per_finding_budget() -> None:
+    limit = budgets.DEPLOYED_DRY_RUN_CALLS_PER_FINDING
+    assert budgets.calls_per_finding(1393, 1000, limit, "deployed dry-run").ok  # measured 2026-12-02
+    assert not budgets.calls_per_finding(int(limit * 1000) + 1, 1000, limit, "deployed dry-run").ok
