@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import budgets as budget_checks
 from bench import report, security_groups
 from bench.budgets import SG_GROUPS_PER_ACCOUNT
-from bench.deployed import dry_run_config, run_deployed
+from bench.deployed import DEPLOYED_ENFORCE, dry_run_config, enforce_config, run_deployed
 from bench.emulators import Emulators
 from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, import_findings
 from bench.phases import SG_PHASE, PhaseRun, import_time, run_client, run_engine, run_memory, run_pull
@@ -29,7 +29,9 @@ from functions.engine.catalog import CATALOG
 from functions.engine.pacing import DEFAULT_MAX_WORKERS
 
 HERE = Path(__file__).resolve().parent
-PHASES = ("pull", "plan", "client", "deployed", "apply", "memory", "import")
+PHASES = ("pull", "plan", "client", "deployed", "apply", "memory", "import", "deployed-apply")
+# Only when asked for: the deployed path enforced fixes the org, which the CLI's apply (and any larger N) would read.
+OPT_IN_PHASES = ("deployed-apply",)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -50,8 +52,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sg-groups", type=int, default=SG_GROUPS_PER_ACCOUNT,
                         help=f"security-group scenario: groups per account (default {SG_GROUPS_PER_ACCOUNT})")
     parser.add_argument("--phases", type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
-                        default=list(PHASES), help=f"what to run, of {','.join(PHASES)} (default all); pull runs "
-                        "once, unreported, when a later phase needs its findings")
+                        default=[p for p in PHASES if p not in OPT_IN_PHASES],
+                        help=f"what to run, of {','.join(PHASES)} (default all but {','.join(OPT_IN_PHASES)}); pull "
+                        "runs once, unreported, when a later phase needs its findings; deployed-apply (the deployed "
+                        "path enforced, after the dry-run) needs --deployed-size to be the largest of --sizes and no "
+                        "apply phase")
     parser.add_argument("--client-size", type=int, default=1000,
                         help="N (among --sizes) of the client-cost runs in fresh processes (default 1000)")
     parser.add_argument("--latency-ms", type=float, default=50.0,
@@ -76,8 +81,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown --phases {', '.join(unknown)} (known: {', '.join(PHASES)})")
     if "client" in args.phases and args.client_size not in args.sizes:
         parser.error("--client-size must be one of --sizes")
-    if "deployed" in args.phases and args.deployed_size not in args.sizes:
+    if {"deployed", "deployed-apply"} & set(args.phases) and args.deployed_size not in args.sizes:
         parser.error("--deployed-size must be one of --sizes")
+    if "deployed-apply" in args.phases and ("apply" in args.phases or args.deployed_size != max(args.sizes)):
+        parser.error("deployed-apply fixes the org: it runs without the apply phase, at the largest of --sizes")
     fixed = fixed_findings(args.accounts, 2)
     if args.sizes and args.sizes[0] < fixed:
         parser.error(f"{args.accounts} accounts x 2 regions have {fixed} account-level findings: N must be >= {fixed}")
@@ -104,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"organization: {args.accounts} member accounts x 2 regions in {time.perf_counter() - clock:.0f}s")
         spools: dict[int, Path] = {}
         phases = set(args.phases)
-        needs_findings = phases & {"pull", "plan", "apply", "client", "deployed"}
+        needs_findings = phases & {"pull", "plan", "apply", "client", "deployed", "deployed-apply"}
         for n in args.sizes if needs_findings else []:
             netskope_url, setups[n] = _grow(world, org, n, token)
             spools[n] = Path(tmp) / f"findings-{n}.jsonl"
@@ -124,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress(_run_line(runs[-1]))
             if "deployed" in phases and n == args.deployed_size:  # dry-run: changes nothing later phases read
                 runs.append(run_deployed(n, netskope_url, dry_run_config(), world))
+                progress(_run_line(runs[-1]))
+            if "deployed-apply" in phases and n == args.deployed_size:  # the largest N: nothing later reads the org
+                runs.append(run_deployed(n, netskope_url, enforce_config(), world, label=DEPLOYED_ENFORCE))
                 progress(_run_line(runs[-1]))
         if "plan" in phases and args.sg_accounts and args.sg_groups:
             clock = time.perf_counter()

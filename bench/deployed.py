@@ -49,9 +49,15 @@ from demo.moto_org import HOME, REMEDIATION_ROLE
 
 _ROOT = Path(__file__).resolve().parent.parent
 DEPLOYED_DRY_RUN = "deployed dry-run"
+DEPLOYED_ENFORCE = "deployed enforce"
 VISIBILITY_SECONDS = 300  # longer than any bench invocation (the stack: 6 x the function timeout)
 MAX_RECEIVE_COUNT = 3  # the stack's redrive policy
 DRAIN_TIMEOUT_SECONDS = 900.0
+
+
+def enforce_config() -> dict[str, Any]:
+    """The bench's config as the apply phase uses it: every rule enforced, the circuit breaker out of the way."""
+    return dict(BENCH_CONFIG)
 
 
 def dry_run_config() -> dict[str, Any]:

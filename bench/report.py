@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import budgets as checks
 from bench.budgets import Budget, RuleEconomy
-from bench.deployed import DEPLOYED_DRY_RUN, DeployedRun
+from bench.deployed import DEPLOYED_DRY_RUN, DEPLOYED_ENFORCE, DeployedRun
 from bench.measure import median
 from bench.phases import CLIENT_FLOOR, CLIENT_PLAN, SG_PHASE, PhaseRun
 from bench.synth import BENCH_RULES
@@ -213,7 +213,7 @@ def markdown(runs: Sequence[PhaseRun], results: Sequence[Budget], imports: dict[
     lines += client_lines(runs)
     lines += deployed_lines(runs)
     lines += ["", "### API calls by operation (target accounts, per finding)", ""]
-    for row_phase in ("plan", SG_PHASE, DEPLOYED_DRY_RUN, "apply"):
+    for row_phase in ("plan", SG_PHASE, DEPLOYED_DRY_RUN, "apply", DEPLOYED_ENFORCE):
         for run in _first_per_n(runs, row_phase):
             ops = ", ".join(f"{op} {count / run.findings:.3f}" for op, count in run.api_calls.most_common())
             lines.append(f"* {row_phase} N={run.n:,}: {ops or 'none'}")
@@ -318,9 +318,12 @@ def deployed_lines(runs: Sequence[PhaseRun]) -> list[str]:
         drain = ", ".join(f"{op} {count}" for op, count in run.admin_calls.most_common())
         cold = [c["cold_start_s"] for c in run.containers]
         server = ", ".join(f"{service} {cpu:.1f}" for service, cpu in run.server_cpu_by_service.most_common(6))
+        remediated = run.outcomes.get("remediated", 0)
+        per_fix = (f"{sum(run.api_calls.values()) / remediated:.3f} AWS calls per remediated finding; "
+                   if remediated else "")
         lines.append(f"* {run.phase} N={run.n:,}: {run.enqueued:,} enqueued ({run.pull_get_findings} GetFindings "
                      f"pages: moto ignores the filters of the catalog's chunks), messages {dict(run.messages)}; "
-                     f"outcomes {dict(run.outcomes)}; container cold start {min(cold, default=0):.2f}-"
+                     f"outcomes {dict(run.outcomes)}; {per_fix}container cold start {min(cold, default=0):.2f}-"
                      f"{max(cold, default=0):.2f} s; admin calls: pull {pull or 'none'}; containers {drain or 'none'}; "
                      f"server CPU s by service: {server or 'not measured'}")
     return lines
