@@ -261,16 +261,18 @@ def test_advanced_management_selectors_are_replaced_and_data_selectors_kept(targ
     assert remediator.assess(target, finding).compliant
 
 
-def test_a_created_trail_passes_cloudtrail_2_4_5_and_7(target: Target, cloudtrail, s3) -> None:
-    """Read back with the other CloudTrail remediators' own assessments (each implements its control's logic)
-    plus the CloudWatch Logs delivery of CloudTrail.5 and the key's rotation (KMS.4)."""
+def test_a_created_trail_passes_cloudtrail_1_2_4_5_and_7(target: Target, cloudtrail, s3) -> None:
+    """Read back with the CloudTrail remediators' own assessments (each implements its control's logic: .1, .2,
+    .4, .5, .7), plus the delivery role, the log group's retention and the key's rotation (KMS.4)."""
     from functions.remediators.cloudtrail import TrailBucketAccessLogging, TrailKmsEncryption, TrailLogFileValidation
+    from functions.remediators.cloudtrail_logs import TrailCloudWatchLogs
 
     remediator, finding = MultiRegionTrail(), account_finding()
     remediator.apply(target, finding, remediator.assess(target, finding))
 
+    assert remediator.assess(target, finding).compliant  # CloudTrail.1 itself
     trail_finding = make_finding("CloudTrail.2", "AwsCloudTrailTrail", OWN_TRAIL, resource_arn=trail_arn(OWN_TRAIL))
-    for other in (TrailKmsEncryption, TrailLogFileValidation, TrailBucketAccessLogging):
+    for other in (TrailKmsEncryption, TrailLogFileValidation, TrailBucketAccessLogging, TrailCloudWatchLogs):
         assert other().assess(target, trail_finding).compliant, other.__name__
     trail = cloudtrail.get_trail(Name=OWN_TRAIL)["Trail"]
     assert trail["CloudWatchLogsLogGroupArn"] == (
