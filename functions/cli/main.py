@@ -139,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="how the token is sent: v1-body (the v1 token field, default) or header (Netskope-Api-Token)",
         )
         p.add_argument(
-            "--input", action="append", default=None, metavar="FILE",
-            help="a Prowler output file, json-ocsf or json-asff, for --source prowler (repeat for several; "
-                 "env CSPM_PROWLER_INPUT, comma-separated)",
+            "--input", action="extend", nargs="+", default=None, metavar="FILE",
+            help="Prowler output files, json-ocsf or json-asff, for --source prowler (several after one --input, "
+                 "as a shell glob gives them, or --input repeated; env CSPM_PROWLER_INPUT, comma-separated)",
         )
 
     p = command("normalize", "raw payload files → normalized findings (JSON array on stdout)")

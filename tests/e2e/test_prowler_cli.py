@@ -103,3 +103,16 @@ def test_normalize_reads_prowler_json_and_json_lines(tmp_path):
     lines.write_text("\n".join(json.dumps(item) for item in json.loads(fixture.read_text())))
     code, again = cli_json("normalize", "--source", "prowler", lines)
     assert code == 0 and [f["finding_id"] for f in again] == [f["finding_id"] for f in findings]
+
+
+def test_several_scan_files_after_one_input_as_a_shell_glob_gives_them(scan, tmp_path):
+    """`--input scans/prowler-output-*.ocsf.json` (the README's line) expands to every scan file of the folder."""
+    items = json.loads(Path(scan["file"]).read_text())
+    first, second = tmp_path / "prowler-output-a.ocsf.json", tmp_path / "prowler-output-b.ocsf.json"
+    first.write_text(json.dumps(items[:2]))
+    second.write_text(json.dumps(items[2:]))
+    code, findings = cli_json("pull", "--source", "prowler", "--input", first, second)
+    assert code == 0
+    assert sorted(f["rule_id"] for f in findings) == ["EC2.13", "IAM.15", "S3.8", "prowler:guardduty_is_enabled"]
+    code, again = cli_json("pull", "--source", "prowler", "--input", first, "--input", second)
+    assert code == 0 and [f["finding_id"] for f in again] == [f["finding_id"] for f in findings]
