@@ -32,7 +32,7 @@ from functions.aws_lambda.notifications import notify_message, publish, publish_
 from functions.aws_lambda.writeback_v2 import FindingWriteBack  # ASFF → BatchUpdateFindings, OCSF → …V2
 from functions.engine.catalog import CATALOG
 from functions.engine.config import Config, ConfigError, is_remote
-from functions.engine.engine import Engine, make_result, new_run_id
+from functions.engine.engine import NOT_STARTED, Engine, make_result, new_run_id
 from functions.engine.failures import retried as failure_retried
 from functions.engine.ledger import (
     ACTION_OUTCOMES,
@@ -108,7 +108,8 @@ class Runtime:
             self.clients[service] = aws_client(self.session, service, config=CLIENT_CONFIG)
         return self.clients[service]
 
-    def engine(self, stage: Stage, run_id: str, enforce: frozenset[str] = frozenset()) -> Engine:
+    def engine(self, stage: Stage, run_id: str, enforce: frozenset[str] = frozenset(),
+               out_of_time: Callable[[], bool] | None = None) -> Engine:
         """The engine of one invocation. Its run-wide state is the ledger's (claims, circuit-breaker counters,
         notifications sent), so one run split over many invocations keeps its limits and notifies once."""
         topic = self.settings.sns_topic_arn
@@ -120,6 +121,7 @@ class Runtime:
             ledger=self.ledger,
             notifier=self._sender(notify_message) if topic else None,
             on_trip=self._sender(trip_message) if topic else None,
+            out_of_time=out_of_time,
         )
 
     def _sender(self, message: Callable[[Result], tuple[str, str]]) -> Callable[[Result], None]:
@@ -254,14 +256,14 @@ def _enqueue_screened(rt: Runtime, run_id: str, findings: Iterable[Finding], enf
     engine = rt.engine("plan", run_id)
     decided: Counter[str] = Counter()
 
-    def to_enqueue() -> Iterator[work_queue.Message]:
+    def to_enqueue() -> Iterator[tuple[tuple[str, str, str], work_queue.Message]]:
         for finding, result in engine.screen(findings):
             if result is None:
-                yield work_queue.finding_message(finding, run_id, enforce=enforce)
+                yield engine.batch_key(finding), work_queue.finding_message(finding, run_id, enforce=enforce)
             else:
                 decided[result.outcome] += 1
 
-    enqueued = rt.enqueue(to_enqueue())
+    enqueued = rt.enqueue(work_queue.side_by_side(to_enqueue()))
     return {"enqueued": enqueued, "decided_at_pull": dict(decided)}
 
 
@@ -343,7 +345,7 @@ def remediate(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # Status checks, then summaries: a summary delivered with its run's last findings comes after them.
     for message_id, body in sorted(others, key=lambda other: other[1]["kind"] == "summary"):
         if batch.out_of_time():
-            batch.retry(message_id, "not started: the invocation is about to time out")
+            batch.retry(message_id, NOT_STARTED)
             continue
         try:
             if body["kind"] == "status":
@@ -362,36 +364,30 @@ def remediate(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def _remediate_run(rt: Runtime, run_id: str, items: list[_Item], batch: _Batch,
                    writeback: FindingWriteBack) -> None:
-    """One run's findings of the batch, in waves of one finding per account (the accounts of a wave run in
-    parallel), the remaining time checked before each wave."""
+    """One run's findings of the batch through one engine run, as the CLI runs them: accounts in parallel, and
+    within an account the findings of one group (a rule's batched reads, the password policy's one combined write)
+    handled together. The engine checks the remaining time before each finding or group it starts; what it did
+    not start comes back unrecorded (NOT_STARTED) and its message is returned to the queue."""
     try:
-        engine = rt.engine("apply", run_id, frozenset(i.finding.finding_id for i in items if i.enforce))
-    except Exception as error:
-        log.exception("run %s: cannot start the engine", run_id)
+        engine = rt.engine("apply", run_id, frozenset(i.finding.finding_id for i in items if i.enforce),
+                           out_of_time=batch.out_of_time)
+        results = engine.run([item.finding for item in items])
+    except Exception as error:  # the engine settles each finding itself; this is a bug around it
+        log.exception("run %s: engine failed", run_id)
         for item in items:
             batch.retry(item.message_id, f"{type(error).__name__}: {error}")
         return
-    waves = _waves(items)
-    for number, wave in enumerate(waves):
-        if batch.out_of_time():
-            for item in (i for later in waves[number:] for i in later):
-                batch.retry(item.message_id, "not started: the invocation is about to time out")
-            return
-        try:
-            results = engine.run([item.finding for item in wave])
-        except Exception as error:  # the engine settles each finding itself; this is a bug around it
-            log.exception("run %s: engine failed", run_id)
-            for item in wave:
-                batch.retry(item.message_id, f"{type(error).__name__}: {error}")
+    follow_ups: list[tuple[_Item, work_queue.Message]] = []
+    for item, result in zip(items, results, strict=True):
+        if result.outcome == "skipped" and result.reason == NOT_STARTED:
+            batch.retry(item.message_id, NOT_STARTED)
             continue
-        follow_ups: list[tuple[_Item, work_queue.Message]] = []
-        for item, result in zip(wave, results, strict=True):
-            try:
-                _settle(rt, engine, item, result, batch, writeback, follow_ups)
-            except Exception as error:
-                log.exception("finding %s: after its result", item.finding.finding_id)
-                batch.retry(item.message_id, f"{type(error).__name__}: {error}")
-        _send_follow_ups(rt, follow_ups, batch)
+        try:
+            _settle(rt, engine, item, result, batch, writeback, follow_ups)
+        except Exception as error:
+            log.exception("finding %s: after its result", item.finding.finding_id)
+            batch.retry(item.message_id, f"{type(error).__name__}: {error}")
+    _send_follow_ups(rt, follow_ups, batch)
 
 
 def _record_unrecorded(rt: Runtime) -> None:
@@ -405,15 +401,6 @@ def _record_unrecorded(rt: Runtime) -> None:
         except Exception as error:
             log.error("result of finding %s still not recorded: %s", result.finding_id, type(error).__name__)
             rt.unrecorded.append(result)
-
-
-def _waves(items: list[_Item]) -> list[list[_Item]]:
-    """[[first finding of each account], [second of each], …]: one account's findings stay in order."""
-    by_account: dict[str, list[_Item]] = defaultdict(list)
-    for item in items:
-        by_account[item.finding.account_id].append(item)
-    depth = max((len(queue) for queue in by_account.values()), default=0)
-    return [[queue[n] for queue in by_account.values() if n < len(queue)] for n in range(depth)]
 
 
 def _settle(rt: Runtime, engine: Engine, item: _Item, result: Result, batch: _Batch,

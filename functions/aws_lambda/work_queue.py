@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.finding import Finding
 from functions.model import AwsClient
@@ -66,6 +66,35 @@ def status_message(execution_id: str, finding: Finding, run_id: str, attempt: in
 
 def summary_message(run_id: str, stage: str, delay_seconds: int = MAX_DELAY_SECONDS) -> Message:
     return Message("summary", {"kind": "summary", "run_id": run_id, "stage": stage}, delay_seconds)
+
+
+# The pull keeps together the findings one engine run handles together (Engine.batch_key: one account, region and
+# group), so the remediate Lambda receives them in one batch: one batched read, one combined write, where one
+# finding per batch would read and write once each. A group waits in memory until it fills a batch; at most
+# HOLD_MAX messages wait, and the end of the pull sends what is left account by account.
+HOLD_MAX = 1_000
+K = TypeVar("K", bound=tuple[str, ...])
+
+
+def side_by_side(keyed: Iterable[tuple[K, Message]], flush_at: int = MAX_BATCH_ENTRIES,
+                 hold_max: int = HOLD_MAX) -> Iterator[Message]:
+    """The messages, reordered so that those of one key come out adjacent, in runs of `flush_at` while a key
+    has that many; bounded memory (over `hold_max` held, the largest group goes out as it is)."""
+    held: dict[K, list[Message]] = {}
+    count = 0
+    for key, message in keyed:
+        group = held.setdefault(key, [])
+        group.append(message)
+        count += 1
+        if len(group) >= flush_at:
+            yield from held.pop(key)
+            count -= len(group)
+        elif count > hold_max:
+            largest = max(held, key=lambda k: len(held[k]))
+            count -= len(held[largest])
+            yield from held.pop(largest)
+    for key in sorted(held):
+        yield from held[key]
 
 
 def decode(body: str) -> dict[str, Any]:

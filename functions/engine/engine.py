@@ -202,6 +202,7 @@ class Engine:
         ledger: Ledger | None = None,
         notifier: Callable[[Result], None] | None = None,
         on_trip: Callable[[Result], None] | None = None,
+        out_of_time: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -220,6 +221,9 @@ class Engine:
         self.enforce_findings = enforce_findings
         # Asked after each assessment (apply --plan: the reviewed plan's pre-state): a reason → `skipped`.
         self.precondition = precondition
+        # Asked before each finding or group is started (the remediate Lambda: its remaining time). Once true, the
+        # rest are returned unstarted (NOT_STARTED, neither recorded nor claimed) for the caller to hand back.
+        self.out_of_time = out_of_time
         self.run_id = run_id or new_run_id()
         self.breaker: Breaker = LedgerBreaker(ledger, self.run_id) if ledger is not None else MemoryBreaker()
         # Findings whose result could not be written to the ledger (on_result or the guard raised): not lost,
@@ -332,8 +336,19 @@ class Engine:
                 continue
             if key[1]:
                 done.add(key)
-            out.update(self._run_group(groups[key] if key[1] else [item], batched=bool(key[1])))
+            members = groups[key] if key[1] else [item]
+            if self._stopping():
+                out.update({index: self._not_started(finding, mode) for index, finding, _, mode in members})
+                continue
+            out.update(self._run_group(members, batched=bool(key[1])))
         return out
+
+    def _stopping(self) -> bool:
+        return self.out_of_time is not None and self.out_of_time()
+
+    def _not_started(self, finding: Finding, mode: str) -> Result:
+        """Not emitted: nothing was read, claimed or recorded for it, so its redelivery starts afresh."""
+        return self._result(finding, "skipped", NOT_STARTED, mode=mode)
 
     def _prefetch_tags(self, items: list[tuple[int, Finding, CatalogEntry, str]]) -> None:
         """The tags of the account's findings that carry none, for every rule at once: one Resource Groups Tagging
@@ -366,6 +381,9 @@ class Engine:
             return {index: self._emit(self._unexpected(finding, mode, error), finding)
                     for index, finding, _, mode in group}
         for index, finding, entry, mode in group:
+            if out and self._stopping():  # a group's first finding was cleared to start by _run_account
+                out[index] = self._not_started(finding, mode)
+                continue
             try:
                 result = self._handle(finding, entry, mode, pre.get(index))
             except Exception as error:
@@ -377,6 +395,13 @@ class Engine:
         log.exception("unexpected error on finding %s", finding.finding_id)
         return self._result(finding, "failed", f"unexpected error: {type(error).__name__}: "
                             f"{first_sentence(str(error), 200)}", mode=mode, error=error_code(error))
+
+    def batch_key(self, finding: Finding) -> tuple[str, str, str]:
+        """(account, region, group): the findings one run handles together (a rule's batched reads, one combined
+        write) share it; group is "" for a finding handled alone. The deployed path keeps them together."""
+        entry = self.catalog.get(finding.rule_id)
+        group = self._group_key(finding, entry)[1] if entry is not None else ""
+        return finding.account_id, finding.region, group
 
     @staticmethod
     def _group_key(finding: Finding, entry: CatalogEntry) -> tuple[str, str]:
@@ -799,6 +824,10 @@ class Engine:
             self.ledger.release(key)  # type: ignore[union-attr]
         except Exception as error:  # the claim lapses after its lease (DEFAULT_CLAIM_TTL) instead
             log.error("claim %s not released: %s", key, error_code(error))
+
+
+# The reason of a finding the engine did not start because out_of_time said so (see Engine.out_of_time).
+NOT_STARTED = "not started: the invocation is about to time out"
 
 
 def new_run_id() -> str:
