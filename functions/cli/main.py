@@ -241,8 +241,8 @@ def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
                 writer.write(item.to_dict())
                 bar.advance()
         pull.raise_if_nothing_worked()
-    log.info("pulled %d finding(s), rejected %d; requests %s",
-             pull.stats.findings, pull.stats.rejected, pull.stats.requests)
+    log.info("pulled %d finding(s), rejected %d; requests: %s", pull.stats.findings, pull.stats.rejected,
+             ", ".join(f"{n} {where}" for where, n in sorted(pull.stats.requests.items())) or "none")
     return EXIT_REJECTED if pull.stats.rejected or pull.failures else EXIT_OK
 
 

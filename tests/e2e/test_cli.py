@@ -447,10 +447,13 @@ def test_a_bad_finding_in_the_input_is_rejected_and_the_rest_run(findings_file, 
 
 
 # -- pull -----------------------------------------------------------------------------------------
-def test_pull_securityhub(world):
+def test_pull_securityhub(world, capsys):
     import_to_security_hub(asff_for(world["group"]))
     code, findings = cli_json("pull", "--source", "securityhub", "--regions", REGION)
     assert code == 0
+    err = capsys.readouterr().err
+    assert "pulled 1 finding(s), rejected 0; requests: " in err and f" securityhub:{REGION}\n" in err
+    assert "{'" not in err  # a person reads the log: no Python dict
     assert [(f["rule_id"], f["account_id"], f["region"], f["resource_id"]) for f in findings] == [
         ("EC2.53", OWN, REGION, world["group"])
     ]

@@ -19,7 +19,8 @@ def test_demo_fixes_every_planted_misconfiguration_and_reruns_clean():
     assert "AssumeRole calls in the deployed apply run: 3 for 3 member accounts" in out
     # The apply went the deployed way: the handlers over SQS with concurrent pollers, the ledger and the topic.
     assert "apply, as deployed: pull handler → SQS → 4 concurrent remediate pollers" in out
-    assert "'summary': 1}" in out and "0 in the dead-letter queue" in out
+    assert "1 summary)" in out and "0 in the dead-letter queue" in out
+    assert "{'" not in out  # counts read as "44 noop, 14 notified", never a Python dict (issue 18)
     assert "ledger: 58 results for the run" in out
     assert "Subject: [cspm-remediation] apply " in out  # the run summary the operator receives
     assert "Prowler: 4 open findings from its json-ocsf file" in out  # the muted one is not pulled
