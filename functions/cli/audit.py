@@ -201,11 +201,12 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _record(ledger: Ledger, row: Mapping[str, Any], rolled: RollbackResult, run_id: str) -> None:
-    """Record the rollback's result and, once the resource is no longer what the run left, free the run's claim
-    on the finding, so the next run acts on it again instead of skipping it as already remediated."""
+    """Record the rollback's result and, once the resource is no longer what the run left (put back, or changed by
+    someone since), free the run's claim on the finding, so the next run reads it afresh and acts on it again
+    instead of skipping it as already remediated."""
     key = row.get("key") or idempotency_key(_Observed(row))
     ledger.record(ledger_result(row, rolled, run_id), key)
-    if rolled.outcome in ("restored", "unchanged"):
+    if rolled.outcome in ("restored", "unchanged", "skipped"):  # the next run reads the resource afresh
         ledger.release(key)
 
 

@@ -5,8 +5,8 @@ declare their fields (Remediator.state_fields), the post_state: each field the r
 For those, rollback reads the live state first and, field by field:
 
 * still what the run set → put back the value from before the run (`restore_fields` touches nothing else);
-* changed since the run → left as is and reported (`MinimumPasswordLength is 20 now, the run set 14; left as
-  is`), unless `force`;
+* changed since the run → left as is and reported (`skipped`: `MinimumPasswordLength changed since the run (now
+  20, the run set 14): left as is`), unless `force`;
 * already back to the value from before → nothing to do.
 
 Remediators without fields put back their whole pre_state with `restore()`, as before. Dry-run first: without
@@ -34,8 +34,10 @@ from functions.remediators.base import RemediationError, Remediator
 
 log = logging.getLogger(__name__)
 
-# restored: something was put back; unchanged: nothing needed or could be put back (the reason says which).
-ROLLBACK_OUTCOMES = ("restored", "planned", "unchanged", "refused", "failed")
+# restored: something was put back; unchanged: nothing needed to be (already as before the run); skipped: what the
+# run set was changed since, so it is left as is (the reason names the field and its value now; --force restores).
+ROLLBACK_OUTCOMES = ("restored", "planned", "unchanged", "skipped", "refused", "failed")
+FORCE_HINT = "--force puts it back"
 
 
 @dataclass
@@ -121,10 +123,12 @@ def _rollback_one(
         elif now == set_value or force:
             to_restore[name] = previous
         else:
-            left.append(f"{name} is {_show(now)} now, the run set {_show(set_value)}; left as is")
+            left.append(f"{name} changed since the run (now {_show(now)}, the run set {_show(set_value)}): left as is")
     steps = [f"{name}: {_show(live.get(name))} -> {_show(value)}" for name, value in to_restore.items()]
     if not to_restore:
-        return result("unchanged", "; ".join(left + already) or "nothing to restore", left=left)
+        if left:
+            return result("skipped", "; ".join([*left, *already, FORCE_HINT]), left=left)
+        return result("unchanged", "; ".join(already) or "nothing to restore")
     if not apply:
         return result("planned", "dry-run: would restore " + "; ".join(steps + left + already), steps, left=left,
                       fields=to_restore)
@@ -132,7 +136,7 @@ def _rollback_one(
         done = remediator.restore_fields(target, finding, pre_state, to_restore)
     except (RemediationError, ClientError, BotoCoreError) as error:
         return result("failed", "restore failed: " + _error(error), left=left)
-    log.info("restored %s %s in %s: %s", row["rule_id"], row["resource_id"], row["account_id"], steps)
+    log.info("restored %s %s in %s: %s", row["rule_id"], row["resource_id"], row["account_id"], "; ".join(steps))
     return result("restored", "; ".join(steps + left + already), done or steps, left=left, fields=to_restore)
 
 
@@ -150,7 +154,8 @@ def _restore_whole(row: Mapping[str, Any], remediator: Remediator, pre_state: Ma
         return result("failed", unavailable.reason)
     except (RemediationError, ClientError, BotoCoreError) as error:
         return result("failed", "restore failed: " + _error(error))
-    log.info("restored %s %s in %s: %s", row["rule_id"], row["resource_id"], row["account_id"], done)
+    log.info("restored %s %s in %s: %s", row["rule_id"], row["resource_id"], row["account_id"],
+             "; ".join(done) or "nothing")
     if not done:
         return result("unchanged", "nothing to restore")
     return result("restored", "; ".join(done), done)

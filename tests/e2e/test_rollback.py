@@ -135,14 +135,15 @@ def test_a_field_changed_since_the_run_is_left_alone(weak_password_policy, ledge
     by_rule = {r["rule_id"]: r for r in planned}
     assert code == 0 and by_rule["IAM.16"]["outcome"] == "planned"
     assert by_rule["IAM.16"]["reason"] == "dry-run: would restore PasswordReusePrevention: 24 -> 3"
-    assert by_rule["IAM.15"]["outcome"] == "unchanged"
-    assert by_rule["IAM.15"]["reason"] == "MinimumPasswordLength is 20 now, the run set 14; left as is"
-    assert "unchanged [IAM.15]" in " ".join(capsys.readouterr().err.split())
+    assert by_rule["IAM.15"]["outcome"] == "skipped"
+    assert by_rule["IAM.15"]["reason"] == ("MinimumPasswordLength changed since the run (now 20, the run set 14): "
+                                           "left as is; --force puts it back")
+    assert "skipped [IAM.15]" in " ".join(capsys.readouterr().err.split())
     assert iam.get_account_password_policy()["PasswordPolicy"] == changed  # the dry-run wrote nothing
 
     code, restored = run_cli("rollback", "--run", run_id, "--ledger", ledger, "--apply")
     assert code == 0 and {r["rule_id"]: r["outcome"] for r in restored} == {"IAM.16": "restored",
-                                                                           "IAM.15": "unchanged"}
+                                                                           "IAM.15": "skipped"}
     policy = iam.get_account_password_policy()["PasswordPolicy"]
     assert policy == {**changed, "PasswordReusePrevention": original["PasswordReusePrevention"]}
     assert policy["MinimumPasswordLength"] == 20 and policy["RequireUppercaseCharacters"] is True
@@ -153,7 +154,7 @@ def test_a_field_changed_since_the_run_is_left_alone(weak_password_policy, ledge
     runs = {r["run_id"]: r for r in json.loads(out.getvalue())}
     rollback_run = restored[0]["run_id"]
     assert runs[rollback_run]["stage"] == "rollback"
-    assert runs[rollback_run]["counts"] == {"restored": 1, "unchanged": 1}
+    assert runs[rollback_run]["counts"] == {"restored": 1, "skipped": 1}
 
     # The next apply acts on the finding the rollback made non-compliant again, not "already remediated".
     code, again = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
