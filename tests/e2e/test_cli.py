@@ -838,3 +838,36 @@ def test_dry_run_wording_reads_as_a_sentence(moto_aws, tmp_path):
     code, (result,) = cli_json("plan", findings)
     assert code == 0
     assert result["reason"] == ("dry-run: would set the password policy's MinimumPasswordLength to 14 (now 8)")
+
+
+class Terminal(io.StringIO):
+    """stderr as a terminal: the progress bar draws (it never does on a pipe)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "pull"])
+def test_plan_apply_and_pull_show_progress_on_a_terminal_only(findings_file, world, monkeypatch, capsys, command):
+    """Issue 18: plan and apply showed no progress. On a terminal each draws a bar that ends at the total, and the
+    log lines print on lines of their own; on a pipe (capsys) stderr holds no bar at all."""
+    argv = ["pull", "--source", "securityhub", "--regions", REGION] if command == "pull" else [command, findings_file]
+    if command == "pull":
+        import_to_security_hub(asff_for(world["group"]))
+    code, _ = cli(*argv)
+    piped = capsys.readouterr().err
+    assert code == 0 and "\r" not in piped and "findings (" not in piped
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code, _ = cli(*argv)
+    text = terminal.getvalue()
+    assert code == 0
+    # What the terminal shows: on each line, what was written after its last carriage return.
+    shown = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in text.split("\n")]
+    bars = [line for line in shown if line.endswith("/s)")]
+    assert len(bars) == 1  # the bar's final state, on a line of its own
+    assert bars[0].startswith("1 findings pulled (" if command == "pull" else "[###")
+    assert command == "pull" or "] 2/2 findings (" in bars[0]
+    logged = [line for line in shown if "cspm_remediate" in line]
+    assert logged and all(line.startswith("INFO ") for line in logged)  # never after a bar on the same line
