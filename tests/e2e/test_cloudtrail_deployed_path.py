@@ -129,6 +129,29 @@ def test_an_excluded_resource_and_an_off_rule_are_decided_before_the_queue(stack
     assert excluded["enqueued"] == 0 and excluded["decided_at_pull"] == {"excluded": 1}
 
 
+def test_a_burst_of_events_is_held_by_the_circuit_breaker_like_a_scheduled_run(stack, tmp_path, monkeypatch) -> None:
+    """A script opening SSH on five groups: the events of one hour share a run, so the ledger's (run, rule) counter
+    lets EC2.53 act twice (its limit) and holds the other three `planned` with `circuit_breaker`, left open."""
+    config = tmp_path / "burst.json"
+    config.write_text(json.dumps({"rules": {"EC2.53": {"mode": "enforce"}}, "limits": {"max_actions_per_rule": 2}}))
+    monkeypatch.setenv("CSPM_CONFIG", str(config))
+    monkeypatch.setattr(cloudtrail_events, "events_run_id", lambda now=None: "20261201T140000Z-cloudtrail")
+    handlers.reset_runtime()
+    ec2 = member("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    groups = [ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"] for n in range(5)]
+    for group in groups:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": WORLD}]}])
+        cloudtrail_events.handler(ct.event(ct.authorize_security_group_ingress(group, 22, WORLD, account=MEMBER)))
+    assert drain(stack).returned == 0
+
+    results = [result_from_row(row) for row in handlers.runtime().ledger.results("20261201T140000Z-cloudtrail")]
+    ec2_53 = Counter((r.outcome, r.circuit_breaker) for r in results if r.rule_id == "EC2.53")
+    assert ec2_53 == {("remediated", False): 2, ("planned", True): 3}, ec2_53
+    assert sum(open_to_world(group) == [22] for group in groups) == 3  # held means untouched
+
+
 def test_events_of_one_hour_share_a_run() -> None:
     assert cloudtrail_events.events_run_id(0) == cloudtrail_events.events_run_id(3599) == "19700101T000000Z-cloudtrail"
     assert cloudtrail_events.events_run_id(3600) != cloudtrail_events.events_run_id(0)
