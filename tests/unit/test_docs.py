@@ -35,3 +35,19 @@ def test_the_rules_that_read_live_state_in_notify_mode_are_listed_from_the_flag(
     assert listed == reading
     assert "`iam:ListEntitiesForPolicy`" in line and line in catalog_markdown()
     assert {row["rule_id"] for row in rule_rows() if row["notify_reads"]} == reading  # `rules --json` says it too
+
+
+def test_the_guides_state_the_circuit_breakers_defaults_the_code_has():
+    """Issue #11: the README and the deploy guide state the breaker's defaults; they must be Limits()'s."""
+    import re
+
+    from functions.engine.config import Limits
+
+    limits = Limits()
+    rule, account = limits.max_actions_per_rule, limits.max_actions_per_account
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    deploy = " ".join((README.parent / "cloudformation" / "DEPLOY.md").read_text(encoding="utf-8").split())
+    assert re.search(rf"circuit breaker: at most {rule} actions per rule and {account} per account in one run by "
+                     r"default", readme)
+    assert re.search(rf"\*\*Circuit breaker\*\*: one run acts at most {rule} times per rule and {account} times per "
+                     r"account \(the defaults;", deploy)
