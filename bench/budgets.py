@@ -229,12 +229,15 @@ def all_ok(budgets: Iterable[Budget]) -> bool:
 
 # -- the deployed path (bench/deployed.py) ---------------------------------------------------------
 # AWS calls per finding of the deployed dry-run at N=1,000 (pull handler, then 5 containers x batches of 10): measured
-# 1.39 on 2026-12-02 against the CLI plan's 0.84 for the same findings. Each invocation's engine has its own read
-# cache and runs its batch in waves of one finding per account, so a read shared by an account's rules (the password
-# policy, a security group, the batched tag read) is made again in every invocation that holds that account's
-# findings (450 password-policy reads for 450 findings where the plan makes 50). Batching an invocation's reads per
-# account (handlers._waves) should bring it down: tighten this to what that change reaches.
-DEPLOYED_DRY_RUN_CALLS_PER_FINDING = 1.5
+# 1.39 on 2026-12-02 when each invocation ran its batch in waves of one finding per account, so a read shared by an
+# account's rules (the password policy, a security group, the batched tag read) was made again per wave. Since the
+# pull enqueues a group side by side and an invocation runs its batch through one engine run: 0.870 on 2026-12-03
+# against the CLI plan's 0.84 (each invocation still has its own read cache). The budget leaves 15% for noise.
+DEPLOYED_DRY_RUN_CALLS_PER_FINDING = 1.0
+# AWS calls per remediated finding of the deployed enforce run (make bench's deployed-apply, opt-in) at N=1,000:
+# 3.98 with the waves (256 UpdateAccountPasswordPolicy for 50 accounts), 2.442 on 2026-12-03 with a batch run as
+# one engine run (82 writes: a group split over two receive batches writes twice), against the CLI's 2.128.
+DEPLOYED_ENFORCE_CALLS_PER_REMEDIATED = 2.8
 
 
 def deployed_assume_role(per_container: Sequence[Mapping[str, int]], accounts: int, label: str) -> Budget:

@@ -125,6 +125,9 @@ def deployed_budgets(runs: Sequence[PhaseRun]) -> list[Budget]:
         if run.phase == DEPLOYED_DRY_RUN:
             out.append(checks.calls_per_finding(sum(run.api_calls.values()), run.findings,
                                                 checks.DEPLOYED_DRY_RUN_CALLS_PER_FINDING, label))
+        if run.phase == DEPLOYED_ENFORCE:
+            out.append(checks.calls_per_remediation(sum(run.api_calls.values()), run.outcomes.get("remediated", 0),
+                                                    checks.DEPLOYED_ENFORCE_CALLS_PER_REMEDIATED, label))
     return out
 
 

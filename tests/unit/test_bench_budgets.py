@@ -195,5 +195,12 @@ def test_deployed_run_settles_every_finding() -> None:
 
 def test_deployed_dry_run_calls_per_finding_budget() -> None:
     limit = budgets.DEPLOYED_DRY_RUN_CALLS_PER_FINDING
-    assert budgets.calls_per_finding(1393, 1000, limit, "deployed dry-run").ok  # measured 2026-12-02
+    assert budgets.calls_per_finding(870, 1000, limit, "deployed dry-run").ok  # measured 2026-12-03
+    assert not budgets.calls_per_finding(1393, 1000, limit, "deployed dry-run").ok  # the waves of 2026-12-02
     assert not budgets.calls_per_finding(int(limit * 1000) + 1, 1000, limit, "deployed dry-run").ok
+
+
+def test_deployed_enforce_calls_per_remediated_budget() -> None:
+    limit = budgets.DEPLOYED_ENFORCE_CALLS_PER_REMEDIATED
+    assert budgets.calls_per_remediation(2076, 832, limit, "deployed enforce").ok  # measured 2026-12-03
+    assert not budgets.calls_per_remediation(3005, 755, limit, "deployed enforce").ok  # the waves: 3.98
