@@ -13,8 +13,9 @@ import unicodedata
 
 from connectors.finding import GLOBAL_REGION, REGION_CODE_RE
 
-# Code → the AWS display name. Commercial partition, GovCloud, China and the European Sovereign Cloud (botocore's
-# endpoints.json agrees; a unit test checks every region it lists for these partitions).
+# Code → the AWS display name. Commercial partition, GovCloud, China and the European Sovereign Cloud, as botocore's
+# endpoints.json lists them (tests/unit/test_regions.py checks the table against a snapshot of that list,
+# tests/fixtures/aws_regions.json, never the installed botocore's; a region newer than the table passes by its code).
 REGIONS: dict[str, str] = {
     "af-south-1": "Africa (Cape Town)",
     "ap-east-1": "Asia Pacific (Hong Kong)",
