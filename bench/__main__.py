@@ -23,8 +23,7 @@ from bench.emulators import Emulators
 from bench.org import KEY_AGE_DAYS, Org, create_org, enable_sources, grow_org, import_findings
 from bench.phases import SG_PHASE, PhaseRun, import_time, run_client, run_engine, run_memory, run_pull
 from bench.synth import BENCH_RULES, fixed_findings
-from demo.__main__ import TOKEN_SECRET, _isolate_from_real_aws
-from demo.moto_org import HOME, OTHER
+from demo.moto_org import HOME, OTHER, TOKEN_SECRET, isolate_from_real_aws
 from functions.engine.catalog import CATALOG
 from functions.engine.pacing import DEFAULT_MAX_WORKERS
 
@@ -98,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"the bench plants findings for rules the catalog no longer has: {', '.join(missing)}")
         return 2
     started = time.perf_counter()
-    _isolate_from_real_aws()
+    isolate_from_real_aws()
     token = secrets.token_urlsafe(24)
     runs: list[PhaseRun] = []
     setups: dict[int, dict[str, float]] = {}

@@ -44,8 +44,7 @@ import boto3
 from bench.emulators import Emulators
 from bench.measure import Sample, measured
 from bench.phases import AWS_OUTCOMES, BENCH_CONFIG, PhaseRun
-from demo.__main__ import TOKEN_SECRET
-from demo.moto_org import HOME, REMEDIATION_ROLE
+from demo.moto_org import HOME, REMEDIATION_ROLE, TOKEN_SECRET
 
 _ROOT = Path(__file__).resolve().parent.parent
 DEPLOYED_DRY_RUN = "deployed dry-run"

@@ -96,9 +96,9 @@ class Emulators:
 
 def _serve(conn: Connection) -> None:
     """The child: start like the demo, then answer commands until told to stop."""
-    from demo.__main__ import _isolate_from_real_aws
+    from demo.moto_org import isolate_from_real_aws
 
-    _isolate_from_real_aws()
+    isolate_from_real_aws()
     from moto.server import ThreadedMotoServer
 
     from demo.fake_netskope import FakeNetskope

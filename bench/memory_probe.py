@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from bench.measure import measured
 from bench.phases import MAX_WORKERS, bench_config
 from connectors.finding import FindingError
-from demo.__main__ import TOKEN_SECRET
+from demo.moto_org import TOKEN_SECRET
 from functions.engine.engine import Engine
 from functions.engine.pipeline import PullStats, pull_netskope
 from functions.engine.sessions import AssumedSessions

@@ -29,8 +29,7 @@ from bench.measure import Sample, measured, median
 from connectors.finding import Finding, FindingError
 from connectors.netskope import DEFAULT_PAGE_SIZE
 from connectors.securityhub import FILTER_VALUES_MAX
-from demo.__main__ import TOKEN_SECRET
-from demo.moto_org import HOME, REMEDIATION_ROLE
+from demo.moto_org import HOME, REMEDIATION_ROLE, TOKEN_SECRET
 from functions.engine.config import Config, config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.pacing import DEFAULT_MAX_WORKERS

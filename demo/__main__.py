@@ -31,7 +31,7 @@ from connectors.finding import Finding, FindingError
 from demo.deployed import DeployedRun, run_deployed
 from demo.fake_netskope import FakeNetskope
 from demo.fake_securityhub_v2 import FakeSecurityHubV2
-from demo.moto_org import HOME, REMEDIATION_ROLE
+from demo.moto_org import HOME, REMEDIATION_ROLE, TOKEN_SECRET, isolate_from_real_aws
 from demo.org import Org, build_org
 from demo.realtime import replay
 from functions.engine.config import config_from_dict
@@ -41,12 +41,10 @@ from functions.engine.sessions import AssumedSessions
 from functions.model import Result
 from functions.report import render_text
 
-TOKEN_SECRET = "cspm-remediation/netskope-token"
-
 
 def main() -> int:
     started = time.monotonic()
-    _isolate_from_real_aws()
+    isolate_from_real_aws()
     from moto.server import ThreadedMotoServer  # imported late: heavy, and only the demo needs it
 
     from demo.moto_serial import serialize_dynamodb_and_sqs
@@ -251,18 +249,6 @@ def _figures(results: list[Result], api_calls: Counter[str], wall: float) -> str
         f"  AWS API calls in target accounts: {sum(calls.values())} for {len(acted)} findings checked "
         f"= {per:.2f} per finding\n  by operation: {top}"
     )
-
-
-def _isolate_from_real_aws() -> None:
-    """Fake credentials and no profile: nothing in this process can reach a real AWS account."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_SESSION_TOKEN="demo",
-        AWS_DEFAULT_REGION=HOME, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
-    # MOTO_ACCOUNT_ID would pin every request to one account and defeat moto's per-credential accounts.
-    os.environ.pop("MOTO_ACCOUNT_ID", None)
 
 
 def say(text: str) -> None:

@@ -8,6 +8,7 @@ Each caller plants its own set of misconfigurations; what they have in common is
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -37,7 +38,20 @@ NETSKOPE_RULES = {
     "RDS.1": "Access permissions and authorizations: Ensure RDS Instances do not have Publicly Accessible Snapshots",
 }
 NETSKOPE_REGION_NAMES = {HOME: "US East(N. Virginia)", OTHER: "EU(Ireland)", "global": "global"}
+TOKEN_SECRET = "cspm-remediation/netskope-token"  # the Secrets Manager secret holding the Netskope token
 ADMIN_ROLE = "OrganizationAccountAccessRole"  # what Organizations creates in each new account; the org admin's way in
+
+
+def isolate_from_real_aws() -> None:
+    """Fake credentials and no profile: nothing in this process can reach a real AWS account."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_SESSION_TOKEN="demo",
+        AWS_DEFAULT_REGION=HOME, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    # MOTO_ACCOUNT_ID would pin every request to one account and defeat moto's per-credential accounts.
+    os.environ.pop("MOTO_ACCOUNT_ID", None)
 
 
 def create_accounts(names: Sequence[str]) -> list[str]:

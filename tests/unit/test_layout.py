@@ -71,3 +71,17 @@ def test_every_shipped_module_is_reached_from_a_lambda_handler_or_the_cli():
             pending.extend(imports_of(modules[module], modules) - reached)
     assert sorted(set(modules) - reached) == []
 
+
+def test_bench_and_tests_share_the_demos_org_builder_through_its_public_names():
+    """One org builder (demo/moto_org.py) for the demo, the bench and the tests: they import its public names,
+    never a private helper of a demo module (a `_name` is free to change with the demo)."""
+    private = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{alias.name}"
+        for folder in ("bench", "tests")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "demo"
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert private == []
