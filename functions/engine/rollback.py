@@ -145,7 +145,9 @@ def _restore_whole(row: Mapping[str, Any], remediator: Remediator, pre_state: Ma
     """A remediator without declared fields (security group rules, policies…): its restore puts back exactly what
     it removed and removes what it added."""
     if not apply:
-        return result("planned", "dry-run: would put back the recorded pre-state " + _brief(pre_state))
+        undo = "; ".join(str(change) for change in row.get("changes") or [])
+        return result("planned", "dry-run: would undo " + (f"the run's change ({undo})" if undo else "the run")
+                      + " by putting back the recorded pre-state " + _brief(pre_state))
     finding = _finding_of(row)
     try:
         target = sessions.target(finding.account_id, finding.region, finding.partition)

@@ -98,6 +98,11 @@ def test_security_group_rollback_puts_back_exactly_what_was_revoked(moto_aws, tm
     ledger = str(tmp_path / "ledger.sqlite")
     _, results = run_cli("apply", str(findings), "--enforce", "--ledger", ledger)
     assert [r["outcome"] for r in results] == ["remediated", "remediated"] and ingress() != original
+    code, planned = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger)
+    assert [r["reason"].split(" by putting back")[0] for r in planned] == [  # what is undone, newest first
+        "dry-run: would undo the run's change (revoke tcp 3389 from ::/0)",
+        "dry-run: would undo the run's change (revoke tcp 22 from 0.0.0.0/0)"]
+    assert ingress() != original  # the dry-run wrote nothing
     code, restored = run_cli("rollback", "--run", results[0]["run_id"], "--ledger", ledger, "--apply")
     assert code == 0 and [r["outcome"] for r in restored] == ["restored", "restored"]
     assert ingress() == original
