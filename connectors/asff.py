@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.arns import ArnError, resolve_resource
-from connectors.finding import Finding, FindingError
+from connectors.finding import ACCOUNT_ID_RE, Finding, FindingError
 from connectors.standards import security_control_id
 
 SOURCE = "securityhub"
@@ -39,7 +39,6 @@ _CIS_REQUIREMENT_RE = re.compile(r"^CIS AWS Foundations Benchmark v(?P<version>[
 # region. ASFF requires ProductArn and BatchImportFindings sets it from the importing product, so a member account
 # importing findings cannot pass one off as Security Hub's.
 SECURITY_HUB_PRODUCT = re.compile(r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+::product/aws/securityhub$")
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 class UntrustedFinding(FindingError):
@@ -64,7 +63,7 @@ class Provenance:
             return frozenset(v.strip() for v in env.get(name, "").split(",") if v.strip())
 
         aggregators = items("CSPM_SECURITYHUB_AGGREGATORS")
-        bad = sorted(a for a in aggregators if not _ACCOUNT.match(a) and a != "none")
+        bad = sorted(a for a in aggregators if not ACCOUNT_ID_RE.fullmatch(a) and a != "none")
         if bad:
             raise ValueError(f"CSPM_SECURITYHUB_AGGREGATORS must be 12-digit account ids or none, got {', '.join(bad)}")
         configured = "CSPM_SECURITYHUB_AGGREGATORS" in env

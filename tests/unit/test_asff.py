@@ -193,3 +193,5 @@ def test_provenance_from_the_environment():
     assert Provenance.from_env(env) == Provenance(frozenset({"arn:x"}), frozenset({"111111111111", "222222222222"}))
     with pytest.raises(ValueError, match="12-digit"):
         Provenance.from_env({"CSPM_SECURITYHUB_AGGREGATORS": "admin"})
+    with pytest.raises(ValueError, match="12-digit"):  # the finding model's account id: ASCII digits only
+        Provenance.from_env({"CSPM_SECURITYHUB_AGGREGATORS": "\u0661" * 12})
