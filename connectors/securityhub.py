@@ -75,12 +75,6 @@ class SecurityHubConnector:
                         yield item
 
     def _pages(self, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE_SIZE}
-        while True:
-            response = self._client.get_findings(**kwargs)
+        for response in self._client.get_paginator("get_findings").paginate(Filters=filters, MaxResults=PAGE_SIZE):
             self.requests_made += 1
             yield {"Findings": response.get("Findings", [])}
-            token = response.get("NextToken")
-            if not token:
-                return
-            kwargs["NextToken"] = token

@@ -306,13 +306,8 @@ class SecurityHubV2Connector:
                         yield item
 
     def _pages(self, filters: dict[str, Any]) -> Iterator[list[Any]]:
-        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE_SIZE}
-        while True:
-            response = self._client.get_findings_v2(**kwargs)
+        pages = self._client.get_paginator("get_findings_v2").paginate(Filters=filters, MaxResults=PAGE_SIZE)
+        for response in pages:
             self.requests_made += 1
             findings = response.get("Findings", [])
             yield findings if isinstance(findings, list) else []
-            token = response.get("NextToken")
-            if not token:
-                return
-            kwargs["NextToken"] = token
