@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from connectors.arns import parse_arn
 from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.model import Target
@@ -116,7 +117,9 @@ def _function(resource_id: str) -> dict[str, str]:
 def function_arn(target: Target, resource_id: str) -> str:
     """The unqualified function ARN (what ListTags takes: tags live on the function, not on versions or aliases)."""
     if resource_id.startswith("arn:"):
-        return ":".join(resource_id.split(":")[:7])
+        arn = parse_arn(resource_id)  # arn:…:function:name[:qualifier]
+        name = arn.resource_name.partition(":")[0]
+        return f"arn:{arn.partition}:lambda:{arn.region}:{arn.account}:function:{name}"
     name = resource_id.partition(":")[0]
     return f"arn:{target.partition}:lambda:{target.api_region}:{target.account_id}:function:{name}"
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from functions.model import Target
-from functions.remediators.awslambda import FunctionPolicyNotPublic, permission_arguments
+from functions.remediators.awslambda import FunctionPolicyNotPublic, function_arn, permission_arguments
 from functions.remediators.base import RemediationError
 from tests.factories import ACCOUNT, REGION, make_finding
 
@@ -280,3 +280,15 @@ def test_declarations() -> None:
         "lambda:AddPermission",
     )
     assert FunctionPolicyNotPublic.reversible
+
+
+@pytest.mark.parametrize("resource_id", [
+    "fn", "fn:live", "fn:7",
+    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn:live",
+])
+def test_tags_are_read_on_the_unqualified_function(target: Target, resource_id: str) -> None:
+    assert function_arn(target, resource_id) == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
+    assert function_arn(target, f"arn:aws-cn:lambda:cn-north-1:{ACCOUNT}:function:fn:3") == (
+        f"arn:aws-cn:lambda:cn-north-1:{ACCOUNT}:function:fn")
+    with pytest.raises(ValueError, match="not an ARN"):
+        function_arn(target, "arn:aws:lambda")
