@@ -13,8 +13,6 @@ import email.utils
 import time
 from collections.abc import Callable
 
-from botocore.exceptions import ClientError
-
 # Error codes AWS uses for "slow down" across services (EC2, STS, Security Hub, SSM, IAM, S3...).
 THROTTLING_CODES = frozenset(
     {
@@ -33,12 +31,6 @@ THROTTLING_CODES = frozenset(
     }
 )
 TRANSIENT_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "InternalServerError"})
-
-
-def aws_error_code(error: BaseException) -> str | None:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", "")) or None
-    return None
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float | None:

@@ -26,8 +26,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.engine.failures import aws_error_code
 from functions.model import Result
 from functions.report import first_sentence
 

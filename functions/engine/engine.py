@@ -22,13 +22,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from connectors.securityhub import is_open_failed
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME, execution_status, start_runbook
 from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.engine.config import Config, Limits
-from functions.engine.failures import classify, classify_error, error_code
+from functions.engine.failures import aws_error_code, classify, classify_error, error_code
 from functions.engine.ledger import (
     ACCOUNT_LIMIT,
     RULE_LIMIT,

@@ -98,6 +98,14 @@ FAILURE_CLASSES: tuple[FailureClass, ...] = (
 DECIDED_OUTCOMES = ("remediated", "started", "noop", "planned", "notified", "skipped", "excluded")
 
 
+def aws_error_code(error: BaseException) -> str | None:
+    """The AWS error code of a ClientError (`NoSuchEntity`, `InvalidGroup.NotFound`), None for anything else:
+    what remediators compare against when a missing or already-changed resource is an answer, not a failure."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
 def error_code(error: BaseException) -> str:
     """The AWS error code of an error or of what caused it (remediators wrap `…NotFound` into their own
     RemediationError), else the exception's class name."""

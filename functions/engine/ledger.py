@@ -39,8 +39,8 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.engine.failures import aws_error_code
 from functions.engine.sessions import CLIENT_CONFIG
 from functions.model import Result
 

@@ -14,12 +14,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors import prowler
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding, FindingError
 from connectors.netskope import NetskopeConnector, secret_token_provider
 from connectors.securityhub import SecurityHubConnector
 from connectors.securityhub_v2 import SecurityHubV2Connector
 from functions.engine.catalog import CATALOG
+from functions.engine.failures import aws_error_code
 from functions.engine.sessions import CLIENT_CONFIG
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from functions.engine.catalog import CATALOG, CatalogEntry
 from functions.engine.config import Config
+from functions.engine.failures import aws_error_code
 from functions.engine.sessions import AssumedSessions, TargetUnavailable
 from functions.model import Result
 from functions.remediators.base import RemediationError, Remediator

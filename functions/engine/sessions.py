@@ -24,7 +24,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors import log_hygiene, secrets
-from connectors.backoff import aws_error_code
+from functions.engine.failures import aws_error_code
 from functions.engine.pacing import Pacer
 from functions.model import AwsClient, ReadCache, Target
 

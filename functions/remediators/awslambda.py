@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from connectors.arns import parse_arn
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.engine.failures import aws_error_code
 from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule
 from functions.remediators.policies import as_list, describe_statement, split_public, statement_list

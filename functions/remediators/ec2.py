@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
 from connectors.netskope_rules import NACL_RULE_ID
+from functions.engine.failures import aws_error_code
 from functions.model import Target
 from functions.remediators.base import (
     ROLE_NAME,

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.engine.failures import aws_error_code
 from functions.model import AwsClient, Target
 from functions.remediators.base import Assessment, RemediationError, Rule, found_text, live_tags, tag_dict
 from functions.remediators.notify import ManualRemediation

@@ -20,8 +20,8 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.engine.failures import aws_error_code
 from functions.model import AwsClient, Target
 from functions.remediators.base import Assessment, RemediationError, Rule, tag_dict
 from functions.remediators.notify import ManualRemediation

@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from connectors.backoff import aws_error_code
 from connectors.finding import Finding
+from functions.engine.failures import aws_error_code
 from functions.model import Target
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, tag_dict
 
