@@ -41,7 +41,7 @@ def environment_cache(caches: dict[CacheKey, SecretCache], lock: threading.Lock,
 
 def secret_text(cache: SecretCache, secret_id: str) -> str | None:
     """The secret's string, or its binary value decoded as UTF-8 (UnicodeDecodeError when it is not)."""
-    text = cache.get_secret_string(secret_id)
+    text: str | None = cache.get_secret_string(secret_id)
     if text is None:
         binary = cache.get_secret_binary(secret_id)
         text = binary.decode("utf-8") if isinstance(binary, bytes | bytearray) else None

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from connectors.finding import GLOBAL_REGION
 
@@ -95,7 +95,7 @@ class ReadCache:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
-                return copy.deepcopy(self._values[key])
+                return cast(_T, copy.deepcopy(self._values[key]))
         value = read()  # an error is raised, not cached: the next finding reads again
         self.put(key, value)
         return copy.deepcopy(value)
@@ -158,7 +158,7 @@ class ReadCache:
         with self._lock:
             if key in self._lasting:
                 self._lasting.move_to_end(key)
-                return self._lasting[key]
+                return cast(_T, self._lasting[key])
         value = read()
         with self._lock:
             self._lasting[key] = value

@@ -77,7 +77,8 @@ def publish_one(sns_client: Any, topic_arn: str, message: tuple[str, str]) -> st
     """Publish one (subject, body); the message id. Throttling and transient errors are retried by the client
     (CLIENT_CONFIG)."""
     subject, body = message
-    return sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=body)["MessageId"]
+    message_id: str = sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=body)["MessageId"]
+    return message_id
 
 
 def publish(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
@@ -20,6 +20,9 @@ from functions.cli.errors import UsageError
 from functions.engine.catalog import CATALOG
 from functions.engine.config import Config, ConfigError, load_config
 from functions.report import summarize_error
+
+if TYPE_CHECKING:  # the ledger module is imported when a command opens one (check_ledger)
+    from functions.engine.ledger import Ledger
 
 NO_REGION = ("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)")
 
@@ -81,7 +84,7 @@ def check_config(path: str | None) -> Config:
     return config
 
 
-def check_ledger(address: str, create: bool = True) -> Any:
+def check_ledger(address: str, create: bool = True) -> Ledger:
     """Opens the ledger (a SQLite path or dynamodb://TABLE), or says in one line why it cannot be one.
     create=False for commands that only read one: nothing is created then."""
     from functions.engine.ledger import DYNAMODB_SCHEME, LedgerError, open_ledger
@@ -100,9 +103,8 @@ def check_ledger(address: str, create: bool = True) -> Any:
 def check_credentials(sts_call: Any = None) -> dict[str, str]:
     """sts:GetCallerIdentity with the caller's credentials: the one call every AWS path needs anyway."""
     try:
-        if sts_call is None:
-            return boto3.client("sts").get_caller_identity()
-        return sts_call()
+        identity: dict[str, str] = boto3.client("sts").get_caller_identity() if sts_call is None else sts_call()
+        return identity
     except NoCredentialsError:
         raise UsageError("no AWS credentials found: run `aws configure` or `aws sso login`, set AWS_PROFILE, "
                          "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None

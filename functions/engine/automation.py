@@ -57,7 +57,8 @@ def start_runbook(
         ClientToken=client_token(run_id, finding.finding_id),
         Tags=[{"Key": "cspm-remediation:rule", "Value": finding.rule_id}],
     )
-    return response["AutomationExecutionId"]
+    execution_id: str = response["AutomationExecutionId"]
+    return execution_id
 
 
 @dataclass(frozen=True)

@@ -657,7 +657,8 @@ def ledger_address(explicit: str | None, environ: Any = None) -> str | None:
     if explicit:
         return explicit
     if environ.get("CSPM_LEDGER_PATH"):
-        return environ["CSPM_LEDGER_PATH"]
+        path: str = environ["CSPM_LEDGER_PATH"]
+        return path
     table = environ.get("LEDGER_TABLE")
     return DYNAMODB_SCHEME + table if table else None
 

@@ -47,7 +47,8 @@ def plan_document(findings: Sequence[Finding], results: Sequence[Result], run_id
         "items": [{"finding": f.to_dict(), "decision": r.to_dict()} for f, r in zip(findings, results, strict=True)],
     }
     body["digest"] = digest(body)
-    return _plain(body)
+    plan: dict[str, Any] = _plain(body)
+    return plan
 
 
 def write_plan(path: str, findings: Sequence[Finding], results: Sequence[Result], run_id: str) -> str:

@@ -74,8 +74,9 @@ class SecurityContact(Remediator):
     @staticmethod
     def _current(target: Target) -> dict[str, Any] | None:
         try:
-            return target.client("account").get_alternate_contact(AlternateContactType="SECURITY")[
+            contact: dict[str, Any] = target.client("account").get_alternate_contact(AlternateContactType="SECURITY")[
                 "AlternateContact"]
+            return contact
         except ClientError as error:
             if aws_error_code(error) == "ResourceNotFoundException":
                 return None

@@ -80,7 +80,8 @@ class StageCacheEncryption(Remediator):
     @staticmethod
     def _stage(target: Target, api: str, stage: str) -> dict[str, Any]:
         try:
-            return target.client("apigateway").get_stage(restApiId=api, stageName=stage)
+            response: dict[str, Any] = target.client("apigateway").get_stage(restApiId=api, stageName=stage)
+            return response
         except ClientError as error:
             if aws_error_code(error) == "NotFoundException":
                 raise RemediationError(f"stage {stage} of REST API {api} not found") from error

@@ -246,4 +246,5 @@ class FunctionPolicyNotPublic(Remediator):
             if str(error.response.get("Error", {}).get("Message", "")).startswith("Function not found"):
                 raise RemediationError(f"Lambda function {resource_id} not found") from error
             return {}
-        return json.loads(response["Policy"])
+        policy: dict[str, Any] = json.loads(response["Policy"])
+        return policy

@@ -119,7 +119,8 @@ def _read_trail(target: Target, trail: Mapping[str, Any], operation: str, **kwar
     """A read about a trail, in its home region. Another account's (organization) trail that this account may not
     read is a refusal: acting on a guess could duplicate a trail that already covers the account."""
     try:
-        return getattr(_trail_client(target, trail), operation)(**kwargs)
+        response: dict[str, Any] = getattr(_trail_client(target, trail), operation)(**kwargs)
+        return response
     except ClientError as error:
         if _owned(target, trail):
             raise
@@ -736,8 +737,9 @@ def _finding_trail_bucket(finding: Finding) -> str:
         return bucket_name(finding)
     for resource in (finding.raw or {}).get("Resources", []):
         details = (resource.get("Details") or {}).get("AwsCloudTrailTrail") or {}
-        if details.get("S3BucketName"):
-            return details["S3BucketName"]
+        bucket: str | None = details.get("S3BucketName")
+        if bucket:
+            return bucket
     raise RemediationError(f"the finding does not name the bucket of trail {finding.resource_id}: use executor boto3")
 
 

@@ -83,7 +83,8 @@ class TableDeletionProtection(Remediator):
     @staticmethod
     def _describe(target: Target, name: str) -> dict[str, Any]:
         try:
-            return target.client("dynamodb").describe_table(TableName=name)["Table"]
+            table: dict[str, Any] = target.client("dynamodb").describe_table(TableName=name)["Table"]
+            return table
         except ClientError as error:
             if aws_error_code(error) == "ResourceNotFoundException":
                 raise RemediationError(f"DynamoDB table {name} not found") from error

@@ -1080,7 +1080,7 @@ class EbsSnapshotNotPublic(Remediator):
     @staticmethod
     def _describe(ec2: Any, snapshot_id: str) -> dict[str, Any]:
         try:
-            snapshots = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+            snapshots: list[dict[str, Any]] = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
         except ClientError as error:
             if _error_is(error, *_SNAPSHOT_MISSING):
                 raise RemediationError(f"snapshot {snapshot_id} not found") from error

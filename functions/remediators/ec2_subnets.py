@@ -96,7 +96,8 @@ class SubnetNoAutoPublicIp(Remediator):
     @staticmethod
     def _describe(target: Target, identifier: str) -> dict[str, Any]:
         try:
-            return target.client("ec2").describe_subnets(SubnetIds=[identifier])["Subnets"][0]
+            subnet: dict[str, Any] = target.client("ec2").describe_subnets(SubnetIds=[identifier])["Subnets"][0]
+            return subnet
         except ClientError as error:
             if aws_error_code(error) in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
                 raise RemediationError(f"subnet {identifier} not found") from error

@@ -75,7 +75,9 @@ class RepositoryScanOnPush(Remediator):
     @staticmethod
     def _describe(target: Target, name: str) -> dict[str, Any]:
         try:
-            return target.client("ecr").describe_repositories(repositoryNames=[name])["repositories"][0]
+            repository: dict[str, Any] = target.client("ecr").describe_repositories(repositoryNames=[name])[
+                "repositories"][0]
+            return repository
         except ClientError as error:
             if aws_error_code(error) == "RepositoryNotFoundException":
                 raise RemediationError(f"ECR repository {name} not found") from error

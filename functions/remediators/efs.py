@@ -68,7 +68,9 @@ class FileSystemEncryption(NotifyOnlyRemediator):
     @staticmethod
     def _describe(target: Target, file_system_id: str) -> dict[str, Any]:
         try:
-            return target.client("efs").describe_file_systems(FileSystemId=file_system_id)["FileSystems"][0]
+            file_system: dict[str, Any] = target.client("efs").describe_file_systems(FileSystemId=file_system_id)[
+                "FileSystems"][0]
+            return file_system
         except ClientError as error:
             if aws_error_code(error) == "FileSystemNotFound":
                 raise RemediationError(f"EFS file system {file_system_id} not found") from error

@@ -293,7 +293,7 @@ class PasswordPolicy(Remediator):
     def _target_value(self, setting: str, required: bool | int) -> bool | int:
         if isinstance(required, bool):
             return True
-        configured = self.params[_PARAM_FOR[setting]]
+        configured: int = self.params[_PARAM_FOR[setting]]
         return min(configured, required) if setting == "MaxPasswordAge" else max(configured, required)
 
     def assess(self, target: Target, finding: Finding) -> Assessment:

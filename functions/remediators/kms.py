@@ -21,7 +21,8 @@ def _enable_key_rotation_parameters(finding: Finding, automation_role_arn: str) 
 def find_key(kms: AwsClient, key_id: str) -> dict[str, Any] | None:
     """KeyMetadata of a key given by id, ARN or alias name; None when there is no such key."""
     try:
-        return kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        metadata: dict[str, Any] = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        return metadata
     except ClientError as error:
         if aws_error_code(error) == "NotFoundException":
             return None
@@ -77,7 +78,8 @@ def create_cloudtrail_key(kms: AwsClient, alias: str, partition: str, account_id
     )["KeyMetadata"]
     kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
     kms.enable_key_rotation(KeyId=metadata["KeyId"])
-    return metadata["Arn"]
+    arn: str = metadata["Arn"]
+    return arn
 
 
 def _rotation_refusal(key_id: str, metadata: dict[str, Any]) -> str | None:

@@ -77,7 +77,8 @@ class LogGroupRetention(Remediator):
 
     @staticmethod
     def _describe(target: Target, name: str) -> dict[str, Any]:
-        groups = target.client("logs").describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+        groups: list[dict[str, Any]] = target.client("logs").describe_log_groups(logGroupNamePrefix=name).get(
+            "logGroups", [])
         group = next((g for g in groups if g["logGroupName"] == name), None)
         if group is None:
             raise RemediationError(f"log group {name} not found")

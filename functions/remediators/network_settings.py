@@ -57,8 +57,8 @@ class TransitGatewayNoAutoAccept(Remediator):
 
     @staticmethod
     def _describe(target: Target, identifier: str) -> dict[str, Any]:
-        gateways = target.client("ec2").describe_transit_gateways(TransitGatewayIds=[identifier]).get(
-            "TransitGateways", [])
+        gateways: list[dict[str, Any]] = target.client("ec2").describe_transit_gateways(
+            TransitGatewayIds=[identifier]).get("TransitGateways", [])
         if not gateways:
             raise RemediationError(f"transit gateway {identifier} not found")
         return gateways[0]
@@ -111,8 +111,8 @@ class GroupElbHealthChecks(Remediator):
 
     @staticmethod
     def _describe(target: Target, name: str) -> dict[str, Any]:
-        groups = target.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name]).get(
-            "AutoScalingGroups", [])
+        groups: list[dict[str, Any]] = target.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[name]).get("AutoScalingGroups", [])
         if not groups:
             raise RemediationError(f"Auto Scaling group {name} not found")
         return groups[0]

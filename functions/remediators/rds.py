@@ -45,7 +45,9 @@ _RUNBOOK_PERMISSIONS = (
 def describe_db_instance(target: Target, identifier: str) -> dict[str, Any]:
     """The DB instance named by identifier or ARN; RemediationError when it does not exist."""
     try:
-        return target.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        instance: dict[str, Any] = target.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)[
+            "DBInstances"][0]
+        return instance
     except ClientError as error:
         if aws_error_code(error) == "DBInstanceNotFound":
             raise RemediationError(f"RDS DB instance {identifier} not found") from error
@@ -524,7 +526,8 @@ class EncryptedReplacement(Remediator):
             response = rds.create_db_snapshot(
                 DBInstanceIdentifier=context["DBInstanceIdentifier"], DBSnapshotIdentifier=names[step], Tags=tags
             )
-            return response["DBSnapshot"]["Status"]
+            status: str = response["DBSnapshot"]["Status"]
+            return status
         if step == "encrypted_db_snapshot":
             response = rds.copy_db_snapshot(
                 SourceDBSnapshotIdentifier=names["db_snapshot"],
@@ -532,14 +535,16 @@ class EncryptedReplacement(Remediator):
                 KmsKeyId=self.params["kms_key_id"],
                 Tags=tags,
             )
-            return response["DBSnapshot"]["Status"]
+            status = response["DBSnapshot"]["Status"]
+            return status
         response = rds.restore_db_instance_from_db_snapshot(
             DBInstanceIdentifier=names[step],
             DBSnapshotIdentifier=names["encrypted_db_snapshot"],
             Tags=context["tags"] + tags,
             **context["restore_settings"],
         )
-        return response["DBInstance"]["DBInstanceStatus"]
+        status = response["DBInstance"]["DBInstanceStatus"]
+        return status
 
 
 def _status(resource: Mapping[str, Any] | None) -> str | None:

@@ -24,7 +24,9 @@ from functions.remediators.rds import describe_db_instance
 def describe_db_cluster(target: Target, identifier: str) -> dict[str, Any]:
     """One DB cluster by identifier or ARN; RemediationError when there is none."""
     try:
-        return target.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+        cluster: dict[str, Any] = target.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)[
+            "DBClusters"][0]
+        return cluster
     except ClientError as error:
         if aws_error_code(error) == "DBClusterNotFoundFault":
             raise RemediationError(f"RDS DB cluster {identifier} not found") from error

@@ -72,7 +72,9 @@ class ClusterNotPublic(Remediator):
     @staticmethod
     def _describe(target: Target, cluster_id: str) -> dict[str, Any]:
         try:
-            return target.client("redshift").describe_clusters(ClusterIdentifier=cluster_id)["Clusters"][0]
+            cluster: dict[str, Any] = target.client("redshift").describe_clusters(ClusterIdentifier=cluster_id)[
+                "Clusters"][0]
+            return cluster
         except ClientError as error:
             if aws_error_code(error) == "ClusterNotFound":
                 raise RemediationError(f"Redshift cluster {cluster_id} not found") from error

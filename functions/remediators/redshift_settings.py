@@ -22,7 +22,9 @@ from functions.remediators.base import Assessment, Param, RemediationError, Reme
 
 def describe_cluster(target: Target, identifier: str) -> dict[str, Any]:
     try:
-        return target.client("redshift").describe_clusters(ClusterIdentifier=identifier)["Clusters"][0]
+        cluster: dict[str, Any] = target.client("redshift").describe_clusters(ClusterIdentifier=identifier)[
+            "Clusters"][0]
+        return cluster
     except ClientError as error:
         if aws_error_code(error) == "ClusterNotFound":
             raise RemediationError(f"Redshift cluster {identifier} not found") from error

@@ -89,7 +89,8 @@ def _missing_bucket(error: ClientError, bucket: str) -> None:
 def read_bucket_policy(s3: AwsClient, bucket: str, owner: str | None = None) -> str | None:
     """The bucket policy text exactly as stored, or None when the bucket has none."""
     try:
-        return s3.get_bucket_policy(Bucket=bucket, **({"ExpectedBucketOwner": owner} if owner else {}))["Policy"]
+        policy: str = s3.get_bucket_policy(Bucket=bucket, **({"ExpectedBucketOwner": owner} if owner else {}))["Policy"]
+        return policy
     except ClientError as error:
         _missing_bucket(error, bucket)
         if aws_error_code(error) == "NoSuchBucketPolicy":
@@ -100,7 +101,7 @@ def read_bucket_policy(s3: AwsClient, bucket: str, owner: str | None = None) -> 
 def bucket_region(s3: AwsClient, bucket: str) -> str | None:
     """The bucket's region; None when this account may not read it (a bucket of another account)."""
     try:
-        constraint = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        constraint: str | None = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except ClientError as error:
         _missing_bucket(error, bucket)
         if aws_error_code(error) == "AccessDenied":
@@ -148,7 +149,8 @@ def secure_bucket_changes(bucket: str, purpose: str) -> list[str]:
 def _read_configuration(get: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, bool] | None:
     """The current PublicAccessBlockConfiguration, or None when none was ever set (all four are then off)."""
     try:
-        return get(**kwargs)["PublicAccessBlockConfiguration"]
+        configuration: dict[str, bool] = get(**kwargs)["PublicAccessBlockConfiguration"]
+        return configuration
     except ClientError as error:
         if aws_error_code(error) == "NoSuchPublicAccessBlockConfiguration":
             return None

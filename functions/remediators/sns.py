@@ -116,7 +116,8 @@ class TopicEncryption(Remediator):
     @staticmethod
     def _attributes(target: Target, arn: str) -> dict[str, str]:
         try:
-            return target.client("sns").get_topic_attributes(TopicArn=arn).get("Attributes", {})
+            attributes: dict[str, str] = target.client("sns").get_topic_attributes(TopicArn=arn).get("Attributes", {})
+            return attributes
         except ClientError as error:
             if aws_error_code(error) in ("NotFound", "NotFoundException"):
                 raise RemediationError(f"SNS topic {arn} not found") from error

@@ -108,7 +108,8 @@ class QueuePolicyNotPublic(Remediator):
             if aws_error_code(error) in _NO_QUEUE:
                 raise RemediationError(f"SQS queue {url} not found") from error
             raise
-        return response.get("Attributes", {}).get("Policy", "")
+        policy: str = response.get("Attributes", {}).get("Policy", "")
+        return policy
 
     @staticmethod
     def _set_policy(target: Target, url: str, text: str) -> None:
@@ -120,4 +121,5 @@ def _same_policy(current: str, previous: str) -> bool:
     """Compare as JSON: SQS may return the text it stored with different spacing."""
     if not current or not previous:
         return current == previous
-    return json.loads(current) == json.loads(previous)
+    same: bool = json.loads(current) == json.loads(previous)
+    return same
