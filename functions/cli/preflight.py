@@ -6,7 +6,6 @@ Each check raises UsageError (exit 2) with one line that names the thing and say
 
 from __future__ import annotations
 
-import difflib
 import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,22 +17,13 @@ from connectors.finding import GLOBAL_REGION
 from connectors.regions import REGIONS
 from functions.cli.errors import UsageError
 from functions.engine.catalog import CATALOG
-from functions.engine.config import Config, ConfigError, load_config
+from functions.engine.config import Config, check_known_rules, load_config, suggest
 from functions.report import summarize_error
 
 if TYPE_CHECKING:  # the ledger module is imported when a command opens one (check_ledger)
     from functions.engine.ledger import Ledger
 
 NO_REGION = ("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)")
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """ " (did you mean X?)" for a near miss, else ""."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        by_case = {c.lower(): c for c in choices}
-        close = [by_case[word.lower()]] if word.lower() in by_case else []
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def known_regions() -> set[str]:
@@ -79,8 +69,7 @@ def check_config(path: str | None) -> Config:
     except OSError as error:
         raise UsageError(f"--config {path}: cannot read it ({error.strerror or error}); "
                          "fix the path or unset CSPM_CONFIG") from None
-    for rule_id in sorted(set(config.rules) - set(CATALOG)):
-        raise ConfigError(f"{path}: rules: unknown rule id(s) {rule_id}{suggest(rule_id, CATALOG)}")
+    check_known_rules(config.rules, CATALOG, f"{path}: ")
     return config
 
 

@@ -6,8 +6,9 @@ silently ignored setting: a safety tool must not guess what its operator meant.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,26 @@ def read_remote(address: str) -> str:
         raise ConfigError(f"{address}: not UTF-8 text") from None
 
 
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """ " (did you mean X?)" for a near miss, else ""."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        by_case = {c.lower(): c for c in choices}
+        close = [by_case[word.lower()]] if word.lower() in by_case else []
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_known_rules(rule_ids: Iterable[str], known: Mapping[str, Any], where: str = "") -> None:
+    """The one check of a configuration's rule ids against the catalog, for every path that reads one (the CLI's
+    config file, the Lambdas' config and per-rule toggles): a ConfigError naming each unknown id, with a suggestion
+    for a near miss. `where` prefixes the message (the file or setting)."""
+    unknown = sorted(set(rule_ids) - set(known))
+    if unknown:
+        named = ", ".join(f"{rule_id}{suggest(rule_id, known)}" for rule_id in unknown)
+        raise ConfigError(f"{where}rules: unknown rule id(s) {named}")
+
+
 def config_from_dict(data: Any, known_rules: Mapping[str, Any] | None = None) -> Config:
     if not isinstance(data, Mapping):
         raise ConfigError("the config must be an object")
@@ -196,9 +217,7 @@ def config_from_dict(data: Any, known_rules: Mapping[str, Any] | None = None) ->
         _check_mode(mode, "mode")
     rules = {rule_id: _rule_settings(rule_id, entry) for rule_id, entry in (data.get("rules") or {}).items()}
     if known_rules is not None:
-        unknown = sorted(set(rules) - set(known_rules))
-        if unknown:
-            raise ConfigError(f"rules: unknown rule id(s) {', '.join(unknown)}")
+        check_known_rules(rules, known_rules)
     return Config(
         mode=mode,
         rules=rules,

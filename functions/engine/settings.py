@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from functions.engine.automation import DEFAULT_AUTOMATION_ROLE_NAME
-from functions.engine.config import Config, ConfigError, RuleSettings, config_from_dict, load_config
+from functions.engine.config import (
+    Config,
+    ConfigError,
+    RuleSettings,
+    check_known_rules,
+    config_from_dict,
+    load_config,
+)
 from functions.engine.pacing import DEFAULT_MAX_WORKERS
 from functions.remediators.base import MODES
 
@@ -141,6 +148,9 @@ class Settings:
         except OSError as error:
             reason = error.strerror or str(error)
             raise ConfigError(f"{ENV['config']} {self.config_path}: cannot read it ({reason})") from None
+        if known_rules is not None:  # each source on its own, so the line names the one to fix
+            check_known_rules(config.rules, known_rules, f"{ENV['config']} {self.config_path}: ")
+            check_known_rules(self.rule_modes or {}, known_rules, f"{ENV['rule_modes']}: ")
         if self.rule_modes:
             # Validate the toggles' modes exactly as a config file's would be.
             try:
@@ -156,8 +166,4 @@ class Settings:
                                 "ceiling)", ENV["config"], rule_id, current.mode, mode, rule_id)
                 rules[rule_id] = dataclasses.replace(current, mode=mode)
             config = dataclasses.replace(config, rules=rules)
-        if known_rules is not None:
-            unknown = sorted(set(config.rules) - set(known_rules))
-            if unknown:
-                raise ConfigError(f"unknown rule id(s) in the configuration: {', '.join(unknown)}")
         return config.with_overrides(mode=self.mode, only_rules=self.rules, regions=frozenset(self.regions) or None)

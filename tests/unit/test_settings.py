@@ -63,3 +63,20 @@ def test_a_rule_mode_is_the_more_cautious_of_toggle_and_document(tmp_path, toggl
 def test_a_missing_config_file_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match=r"^CSPM_CONFIG .*nope\.json: cannot read it \(No such file"):
         Settings.from_env({"CSPM_CONFIG": str(tmp_path / "nope.json")}).config()
+
+
+def test_an_unknown_rule_id_names_its_source_with_a_suggestion(tmp_path):
+    """The Lambdas check rule ids exactly as the CLI does (config.check_known_rules): the line names the setting
+    that holds the id, and a near miss gets the same suggestion as `--config` on the CLI."""
+    from functions.engine.catalog import CATALOG
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"rules": {"EC2.533": {"mode": "dry-run"}}}))
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"CSPM_CONFIG": str(path)}).config(known_rules=CATALOG)
+    assert str(raised.value) == f"CSPM_CONFIG {path}: rules: unknown rule id(s) EC2.533 (did you mean EC2.53?)"
+    toggles = {"CSPM_RULE_MODES": json.dumps({"s3.8": "enforce", "Nope.1": "off"})}
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(toggles).config(known_rules=CATALOG)
+    assert str(raised.value) == "CSPM_RULE_MODES: rules: unknown rule id(s) Nope.1, s3.8 (did you mean S3.8?)"
+    assert Settings.from_env(toggles).config().rule("Nope.1").mode == "off"  # without the catalog: not checked
