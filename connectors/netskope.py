@@ -537,7 +537,7 @@ def _parse_violation(item: Mapping[str, Any], extra_rules: Mapping[str, str] | N
         severity=_severity(item.get("severity")),
         title=_title(rule_name, item),
         compliance_status=_compliance_status(item.get("status")),
-        workflow_status="SUPPRESSED" if _muted(item.get("muted")) else None,
+        workflow_status="SUPPRESSED" if _muted(item) else None,
         record_state=None,
         standards=_standards(item.get("compliance_standards")),
         first_observed=None,
@@ -607,16 +607,25 @@ _NOT_MUTED = frozenset({"no", "false", "0", ""})
 _MUTED = frozenset({"yes", "true", "1"})
 
 
-def _muted(value: Any) -> bool:
-    """Netskope's `muted` ("Yes"/"No"; booleans accepted). A value that says neither is an error, not a guess:
-    treating an unreadable mute as unmuted could remediate what someone deliberately muted."""
+# The query's filter is named `muted`; an item's own field is seen as `muted` or `mute`, and no published schema
+# settles which: either one saying Yes holds the violation back.
+MUTE_FIELDS = ("muted", "mute")
+
+
+def _muted(item: Mapping[str, Any]) -> bool:
+    """Netskope's mute state ("Yes"/"No"; booleans accepted) in any of MUTE_FIELDS. A value that says neither is an
+    error, not a guess: treating an unreadable mute as unmuted could remediate what someone deliberately muted."""
+    return any([_mute_value(name, item.get(name)) for name in MUTE_FIELDS])  # a list: every field is checked
+
+
+def _mute_value(name: str, value: Any) -> bool:
     if value is None or value is False:
         return False
     if value is True:
         return True
     if isinstance(value, str) and value.strip().casefold() in _NOT_MUTED | _MUTED:
         return value.strip().casefold() in _MUTED
-    raise FindingError(f"muted: expected Yes or No, got {_kind(value)}")
+    raise FindingError(f"{name}: expected Yes or No, got {_kind(value)}")
 
 
 def _tags(value: Any) -> dict[str, str]:

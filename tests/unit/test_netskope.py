@@ -765,6 +765,7 @@ VIOLATION_KEYS = [
     "severity",
     "status",
     "muted",
+    "mute",
     "timestamp",
     "last_update",
     "compliance_standards",

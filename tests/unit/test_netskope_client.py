@@ -15,7 +15,14 @@ import pytest
 import responses
 
 from connectors.finding import Finding, FindingError
-from connectors.netskope import TOKEN_HEADER, NetskopeConnector, NetskopeError, auth_style, parse_violation
+from connectors.netskope import (
+    TOKEN_HEADER,
+    NetskopeConnector,
+    NetskopeError,
+    auth_style,
+    is_open,
+    parse_violation,
+)
 from functions.cli import main as cli
 from functions.engine.config import ConfigError, config_from_dict, load_config
 from functions.engine.engine import Engine
@@ -207,6 +214,18 @@ def test_muted_and_status_are_read_from_the_item() -> None:
     assert parse_violation(violation(status="Passed")).compliance_status == "PASSED"
     with pytest.raises(FindingError, match="muted"):
         parse_violation(violation(muted="sometimes"))
+
+
+def test_an_item_muted_by_its_mute_field_is_held_back() -> None:
+    """Items name their mute state `muted` or `mute`: either one saying Yes suppresses the violation, so the
+    pipeline's is_open never plans it."""
+    assert parse_violation(violation(mute="Yes")).workflow_status == "SUPPRESSED"
+    assert parse_violation(violation(muted="No", mute="Yes")).workflow_status == "SUPPRESSED"
+    assert parse_violation(violation(muted="Yes", mute="No")).workflow_status == "SUPPRESSED"
+    assert parse_violation(violation(mute="No")).workflow_status is None
+    assert not is_open(parse_violation(violation(mute="yes")))
+    with pytest.raises(FindingError, match=r"^mute: expected Yes or No"):
+        parse_violation(violation(mute=2))
 
 
 @responses.activate
