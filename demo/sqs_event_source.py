@@ -1,7 +1,7 @@
 """What the Lambda service does between an SQS queue and the remediate function, for the demo and the tests.
 
-An SQS event source mapping with ReportBatchItemFailures: several concurrent pollers receive up to 10
-messages, invoke the function with them as `Records`, delete the messages the function did not list in
+An SQS event source mapping with ReportBatchItemFailures: several concurrent pollers gather up to the stack's
+batch size of messages, invoke the function with them as `Records`, delete the messages the function did not list in
 `batchItemFailures`, and leave the listed ones (and every message of an invocation that raised) to come back
 after the queue's visibility timeout — until the queue's redrive policy moves them to the dead-letter queue.
 
@@ -21,8 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-BATCH_SIZE = 10  # the stack's event source mapping (and SQS's ReceiveMessage maximum)
-LAMBDA_TIMEOUT_MS = 300_000  # the stack's function timeout
+from tools.templates.lambdas import QUEUE_BATCH_SIZE, REMEDIATE
+
+BATCH_SIZE = QUEUE_BATCH_SIZE  # the stack's event source mapping
+RECEIVE_MAX = 10  # SQS ReceiveMessage's MaxNumberOfMessages maximum
+LAMBDA_TIMEOUT_MS = REMEDIATE.timeout * 1000  # the stack's function timeout
 
 
 class InvocationContext:
@@ -117,11 +120,23 @@ class SqsEventSource:
                 time.sleep(0.2)
         raise TimeoutError(f"queue not drained within {self.timeout_seconds:.0f} s")
 
+    def _receive(self) -> list[dict[str, Any]]:
+        """Up to batch_size messages, as Lambda's poller gathers a batch: ReceiveMessage returns at most
+        RECEIVE_MAX, so a larger batch (the stack's BatchSize with a batching window) is gathered over several
+        receives, until it is full or a receive comes back empty (the window closing early)."""
+        messages: list[dict[str, Any]] = []
+        while len(messages) < self.batch_size:
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(RECEIVE_MAX, self.batch_size - len(messages)),
+                AttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            messages.extend(got)
+        return messages
+
     def _receive_and_invoke(self) -> bool:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = self._receive()
         if not messages:
             return False
         now = [m for m in messages if not self._is_last(m)]
