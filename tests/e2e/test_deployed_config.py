@@ -74,6 +74,8 @@ def test_the_handlers_apply_the_deployed_document(stack):
     ({"limits": {"max_actions_per_rule": "25"}}, f"CSPM_CONFIG ssm:{PARAMETER}: limits.max_actions_per_rule must be "
                                                  "a whole number ≥ 0, got '25'"),
     ("{not json", f"CSPM_CONFIG ssm:{PARAMETER}: not valid JSON: "),
+    ({"rules": {"EC2.533": {"mode": "dry-run"}}},
+     f"CSPM_CONFIG ssm:{PARAMETER}: rules: unknown rule id(s) EC2.533 (did you mean EC2.53?)"),
     (None, f"CSPM_CONFIG ssm:{PARAMETER}: cannot read it: ParameterNotFound"),
 ])
 def test_an_invalid_or_missing_document_fails_the_invocation_at_cold_start(stack, caplog, document, line):
