@@ -66,6 +66,7 @@ GLOBAL_SERVICE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov
 
 
 CacheKey = tuple[Hashable, ...]
+ACCOUNT_WIDE = "*"  # the region part of the cache key of an account-wide setting (Target.read(account_wide=True))
 
 
 class ReadCache:
@@ -89,9 +90,11 @@ class ReadCache:
         self._clock = 0  # counts invalidations: an assessment taken at stamp s is stale once a key it read drops
         self._dropped: dict[CacheKey, int] = {}  # key → clock of its last drop (small: one per write)
 
-    def get(self, key: CacheKey, read: Callable[[], _T]) -> _T:
-        """key[0] is the account id (what clear takes)."""
-        self._record(key)
+    def get(self, key: CacheKey, read: Callable[[], _T], record: bool = True) -> _T:
+        """key[0] is the account id (what clear takes). record=False: not among what the asking assessment's write
+        changes (see Target.read)."""
+        if record:
+            self._record(key)
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
@@ -202,12 +205,18 @@ class Target:
     def client(self, service: str) -> AwsClient:
         return self._client_for(service, self.api_region)
 
-    def read(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
+    def read(self, key: tuple[Hashable, ...], read: Callable[[], _T], account_wide: bool = False,
+             written: bool = True) -> _T:
         """`read()`, or the value it returned earlier in this run for this account, region and key. Use only in
-        assess, for state that several findings read; outside an engine run (rollback, CLI tools) always live."""
+        assess, for state that several findings read; outside an engine run (rollback, CLI tools) always live.
+
+        account_wide: a setting of the account whichever region asks (S3's account Block Public Access), kept once
+        per account. written=False: state this finding only consults and its write does not change (another rule's
+        setting), so that write keeps the entry for the next finding; the rule that changes it reads it with
+        written=True, and its write drops it."""
         if self.reads is None:
             return read()
-        return self.reads.get(self.cache_key(key), read)
+        return self.reads.get(self.cache_key(key, account_wide), read, record=written)
 
     def lookup(self, key: tuple[Hashable, ...], read: Callable[[], _T]) -> _T:
         """`read()` once per run for this account, region and key, for an identity no write of ours changes (a
@@ -217,8 +226,8 @@ class Target:
             return read()
         return self.reads.lasting(self.cache_key(key), read)
 
-    def cache_key(self, key: tuple[Hashable, ...]) -> CacheKey:
-        return (self.account_id, self.api_region, *key)
+    def cache_key(self, key: tuple[Hashable, ...], account_wide: bool = False) -> CacheKey:
+        return (self.account_id, ACCOUNT_WIDE if account_wide else self.api_region, *key)
 
     @property
     def batching(self) -> bool:

@@ -10,6 +10,7 @@ lookup and creating a secured bucket (Block Public Access, default encryption, a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -20,6 +21,8 @@ from functions.engine.failures import aws_error_code
 from functions.model import AwsClient, Target
 from functions.remediators import tagging
 from functions.remediators.base import Assessment, RemediationError, Remediator, Rule, Runbook
+
+log = logging.getLogger(__name__)
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_BLOCKED: dict[str, bool] = dict.fromkeys(SETTINGS, True)
@@ -157,6 +160,22 @@ def _read_configuration(get: Callable[..., dict[str, Any]], **kwargs: Any) -> di
         raise
 
 
+ACCOUNT_CONFIGURATION = ("s3control.GetPublicAccessBlock",)
+
+
+def account_configuration(target: Target, written: bool = True) -> dict[str, bool] | None:
+    """The account-level Block Public Access configuration (one S3 Control read per account and run, whichever
+    region asks; S3.1 changes it, S3.8 only consults it: written=False)."""
+    return target.read(ACCOUNT_CONFIGURATION, lambda: _read_configuration(
+        target.client("s3control").get_public_access_block, AccountId=target.account_id
+    ), account_wide=True, written=written)
+
+
+def in_effect(bucket: Mapping[str, bool] | None, account: Mapping[str, bool] | None) -> dict[str, bool]:
+    """The settings S3 applies to the bucket: each one on where the bucket's or the account's configuration has it."""
+    return {name: bool((bucket or {}).get(name)) or bool((account or {}).get(name)) for name in SETTINGS}
+
+
 def owned(target: Target, bucket: str) -> dict[str, str]:
     """Bucket and ExpectedBucketOwner arguments: S3 refuses the call (403) when another account owns a bucket of
     that name, so a finding that names the wrong account's bucket never reads or changes it."""
@@ -168,10 +187,10 @@ _ACL_EVERYONE = ("http://acs.amazonaws.com/groups/global/AllUsers",
 
 
 def public_now(s3: AwsClient, key: Mapping[str, str], configuration: Mapping[str, bool] | None = None) -> list[str]:
-    """How the bucket is public right now (its policy, its ACL): what turning on the settings still off in its
-    `configuration` would cut. Each is read only when the change can cut it: a public policy is already held back
-    where RestrictPublicBuckets is on, a public ACL where IgnorePublicAcls is on (BlockPublicPolicy and
-    BlockPublicAcls refuse only new ones)."""
+    """How the bucket is public right now (its policy, its ACL): what turning on the settings still off in
+    `configuration` (those in effect: the bucket's or its account's, in_effect) would cut. Each is read only when
+    the change can cut it: a public policy is already held back where RestrictPublicBuckets is on, a public ACL
+    where IgnorePublicAcls is on (BlockPublicPolicy and BlockPublicAcls refuse only new ones)."""
     current = configuration or {}
     reasons = []
     if not current.get("RestrictPublicBuckets"):
@@ -268,7 +287,9 @@ class BucketPublicAccessBlock(Remediator):
     The bucket's live tags are read (one GetBucketTagging, or the engine's batched tag read) so the exclusion tag
     holds for sources whose findings carry no tags. A bucket that is public right now (its policy status, or an ACL
     grant to everyone; Netskope's rule reports exactly those) loses that access: the change is disruptive for that
-    finding, and the plan says so (see public_now for when each is read).
+    finding, and the plan says so (see public_now for when each is read). Where the account's own Block Public
+    Access already holds a public policy or ACL back, nothing is cut and that read is not made: the account's
+    settings are read once per account and run (shared with S3.1).
     """
 
     rules: ClassVar[tuple[Rule, ...]] = (
@@ -278,6 +299,7 @@ class BucketPublicAccessBlock(Remediator):
     # DeletePublicAccessBlock (restore when there was no configuration) is authorized by PutBucketPublicAccessBlock.
     read_permissions = (
         "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
+        "s3:GetAccountPublicAccessBlock",  # the account's settings in effect too (public_now)
         "tag:GetResources", "s3:ListAllMyBuckets",  # the engine's batched tag read (tagging.py)
     )
     write_permissions = ("s3:PutBucketPublicAccessBlock",)
@@ -307,10 +329,21 @@ class BucketPublicAccessBlock(Remediator):
         # Whether the change cuts access in use decides only whether it is held as disruptive: not read for a
         # compliant bucket (noop) nor for one the exclusion tag leaves alone (the engine reports it excluded).
         if not assessment.compliant and not target.excluded(assessment.tags or finding.tags):
-            public = public_now(s3, key, configuration)
+            public = public_now(s3, key, in_effect(configuration, self._account_configuration(target)))
             if public:
                 assessment.disruptive = f"bucket {bucket} is public now ({', '.join(public)}): that access stops"
         return assessment
+
+    @staticmethod
+    def _account_configuration(target: Target) -> dict[str, bool] | None:
+        """The account's settings, or None when they cannot be read (a role deployed before this read was granted):
+        the bucket's policy status and ACL are then read as without them."""
+        try:
+            return account_configuration(target, written=False)
+        except ClientError as error:
+            log.info("s3:GetAccountPublicAccessBlock in %s: %s; reading the bucket's policy status and ACL",
+                     target.account_id, aws_error_code(error))
+            return None
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("s3").put_public_access_block(
@@ -358,10 +391,7 @@ class AccountPublicAccessBlock(Remediator):
     )
 
     def assess(self, target: Target, finding: Finding) -> Assessment:
-        configuration = target.read(("s3control.GetPublicAccessBlock",), lambda: _read_configuration(
-            target.client("s3control").get_public_access_block, AccountId=target.account_id
-        ))
-        return _assess(configuration, f"account {target.account_id}")
+        return _assess(account_configuration(target), f"account {target.account_id}")
 
     def apply(self, target: Target, finding: Finding, assessment: Assessment) -> None:
         target.client("s3control").put_public_access_block(

@@ -14,7 +14,7 @@ import pytest
 from functions.engine.config import config_from_dict
 from functions.engine.engine import Engine
 from functions.engine.sessions import AssumedSessions
-from functions.model import ReadCache, Stage
+from functions.model import ACCOUNT_WIDE, ReadCache, Stage
 from functions.remediators.iam import REQUIREMENTS
 from tests.factories import ACCOUNT, REGION, make_finding
 from tests.unit.test_remediators_ec2 import make_group, perm, sg_finding
@@ -171,8 +171,10 @@ def test_a_write_drops_only_what_its_finding_read(open_group: str) -> None:
     results = engine.run(found)
 
     assert [r.outcome for r in results] == ["planned", "planned", "remediated"]
-    for key in ("ec2.GetEbsEncryptionByDefault", "s3control.GetPublicAccessBlock"):
-        assert engine._reads.has((ACCOUNT, REGION, key)), key
+    # EBS default encryption per region; the account's Block Public Access once for the account (any region).
+    for cached in ((ACCOUNT, REGION, "ec2.GetEbsEncryptionByDefault"),
+                   (ACCOUNT, ACCOUNT_WIDE, "s3control.GetPublicAccessBlock")):
+        assert engine._reads.has(cached), cached
     assert not engine._reads.has((ACCOUNT, REGION, "ec2.DescribeSecurityGroups", open_group)) or \
         sessions.api_calls["ec2.DescribeSecurityGroups"] == 2  # dropped by the write, read again to verify
 

@@ -178,6 +178,80 @@ def test_only_the_access_the_change_can_cut_is_read(target: Target, s3, bucket: 
     assert ("its ACL grants everyone access" in assessment.disruptive) == public_acl_in_use
 
 
+@pytest.mark.parametrize(("account_on", "reads", "reasons"), [
+    ({}, ["GetBucketPolicyStatus", "GetBucketAcl"], ["its policy is public", "its ACL grants everyone access"]),
+    ({"IgnorePublicAcls": True}, ["GetBucketPolicyStatus"], ["its policy is public"]),
+    ({"RestrictPublicBuckets": True}, ["GetBucketAcl"], ["its ACL grants everyone access"]),
+    ({"IgnorePublicAcls": True, "RestrictPublicBuckets": True}, [], []),
+])
+def test_the_accounts_block_public_access_counts_as_in_effect(target: Target, s3, s3control, bucket: str,
+                                                             account_on: dict[str, bool], reads: list[str],
+                                                             reasons: list[str]) -> None:
+    """S3 applies a setting that the bucket's or the account's configuration turns on. A public policy or ACL
+    the account's settings already hold back is no access in use: the bucket's change cuts nothing there, so it
+    is not disruptive for that reason and that read is not made."""
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    if account_on:
+        s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
+            name: account_on.get(name, False) for name in ALL_BLOCKED})
+    calls = record_calls(target.client("s3"))
+
+    assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
+
+    assert not assessment.compliant  # the bucket's own settings decide the control
+    assert calls == ["GetPublicAccessBlock", "GetBucketTagging", *reads]
+    expected = f"bucket {bucket} is public now ({', '.join(reasons)}): that access stops" if reasons else ""
+    assert assessment.disruptive == expected
+
+
+def test_unreadable_account_settings_leave_the_bucket_reads_as_they_were(target: Target, s3, bucket: str) -> None:
+    """A target role deployed before s3:GetAccountPublicAccessBlock was granted: the bucket's policy status and
+    ACL are read as without the account's settings, and the assessment stands."""
+    from botocore.stub import Stubber
+
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    calls = record_calls(target.client("s3"))
+    with Stubber(target.client("s3control")) as refused:  # moto grants every call: AccessDenied answered here
+        refused.add_client_error("get_public_access_block", "AccessDenied", http_status_code=403)
+        assessment = BucketPublicAccessBlock().assess(target, bucket_finding())
+        refused.assert_no_pending_responses()
+
+    assert calls == ["GetPublicAccessBlock", "GetBucketTagging", "GetBucketPolicyStatus", "GetBucketAcl"]
+    assert assessment.disruptive == f"bucket {bucket} is public now (its ACL grants everyone access): that access stops"
+
+
+def test_the_account_settings_are_read_once_per_account_whatever_the_region_or_writes(moto_aws) -> None:
+    """One run over S3.1 and buckets in two regions of one account, enforced: S3 Control's GetPublicAccessBlock
+    is read once for S3.1 and every bucket (an account-wide entry), a bucket's write keeps it (it changes only
+    that bucket), and S3.1's own write drops it (the next read sees the account's new settings)."""
+    from functions.engine.config import config_from_dict
+    from functions.engine.engine import Engine
+
+    other = "eu-west-1"
+    names = {REGION: ["cspm-a-east", "cspm-b-east"], other: ["cspm-c-west"]}
+    for region, buckets in names.items():
+        client = boto3.client("s3", region_name=region)
+        for name in buckets:
+            extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            client.create_bucket(Bucket=name, **extra)
+    findings = [bucket_finding(name, region=region) for region, buckets in names.items() for name in buckets]
+    sessions = AssumedSessions()
+    config = config_from_dict({"mode": "enforce", "rules": {"S3.1": {"mode": "enforce"}}})  # its own opt-in
+
+    results = Engine(config, sessions, stage="apply").run([*findings, account_finding()])
+
+    assert sorted(r.outcome for r in results) == ["remediated"] * 4
+    # One read shared by the three buckets and S3.1, then one after S3.1's write: its verification.
+    assert sessions.api_calls["s3-control.GetPublicAccessBlock"] == 2
+    for region, buckets in names.items():
+        for name in buckets:
+            assert bucket_pab(boto3.client("s3", region_name=region), name) == ALL_BLOCKED
+
+
 def test_an_excluded_bucket_is_not_checked_for_public_access(s3, bucket: str) -> None:
     """The exclusion tag leaves the bucket alone whatever it is: its policy status and ACL are not read."""
     from functions.engine.config import config_from_dict
@@ -240,10 +314,11 @@ def test_bucket_declarations() -> None:
     assert BucketPublicAccessBlock.resource_types == ("AwsS3Bucket",)
     # The IAM actions behind GetPublicAccessBlock / PutPublicAccessBlock on a bucket.
     # GetBucketTagging: the live tags, for findings that carry none (exclusion by tag); tag:GetResources and
-    # s3:ListAllMyBuckets (the buckets of a Region) the engine's batched tag read of them (remediators/tagging.py).
+    # s3:ListAllMyBuckets (the buckets of a Region) the engine's batched tag read of them (remediators/tagging.py);
+    # GetAccountPublicAccessBlock: the account's settings in effect too (public_now).
     assert BucketPublicAccessBlock.permissions == (
         "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketPolicyStatus", "s3:GetBucketAcl",
-        "tag:GetResources", "s3:ListAllMyBuckets", "s3:PutBucketPublicAccessBlock",
+        "s3:GetAccountPublicAccessBlock", "tag:GetResources", "s3:ListAllMyBuckets", "s3:PutBucketPublicAccessBlock",
     )
     assert BucketPublicAccessBlock.reversible
 
